@@ -1,0 +1,59 @@
+/* domain.c - DNS name syntax, shared by mx patterns and domain arguments. */
+#include "domain.h"
+
+static bool
+is_let_dig(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9');
+}
+
+bool
+domain_is_valid(const char *s, size_t len)
+{
+	size_t i, label = 0;
+
+	if (len == 0 || len > MTASTS_DOMAIN_MAX)
+		return false;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '.') {
+			/* RFC 5321: sub-domain = Let-dig [Ldh-str] */
+			if (label == 0 || s[i - 1] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
+		if (!is_let_dig(c) && !(c == '-' && label > 0))
+			return false;
+		if (++label > 63)
+			return false;
+	}
+	return label > 0 && s[len - 1] != '-';
+}
+
+size_t
+domain_trim_dot(const char *s, size_t len)
+{
+	return (len > 0 && s[len - 1] == '.') ? len - 1 : len;
+}
+
+static unsigned char
+lower(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c - 'A' + 'a') : c;
+}
+
+bool
+domain_equal(const char *a, size_t alen, const char *b, size_t blen)
+{
+	size_t i;
+
+	if (alen != blen)
+		return false;
+	for (i = 0; i < alen; i++)
+		if (lower((unsigned char)a[i]) != lower((unsigned char)b[i]))
+			return false;
+	return true;
+}

@@ -1,0 +1,140 @@
+/* error.c - the stable code strings and messages of every mtasts_code. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "error.h"
+
+static const struct {
+	const char *name;
+	const char *text;
+} codes[MTASTS_CODE_COUNT] = {
+    [MTASTS_OK] = {"ok", "success"},
+    [MTASTS_ERR_NO_STS_RECORD] = {"no_sts_record",
+        "no TXT record at _mta-sts begins with v=STSv1"},
+    [MTASTS_ERR_MULTI_STS_RECORDS] = {"multi_sts_records",
+        "more than one TXT record at _mta-sts begins with v=STSv1"},
+    [MTASTS_ERR_INVALID_STS_RECORD] = {"invalid_sts_record",
+        "the _mta-sts TXT record is malformed"},
+    [MTASTS_ERR_INVALID_STS_ID] = {"invalid_sts_id",
+        "the _mta-sts TXT record has a missing or invalid id"},
+    [MTASTS_ERR_INVALID_STS_POLICY] = {"invalid_sts_policy",
+        "the policy is not a list of key: value lines"},
+    [MTASTS_ERR_INVALID_STS_VERSION] = {"invalid_sts_version",
+        "the policy's version field is missing or not STSv1"},
+    [MTASTS_ERR_INVALID_STS_MODE] = {"invalid_sts_mode",
+        "the policy's mode field is missing or invalid"},
+    [MTASTS_ERR_INVALID_STS_MAX_AGE] = {"invalid_sts_max_age",
+        "the policy's max_age field is missing or invalid"},
+    [MTASTS_ERR_INVALID_STS_MX] = {"invalid_sts_mx",
+        "the policy's mx fields are missing or invalid"},
+    [MTASTS_ERR_POLICY_TOO_LARGE] = {"policy_too_large",
+        "the policy is larger than 64 KiB"},
+    [MTASTS_ERR_HTTP_STATUS] = {"http_status",
+        "the policy server did not answer 200 OK"},
+    [MTASTS_ERR_HTTP_REDIRECT] = {"http_redirect",
+        "the policy server answered with a redirect, which RFC 8461 "
+        "forbids following"},
+    [MTASTS_ERR_HTTP_CONTENT_TYPE] = {"http_content_type",
+        "the policy is not served as text/plain"},
+    [MTASTS_ERR_HTTP] = {"http_error",
+        "the policy could not be fetched over HTTPS"},
+    [MTASTS_ERR_TLS] = {"tls_error",
+        "the policy server's TLS or certificate is not valid"},
+    [MTASTS_ERR_TIMEOUT] = {"timeout", "the deadline passed"},
+    [MTASTS_ERR_DNS_NXDOMAIN] = {"dns_nxdomain", "the DNS name does not exist"},
+    [MTASTS_ERR_DNS_NODATA] = {"dns_nodata",
+        "the DNS name has no record of that type"},
+    [MTASTS_ERR_DNS] = {"dns_error", "the DNS lookup failed"},
+    [MTASTS_ERR_USAGE] = {"usage", "invalid argument"},
+    [MTASTS_ERR_CONFIG] = {"config_error", "the configuration is invalid"},
+    [MTASTS_ERR_IO] = {"io_error", "a file could not be read or written"},
+    [MTASTS_ERR_NOMEM] = {"out_of_memory", "out of memory"},
+    [MTASTS_ERR_INTERNAL] = {"internal_error", "internal error"},
+};
+
+const char *
+mtasts_code_name(mtasts_code code)
+{
+	if ((unsigned)code >= MTASTS_CODE_COUNT)
+		return "internal_error";
+	return codes[code].name;
+}
+
+const char *
+mtasts_strerror(mtasts_code code)
+{
+	if ((unsigned)code >= MTASTS_CODE_COUNT)
+		return "unknown error code";
+	return codes[code].text;
+}
+
+void
+mtasts_error_clear(struct mtasts_error *err)
+{
+	if (err == NULL)
+		return;
+	err->code = MTASTS_OK;
+	err->name[0] = '\0';
+	err->message[0] = '\0';
+}
+
+mtasts_code
+mtasts_error_set(
+    struct mtasts_error *err, mtasts_code code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL)
+		return code;
+	err->code = code;
+	snprintf(err->name, sizeof(err->name), "%s", mtasts_code_name(code));
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+mtasts_code
+mtasts_error_set_http_status(struct mtasts_error *err, long status)
+{
+	mtasts_error_set(err, MTASTS_ERR_HTTP_STATUS,
+	    "the policy server answered HTTP %ld, not 200", status);
+	if (err != NULL)
+		snprintf(
+		    err->name, sizeof(err->name), "http_status_%ld", status);
+	return MTASTS_ERR_HTTP_STATUS;
+}
+
+const char *
+mtasts_quote(char *dst, size_t dstlen, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, o = 0;
+
+	if (dstlen == 0)
+		return dst;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		size_t need = (c >= 0x20 && c < 0x7f && c != '\\') ? 1 : 4;
+
+		/* keep room for "..." and the NUL */
+		if (o + need + 4 > dstlen) {
+			if (o + 4 <= dstlen) {
+				memcpy(dst + o, "...", 3);
+				o += 3;
+			}
+			break;
+		}
+		if (need == 1) {
+			dst[o++] = (char)c;
+		} else {
+			dst[o++] = '\\';
+			dst[o++] = 'x';
+			dst[o++] = hex[c >> 4];
+			dst[o++] = hex[c & 15];
+		}
+	}
+	dst[o] = '\0';
+	return dst;
+}

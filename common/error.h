@@ -1,0 +1,25 @@
+/* error.h - filling a struct mtasts_error (internal to libmtasts). */
+#ifndef MTASTS_ERROR_H
+#define MTASTS_ERROR_H
+
+#include "mtasts.h"
+
+/*
+ * Sets err (which may be NULL) to code with a printf-style message, and
+ * returns code, so that a failing path reads
+ * "return mtasts_error_set(err, CODE, ...)".
+ */
+mtasts_code mtasts_error_set(struct mtasts_error *err, mtasts_code code,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Sets err to http_status_<status> with a message naming the status. */
+mtasts_code mtasts_error_set_http_status(struct mtasts_error *err, long status);
+
+/*
+ * Writes s (len bytes of untrusted input) into dst as printable ASCII for a
+ * message: other bytes become \xNN, and a long string is cut with "...".
+ * Returns dst.
+ */
+const char *mtasts_quote(char *dst, size_t dstlen, const char *s, size_t len);
+
+#endif

@@ -1,0 +1,51 @@
+/* json.c - result objects as JSON, shaped like mailauth's results. */
+#include <time.h>
+
+#include "json.h"
+
+json_t *
+mtasts_json_time(int64_t t)
+{
+	char buf[32];
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		return json_null();
+	return json_string(buf);
+}
+
+json_t *
+mtasts_json_policy(const struct mtasts_policy *p)
+{
+	json_t *mx = json_array();
+	size_t i;
+
+	for (i = 0; mx != NULL && i < p->mx_count; i++)
+		json_array_append_new(mx, json_string(p->mx[i]));
+	return json_pack("{s:o, s:s, s:s, s:o, s:I, s:o}", "id",
+	    p->id[0] != '\0' ? json_string(p->id) : json_false(), "version",
+	    "STSv1", "mode", mtasts_mode_name(p->mode), "mx", mx, "max_age",
+	    (json_int_t)p->max_age, "expires",
+	    p->expires != 0 ? mtasts_json_time(p->expires) : json_null());
+}
+
+json_t *
+mtasts_json_error(const struct mtasts_error *err)
+{
+	return json_pack("{s:s, s:s}", "code",
+	    err->name[0] != '\0' ? err->name : mtasts_code_name(err->code),
+	    "message",
+	    err->message[0] != '\0' ? err->message
+	                            : mtasts_strerror(err->code));
+}
+
+json_t *
+mtasts_json_mx_result(const struct mtasts_mx_result *r)
+{
+	return json_pack("{s:b, s:s, s:o, s:b}", "valid", r->valid, "mode",
+	    mtasts_mode_name(r->mode), "match",
+	    r->match != NULL ? json_string(r->match) : json_null(), "testing",
+	    r->testing);
+}

@@ -1,0 +1,25 @@
+/*
+ * json.h - result objects as JSON (jansson), in the shapes DESIGN.md and
+ * the README document.  Each function returns a new reference, NULL only
+ * when memory runs out.
+ */
+#ifndef MTASTS_JSON_H
+#define MTASTS_JSON_H
+
+#include <jansson.h>
+
+#include "mtasts.h"
+
+/* {"id","version","mode","mx":[...],"max_age"[,"expires"]} */
+json_t *mtasts_json_policy(const struct mtasts_policy *policy);
+
+/* {"code","message"} */
+json_t *mtasts_json_error(const struct mtasts_error *err);
+
+/* {"valid","mode"[,"match"],"testing"} */
+json_t *mtasts_json_mx_result(const struct mtasts_mx_result *result);
+
+/* RFC 3339 UTC time ("2026-11-22T10:00:00Z") as a JSON string. */
+json_t *mtasts_json_time(int64_t t);
+
+#endif

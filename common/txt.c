@@ -1,0 +1,180 @@
+/*
+ * txt.c - the TXT record at _mta-sts.<domain> (RFC 8461 §3.1):
+ *
+ *   sts-text-record = sts-version 1*(sts-field-delim sts-field)
+ *                     [sts-field-delim]
+ *   sts-version     = %s"v=STSv1"
+ *   sts-field-delim = *WSP ";" *WSP
+ *   sts-id          = %s"id=" 1*32(ALPHA / DIGIT)
+ *   sts-extension   = sts-ext-name "=" sts-ext-value
+ */
+#include <string.h>
+
+#include "error.h"
+
+static bool
+is_wsp(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static bool
+is_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9');
+}
+
+/*
+ * RFC 8461 §3.1: "records that do not begin with v=STSv1; are discarded".
+ * The grammar also allows white space before the ";" (erratum 6285), so a
+ * record counts as STSv1 when "v=STSv1" is followed by ";", WSP or its end;
+ * "v=STSv10" does not count.
+ */
+static bool
+is_sts_record(const char *r, size_t len)
+{
+	return len >= 7 && memcmp(r, "v=STSv1", 7) == 0 &&
+	    (len == 7 || r[7] == ';' || is_wsp(r[7]));
+}
+
+/* sts-ext-name = (ALPHA / DIGIT) *31(ALPHA / DIGIT / "_" / "-" / ".") */
+static bool
+is_ext_name(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > 32 || !is_alnum(s[0]))
+		return false;
+	for (i = 1; i < len; i++)
+		if (!is_alnum(s[i]) && s[i] != '_' && s[i] != '-' &&
+		    s[i] != '.')
+			return false;
+	return true;
+}
+
+/* sts-ext-value = 1*(%x21-3A / %x3C / %x3E-7E): visible ASCII but ; and = */
+static bool
+is_ext_value(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0)
+		return false;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x21 || c > 0x7e || c == ';' || c == '=')
+			return false;
+	}
+	return true;
+}
+
+/* One "name=value" field (delimiters removed). */
+static mtasts_code
+parse_field(const char *f, size_t len, char id[MTASTS_ID_MAX + 1],
+    struct mtasts_error *err)
+{
+	const char *eq = memchr(f, '=', len);
+	size_t nlen, vlen, i;
+	char q[64];
+
+	if (eq == NULL || !is_ext_name(f, (size_t)(eq - f)))
+		return mtasts_error_set(err, MTASTS_ERR_INVALID_STS_RECORD,
+		    "\"%s\" is not a name=value field",
+		    mtasts_quote(q, sizeof(q), f, len));
+	nlen = (size_t)(eq - f);
+	vlen = len - nlen - 1;
+	if (nlen == 2 && memcmp(f, "id", 2) == 0) {
+		if (vlen == 0 || vlen > MTASTS_ID_MAX)
+			goto bad_id;
+		for (i = 0; i < vlen; i++)
+			if (!is_alnum(eq[1 + i]))
+				goto bad_id;
+		/* our reading of a repeated id: the first counts, as §3.2
+		 * says of repeated policy fields */
+		if (id[0] == '\0') {
+			memcpy(id, eq + 1, vlen);
+			id[vlen] = '\0';
+		}
+		return MTASTS_OK;
+	}
+	if (!is_ext_value(eq + 1, vlen))
+		return mtasts_error_set(err, MTASTS_ERR_INVALID_STS_RECORD,
+		    "field \"%s\" has an invalid value",
+		    mtasts_quote(q, sizeof(q), f, len));
+	return MTASTS_OK;
+bad_id:
+	return mtasts_error_set(err, MTASTS_ERR_INVALID_STS_ID,
+	    "id \"%s\" is not 1 to 32 letters and digits",
+	    mtasts_quote(q, sizeof(q), eq + 1, vlen));
+}
+
+static mtasts_code
+parse_record(const char *r, size_t len, char id[MTASTS_ID_MAX + 1],
+    struct mtasts_error *err)
+{
+	size_t pos = 7; /* after "v=STSv1" */
+	mtasts_code rc;
+
+	id[0] = '\0';
+	while (pos < len) {
+		size_t start, end;
+
+		/* sts-field-delim = *WSP ";" *WSP */
+		while (pos < len && is_wsp(r[pos]))
+			pos++;
+		if (pos == len || r[pos] != ';')
+			return mtasts_error_set(err,
+			    MTASTS_ERR_INVALID_STS_RECORD,
+			    "expected \";\" at byte %zu", pos + 1);
+		pos++;
+		while (pos < len && is_wsp(r[pos]))
+			pos++;
+		if (pos == len)
+			break; /* [sts-field-delim] at the end */
+		start = pos;
+		while (pos < len && r[pos] != ';' && !is_wsp(r[pos]))
+			pos++;
+		end = pos;
+		if (end == start)
+			return mtasts_error_set(err,
+			    MTASTS_ERR_INVALID_STS_RECORD,
+			    "empty field at byte %zu", start + 1);
+		if ((rc = parse_field(r + start, end - start, id, err)) !=
+		    MTASTS_OK)
+			return rc;
+	}
+	if (id[0] == '\0')
+		return mtasts_error_set(err, MTASTS_ERR_INVALID_STS_ID,
+		    "the record has no id field");
+	return MTASTS_OK;
+}
+
+mtasts_code
+mtasts_txt_parse(const char *const *records, const size_t *lens, size_t count,
+    char id[MTASTS_ID_MAX + 1], struct mtasts_error *err)
+{
+	size_t i, found = 0, which = 0;
+	mtasts_code rc;
+
+	for (i = 0; i < count; i++) {
+		if (is_sts_record(records[i], lens[i])) {
+			found++;
+			which = i;
+		}
+	}
+	if (found == 0)
+		return mtasts_error_set(err, MTASTS_ERR_NO_STS_RECORD,
+		    "none of the %zu TXT records begins with v=STSv1", count);
+	/* RFC 8461 §3.1: if the number of STSv1 records is not one, the
+	 * domain has no available policy */
+	if (found > 1)
+		return mtasts_error_set(err, MTASTS_ERR_MULTI_STS_RECORDS,
+		    "%zu TXT records begin with v=STSv1; there must be one",
+		    found);
+	rc = parse_record(records[which], lens[which], id, err);
+	if (rc != MTASTS_OK)
+		id[0] = '\0';
+	return rc;
+}

@@ -1,0 +1,62 @@
+/* cli.h - what the mtasts subcommands share: options, input, output. */
+#ifndef MTASTS_CLI_H
+#define MTASTS_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+/* Exit statuses (DESIGN.md): success, problem found, usage or internal. */
+enum { CLI_OK = 0, CLI_PROBLEM = 1, CLI_ERROR = 2 };
+
+/* Options every subcommand takes. */
+struct cli {
+	const char *name; /* subcommand */
+	const char *usage; /* its synopsis and help text */
+	const char *config; /* --config FILE, or NULL */
+	bool json; /* --json */
+};
+
+/* Long options every subcommand accepts; end a subcommand's table with it. */
+#define CLI_COMMON_OPTIONS                                                     \
+	{"config", required_argument, NULL, 'c'},                              \
+	    {"json", no_argument, NULL, 'j'},                                  \
+	    {"help", no_argument, NULL, 'h'},                                  \
+	{                                                                      \
+		NULL, 0, NULL, 0                                               \
+	}
+#define CLI_COMMON_SHORT "c:jh"
+
+/*
+ * Handles a common option returned by getopt_long.  Returns -1 when opt is
+ * not a common one, otherwise the exit status to leave with (after --help
+ * or a bad option) or CLI_OK to go on.  Sets *done when the caller must
+ * return that status now.
+ */
+int cli_common_option(struct cli *cli, int opt, bool *done);
+
+/* Prints the subcommand's usage to stderr and returns CLI_ERROR. */
+int cli_usage_error(const struct cli *cli, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * Reads at most cap bytes of path ("-" for standard input) into a new
+ * buffer (*buf, caller frees, NUL-terminated) and sets *over when the input
+ * goes on past cap.  Returns 0, or -1 with a message printed.
+ */
+int cli_read_capped(const struct cli *cli, const char *path, size_t cap,
+    char **buf, size_t *len, bool *over);
+
+/*
+ * Prints a result object: with --json as one JSON object on stdout, else
+ * as indented "key: value" lines.  Takes the reference.
+ */
+void cli_emit(const struct cli *cli, json_t *obj);
+
+int cmd_policy_lint(int argc, char **argv);
+int cmd_txt_lint(int argc, char **argv);
+int cmd_mx_match(int argc, char **argv);
+
+#endif

@@ -1,0 +1,195 @@
+/*
+ * mtasts.h - MTA-STS (RFC 8461) for mail servers: the public API of
+ * libmtasts.  This header is its own manual: every function says what it
+ * takes, what it returns, and who owns what.
+ *
+ * Error model.  A function that can fail returns an mtasts_code (0 is
+ * MTASTS_OK) and, when the caller passes a struct mtasts_error, fills it
+ * with the stable code string (the same strings in JSON and in logs) and a
+ * sentence that says what was wrong.  mtasts_strerror() gives a generic
+ * sentence for every code.  The library never exits or aborts.
+ *
+ * Threads.  Nothing here keeps global state; objects may be used from one
+ * thread at a time.
+ */
+#ifndef MTASTS_H
+#define MTASTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MTASTS_VERSION "0.1.0"
+
+/* RFC 8461 §3.3: senders limit the policy body; 64 KiB as the RFC suggests. */
+#define MTASTS_POLICY_MAX_BYTES 65536
+/* RFC 8461 §3.2: max_age is at most 31557600 seconds (about one year). */
+#define MTASTS_MAX_AGE_LIMIT 31557600u
+/* RFC 8461 §3.1: the id is 1 to 32 letters and digits. */
+#define MTASTS_ID_MAX 32
+
+/*
+ * Result codes.  The numbers may change between releases; the strings that
+ * mtasts_code_name() returns are stable and are what JSON output carries.
+ */
+typedef enum mtasts_code {
+	MTASTS_OK = 0,
+	/* _mta-sts TXT record (RFC 8461 §3.1) */
+	MTASTS_ERR_NO_STS_RECORD, /* "no_sts_record" */
+	MTASTS_ERR_MULTI_STS_RECORDS, /* "multi_sts_records" */
+	MTASTS_ERR_INVALID_STS_RECORD, /* "invalid_sts_record" */
+	MTASTS_ERR_INVALID_STS_ID, /* "invalid_sts_id" */
+	/* policy body (RFC 8461 §3.2) */
+	MTASTS_ERR_INVALID_STS_POLICY, /* "invalid_sts_policy": syntax */
+	MTASTS_ERR_INVALID_STS_VERSION, /* "invalid_sts_version" */
+	MTASTS_ERR_INVALID_STS_MODE, /* "invalid_sts_mode" */
+	MTASTS_ERR_INVALID_STS_MAX_AGE, /* "invalid_sts_max_age" */
+	MTASTS_ERR_INVALID_STS_MX, /* "invalid_sts_mx" */
+	MTASTS_ERR_POLICY_TOO_LARGE, /* "policy_too_large" */
+	/* policy fetch (RFC 8461 §3.3) */
+	MTASTS_ERR_HTTP_STATUS, /* "http_status_<n>", e.g. http_status_404 */
+	MTASTS_ERR_HTTP_REDIRECT, /* "http_redirect" */
+	MTASTS_ERR_HTTP_CONTENT_TYPE, /* "http_content_type" */
+	MTASTS_ERR_HTTP, /* "http_error": connection or protocol */
+	MTASTS_ERR_TLS, /* "tls_error" */
+	MTASTS_ERR_TIMEOUT, /* "timeout" */
+	/* DNS */
+	MTASTS_ERR_DNS_NXDOMAIN, /* "dns_nxdomain" */
+	MTASTS_ERR_DNS_NODATA, /* "dns_nodata" */
+	MTASTS_ERR_DNS, /* "dns_error": SERVFAIL, bogus, ... */
+	/* the library and its caller */
+	MTASTS_ERR_USAGE, /* "usage": a bad argument */
+	MTASTS_ERR_CONFIG, /* "config_error" */
+	MTASTS_ERR_IO, /* "io_error" */
+	MTASTS_ERR_NOMEM, /* "out_of_memory" */
+	MTASTS_ERR_INTERNAL, /* "internal_error" */
+	MTASTS_CODE_COUNT
+} mtasts_code;
+
+/* The stable string of a code ("invalid_sts_mode"); "http_status" for
+ * MTASTS_ERR_HTTP_STATUS, whose full name carries the status number.
+ * Never NULL. */
+const char *mtasts_code_name(mtasts_code code);
+
+/* A generic English sentence for a code.  Never NULL. */
+const char *mtasts_strerror(mtasts_code code);
+
+/*
+ * What went wrong, in detail.  Caller-owned (usually on the stack); the
+ * library fills it when a call fails and leaves it alone on success.
+ * name is the stable code string ("http_status_404"), message a sentence
+ * ("line 3: mode must be enforce, testing or none, not \"enforced\"").
+ */
+struct mtasts_error {
+	mtasts_code code;
+	char name[32];
+	char message[256];
+};
+
+/* Empties an error (code MTASTS_OK, empty strings). */
+void mtasts_error_clear(struct mtasts_error *err);
+
+/*
+ * Policy modes, RFC 8461 §5.  NONE is also what a domain without a policy
+ * is treated as.
+ */
+enum mtasts_mode {
+	MTASTS_MODE_NONE = 0,
+	MTASTS_MODE_TESTING,
+	MTASTS_MODE_ENFORCE
+};
+
+/* "none", "testing", "enforce". */
+const char *mtasts_mode_name(enum mtasts_mode mode);
+
+/*
+ * A parsed policy (RFC 8461 §3.2).  Made by the library in one allocation
+ * and released with mtasts_policy_free(); treat it as read-only.
+ *
+ * mx holds the patterns as published, lower-cased, without a trailing dot,
+ * duplicates dropped, in the order they first appeared.  id is the TXT
+ * record's id the policy was fetched under ("" when unknown); expires is a
+ * Unix time (0 when the policy has not been put in force by a lookup).
+ */
+struct mtasts_policy {
+	char id[MTASTS_ID_MAX + 1];
+	enum mtasts_mode mode;
+	uint32_t max_age;
+	int64_t expires;
+	size_t mx_count;
+	char **mx;
+};
+
+/*
+ * Parses a policy body of len bytes (no NUL terminator needed).  On success
+ * stores a new policy in *out (the caller frees it) and returns MTASTS_OK.
+ * On failure *out is NULL and err says why: MTASTS_ERR_POLICY_TOO_LARGE
+ * above MTASTS_POLICY_MAX_BYTES, MTASTS_ERR_INVALID_STS_POLICY for a line
+ * that is not "key: value", MTASTS_ERR_INVALID_STS_VERSION/MODE/MAX_AGE/MX
+ * for a missing, repeated or bad field, MTASTS_ERR_NOMEM.
+ * Lines end in LF or CRLF; the README lists every reading the RFC left open.
+ */
+mtasts_code mtasts_policy_parse(const char *body, size_t len,
+    struct mtasts_policy **out, struct mtasts_error *err);
+
+/* Copies a policy into one new allocation; NULL when memory runs out. */
+struct mtasts_policy *mtasts_policy_dup(const struct mtasts_policy *policy);
+
+/* Releases a policy.  NULL is fine. */
+void mtasts_policy_free(struct mtasts_policy *policy);
+
+/*
+ * Picks the one STSv1 record among the TXT records found at
+ * _mta-sts.<domain> (RFC 8461 §3.1) and parses it.  records[i] has lens[i]
+ * bytes (no NUL terminator needed): the character-strings of one TXT record
+ * already joined.  On success copies the id (NUL-terminated) into id.
+ * Fails with MTASTS_ERR_NO_STS_RECORD when no record begins with v=STSv1,
+ * MTASTS_ERR_MULTI_STS_RECORDS when more than one does, and
+ * MTASTS_ERR_INVALID_STS_RECORD or MTASTS_ERR_INVALID_STS_ID when the one
+ * record is malformed.
+ */
+mtasts_code mtasts_txt_parse(const char *const *records, const size_t *lens,
+    size_t count, char id[MTASTS_ID_MAX + 1], struct mtasts_error *err);
+
+/*
+ * Checks that pattern is an mx pattern the RFC allows: ["*."] followed by a
+ * domain name (RFC 8461 §3.2, RFC 5321 §4.1.2).  A single trailing dot is
+ * accepted.  Returns MTASTS_OK or MTASTS_ERR_INVALID_STS_MX with err set.
+ */
+mtasts_code mtasts_mx_pattern_check(
+    const char *pattern, size_t len, struct mtasts_error *err);
+
+/*
+ * RFC 8461 §4.1: does the MX host name match the pattern?  Case-insensitive,
+ * a trailing dot on either ignored, and "*." stands for exactly one leftmost
+ * label: "*.example.com" matches "mx.example.com", not "example.com" nor
+ * "a.b.example.com".
+ */
+bool mtasts_mx_match(const char *pattern, const char *host);
+
+/*
+ * The answer to "may mail for this policy go to this MX host?", in the shape
+ * of mailauth's validateMx().  valid is true when the host matches a pattern,
+ * or when there is no policy to obey (mode none).  match points at the
+ * pattern that matched, inside the policy (NULL when none did).  testing is
+ * true in testing mode, where a host that is not valid is only reported.
+ */
+struct mtasts_mx_result {
+	bool valid;
+	enum mtasts_mode mode;
+	const char *match;
+	bool testing;
+};
+
+/* Validates host against policy (NULL policy: mode none). */
+void mtasts_validate_mx(const struct mtasts_policy *policy, const char *host,
+    struct mtasts_mx_result *result);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MTASTS_H */
