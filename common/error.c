@@ -96,10 +96,11 @@ mtasts_error_set(
 }
 
 mtasts_code
-mtasts_error_set_http_status(struct mtasts_error *err, long status)
+mtasts_error_set_http_status(struct mtasts_error *err, const char *url,
+    long status)
 {
 	mtasts_error_set(err, MTASTS_ERR_HTTP_STATUS,
-	    "the policy server answered HTTP %ld, not 200", status);
+	    "%s answered HTTP %ld, not 200", url, status);
 	if (err != NULL)
 		snprintf(
 		    err->name, sizeof(err->name), "http_status_%ld", status);

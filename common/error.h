@@ -12,8 +12,9 @@
 mtasts_code mtasts_error_set(struct mtasts_error *err, mtasts_code code,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Sets err to http_status_<status> with a message naming the status. */
-mtasts_code mtasts_error_set_http_status(struct mtasts_error *err, long status);
+/* Sets err to http_status_<status> with a message naming url and status. */
+mtasts_code mtasts_error_set_http_status(struct mtasts_error *err,
+    const char *url, long status);
 
 /*
  * Writes s (len bytes of untrusted input) into dst as printable ASCII for a

@@ -49,3 +49,22 @@ mtasts_json_mx_result(const struct mtasts_mx_result *r)
 	    r->match != NULL ? json_string(r->match) : json_null(), "testing",
 	    r->testing);
 }
+
+json_t *
+mtasts_json_lookup(const struct mtasts_lookup *r)
+{
+	json_t *policy;
+
+	if (r->policy != NULL)
+		policy = mtasts_json_policy(r->policy);
+	else
+		policy = json_pack("{s:o, s:s}", "id",
+		    r->id[0] != '\0' ? json_string(r->id) : json_false(),
+		    "mode", "none");
+	if (policy != NULL && r->error.code != MTASTS_OK)
+		json_object_set_new(
+		    policy, "error", mtasts_json_error(&r->error));
+	return json_pack("{s:s, s:s, s:o, s:s}", "domain", r->domain, "status",
+	    mtasts_status_name(r->status), "policy", policy, "dnssec",
+	    mtasts_dnssec_name(r->dnssec));
+}

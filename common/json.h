@@ -19,6 +19,10 @@ json_t *mtasts_json_error(const struct mtasts_error *err);
 /* {"valid","mode"[,"match"],"testing"} */
 json_t *mtasts_json_mx_result(const struct mtasts_mx_result *result);
 
+/* {"domain","status","policy":{...[,"error"]},"dnssec"}; without a policy
+ * in force, policy is {"id","mode":"none"[,"error"]}. */
+json_t *mtasts_json_lookup(const struct mtasts_lookup *result);
+
 /* RFC 3339 UTC time ("2026-11-22T10:00:00Z") as a JSON string. */
 json_t *mtasts_json_time(int64_t t);
 

@@ -87,7 +87,7 @@ const char *mtasts_strerror(mtasts_code code);
 struct mtasts_error {
 	mtasts_code code;
 	char name[32];
-	char message[256];
+	char message[512];
 };
 
 /* Empties an error (code MTASTS_OK, empty strings). */
@@ -188,6 +188,99 @@ struct mtasts_mx_result {
 /* Validates host against policy (NULL policy: mode none). */
 void mtasts_validate_mx(const struct mtasts_policy *policy, const char *host,
     struct mtasts_mx_result *result);
+
+/*
+ * Configuration: one file, read by the command and both adapters; the
+ * README's "Configuration" and mtasts.conf(5) list every setting.
+ * mtasts_config_load(NULL, ...) gives the defaults.  On failure *out is
+ * NULL and err (MTASTS_ERR_CONFIG) names the file, line and setting.
+ */
+struct mtasts_config;
+
+mtasts_code mtasts_config_load(
+    const char *path, struct mtasts_config **out, struct mtasts_error *err);
+
+/* Releases a configuration.  NULL is fine. */
+void mtasts_config_free(struct mtasts_config *config);
+
+/*
+ * A context: the resolver and HTTPS client one process uses.  Make it in
+ * the process that uses it (after fork, never before); it keeps a pointer
+ * to config, which must outlive it.
+ */
+struct mtasts_ctx;
+
+mtasts_code mtasts_ctx_new(const struct mtasts_config *config,
+    struct mtasts_ctx **out, struct mtasts_error *err);
+
+/* Releases a context.  NULL is fine. */
+void mtasts_ctx_free(struct mtasts_ctx *ctx);
+
+/* What a policy lookup found, as mailauth's getPolicy() says it. */
+enum mtasts_status {
+	MTASTS_STATUS_FOUND, /* "found": a new policy was fetched */
+	MTASTS_STATUS_NOT_FOUND, /* "not_found": the domain has no policy */
+	MTASTS_STATUS_RENEWED, /* "renewed": TXT id unchanged, known kept */
+	MTASTS_STATUS_CACHED, /* "cached": a known, unexpired policy
+	                         stays in force (discovery failed) */
+	MTASTS_STATUS_ERRORED /* "errored": discovery failed and no
+	                         policy is in force */
+};
+
+/* "found", "not_found", "renewed", "cached", "errored". */
+const char *mtasts_status_name(enum mtasts_status status);
+
+/* DNSSEC state of the _mta-sts TXT answer. */
+enum mtasts_dnssec {
+	MTASTS_DNSSEC_INSECURE = 0, /* "insecure": not signed or not checked */
+	MTASTS_DNSSEC_SECURE, /* "secure" */
+	MTASTS_DNSSEC_BOGUS /* "bogus": signed, failed validation */
+};
+
+/* "insecure", "secure", "bogus". */
+const char *mtasts_dnssec_name(enum mtasts_dnssec state);
+
+/*
+ * The result of a lookup.  policy is the policy in force (owned by the
+ * result; NULL for not_found and errored, which mean "mode none").  id is
+ * the id of the TXT record seen now ("" when none); error says what failed
+ * (code MTASTS_OK when nothing did) and for not_found why nothing was
+ * found.  Release the contents with mtasts_lookup_clear().
+ */
+struct mtasts_lookup {
+	char domain[254];
+	enum mtasts_status status;
+	struct mtasts_policy *policy;
+	char id[MTASTS_ID_MAX + 1];
+	enum mtasts_dnssec dnssec;
+	struct mtasts_error error;
+};
+
+/* Frees what a lookup result holds and empties it. */
+void mtasts_lookup_clear(struct mtasts_lookup *result);
+
+/*
+ * Policy discovery without a cache (RFC 8461 §3), like mailauth's
+ * getPolicy(domain, knownPolicy): asks DNS for the TXT record at
+ * _mta-sts.<domain>; when its id equals known's, answers renewed with known
+ * (expires moved on by max_age); otherwise fetches
+ * https://mta-sts.<domain>/.well-known/mta-sts.txt and answers found.  When
+ * discovery fails and known has not expired, answers cached with known and
+ * the error (RFC 8461 §5: a cached policy stays in force).  known may be
+ * NULL.  Every step has the configured deadline.
+ *
+ * mtasts_get_policies() does the same for count domains concurrently
+ * (bounded by the configured concurrency); known may be NULL, or an array
+ * of count pointers, each of which may be NULL.  results has count
+ * elements.  Both return MTASTS_OK once every result is filled (the
+ * results carry the failures), or an error for a bad argument.
+ */
+mtasts_code mtasts_get_policy(struct mtasts_ctx *ctx, const char *domain,
+    const struct mtasts_policy *known, struct mtasts_lookup *result);
+
+mtasts_code mtasts_get_policies(struct mtasts_ctx *ctx,
+    const char *const *domains, size_t count,
+    const struct mtasts_policy *const *known, struct mtasts_lookup *results);
 
 #ifdef __cplusplus
 }

@@ -55,6 +55,16 @@ int cli_read_capped(const struct cli *cli, const char *path, size_t cap,
  */
 void cli_emit(const struct cli *cli, json_t *obj);
 
+struct mtasts_config;
+
+/*
+ * Loads the configuration: --config FILE, else $MTASTS_CONFIG, else
+ * /etc/mtasts/mtasts.conf when it exists, else the defaults.  Returns 0, or
+ * -1 with the error printed.
+ */
+int cli_load_config(const struct cli *cli, struct mtasts_config **cfg);
+
+int cmd_lookup(int argc, char **argv);
 int cmd_policy_lint(int argc, char **argv);
 int cmd_txt_lint(int argc, char **argv);
 int cmd_mx_match(int argc, char **argv);

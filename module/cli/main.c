@@ -4,15 +4,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "mtasts.h"
+
+#define DEFAULT_CONFIG "/etc/mtasts/mtasts.conf"
 
 static const struct {
 	const char *name;
 	int (*run)(int, char **);
 	const char *summary;
 } commands[] = {
+    {"lookup", cmd_lookup, "discover the policy of domains (RFC 8461 §3)"},
     {"policy-lint", cmd_policy_lint, "parse a policy file (RFC 8461 §3.2)"},
     {"txt-lint", cmd_txt_lint,
         "parse the TXT records of _mta-sts.<domain> (§3.1)"},
@@ -93,6 +97,23 @@ cli_usage_error(const struct cli *cli, const char *fmt, ...)
 	}
 	fprintf(stderr, "%s", cli->usage);
 	return CLI_ERROR;
+}
+
+int
+cli_load_config(const struct cli *cli, struct mtasts_config **cfg)
+{
+	const char *path = cli->config;
+	struct mtasts_error err;
+
+	if (path == NULL)
+		path = getenv("MTASTS_CONFIG");
+	if (path == NULL && access(DEFAULT_CONFIG, F_OK) == 0)
+		path = DEFAULT_CONFIG;
+	if (mtasts_config_load(path, cfg, &err) != MTASTS_OK) {
+		fprintf(stderr, "mtasts %s: %s\n", cli->name, err.message);
+		return -1;
+	}
+	return 0;
 }
 
 int

@@ -1,0 +1,276 @@
+/*
+ * fetch.c - fetching https://mta-sts.<domain>/.well-known/mta-sts.txt as
+ * RFC 8461 §3.3 demands: HTTPS only, a certificate valid for the host (SNI,
+ * PKIX), no redirects, 200 only, text/plain, a capped body, deadlines.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "error.h"
+#include "fetch.h"
+
+#define USER_AGENT "mtasts/" MTASTS_VERSION " (RFC 8461)"
+
+static size_t
+on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct fetch *f = arg;
+	size_t n = size * nmemb;
+	long status = 0;
+	char *grown;
+
+	/* a non-200 answer is an error whatever its body: stop reading */
+	curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (status != 200) {
+		f->bad_status = true;
+		return 0;
+	}
+	/* RFC 8461 §3.3: senders may limit the body; 64 KiB */
+	if (n > MTASTS_POLICY_MAX_BYTES - f->len) {
+		f->too_large = true;
+		return 0;
+	}
+	if ((grown = realloc(f->body, f->len + n + 1)) == NULL)
+		return 0;
+	f->body = grown;
+	memcpy(f->body + f->len, data, n);
+	f->len += n;
+	return n;
+}
+
+/* "host:port:addr1,addr2" for CURLOPT_RESOLVE, IPv6 in brackets. */
+static struct curl_slist *
+add_resolve(struct curl_slist *list, const char *host, const char *port,
+    char *const *addrs, size_t naddrs, bool *ok)
+{
+	struct curl_slist *grown;
+	char entry[1024];
+	size_t i, o;
+
+	o = (size_t)snprintf(entry, sizeof(entry), "%s:%s:", host, port);
+	for (i = 0; i < naddrs && o < sizeof(entry); i++) {
+		bool v6 = strchr(addrs[i], ':') != NULL;
+
+		o += (size_t)snprintf(entry + o, sizeof(entry) - o, "%s%s%s%s",
+		    i > 0 ? "," : "", v6 ? "[" : "", addrs[i], v6 ? "]" : "");
+	}
+	if (o >= sizeof(entry) || (grown = curl_slist_append(list, entry)) ==
+	    NULL) {
+		*ok = false;
+		return list;
+	}
+	return grown;
+}
+
+/*
+ * The addresses our resolver found, for port 443 and for every port a
+ * connect_to entry sends 443 to while keeping the host name
+ * ("HOST:443::PORT"), so that curl never resolves names itself.
+ */
+static struct curl_slist *
+resolve_list(const struct mtasts_config *cfg, const char *host,
+    char *const *addrs, size_t naddrs, bool *ok)
+{
+	struct curl_slist *list = add_resolve(NULL, host, "443", addrs,
+	    naddrs, ok);
+	size_t i;
+
+	for (i = 0; i < cfg->connect_to_count; i++) {
+		const char *e = cfg->connect_to[i], *port = strrchr(e, ':');
+
+		/* HOST:PORT:TARGET-HOST:TARGET-PORT with TARGET-HOST empty */
+		if (port == NULL || port == e || port[-1] != ':')
+			continue;
+		list = add_resolve(list, host, port + 1, addrs, naddrs, ok);
+	}
+	return list;
+}
+
+static int
+set_options(struct fetch *f, const struct mtasts_config *cfg)
+{
+	CURL *e = f->easy;
+	CURLcode rc = CURLE_OK;
+
+#define SET(opt, val)                                                          \
+	do {                                                                   \
+		if (rc == CURLE_OK)                                            \
+			rc = curl_easy_setopt(e, opt, val);                    \
+	} while (0)
+	SET(CURLOPT_URL, f->url);
+	SET(CURLOPT_PROTOCOLS_STR, "https");
+	SET(CURLOPT_REDIR_PROTOCOLS_STR, "https");
+	/* RFC 8461 §3.3: "HTTP 3xx redirects MUST NOT be followed" */
+	SET(CURLOPT_FOLLOWLOCATION, 0L);
+	SET(CURLOPT_SSL_VERIFYPEER, 1L);
+	SET(CURLOPT_SSL_VERIFYHOST, 2L);
+	SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	if (cfg->ca_bundle != NULL)
+		SET(CURLOPT_CAINFO, cfg->ca_bundle);
+	if (cfg->ca_path != NULL)
+		SET(CURLOPT_CAPATH, cfg->ca_path);
+	/* "" turns off the proxies of the environment */
+	SET(CURLOPT_PROXY, cfg->proxy != NULL ? cfg->proxy : "");
+	SET(CURLOPT_CONNECTTIMEOUT_MS, cfg->connect_timeout_ms);
+	SET(CURLOPT_TIMEOUT_MS, cfg->fetch_timeout_ms);
+	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)MTASTS_POLICY_MAX_BYTES);
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_USERAGENT, USER_AGENT);
+	SET(CURLOPT_ACCEPT_ENCODING, NULL);
+	SET(CURLOPT_WRITEFUNCTION, on_body);
+	SET(CURLOPT_WRITEDATA, f);
+	SET(CURLOPT_ERRORBUFFER, f->errbuf);
+	if (f->resolve != NULL)
+		SET(CURLOPT_RESOLVE, f->resolve);
+	if (f->connect_to != NULL)
+		SET(CURLOPT_CONNECT_TO, f->connect_to);
+#undef SET
+	return rc == CURLE_OK ? 0 : -1;
+}
+
+int
+fetch_init(struct fetch *f, const struct mtasts_config *cfg, const char *domain,
+    char *const *addrs, size_t naddrs, struct mtasts_error *err)
+{
+	char host[MTASTS_DOMAIN_MAX + 1];
+	size_t i;
+
+	memset(f, 0, sizeof(*f));
+	snprintf(host, sizeof(host), "mta-sts.%s", domain);
+	snprintf(
+	    f->url, sizeof(f->url), "https://%s/.well-known/mta-sts.txt", host);
+	/* connect to the addresses our resolver found, not curl's */
+	if (naddrs > 0) {
+		bool ok = true;
+
+		f->resolve = resolve_list(cfg, host, addrs, naddrs, &ok);
+		if (!ok)
+			goto fail;
+	}
+	for (i = 0; i < cfg->connect_to_count; i++) {
+		struct curl_slist *l =
+		    curl_slist_append(f->connect_to, cfg->connect_to[i]);
+
+		if (l == NULL)
+			goto fail;
+		f->connect_to = l;
+	}
+	if ((f->easy = curl_easy_init()) == NULL || set_options(f, cfg) != 0)
+		goto fail;
+	return 0;
+fail:
+	fetch_cleanup(f);
+	mtasts_error_set(err, MTASTS_ERR_INTERNAL,
+	    "could not set up the HTTPS request for %s", host);
+	return -1;
+}
+
+static mtasts_code
+transfer_error(struct fetch *f, CURLcode rc, struct mtasts_error *err)
+{
+	const char *why =
+	    f->errbuf[0] != '\0' ? f->errbuf : curl_easy_strerror(rc);
+
+	switch (rc) {
+	case CURLE_OPERATION_TIMEDOUT:
+		return mtasts_error_set(
+		    err, MTASTS_ERR_TIMEOUT, "%s: %s", f->url, why);
+	case CURLE_FILESIZE_EXCEEDED:
+		return mtasts_error_set(err, MTASTS_ERR_POLICY_TOO_LARGE,
+		    "%s: the policy has more than %d bytes", f->url,
+		    MTASTS_POLICY_MAX_BYTES);
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_CRL_BADFILE:
+		return mtasts_error_set(
+		    err, MTASTS_ERR_TLS, "%s: %s", f->url, why);
+	default:
+		return mtasts_error_set(
+		    err, MTASTS_ERR_HTTP, "%s: %s", f->url, why);
+	}
+}
+
+/* RFC 8461 §3.3: the media type must be text/plain; parameters such as
+ * charset are allowed. */
+static bool
+is_text_plain(const char *type)
+{
+	size_t n;
+
+	if (type == NULL)
+		return false;
+	type += strspn(type, " \t");
+	n = strcspn(type, "; \t");
+	return n == 10 && strncasecmp(type, "text/plain", 10) == 0;
+}
+
+mtasts_code
+fetch_finish(struct fetch *f, CURLcode rc, struct mtasts_policy **out,
+    struct mtasts_error *err)
+{
+	long status = 0;
+	char *type = NULL, q[96];
+	const char *location = NULL;
+	struct curl_header *h;
+	struct mtasts_error perr;
+
+	*out = NULL;
+	curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (rc == CURLE_OK || f->bad_status) {
+		if (status >= 300 && status < 400) {
+			if (curl_easy_header(f->easy, "Location", 0,
+				CURLH_HEADER, -1, &h) == CURLHE_OK)
+				location = h->value;
+			/* RFC 8461 §3.3: redirects MUST NOT be followed */
+			return mtasts_error_set(err, MTASTS_ERR_HTTP_REDIRECT,
+			    "%s answered %ld, a redirect to %s, which RFC "
+			    "8461 forbids following",
+			    f->url, status,
+			    location != NULL ? mtasts_quote(q, sizeof(q),
+			                           location, strlen(location))
+			                     : "nowhere");
+		}
+		if (status != 200)
+			return mtasts_error_set_http_status(err, f->url,
+			    status);
+	}
+	if (f->too_large)
+		return mtasts_error_set(err, MTASTS_ERR_POLICY_TOO_LARGE,
+		    "%s: the policy has more than %d bytes", f->url,
+		    MTASTS_POLICY_MAX_BYTES);
+	if (rc != CURLE_OK)
+		return transfer_error(f, rc, err);
+	curl_easy_getinfo(f->easy, CURLINFO_CONTENT_TYPE, &type);
+	if (!is_text_plain(type))
+		return mtasts_error_set(err, MTASTS_ERR_HTTP_CONTENT_TYPE,
+		    "%s is served as %s, not text/plain", f->url,
+		    type != NULL
+		        ? mtasts_quote(q, sizeof(q), type, strlen(type))
+		        : "no media type");
+	if (mtasts_policy_parse(f->body != NULL ? f->body : "", f->len, out,
+	        &perr) != MTASTS_OK) {
+		if (err != NULL)
+			*err = perr;
+		return perr.code;
+	}
+	return MTASTS_OK;
+}
+
+void
+fetch_cleanup(struct fetch *f)
+{
+	if (f->easy != NULL)
+		curl_easy_cleanup(f->easy);
+	curl_slist_free_all(f->resolve);
+	curl_slist_free_all(f->connect_to);
+	free(f->body);
+	memset(f, 0, sizeof(*f));
+}

@@ -1,0 +1,47 @@
+/*
+ * fetch.h - the HTTPS policy fetch of RFC 8461 §3.3 on one libcurl easy
+ * handle (internal to libmtasts).  The caller drives the transfer (a multi
+ * handle), then asks fetch_finish() what came of it.
+ */
+#ifndef MTASTS_FETCH_H
+#define MTASTS_FETCH_H
+
+#include <curl/curl.h>
+#include <stdbool.h>
+
+#include "config.h"
+#include "domain.h"
+#include "mtasts.h"
+
+struct fetch {
+	CURL *easy;
+	char url[MTASTS_DOMAIN_MAX + 64];
+	char *body;
+	size_t len;
+	bool too_large;
+	bool bad_status; /* stopped reading: not a 200 */
+	struct curl_slist *resolve;
+	struct curl_slist *connect_to;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+/*
+ * Prepares f to fetch the policy of domain from the given addresses
+ * (text, as DNS gave them).  Returns 0, or -1 with err set.
+ */
+int fetch_init(struct fetch *f, const struct mtasts_config *cfg,
+    const char *domain, char *const *addrs, size_t naddrs,
+    struct mtasts_error *err);
+
+/*
+ * After the transfer ended with rc: the policy (new, caller frees) or the
+ * error, with the codes of DESIGN.md (http_status_<n>, http_redirect,
+ * http_content_type, http_error, tls_error, timeout, policy_too_large, or
+ * a policy parse error).
+ */
+mtasts_code fetch_finish(struct fetch *f, CURLcode rc,
+    struct mtasts_policy **out, struct mtasts_error *err);
+
+void fetch_cleanup(struct fetch *f);
+
+#endif

@@ -1,0 +1,111 @@
+/*
+ * context.c - the per-process context of the public API and the lookups
+ * made through it.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "discover.h"
+#include "error.h"
+
+struct mtasts_ctx {
+	const struct mtasts_config *cfg;
+	struct discoverer *discoverer;
+};
+
+mtasts_code
+mtasts_ctx_new(const struct mtasts_config *cfg, struct mtasts_ctx **out,
+    struct mtasts_error *err)
+{
+	struct mtasts_ctx *ctx;
+
+	*out = NULL;
+	if (cfg == NULL)
+		return mtasts_error_set(
+		    err, MTASTS_ERR_USAGE, "a context needs a configuration");
+	if ((ctx = calloc(1, sizeof(*ctx))) == NULL)
+		return mtasts_error_set(err, MTASTS_ERR_NOMEM, "out of memory");
+	ctx->cfg = cfg;
+	if ((ctx->discoverer = discoverer_new(cfg, err)) == NULL) {
+		free(ctx);
+		return err != NULL ? err->code : MTASTS_ERR_INTERNAL;
+	}
+	*out = ctx;
+	return MTASTS_OK;
+}
+
+void
+mtasts_ctx_free(struct mtasts_ctx *ctx)
+{
+	if (ctx == NULL)
+		return;
+	discoverer_free(ctx->discoverer);
+	free(ctx);
+}
+
+mtasts_code
+mtasts_get_policies(struct mtasts_ctx *ctx, const char *const *domains,
+    size_t count, const struct mtasts_policy *const *known,
+    struct mtasts_lookup *results)
+{
+	size_t i;
+
+	if (ctx == NULL || domains == NULL || results == NULL)
+		return MTASTS_ERR_USAGE;
+	for (i = 0; i < count; i++)
+		if (domains[i] == NULL)
+			return MTASTS_ERR_USAGE;
+	discover_run(ctx->discoverer, domains, count, known, results,
+	    (int64_t)time(NULL));
+	return MTASTS_OK;
+}
+
+mtasts_code
+mtasts_get_policy(struct mtasts_ctx *ctx, const char *domain,
+    const struct mtasts_policy *known, struct mtasts_lookup *result)
+{
+	return mtasts_get_policies(ctx, &domain, 1, &known, result);
+}
+
+void
+mtasts_lookup_clear(struct mtasts_lookup *result)
+{
+	if (result == NULL)
+		return;
+	mtasts_policy_free(result->policy);
+	memset(result, 0, sizeof(*result));
+}
+
+const char *
+mtasts_status_name(enum mtasts_status status)
+{
+	switch (status) {
+	case MTASTS_STATUS_FOUND:
+		return "found";
+	case MTASTS_STATUS_NOT_FOUND:
+		return "not_found";
+	case MTASTS_STATUS_RENEWED:
+		return "renewed";
+	case MTASTS_STATUS_CACHED:
+		return "cached";
+	case MTASTS_STATUS_ERRORED:
+		break;
+	}
+	return "errored";
+}
+
+const char *
+mtasts_dnssec_name(enum mtasts_dnssec state)
+{
+	switch (state) {
+	case MTASTS_DNSSEC_SECURE:
+		return "secure";
+	case MTASTS_DNSSEC_BOGUS:
+		return "bogus";
+	case MTASTS_DNSSEC_INSECURE:
+		break;
+	}
+	return "insecure";
+}

@@ -1,0 +1,134 @@
+"""A small authoritative DNS server for the loopback test world (dnslib):
+answers from a zone held in memory, follows CNAMEs inside it, and can be
+told to answer SERVFAIL or nothing at all for a name."""
+import threading
+
+from dnslib import (AAAA, CNAME, MX, QTYPE, RCODE, RR, SOA, TXT, A, DNSLabel,
+                    DNSRecord)
+from dnslib.dns import RD, DNSError
+from dnslib.server import BaseResolver, DNSServer
+
+SOA_RR = SOA("ns.example.", "hostmaster.example.", (1, 3600, 600, 86400, 60))
+
+
+class Zone(BaseResolver):
+    """records: {name: [(type, value), ...]}; behaviour: {name: "servfail"
+    | "timeout"}.  Names are lower case, without the final dot."""
+
+    def __init__(self):
+        self.records = {}
+        self.behaviour = {}
+        self.lock = threading.Lock()
+        self.queries = []
+
+    def add(self, name, rtype, value):
+        with self.lock:
+            self.records.setdefault(name.lower().rstrip("."), []).append(
+                (rtype, value))
+
+    def remove(self, name, rtype=None):
+        name = name.lower().rstrip(".")
+        with self.lock:
+            self.records[name] = [r for r in self.records.get(name, [])
+                                  if rtype is not None and r[0] != rtype]
+
+    def set_behaviour(self, name, what):
+        with self.lock:
+            self.behaviour[name.lower().rstrip(".")] = what
+
+    @staticmethod
+    def _rdata(rtype, value):
+        if rtype == "A":
+            return A(value)
+        if rtype == "AAAA":
+            return AAAA(value)
+        if rtype == "CNAME":
+            return CNAME(value)
+        if rtype == "MX":
+            return MX(value[1], value[0])
+        if rtype == "TXT":
+            # a list of character-strings, or one string
+            strings = value if isinstance(value, list) else [value]
+            return TXT([s.encode() if isinstance(s, str) else s
+                        for s in strings])
+        if rtype == "TLSA":
+            return RD(bytes.fromhex(value))
+        raise ValueError(rtype)
+
+    def resolve(self, request, handler):
+        reply = request.reply()
+        reply.header.ra = 1
+        qname = str(request.q.qname).lower().rstrip(".")
+        qtype = QTYPE[request.q.qtype]
+        with self.lock:
+            self.queries.append((qname, qtype))
+            what = self.behaviour.get(qname)
+            if what == "timeout":
+                raise DNSError("no answer, on purpose")
+            if what == "servfail":
+                reply.header.rcode = RCODE.SERVFAIL
+                return reply
+            name = qname
+            for _ in range(8):  # follow CNAMEs inside the zone
+                rrs = self.records.get(name)
+                cname = [v for t, v in rrs or [] if t == "CNAME"]
+                if cname and qtype != "CNAME":
+                    reply.add_answer(RR(name + ".", QTYPE.CNAME, ttl=60,
+                                        rdata=CNAME(cname[0])))
+                    name = cname[0].lower().rstrip(".")
+                    continue
+                break
+            if rrs is None:
+                if name == qname:
+                    reply.header.rcode = RCODE.NXDOMAIN
+                    reply.add_auth(RR("example.", QTYPE.SOA, ttl=60,
+                                      rdata=SOA_RR))
+                return reply
+            for t, v in rrs:
+                if t == qtype:
+                    reply.add_answer(RR(name + ".", getattr(QTYPE, t),
+                                        ttl=60, rdata=self._rdata(t, v)))
+            if not reply.rr:
+                reply.add_auth(RR("example.", QTYPE.SOA, ttl=60,
+                                  rdata=SOA_RR))
+        return reply
+
+
+class _Logger:
+    def log_recv(self, *a): pass
+    def log_send(self, *a): pass
+    def log_request(self, *a): pass
+    def log_reply(self, *a): pass
+    def log_truncated(self, *a): pass
+    def log_error(self, *a): pass
+    def log_data(self, *a): pass
+
+
+class DnsServer:
+    """UDP and TCP on address:port, serving zone, in threads."""
+
+    def __init__(self, zone, address="127.0.0.1", port=0):
+        self.zone = zone
+        self.udp = DNSServer(zone, address=address, port=port,
+                             logger=_Logger())
+        self.port = self.udp.server.server_address[1]
+        self.tcp = DNSServer(zone, address=address, port=self.port,
+                             tcp=True, logger=_Logger())
+
+    def start(self):
+        self.udp.start_thread()
+        self.tcp.start_thread()
+        return self
+
+    def stop(self):
+        self.udp.stop()
+        self.tcp.stop()
+
+
+if __name__ == "__main__":
+    z = Zone()
+    z.add("_mta-sts.a.example", "TXT", "v=STSv1; id=1")
+    s = DnsServer(z, port=5353).start()
+    print(DNSRecord.question("_mta-sts.a.example", "TXT").send(
+        "127.0.0.1", 5353))
+    s.stop()

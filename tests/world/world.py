@@ -1,0 +1,190 @@
+"""The loopback test world: a DNS server, a test CA, an HTTPS server for
+policy hosts (plus a tarpit and a closed address), and the mtasts
+configuration that points at them.  Scenarios are plain data: a domain, its
+TXT records, and what its policy host does.
+
+Run as a program, it starts the world with every scenario and prints the
+configuration file's path, until it is killed (for the demo)."""
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dns_server import DnsServer, Zone  # noqa: E402
+from https_server import HttpsServer, Site, Tarpit  # noqa: E402
+from pki import CA  # noqa: E402
+
+HTTPS_IP = "127.0.0.1"
+TARPIT_IP = "127.0.0.2"
+CLOSED_IP = "127.0.0.3"
+
+
+def policy(mode="enforce", mx=("mx1.{d}", "mx2.{d}"), max_age="86400",
+           eol="\r\n"):
+    lines = ["version: STSv1", "mode: " + mode]
+    lines += ["mx: " + m for m in mx]
+    lines.append("max_age: " + max_age)
+    return eol.join(lines) + eol
+
+
+GOOD = policy()
+
+# domain -> scenario.  txt: the TXT records at _mta-sts (a list; None: the
+# name does not exist); site: keyword arguments of Site; expect: (status,
+# error code) of a lookup without a cache.
+SCENARIOS = {
+    "crlf.example": dict(expect=("found", None)),
+    "lf.example": dict(site=dict(body=policy(eol="\n")),
+                       expect=("found", None)),
+    "charset.example": dict(site=dict(ctype="text/plain; charset=utf-8"),
+                            expect=("found", None)),
+    "testing.example": dict(site=dict(body=policy("testing")),
+                            expect=("found", None)),
+    "none.example": dict(site=dict(body=policy("none", mx=())),
+                         expect=("found", None)),
+    "wildcard.example": dict(site=dict(body=policy(mx=("*.wildcard.example",))),
+                             expect=("found", None)),
+    "cname.example": dict(txt="cname", expect=("found", None)),
+    "junktxt.example": dict(txt=["v=spf1 -all", "v=STSv1; id=junk1",
+                                 "hello world"],
+                            expect=("found", None)),
+    "notxt.example": dict(txt=[], expect=("not_found", "dns_nodata")),
+    "nxdomain.example": dict(txt=None, site=None,
+                             expect=("not_found", "dns_nxdomain")),
+    "nosts.example": dict(txt=["v=spf1 -all"],
+                          expect=("not_found", "no_sts_record")),
+    "servfail.example": dict(dns="servfail", expect=("errored", "dns_error")),
+    "txttimeout.example": dict(dns="timeout", expect=("errored", "timeout")),
+    "twotxt.example": dict(txt=["v=STSv1; id=one", "v=STSv1; id=two"],
+                           expect=("errored", "multi_sts_records")),
+    "badid.example": dict(txt=["v=STSv1; id=not-valid!"],
+                          expect=("errored", "invalid_sts_id")),
+    "redirect.example": dict(site=dict(status=301, location=(
+        "https://mta-sts.crlf.example/.well-known/mta-sts.txt")),
+        expect=("errored", "http_redirect")),
+    "404.example": dict(site=dict(status=404, body="not here"),
+                        expect=("errored", "http_status_404")),
+    "500.example": dict(site=dict(status=500, body="oops"),
+                        expect=("errored", "http_status_500")),
+    "html.example": dict(site=dict(ctype="text/html"),
+                         expect=("errored", "http_content_type")),
+    "notype.example": dict(site=dict(ctype=None),
+                           expect=("errored", "http_content_type")),
+    "huge.example": dict(site=dict(body=GOOD + "x: " + "y" * (1 << 20)),
+                         expect=("errored", "policy_too_large")),
+    "drip.example": dict(site=dict(how="drip"), expect=("errored", "timeout")),
+    "silent.example": dict(ip=TARPIT_IP, expect=("errored", "timeout")),
+    "refused.example": dict(ip=CLOSED_IP, expect=("errored", "http_error")),
+    "cut.example": dict(site=dict(how="cut"), expect=("errored", "http_error")),
+    "hang.example": dict(site=dict(how="hang"), expect=("errored", "timeout")),
+    "expired.example": dict(cert="expired", expect=("errored", "tls_error")),
+    "wrongname.example": dict(cert="wrongname",
+                              expect=("errored", "tls_error")),
+    "untrusted.example": dict(cert="untrusted",
+                              expect=("errored", "tls_error")),
+    "badmaxage.example": dict(site=dict(body=policy(max_age="-1")),
+                              expect=("errored", "invalid_sts_max_age")),
+    "nomx.example": dict(site=dict(body=policy(mx=())),
+                         expect=("errored", "invalid_sts_mx")),
+    "nohost.example": dict(ip=None, expect=("errored", "dns_nxdomain")),
+}
+
+
+class World:
+    """Starts everything on loopback; stop() ends it and removes its files.
+    config is the path of the mtasts configuration file."""
+
+    def __init__(self, scenarios=SCENARIOS, directory=None, extra_config=""):
+        self.dir = directory or tempfile.mkdtemp(prefix="mtasts-world-")
+        self.ca = CA(os.path.join(self.dir, "ca"))
+        self.stranger = CA(os.path.join(self.dir, "stranger"),
+                           name="stranger CA")
+        self.zone = Zone()
+        self.dns = DnsServer(self.zone).start()
+        self.wrong_cert = self.ca.issue("wrongname", ["mta-sts.other.example"])
+        default = self.ca.issue("default", ["default.example"])
+        self.https = HttpsServer(HTTPS_IP, 0, {}, default)
+        self.port = self.https.server_address[1]
+        self.https.start()
+        self.tarpit = Tarpit(TARPIT_IP, self.port)
+        for domain, s in scenarios.items():
+            self.add(domain, **s)
+        self.cache_dir = os.path.join(self.dir, "cache")
+        self.config = os.path.join(self.dir, "mtasts.conf")
+        self.write_config(extra_config)
+
+    def write_config(self, extra=""):
+        with open(self.config, "w") as f:
+            f.write(f"""# the loopback test world
+[mtasts]
+resolver = 127.0.0.1@{self.dns.port}
+ca_bundle = {self.ca.cert_file}
+; policy hosts answer on port {self.port} of their loopback address
+connect_to = :443::{self.port}
+dns_timeout = 2
+connect_timeout = 2
+fetch_timeout = 3
+{extra}""")
+
+    def add(self, domain, txt=("v=STSv1; id={id}",), site=(), ip=HTTPS_IP,
+            cert="good", dns=None, expect=None, policy_id="20261122"):
+        """One domain: its TXT records, its policy host and its MX hosts."""
+        z = self.zone
+        host = "mta-sts." + domain
+        if dns is not None:
+            z.set_behaviour("_mta-sts." + domain, dns)
+        if txt == "cname":
+            z.add("_mta-sts." + domain, "CNAME", "sts-record.provider.example")
+            z.add("sts-record.provider.example", "TXT",
+                  f"v=STSv1; id={policy_id}")
+        elif txt is not None:
+            for t in txt:
+                z.add("_mta-sts." + domain, "TXT", t.format(id=policy_id))
+            if not txt:
+                z.add("_mta-sts." + domain, "A", "192.0.2.1")  # NODATA
+        if ip is not None:
+            z.add(host, "A", ip)
+        for i, mx in enumerate(("mx1", "mx2"), 1):
+            z.add(domain, "MX", (i * 10, f"{mx}.{domain}"))
+            z.add(f"{mx}.{domain}", "A", "127.0.0.1")
+        if site is None:
+            return
+        kwargs = dict(site)
+        kwargs.setdefault("body", GOOD.format(d=domain))
+        if isinstance(kwargs["body"], str):
+            kwargs["body"] = kwargs["body"].format(d=domain)
+        if cert == "good":
+            kwargs["cert"] = self.ca.issue(domain, [host])
+        elif cert == "expired":
+            kwargs["cert"] = self.ca.issue(domain, [host], expired=True)
+        elif cert == "wrongname":
+            kwargs["cert"] = self.wrong_cert
+        else:
+            kwargs["cert"] = self.stranger.issue(domain, [host])
+        self.https.sites[host] = Site(**kwargs)
+
+    def fetches(self, domain):
+        return self.https.fetches("mta-sts." + domain)
+
+    def stop(self):
+        self.https.stop()
+        self.tarpit.stop()
+        self.dns.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def main():
+    world = World(directory=sys.argv[1] if len(sys.argv) > 1 else None)
+    print(world.config, flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *a: stop.set())
+    signal.signal(signal.SIGINT, lambda *a: stop.set())
+    stop.wait()
+    world.stop()
+
+
+if __name__ == "__main__":
+    main()
