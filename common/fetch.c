@@ -117,6 +117,8 @@ set_options(struct fetch *f, const struct mtasts_config *cfg)
 	SET(CURLOPT_TIMEOUT_MS, cfg->fetch_timeout_ms);
 	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)MTASTS_POLICY_MAX_BYTES);
 	SET(CURLOPT_NOSIGNAL, 1L);
+	/* one fetch per host: keeping connections open only costs memory */
+	SET(CURLOPT_FORBID_REUSE, 1L);
 	SET(CURLOPT_USERAGENT, USER_AGENT);
 	SET(CURLOPT_ACCEPT_ENCODING, NULL);
 	SET(CURLOPT_WRITEFUNCTION, on_body);

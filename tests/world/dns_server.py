@@ -109,11 +109,20 @@ class DnsServer:
 
     def __init__(self, zone, address="127.0.0.1", port=0):
         self.zone = zone
-        self.udp = DNSServer(zone, address=address, port=port,
-                             logger=_Logger())
-        self.port = self.udp.server.server_address[1]
-        self.tcp = DNSServer(zone, address=address, port=self.port,
-                             tcp=True, logger=_Logger())
+        # a free UDP port may be taken for TCP: try again
+        for _ in range(50):
+            self.udp = DNSServer(zone, address=address, port=port,
+                                 logger=_Logger())
+            self.port = self.udp.server.server_address[1]
+            try:
+                self.tcp = DNSServer(zone, address=address, port=self.port,
+                                     tcp=True, logger=_Logger())
+                return
+            except OSError:
+                self.udp.server.server_close()
+                if port:
+                    raise
+        raise OSError("no port free for both UDP and TCP")
 
     def start(self):
         self.udp.start_thread()

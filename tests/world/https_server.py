@@ -73,6 +73,7 @@ class HttpsServer(http.server.ThreadingHTTPServer):
     """HTTPS on address:port; certs maps an SNI name to a certificate file
     (certificate and key), default the one for unknown names."""
     daemon_threads = True
+    request_queue_size = 256  # many clients connect at once
 
     def __init__(self, address, port, certs, default):
         super().__init__((address, port), Handler)

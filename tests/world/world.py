@@ -156,7 +156,9 @@ fetch_timeout = 3
         kwargs.setdefault("body", GOOD.format(d=domain))
         if isinstance(kwargs["body"], str):
             kwargs["body"] = kwargs["body"].format(d=domain)
-        if cert == "good":
+        if os.path.sep in cert:  # a certificate file already issued
+            kwargs["cert"] = cert
+        elif cert == "good":
             kwargs["cert"] = self.ca.issue(domain, [host])
         elif cert == "expired":
             kwargs["cert"] = self.ca.issue(domain, [host], expired=True)
