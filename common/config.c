@@ -13,11 +13,13 @@
 #include "error.h"
 
 #define DEFAULT_TRUST_ANCHOR "/usr/share/dns/root.key"
+#define DEFAULT_CACHE_DIR "/var/lib/mtasts"
 
 struct reader {
 	struct mtasts_config *cfg;
 	int failed;
 	char msg[160];
+	char section[300]; /* the section the last override was made for */
 };
 
 static int
@@ -85,11 +87,72 @@ add_connect_to(struct mtasts_config *cfg, const char *value)
 	return 0;
 }
 
+/* A whole number of seconds, min..max. */
+static int
+parse_whole(const char *value, long min, long max, long *out)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(value, &end, 10);
+	if (errno != 0 || end == value || *end != '\0' || n < min || n > max)
+		return -1;
+	*out = n;
+	return 0;
+}
+
+static int
+set_cache(struct mtasts_config *cfg, const char *name, const char *value)
+{
+	long n;
+	char *end;
+
+	if (strcmp(name, "cache_dir") == 0) {
+		if (strcmp(value, "none") == 0) {
+			free(cfg->cache_dir);
+			cfg->cache_dir = NULL;
+			return 0;
+		}
+		return value[0] == '/' ? set_string(&cfg->cache_dir, value)
+		                       : -1;
+	}
+	if (strcmp(name, "cache_size") == 0) { /* MiB */
+		if (parse_whole(value, 1, 65536, &n) != 0)
+			return -1;
+		cfg->cache_size = (size_t)n << 20;
+		return 0;
+	}
+	if (strcmp(name, "cache_mode") == 0) {
+		errno = 0;
+		n = strtol(value, &end, 8);
+		if (errno != 0 || *end != '\0' || n < 0600 || n > 0666)
+			return -1;
+		cfg->cache_mode = (unsigned)n;
+		return 0;
+	}
+	if (strcmp(name, "cache_group") == 0)
+		return set_string(&cfg->cache_group, value);
+	if (strcmp(name, "txt_recheck") == 0)
+		return parse_whole(value, 0, 86400, &cfg->txt_recheck);
+	if (strcmp(name, "negative_ttl") == 0)
+		return parse_whole(value, 0, 86400, &cfg->negative_ttl);
+	if (strcmp(name, "error_retry") == 0)
+		return parse_whole(value, 0, 3600, &cfg->error_retry);
+	if (strcmp(name, "refresh_interval") == 0)
+		return parse_whole(value, 60, 31557600, &cfg->refresh_interval);
+	return -2;
+}
+
 static int
 set_global(struct mtasts_config *cfg, const char *name, const char *value)
 {
 	char *end;
 	unsigned long n;
+	int rc;
+
+	if ((rc = set_cache(cfg, name, value)) != -2)
+		return rc;
 
 	if (strcmp(name, "resolver") == 0)
 		return parse_resolver(cfg, value);
@@ -120,6 +183,100 @@ set_global(struct mtasts_config *cfg, const char *name, const char *value)
 	return -2;
 }
 
+static int
+parse_bool(const char *value, bool *out)
+{
+	if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 ||
+	    strcmp(value, "1") == 0)
+		*out = true;
+	else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0 ||
+	    strcmp(value, "0") == 0)
+		*out = false;
+	else
+		return -1;
+	return 0;
+}
+
+/* The override of section "domain NAME", made when first seen. */
+static struct override *
+section_override(struct reader *r, const char *section)
+{
+	struct mtasts_config *cfg = r->cfg;
+	const char *name = strchr(section, ' ') + 1; /* "domain NAME" */
+	size_t i, n = domain_trim_dot(name, strlen(name));
+	struct override *grown, *o;
+
+	if (strcmp(r->section, section) == 0)
+		return &cfg->overrides[cfg->override_count - 1];
+	if (!domain_is_valid(name, n))
+		return NULL;
+	for (i = 0; i < cfg->override_count; i++)
+		if (domain_equal(cfg->overrides[i].domain,
+		        strlen(cfg->overrides[i].domain), name, n))
+			return NULL; /* the same domain twice */
+	grown =
+	    realloc(cfg->overrides, (cfg->override_count + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return NULL;
+	cfg->overrides = grown;
+	o = &grown[cfg->override_count];
+	memset(o, 0, sizeof(*o));
+	if ((o->domain = strndup(name, n)) == NULL)
+		return NULL;
+	for (i = 0; i < n; i++)
+		if (o->domain[i] >= 'A' && o->domain[i] <= 'Z')
+			o->domain[i] += 'a' - 'A';
+	cfg->override_count++;
+	snprintf(r->section, sizeof(r->section), "%s", section);
+	return o;
+}
+
+static int
+set_override(struct override *o, const char *name, const char *value)
+{
+	char **grown;
+
+	if (strcmp(name, "skip") == 0)
+		return parse_bool(value, &o->skip);
+	if (strcmp(name, "mode") == 0) {
+		o->has_mode = true;
+		if (strcmp(value, "enforce") == 0)
+			o->mode = MTASTS_MODE_ENFORCE;
+		else if (strcmp(value, "testing") == 0)
+			o->mode = MTASTS_MODE_TESTING;
+		else if (strcmp(value, "none") == 0)
+			o->mode = MTASTS_MODE_NONE;
+		else
+			return -1;
+		return 0;
+	}
+	if (strcmp(name, "mx") == 0) {
+		if (mtasts_mx_pattern_check(value, strlen(value), NULL) !=
+		    MTASTS_OK)
+			return -1;
+		grown = realloc(o->mx, (o->mx_count + 1) * sizeof(*grown));
+		if (grown == NULL)
+			return -1;
+		o->mx = grown;
+		if ((o->mx[o->mx_count] = strdup(value)) == NULL)
+			return -1;
+		o->mx_count++;
+		return 0;
+	}
+	return -2;
+}
+
+const struct override *
+config_override(const struct mtasts_config *cfg, const char *domain)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->override_count; i++)
+		if (strcmp(cfg->overrides[i].domain, domain) == 0)
+			return &cfg->overrides[i];
+	return NULL;
+}
+
 /* libinih calls this for every "key = value"; a 0 return makes
  * ini_parse_file() report this line. */
 static int
@@ -131,13 +288,26 @@ on_setting(void *user, const char *section, const char *name, const char *value)
 
 	if (r->failed)
 		return 1; /* report the first error only */
-	if (strcmp(section, "mtasts") != 0) {
+	if (strncmp(section, "domain ", 7) == 0) {
+		struct override *o = section_override(r, section);
+
+		if (o == NULL) {
+			snprintf(r->msg, sizeof(r->msg),
+			    "[%s]: not a domain name, or given twice",
+			    mtasts_quote(
+			        q, sizeof(q), section, strlen(section)));
+			r->failed = 1;
+			return 0;
+		}
+		rc = set_override(o, name, value);
+	} else if (strcmp(section, "mtasts") == 0) {
+		rc = set_global(r->cfg, name, value);
+	} else {
 		snprintf(r->msg, sizeof(r->msg), "unknown section [%s]",
 		    mtasts_quote(q, sizeof(q), section, strlen(section)));
 		r->failed = 1;
 		return 0;
 	}
-	rc = set_global(r->cfg, name, value);
 	if (rc == -2)
 		snprintf(r->msg, sizeof(r->msg), "unknown setting \"%s\"",
 		    mtasts_quote(q, sizeof(q), name, strlen(name)));
@@ -161,7 +331,45 @@ config_defaults(void)
 	/* RFC 8461 §3.3 suggests a minute at most; an MTA waits less */
 	cfg->fetch_timeout_ms = 15000;
 	cfg->concurrency = 32;
+	cfg->cache_dir = strdup(DEFAULT_CACHE_DIR);
+	cfg->cache_size = (size_t)64 << 20;
+	cfg->cache_mode = 0660;
+	cfg->txt_recheck = 900;
+	cfg->negative_ttl = 3600;
+	cfg->error_retry = 60;
+	/* RFC 8461 §5.1 suggests refreshing cached policies once a day */
+	cfg->refresh_interval = 86400;
+	if (cfg->cache_dir == NULL) {
+		free(cfg);
+		return NULL;
+	}
 	return cfg;
+}
+
+/* A static policy needs both halves; skip excludes the rest. */
+static mtasts_code
+check_overrides(const struct mtasts_config *cfg, struct mtasts_error *err)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->override_count; i++) {
+		const struct override *o = &cfg->overrides[i];
+
+		if (o->skip && (o->has_mode || o->mx_count > 0))
+			return mtasts_error_set(err, MTASTS_ERR_CONFIG,
+			    "%s: [domain %s]: skip excludes mode and mx",
+			    cfg->path, o->domain);
+		if (o->mx_count > 0 && !o->has_mode)
+			return mtasts_error_set(err, MTASTS_ERR_CONFIG,
+			    "%s: [domain %s]: mx needs a mode (a static "
+			    "policy)",
+			    cfg->path, o->domain);
+		if (!o->skip && !o->has_mode)
+			return mtasts_error_set(err, MTASTS_ERR_CONFIG,
+			    "%s: [domain %s]: say skip = yes or a mode",
+			    cfg->path, o->domain);
+	}
+	return MTASTS_OK;
 }
 
 mtasts_code
@@ -200,6 +408,10 @@ mtasts_config_load(
 			return MTASTS_ERR_CONFIG;
 		}
 	}
+	if (check_overrides(cfg, err) != MTASTS_OK) {
+		mtasts_config_free(cfg);
+		return MTASTS_ERR_CONFIG;
+	}
 	if (cfg->resolver == RESOLVER_RECURSIVE && cfg->trust_anchor == NULL &&
 	    set_string(&cfg->trust_anchor, DEFAULT_TRUST_ANCHOR) != 0) {
 		mtasts_config_free(cfg);
@@ -225,5 +437,16 @@ mtasts_config_free(struct mtasts_config *cfg)
 	free(cfg->ca_bundle);
 	free(cfg->ca_path);
 	free(cfg->proxy);
+	free(cfg->cache_dir);
+	free(cfg->cache_group);
+	for (i = 0; i < cfg->override_count; i++) {
+		size_t k;
+
+		for (k = 0; k < cfg->overrides[i].mx_count; k++)
+			free(cfg->overrides[i].mx[k]);
+		free(cfg->overrides[i].mx);
+		free(cfg->overrides[i].domain);
+	}
+	free(cfg->overrides);
 	free(cfg);
 }

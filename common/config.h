@@ -2,6 +2,7 @@
 #ifndef MTASTS_CONFIG_H
 #define MTASTS_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "mtasts.h"
@@ -10,6 +11,16 @@ enum resolver_kind {
 	RESOLVER_SYSTEM, /* resolv.conf and /etc/hosts */
 	RESOLVER_FORWARD, /* one forwarder, "address[@port]" */
 	RESOLVER_RECURSIVE, /* full recursion, DNSSEC-validating */
+};
+
+/* A [domain NAME] section: an operator's word on one domain. */
+struct override {
+	char *domain; /* lower case, no trailing dot */
+	bool skip; /* MTA-STS ignored for this domain */
+	bool has_mode; /* mode forced */
+	enum mtasts_mode mode;
+	char **mx; /* with has_mode: a static policy */
+	size_t mx_count;
 };
 
 struct mtasts_config {
@@ -26,6 +37,21 @@ struct mtasts_config {
 	long connect_timeout_ms;
 	long fetch_timeout_ms;
 	unsigned concurrency;
+	/* the cache */
+	char *cache_dir; /* NULL: no cache */
+	size_t cache_size; /* bytes the cache may grow to */
+	unsigned cache_mode; /* file mode of its files */
+	char *cache_group; /* group of its files, or NULL */
+	long txt_recheck; /* seconds between TXT checks of a policy */
+	long negative_ttl; /* seconds a "no policy" answer is kept */
+	long error_retry; /* first retry after an error, doubling */
+	long refresh_interval; /* mtasts refresh: check policies this old */
+	struct override *overrides;
+	size_t override_count;
 };
+
+/* The override for domain (lower case, no trailing dot), or NULL. */
+const struct override *config_override(
+    const struct mtasts_config *cfg, const char *domain);
 
 #endif

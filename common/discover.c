@@ -25,6 +25,9 @@ struct discoverer {
 	CURLM *multi;
 	int64_t now;
 	size_t active;
+	size_t done, total;
+	void (*progress)(void *arg, size_t done, size_t total);
+	void *progress_arg;
 };
 
 struct job {
@@ -35,7 +38,7 @@ struct job {
 	int addr_pending; /* A and AAAA answers still to come */
 	struct dns_answer *addr[2]; /* A, AAAA */
 	struct fetch fetch;
-	bool have_txt;	/* the TXT record was found and parsed */
+	bool have_txt; /* the TXT record was found and parsed */
 	bool fetching;
 };
 
@@ -92,6 +95,9 @@ job_done(struct job *j)
 	dns_answer_free(j->addr[1]);
 	j->addr[0] = j->addr[1] = NULL;
 	j->d->active--;
+	j->d->done++;
+	if (j->d->progress != NULL)
+		j->d->progress(j->d->progress_arg, j->d->done, j->d->total);
 	free(j);
 }
 
@@ -128,8 +134,8 @@ fail(struct job *j, const struct mtasts_error *err)
 	/* only the TXT step can say "this domain has no policy" */
 	bool absent = !j->have_txt &&
 	    (err->code == MTASTS_ERR_NO_STS_RECORD ||
-		err->code == MTASTS_ERR_DNS_NXDOMAIN ||
-		err->code == MTASTS_ERR_DNS_NODATA);
+	        err->code == MTASTS_ERR_DNS_NXDOMAIN ||
+	        err->code == MTASTS_ERR_DNS_NODATA);
 
 	j->out->error = *err;
 	if (known_in_force(j)) {
@@ -268,23 +274,6 @@ on_fetched(struct job *j, CURLcode rc)
 	job_done(j);
 }
 
-/* Normalises domain (lower case, no trailing dot) into j->domain. */
-static int
-set_domain(struct job *j, const char *domain)
-{
-	size_t i, n = domain_trim_dot(domain, strlen(domain));
-
-	if (!domain_is_valid(domain, n))
-		return -1;
-	for (i = 0; i < n; i++) {
-		char c = domain[i];
-
-		j->domain[i] = (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c;
-	}
-	j->domain[n] = '\0';
-	return 0;
-}
-
 static void
 start_job(struct discoverer *d, const char *domain,
     const struct mtasts_policy *known, struct mtasts_lookup *out)
@@ -306,7 +295,7 @@ start_job(struct discoverer *d, const char *domain,
 	j->d = d;
 	j->known = known;
 	j->out = out;
-	if (set_domain(j, domain) != 0) {
+	if (domain_normalize(domain, j->domain) != 0) {
 		mtasts_error_set(&err, MTASTS_ERR_USAGE,
 		    "\"%s\" is not a domain name",
 		    mtasts_quote(q, sizeof(q), domain, strlen(domain)));
@@ -360,6 +349,14 @@ drive_curl(struct discoverer *d)
 }
 
 void
+discoverer_set_progress(struct discoverer *d,
+    void (*fn)(void *arg, size_t done, size_t total), void *arg)
+{
+	d->progress = fn;
+	d->progress_arg = arg;
+}
+
+void
 discover_run(struct discoverer *d, const char *const *domains, size_t count,
     const struct mtasts_policy *const *known, struct mtasts_lookup *results,
     int64_t now)
@@ -368,6 +365,8 @@ discover_run(struct discoverer *d, const char *const *domains, size_t count,
 
 	d->now = now;
 	d->active = 0;
+	d->done = 0;
+	d->total = count;
 	while (next < count || d->active > 0) {
 		while (next < count && d->active < d->cfg->concurrency) {
 			start_job(d, domains[next],

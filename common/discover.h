@@ -21,6 +21,10 @@ void discoverer_free(struct discoverer *d);
  * Returns when every result is filled.  now is the wall-clock time expiries
  * count from.
  */
+/* Calls fn(arg, done, total) each time a discovery ends (NULL: none). */
+void discoverer_set_progress(struct discoverer *d,
+    void (*fn)(void *arg, size_t done, size_t total), void *arg);
+
 void discover_run(struct discoverer *d, const char *const *domains,
     size_t count, const struct mtasts_policy *const *known,
     struct mtasts_lookup *results, int64_t now);

@@ -34,15 +34,6 @@ struct dns {
 	size_t npending;
 };
 
-int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int
 ub_option(struct ub_ctx *ub, const char *opt, const char *val,
     struct mtasts_error *err)

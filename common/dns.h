@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "clock.h"
 #include "config.h"
 #include "mtasts.h"
 
@@ -65,8 +66,5 @@ int64_t dns_next_deadline(const struct dns *dns);
 size_t dns_pending(const struct dns *dns);
 
 void dns_answer_free(struct dns_answer *answer);
-
-/* Milliseconds on a monotonic clock. */
-int64_t mono_ms(void);
 
 #endif

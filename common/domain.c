@@ -1,4 +1,6 @@
 /* domain.c - DNS name syntax, shared by mx patterns and domain arguments. */
+#include <string.h>
+
 #include "domain.h"
 
 static bool
@@ -56,4 +58,18 @@ domain_equal(const char *a, size_t alen, const char *b, size_t blen)
 		if (lower((unsigned char)a[i]) != lower((unsigned char)b[i]))
 			return false;
 	return true;
+}
+
+int
+domain_normalize(const char *domain, char out[MTASTS_DOMAIN_MAX + 1])
+{
+	size_t i, n = domain_trim_dot(domain, strlen(domain));
+
+	/* the longest name _mta-sts.<domain> may have */
+	if (n > MTASTS_DOMAIN_MAX - 9 || !domain_is_valid(domain, n))
+		return -1;
+	for (i = 0; i < n; i++)
+		out[i] = (char)lower((unsigned char)domain[i]);
+	out[n] = '\0';
+	return 0;
 }

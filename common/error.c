@@ -46,6 +46,8 @@ static const struct {
     [MTASTS_ERR_DNS_NODATA] = {"dns_nodata",
         "the DNS name has no record of that type"},
     [MTASTS_ERR_DNS] = {"dns_error", "the DNS lookup failed"},
+    [MTASTS_ERR_CACHE] = {"cache_error",
+	"the policy cache cannot be read or written"},
     [MTASTS_ERR_USAGE] = {"usage", "invalid argument"},
     [MTASTS_ERR_CONFIG] = {"config_error", "the configuration is invalid"},
     [MTASTS_ERR_IO] = {"io_error", "a file could not be read or written"},
@@ -96,8 +98,8 @@ mtasts_error_set(
 }
 
 mtasts_code
-mtasts_error_set_http_status(struct mtasts_error *err, const char *url,
-    long status)
+mtasts_error_set_http_status(
+    struct mtasts_error *err, const char *url, long status)
 {
 	mtasts_error_set(err, MTASTS_ERR_HTTP_STATUS,
 	    "%s answered HTTP %ld, not 200", url, status);

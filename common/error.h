@@ -13,8 +13,8 @@ mtasts_code mtasts_error_set(struct mtasts_error *err, mtasts_code code,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Sets err to http_status_<status> with a message naming url and status. */
-mtasts_code mtasts_error_set_http_status(struct mtasts_error *err,
-    const char *url, long status);
+mtasts_code mtasts_error_set_http_status(
+    struct mtasts_error *err, const char *url, long status);
 
 /*
  * Writes s (len bytes of untrusted input) into dst as printable ASCII for a

@@ -56,8 +56,8 @@ add_resolve(struct curl_slist *list, const char *host, const char *port,
 		o += (size_t)snprintf(entry + o, sizeof(entry) - o, "%s%s%s%s",
 		    i > 0 ? "," : "", v6 ? "[" : "", addrs[i], v6 ? "]" : "");
 	}
-	if (o >= sizeof(entry) || (grown = curl_slist_append(list, entry)) ==
-	    NULL) {
+	if (o >= sizeof(entry) ||
+	    (grown = curl_slist_append(list, entry)) == NULL) {
 		*ok = false;
 		return list;
 	}
@@ -73,8 +73,8 @@ static struct curl_slist *
 resolve_list(const struct mtasts_config *cfg, const char *host,
     char *const *addrs, size_t naddrs, bool *ok)
 {
-	struct curl_slist *list = add_resolve(NULL, host, "443", addrs,
-	    naddrs, ok);
+	struct curl_slist *list =
+	    add_resolve(NULL, host, "443", addrs, naddrs, ok);
 	size_t i;
 
 	for (i = 0; i < cfg->connect_to_count; i++) {
@@ -229,7 +229,7 @@ fetch_finish(struct fetch *f, CURLcode rc, struct mtasts_policy **out,
 	if (rc == CURLE_OK || f->bad_status) {
 		if (status >= 300 && status < 400) {
 			if (curl_easy_header(f->easy, "Location", 0,
-				CURLH_HEADER, -1, &h) == CURLHE_OK)
+			        CURLH_HEADER, -1, &h) == CURLHE_OK)
 				location = h->value;
 			/* RFC 8461 §3.3: redirects MUST NOT be followed */
 			return mtasts_error_set(err, MTASTS_ERR_HTTP_REDIRECT,
@@ -241,8 +241,8 @@ fetch_finish(struct fetch *f, CURLcode rc, struct mtasts_policy **out,
 			                     : "nowhere");
 		}
 		if (status != 200)
-			return mtasts_error_set_http_status(err, f->url,
-			    status);
+			return mtasts_error_set_http_status(
+			    err, f->url, status);
 	}
 	if (f->too_large)
 		return mtasts_error_set(err, MTASTS_ERR_POLICY_TOO_LARGE,

@@ -53,7 +53,7 @@ mtasts_json_mx_result(const struct mtasts_mx_result *r)
 json_t *
 mtasts_json_lookup(const struct mtasts_lookup *r)
 {
-	json_t *policy;
+	json_t *policy, *obj;
 
 	if (r->policy != NULL)
 		policy = mtasts_json_policy(r->policy);
@@ -64,7 +64,15 @@ mtasts_json_lookup(const struct mtasts_lookup *r)
 	if (policy != NULL && r->error.code != MTASTS_OK)
 		json_object_set_new(
 		    policy, "error", mtasts_json_error(&r->error));
-	return json_pack("{s:s, s:s, s:o, s:s}", "domain", r->domain, "status",
-	    mtasts_status_name(r->status), "policy", policy, "dnssec",
-	    mtasts_dnssec_name(r->dnssec));
+	obj = json_pack("{s:s, s:s, s:o, s:s, s:s}", "domain", r->domain,
+	    "status", mtasts_status_name(r->status), "policy", policy, "dnssec",
+	    mtasts_dnssec_name(r->dnssec), "source",
+	    mtasts_source_name(r->source));
+	if (obj != NULL && r->override != MTASTS_OVERRIDE_NONE)
+		json_object_set_new(obj, "override",
+		    json_string(mtasts_override_name(r->override)));
+	if (obj != NULL && r->cache_error.code != MTASTS_OK)
+		json_object_set_new(
+		    obj, "cache_error", mtasts_json_error(&r->cache_error));
+	return obj;
 }

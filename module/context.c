@@ -4,15 +4,16 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "discover.h"
 #include "error.h"
+#include "lookup.h"
 
 struct mtasts_ctx {
-	const struct mtasts_config *cfg;
-	struct discoverer *discoverer;
+	struct lookup_env env;
+	bool cache_tried; /* the cache is opened on first use */
 };
 
 mtasts_code
@@ -27,8 +28,8 @@ mtasts_ctx_new(const struct mtasts_config *cfg, struct mtasts_ctx **out,
 		    err, MTASTS_ERR_USAGE, "a context needs a configuration");
 	if ((ctx = calloc(1, sizeof(*ctx))) == NULL)
 		return mtasts_error_set(err, MTASTS_ERR_NOMEM, "out of memory");
-	ctx->cfg = cfg;
-	if ((ctx->discoverer = discoverer_new(cfg, err)) == NULL) {
+	ctx->env.cfg = cfg;
+	if ((ctx->env.discoverer = discoverer_new(cfg, err)) == NULL) {
 		free(ctx);
 		return err != NULL ? err->code : MTASTS_ERR_INTERNAL;
 	}
@@ -41,7 +42,8 @@ mtasts_ctx_free(struct mtasts_ctx *ctx)
 {
 	if (ctx == NULL)
 		return;
-	discoverer_free(ctx->discoverer);
+	discoverer_free(ctx->env.discoverer);
+	cache_close(ctx->env.cache);
 	free(ctx);
 }
 
@@ -57,8 +59,8 @@ mtasts_get_policies(struct mtasts_ctx *ctx, const char *const *domains,
 	for (i = 0; i < count; i++)
 		if (domains[i] == NULL)
 			return MTASTS_ERR_USAGE;
-	discover_run(ctx->discoverer, domains, count, known, results,
-	    (int64_t)time(NULL));
+	discover_run(
+	    ctx->env.discoverer, domains, count, known, results, wall_now());
 	return MTASTS_OK;
 }
 
@@ -67,6 +69,40 @@ mtasts_get_policy(struct mtasts_ctx *ctx, const char *domain,
     const struct mtasts_policy *known, struct mtasts_lookup *result)
 {
 	return mtasts_get_policies(ctx, &domain, 1, &known, result);
+}
+
+mtasts_code
+mtasts_lookups(struct mtasts_ctx *ctx, const char *const *domains, size_t count,
+    bool force, struct mtasts_lookup *results)
+{
+	size_t i;
+
+	if (ctx == NULL || domains == NULL || results == NULL)
+		return MTASTS_ERR_USAGE;
+	for (i = 0; i < count; i++)
+		if (domains[i] == NULL)
+			return MTASTS_ERR_USAGE;
+	if (!ctx->cache_tried) {
+		ctx->cache_tried = true;
+		ctx->env.cache =
+		    cache_open(ctx->env.cfg, &ctx->env.cache_error);
+	}
+	lookup_run(&ctx->env, domains, count, force, results);
+	return MTASTS_OK;
+}
+
+mtasts_code
+mtasts_lookup(
+    struct mtasts_ctx *ctx, const char *domain, struct mtasts_lookup *result)
+{
+	return mtasts_lookups(ctx, &domain, 1, false, result);
+}
+
+void
+mtasts_ctx_set_progress(struct mtasts_ctx *ctx,
+    void (*fn)(void *arg, size_t done, size_t total), void *arg)
+{
+	discoverer_set_progress(ctx->env.discoverer, fn, arg);
 }
 
 void
@@ -94,6 +130,36 @@ mtasts_status_name(enum mtasts_status status)
 		break;
 	}
 	return "errored";
+}
+
+const char *
+mtasts_source_name(enum mtasts_source source)
+{
+	switch (source) {
+	case MTASTS_SOURCE_CACHE:
+		return "cache";
+	case MTASTS_SOURCE_OVERRIDE:
+		return "override";
+	case MTASTS_SOURCE_NETWORK:
+		break;
+	}
+	return "network";
+}
+
+const char *
+mtasts_override_name(enum mtasts_override override)
+{
+	switch (override) {
+	case MTASTS_OVERRIDE_SKIP:
+		return "skip";
+	case MTASTS_OVERRIDE_MODE:
+		return "mode";
+	case MTASTS_OVERRIDE_STATIC:
+		return "static";
+	case MTASTS_OVERRIDE_NONE:
+		break;
+	}
+	return "none";
 }
 
 const char *

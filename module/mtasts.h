@@ -61,6 +61,8 @@ typedef enum mtasts_code {
 	MTASTS_ERR_DNS_NXDOMAIN, /* "dns_nxdomain" */
 	MTASTS_ERR_DNS_NODATA, /* "dns_nodata" */
 	MTASTS_ERR_DNS, /* "dns_error": SERVFAIL, bogus, ... */
+	/* the cache */
+	MTASTS_ERR_CACHE, /* "cache_error" */
 	/* the library and its caller */
 	MTASTS_ERR_USAGE, /* "usage": a bad argument */
 	MTASTS_ERR_CONFIG, /* "config_error" */
@@ -240,12 +242,36 @@ enum mtasts_dnssec {
 /* "insecure", "secure", "bogus". */
 const char *mtasts_dnssec_name(enum mtasts_dnssec state);
 
+/* Where a lookup's answer came from. */
+enum mtasts_source {
+	MTASTS_SOURCE_NETWORK = 0, /* "network": discovered now */
+	MTASTS_SOURCE_CACHE, /* "cache": the cache was fresh enough */
+	MTASTS_SOURCE_OVERRIDE /* "override": the configuration's word */
+};
+
+/* An operator's override that applied ([domain NAME] in the config). */
+enum mtasts_override {
+	MTASTS_OVERRIDE_NONE = 0, /* "none" */
+	MTASTS_OVERRIDE_SKIP, /* "skip": MTA-STS ignored, as not_found */
+	MTASTS_OVERRIDE_MODE, /* "mode": the discovered policy's mode
+	                         replaced */
+	MTASTS_OVERRIDE_STATIC /* "static": a policy from the config */
+};
+
+/* "network", "cache", "override". */
+const char *mtasts_source_name(enum mtasts_source source);
+
+/* "none", "skip", "mode", "static". */
+const char *mtasts_override_name(enum mtasts_override override);
+
 /*
  * The result of a lookup.  policy is the policy in force (owned by the
  * result; NULL for not_found and errored, which mean "mode none").  id is
- * the id of the TXT record seen now ("" when none); error says what failed
+ * the id of the TXT record seen ("" when none); error says what failed
  * (code MTASTS_OK when nothing did) and for not_found why nothing was
- * found.  Release the contents with mtasts_lookup_clear().
+ * found.  cache_error is set when the cache could not be read or written:
+ * the answer then comes from the network alone.  Release the contents with
+ * mtasts_lookup_clear().
  */
 struct mtasts_lookup {
 	char domain[254];
@@ -254,6 +280,9 @@ struct mtasts_lookup {
 	char id[MTASTS_ID_MAX + 1];
 	enum mtasts_dnssec dnssec;
 	struct mtasts_error error;
+	enum mtasts_source source;
+	enum mtasts_override override;
+	struct mtasts_error cache_error;
 };
 
 /* Frees what a lookup result holds and empties it. */
@@ -281,6 +310,39 @@ mtasts_code mtasts_get_policy(struct mtasts_ctx *ctx, const char *domain,
 mtasts_code mtasts_get_policies(struct mtasts_ctx *ctx,
     const char *const *domains, size_t count,
     const struct mtasts_policy *const *known, struct mtasts_lookup *results);
+
+/*
+ * The lookup an MTA makes: through the cache shared by every process of
+ * the host, with the RFC 8461 §5 rules and the configuration's overrides.
+ *
+ * A cached policy is used as it is while it has not expired and its TXT
+ * record was checked less than txt_recheck seconds ago; then the TXT
+ * record is checked again: the same id renews the policy (renewed), a new
+ * id fetches it (found), and when DNS or HTTPS fail the cached policy stays
+ * in force until it expires (cached, with the error).  "No policy" and
+ * errors are kept briefly (negative_ttl, error_retry doubling), so a
+ * domain without MTA-STS costs no query per message.  When several
+ * processes miss the same domain at once, one discovers and the others
+ * wait for its answer (up to the discovery deadlines).
+ *
+ * mtasts_lookups() does count domains at once (discoveries concurrent);
+ * with force, every domain is discovered again whatever the cache holds
+ * (as mtasts refresh does).  Both return MTASTS_OK when every result is
+ * filled, or MTASTS_ERR_USAGE for a bad argument.
+ */
+mtasts_code mtasts_lookup(
+    struct mtasts_ctx *ctx, const char *domain, struct mtasts_lookup *result);
+
+/*
+ * Calls fn(arg, done, total) from mtasts_lookups() and
+ * mtasts_get_policies() each time a discovery ends, for progress bars.
+ * NULL turns it off.
+ */
+void mtasts_ctx_set_progress(struct mtasts_ctx *ctx,
+    void (*fn)(void *arg, size_t done, size_t total), void *arg);
+
+mtasts_code mtasts_lookups(struct mtasts_ctx *ctx, const char *const *domains,
+    size_t count, bool force, struct mtasts_lookup *results);
 
 #ifdef __cplusplus
 }

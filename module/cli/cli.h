@@ -64,7 +64,19 @@ struct mtasts_config;
  */
 int cli_load_config(const struct cli *cli, struct mtasts_config **cfg);
 
+struct mtasts_ctx;
+
+/* Loads the configuration and makes a context; -1 with the error printed. */
+int cli_open(
+    const struct cli *cli, struct mtasts_config **cfg, struct mtasts_ctx **ctx);
+
+/* Parses only the common options; the index of the first operand, or -1
+ * with *status set when the command must end now. */
+int cli_parse_common(struct cli *cli, int argc, char **argv, int *status);
+
+int cmd_cache(int argc, char **argv);
 int cmd_lookup(int argc, char **argv);
+int cmd_refresh(int argc, char **argv);
 int cmd_policy_lint(int argc, char **argv);
 int cmd_txt_lint(int argc, char **argv);
 int cmd_mx_match(int argc, char **argv);

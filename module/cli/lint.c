@@ -19,24 +19,6 @@ lint_failure(const struct mtasts_error *err)
 	    "{s:b, s:o}", "ok", 0, "error", mtasts_json_error(err));
 }
 
-/* Parses the common options; returns the index of the first operand, or
- * -1 with *status set when the command must end. */
-static int
-parse_common(struct cli *cli, int argc, char **argv, int *status)
-{
-	static const struct option opts[] = {CLI_COMMON_OPTIONS};
-	bool done;
-	int opt;
-
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, opts, NULL)) !=
-	    -1) {
-		*status = cli_common_option(cli, opt, &done);
-		if (done)
-			return -1;
-	}
-	return optind;
-}
-
 /* Reads and parses a policy file; *policy is NULL and err set on failure.
  * Returns -1 when the file could not be read at all. */
 static int
@@ -68,7 +50,7 @@ cmd_policy_lint(int argc, char **argv)
 	struct mtasts_error err;
 	int first, status = CLI_OK;
 
-	if ((first = parse_common(&cli, argc, argv, &status)) < 0)
+	if ((first = cli_parse_common(&cli, argc, argv, &status)) < 0)
 		return status;
 	if (argc - first != 1)
 		return cli_usage_error(&cli, "expected one FILE (or -)");
@@ -98,7 +80,7 @@ cmd_txt_lint(int argc, char **argv)
 	size_t *lens, i, n;
 	int first, status = CLI_OK;
 
-	if ((first = parse_common(&cli, argc, argv, &status)) < 0)
+	if ((first = cli_parse_common(&cli, argc, argv, &status)) < 0)
 		return status;
 	if (argc - first < 1)
 		return cli_usage_error(&cli, "expected at least one RECORD");

@@ -12,12 +12,26 @@
 
 #define DOMAIN_LIST_MAX (16 * 1024 * 1024)
 
-/* Appends the domains of a file (one per line, # comments) to *list. */
+/* Appends a domain to the list. */
+static int
+push(char ***list, size_t *count, char *domain)
+{
+	char **grown = realloc(*list, (*count + 1) * sizeof(**list));
+
+	if (grown == NULL)
+		return -1;
+	*list = grown;
+	(*list)[(*count)++] = domain;
+	return 0;
+}
+
+/* Appends the domains of a file (one per line, # comments) to *list; they
+ * point into *text, which the caller frees. */
 static int
 read_domain_file(const struct cli *cli, const char *path, char ***list,
     size_t *count, char **text)
 {
-	size_t len, cap = *count;
+	size_t len;
 	bool over;
 	char *line, *save = NULL;
 
@@ -30,53 +44,45 @@ read_domain_file(const struct cli *cli, const char *path, char ***list,
 	}
 	for (line = strtok_r(*text, "\r\n", &save); line != NULL;
 	     line = strtok_r(NULL, "\r\n", &save)) {
-		char **grown;
-
 		line += strspn(line, " \t");
 		line[strcspn(line, " \t#")] = '\0';
-		if (line[0] == '\0')
-			continue;
-		if (*count == cap) {
-			cap = cap ? cap * 2 : 64;
-			if ((grown = realloc(*list, cap * sizeof(**list))) ==
-			    NULL)
-				return -1;
-			*list = grown;
-		}
-		(*list)[(*count)++] = line;
+		if (line[0] != '\0' && push(list, count, line) != 0)
+			return -1;
 	}
 	return 0;
 }
 
 static int
-run_lookups(struct cli *cli, char **domains, size_t n)
+run_lookups(struct cli *cli, char **domains, size_t n, bool no_cache)
 {
 	struct mtasts_config *cfg = NULL;
 	struct mtasts_ctx *ctx = NULL;
 	struct mtasts_lookup *results;
-	struct mtasts_error err;
 	json_t *all;
 	size_t i;
 	int status = CLI_OK;
 
-	if (cli_load_config(cli, &cfg) != 0)
+	if (cli_open(cli, &cfg, &ctx) != 0)
 		return CLI_ERROR;
-	if (mtasts_ctx_new(cfg, &ctx, &err) != MTASTS_OK) {
-		fprintf(stderr, "mtasts %s: %s\n", cli->name, err.message);
-		mtasts_config_free(cfg);
-		return CLI_ERROR;
-	}
 	if ((results = calloc(n, sizeof(*results))) == NULL) {
 		mtasts_ctx_free(ctx);
 		mtasts_config_free(cfg);
 		return CLI_ERROR;
 	}
-	mtasts_get_policies(
-	    ctx, (const char *const *)domains, n, NULL, results);
+	if (no_cache)
+		mtasts_get_policies(
+		    ctx, (const char *const *)domains, n, NULL, results);
+	else
+		mtasts_lookups(
+		    ctx, (const char *const *)domains, n, false, results);
 	all = json_array();
 	for (i = 0; i < n; i++) {
 		if (results[i].status == MTASTS_STATUS_ERRORED)
 			status = CLI_PROBLEM;
+		/* the cache is one for all: say it once */
+		if (i == 0 && results[i].cache_error.code != MTASTS_OK)
+			fprintf(stderr, "mtasts %s: warning: %s\n", cli->name,
+			    results[i].cache_error.message);
 		json_array_append_new(all, mtasts_json_lookup(&results[i]));
 		mtasts_lookup_clear(&results[i]);
 	}
@@ -97,65 +103,58 @@ int
 cmd_lookup(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"file", required_argument, NULL, 'f'}, CLI_COMMON_OPTIONS};
+	    {"file", required_argument, NULL, 'f'},
+	    {"no-cache", no_argument, NULL, 'n'}, CLI_COMMON_OPTIONS};
 	struct cli cli = {.name = "lookup",
-	    .usage = "usage: mtasts lookup [--config FILE] [--json] "
-	             "[--file LIST] DOMAIN...\n"
-	             "Discovers the MTA-STS policy of each DOMAIN (RFC 8461 "
-	             "§3): the TXT record at\n_mta-sts.DOMAIN, then "
-	             "https://mta-sts.DOMAIN/.well-known/mta-sts.txt.\n"
-	             "Domains are looked up concurrently; --file reads more, "
-	             "one per line.\nStatus: found, not_found, renewed, "
-	             "cached, errored.  Exit 0, or 1 when a\nlookup errored, "
-	             "2 on a usage or configuration error.\n"};
-	char **domains, *text = NULL;
+	    .usage =
+	        "usage: mtasts lookup [--config FILE] [--json] [--no-cache] "
+	        "[--file LIST]\n"
+	        "                     DOMAIN...\n"
+	        "Finds the MTA-STS policy of each DOMAIN (RFC 8461 §3): the "
+	        "TXT "
+	        "record at\n_mta-sts.DOMAIN, then "
+	        "https://mta-sts.DOMAIN/.well-known/mta-sts.txt.\n"
+	        "Lookups go through the cache and update it, unless "
+	        "--no-cache.  Domains are\nlooked up concurrently; --file "
+	        "reads more, one per line.  Status: found,\nnot_found, "
+	        "renewed, cached, errored.  Exit 0, or 1 when a lookup "
+	        "errored,\n2 on a usage or configuration error.\n"};
+	char **domains = NULL, *text = NULL;
 	size_t n = 0;
-	bool done;
-	int opt, status, i;
+	bool done, no_cache = false;
+	int opt, status = CLI_OK, i;
 
-	if ((domains = calloc((size_t)argc + 1, sizeof(*domains))) == NULL)
-		return CLI_ERROR;
 	while ((opt = getopt_long(
-	            argc, argv, "f:" CLI_COMMON_SHORT, opts, NULL)) != -1) {
-		if (opt == 'f') {
+	            argc, argv, "f:n" CLI_COMMON_SHORT, opts, NULL)) != -1) {
+		if (opt == 'n') {
+			no_cache = true;
+		} else if (opt == 'f') {
 			if (text != NULL) {
-				free(domains);
-				free(text);
-				return cli_usage_error(
+				status = cli_usage_error(
 				    &cli, "--file may be given once");
+				goto out;
 			}
 			if (read_domain_file(
 			        &cli, optarg, &domains, &n, &text) != 0) {
-				free(domains);
-				free(text);
-				return CLI_ERROR;
+				status = CLI_ERROR;
+				goto out;
 			}
-			continue;
-		}
-		status = cli_common_option(&cli, opt, &done);
-		if (done) {
-			free(domains);
-			free(text);
-			return status;
+		} else {
+			status = cli_common_option(&cli, opt, &done);
+			if (done)
+				goto out;
 		}
 	}
-	for (i = optind; i < argc; i++) {
-		char **grown = realloc(domains, (n + 1) * sizeof(*domains));
-
-		if (grown == NULL) {
-			free(domains);
-			free(text);
-			return CLI_ERROR;
+	for (i = optind; i < argc; i++)
+		if (push(&domains, &n, argv[i]) != 0) {
+			status = CLI_ERROR;
+			goto out;
 		}
-		domains = grown;
-		domains[n++] = argv[i];
-	}
-	if (n == 0) {
-		free(domains);
-		free(text);
-		return cli_usage_error(&cli, "expected at least one DOMAIN");
-	}
-	status = run_lookups(&cli, domains, n);
+	if (n == 0)
+		status = cli_usage_error(&cli, "expected at least one DOMAIN");
+	else
+		status = run_lookups(&cli, domains, n, no_cache);
+out:
 	free(domains);
 	free(text);
 	return status;

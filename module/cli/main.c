@@ -16,6 +16,9 @@ static const struct {
 	int (*run)(int, char **);
 	const char *summary;
 } commands[] = {
+    {"refresh", cmd_refresh,
+        "refresh cached policies before they expire (RFC 8461 §5.1)"},
+    {"cache", cmd_cache, "list, show or purge cached policies"},
     {"lookup", cmd_lookup, "discover the policy of domains (RFC 8461 §3)"},
     {"policy-lint", cmd_policy_lint, "parse a policy file (RFC 8461 §3.2)"},
     {"txt-lint", cmd_txt_lint,
@@ -114,6 +117,39 @@ cli_load_config(const struct cli *cli, struct mtasts_config **cfg)
 		return -1;
 	}
 	return 0;
+}
+
+int
+cli_open(
+    const struct cli *cli, struct mtasts_config **cfg, struct mtasts_ctx **ctx)
+{
+	struct mtasts_error err;
+
+	if (cli_load_config(cli, cfg) != 0)
+		return -1;
+	if (mtasts_ctx_new(*cfg, ctx, &err) != MTASTS_OK) {
+		fprintf(stderr, "mtasts %s: %s\n", cli->name, err.message);
+		mtasts_config_free(*cfg);
+		*cfg = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+int
+cli_parse_common(struct cli *cli, int argc, char **argv, int *status)
+{
+	static const struct option opts[] = {CLI_COMMON_OPTIONS};
+	bool done;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, opts, NULL)) !=
+	    -1) {
+		*status = cli_common_option(cli, opt, &done);
+		if (done)
+			return -1;
+	}
+	return optind;
 }
 
 int

@@ -130,8 +130,9 @@ class DnsServer:
         return self
 
     def stop(self):
-        self.udp.stop()
-        self.tcp.stop()
+        for s in (self.udp, self.tcp):
+            s.stop()
+            s.server.server_close()
 
 
 if __name__ == "__main__":

@@ -14,13 +14,14 @@ class Site:
     """What one policy host answers: body, status, content type, and how."""
 
     def __init__(self, body=b"", status=200, ctype="text/plain",
-                 how="normal", location=None, cert=None):
+                 how="normal", location=None, cert=None, delay=0):
         self.body = body if isinstance(body, bytes) else body.encode()
         self.status = status
         self.ctype = ctype
         self.how = how  # normal | drip | hang | cut
         self.location = location
         self.cert = cert  # certificate file; None: the host's own
+        self.delay = delay  # seconds before answering
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -39,6 +40,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if site is None or self.path != "/.well-known/mta-sts.txt":
             self.send_error(404)
             return
+        if site.delay:
+            server.stopping.wait(site.delay)
         if site.how == "hang":
             server.stopping.wait(120)
             return

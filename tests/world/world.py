@@ -127,6 +127,7 @@ connect_to = :443::{self.port}
 dns_timeout = 2
 connect_timeout = 2
 fetch_timeout = 3
+cache_dir = {self.cache_dir}
 {extra}""")
 
     def add(self, domain, txt=("v=STSv1; id={id}",), site=(), ip=HTTPS_IP,

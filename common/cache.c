@@ -1,0 +1,501 @@
+/*
+ * cache.c - the policy cache on LMDB.  LMDB gives what many mail processes
+ * need: readers that never block, one writer at a time, and a file that a
+ * process killed at any moment leaves consistent.  Records carry a version
+ * byte; a record that does not decode is an error, never "no policy".
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "error.h"
+
+#define RECORD_MAGIC0 'M'
+#define RECORD_MAGIC1 'S'
+#define RECORD_VERSION 1
+#define LOCK_SLOTS 65536 /* byte-range locks in one file, by domain hash */
+
+struct cache {
+	MDB_env *env;
+	MDB_dbi dbi;
+	int lock_fd;
+};
+
+static mtasts_code
+lmdb_error(struct mtasts_error *err, const char *what, const char *dir, int rc)
+{
+	return mtasts_error_set(err, MTASTS_ERR_CACHE, "cache %s: %s: %s", dir,
+	    what, mdb_strerror(rc));
+}
+
+/* Gives the cache's files the configured group and mode. */
+static void
+set_ownership(const struct mtasts_config *cfg, const char *path)
+{
+	struct group *g;
+
+	if (cfg->cache_group != NULL &&
+	    (g = getgrnam(cfg->cache_group)) != NULL)
+		if (chown(path, (uid_t)-1, g->gr_gid) != 0) {
+			/* not the owner: the owner set it up */
+		}
+	if (chmod(path, cfg->cache_mode) != 0) {
+		/* likewise */
+	}
+}
+
+static int
+open_files(
+    struct cache *c, const struct mtasts_config *cfg, struct mtasts_error *err)
+{
+	const char *dir = cfg->cache_dir;
+	char path[4096];
+	int rc, dead;
+	MDB_txn *txn;
+
+	if (mkdir(dir, 0770 | (cfg->cache_mode & 0007)) == 0)
+		set_ownership(cfg, dir);
+	else if (errno != EEXIST)
+		return mtasts_error_set(err, MTASTS_ERR_CACHE,
+		    "cache %s: cannot create it: %s", dir, strerror(errno));
+	if ((rc = mdb_env_create(&c->env)) != 0)
+		return lmdb_error(err, "create", dir, rc);
+	mdb_env_set_mapsize(c->env, cfg->cache_size);
+	/* every Exim delivery is a reader for a moment */
+	mdb_env_set_maxreaders(c->env, 1024);
+	/* NOTLS: read transactions are not tied to threads */
+	rc = mdb_env_open(c->env, dir, MDB_NOTLS, (mdb_mode_t)cfg->cache_mode);
+	if (rc != 0)
+		return lmdb_error(err, "open", dir, rc);
+	/* clear reader slots of processes that died holding them */
+	mdb_reader_check(c->env, &dead);
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	set_ownership(cfg, path);
+	snprintf(path, sizeof(path), "%s/lock.mdb", dir);
+	set_ownership(cfg, path);
+	if ((rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return lmdb_error(err, "read", dir, rc);
+	rc = mdb_dbi_open(txn, NULL, 0, &c->dbi);
+	mdb_txn_abort(txn);
+	if (rc != 0)
+		return lmdb_error(err, "open", dir, rc);
+	snprintf(path, sizeof(path), "%s/discovery.lock", dir);
+	c->lock_fd =
+	    open(path, O_RDWR | O_CREAT | O_CLOEXEC, (mode_t)cfg->cache_mode);
+	if (c->lock_fd < 0)
+		return mtasts_error_set(err, MTASTS_ERR_CACHE,
+		    "cache %s: %s: %s", dir, path, strerror(errno));
+	set_ownership(cfg, path);
+	return 0;
+}
+
+struct cache *
+cache_open(const struct mtasts_config *cfg, struct mtasts_error *err)
+{
+	struct cache *c;
+
+	if (cfg->cache_dir == NULL) {
+		mtasts_error_set(err, MTASTS_ERR_CACHE, "no cache_dir is set");
+		return NULL;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		mtasts_error_set(err, MTASTS_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	c->lock_fd = -1;
+	if (open_files(c, cfg, err) != 0) {
+		cache_close(c);
+		return NULL;
+	}
+	return c;
+}
+
+void
+cache_close(struct cache *c)
+{
+	if (c == NULL)
+		return;
+	if (c->env != NULL)
+		mdb_env_close(c->env);
+	if (c->lock_fd >= 0)
+		close(c->lock_fd);
+	free(c);
+}
+
+void
+cache_entry_clear(struct cache_entry *e)
+{
+	mtasts_policy_free(e->policy);
+	memset(e, 0, sizeof(*e));
+}
+
+/* ---- the record layout, version 1 (little-endian) ----
+ *   'M' 'S' version has_policy status mode dnssec 0
+ *   max_age:u32 fetched:i64 expires:i64 checked:i64 next_try:i64
+ *   failures:u32 error_code:u8
+ *   id:str8 error_name:str8 error_message:str16
+ *   mx_count:u16 { mx:str8 }
+ */
+
+struct writer {
+	unsigned char *p;
+	size_t len, cap;
+	bool failed;
+};
+
+static void
+put_bytes(struct writer *w, const void *b, size_t n)
+{
+	if (w->failed || n > w->cap - w->len) {
+		w->failed = true;
+		return;
+	}
+	memcpy(w->p + w->len, b, n);
+	w->len += n;
+}
+
+static void
+put_uint(struct writer *w, uint64_t v, int bytes)
+{
+	unsigned char b[8];
+	int i;
+
+	for (i = 0; i < bytes; i++)
+		b[i] = (unsigned char)(v >> (8 * i));
+	put_bytes(w, b, (size_t)bytes);
+}
+
+static void
+put_str(struct writer *w, const char *s, int lenbytes)
+{
+	size_t n = strlen(s), max = lenbytes == 1 ? 255 : 65535;
+
+	if (n > max)
+		n = max;
+	put_uint(w, n, lenbytes);
+	put_bytes(w, s, n);
+}
+
+static size_t
+record_size(const struct cache_entry *e)
+{
+	size_t i, n = 64 + 3 * 256 + 2 + 65536;
+
+	if (e->policy != NULL)
+		for (i = 0; i < e->policy->mx_count; i++)
+			n += 1 + strlen(e->policy->mx[i]);
+	return n;
+}
+
+static int
+encode(const struct cache_entry *e, struct writer *w)
+{
+	const struct mtasts_policy *p = e->policy;
+	size_t i;
+
+	put_bytes(w, (const char[]){RECORD_MAGIC0, RECORD_MAGIC1}, 2);
+	put_uint(w, RECORD_VERSION, 1);
+	put_uint(w, p != NULL, 1);
+	put_uint(w, (uint64_t)e->status, 1);
+	put_uint(w, p != NULL ? (uint64_t)p->mode : 0, 1);
+	put_uint(w, (uint64_t)e->dnssec, 1);
+	put_uint(w, 0, 1);
+	put_uint(w, p != NULL ? p->max_age : 0, 4);
+	put_uint(w, (uint64_t)e->fetched, 8);
+	put_uint(w, p != NULL ? (uint64_t)p->expires : 0, 8);
+	put_uint(w, (uint64_t)e->checked, 8);
+	put_uint(w, (uint64_t)e->next_try, 8);
+	put_uint(w, e->failures, 4);
+	put_uint(w, (uint64_t)e->error.code, 1);
+	put_str(w, p != NULL ? p->id : "", 1);
+	put_str(w, e->error.name, 1);
+	put_str(w, e->error.message, 2);
+	put_uint(w, p != NULL ? p->mx_count : 0, 2);
+	for (i = 0; p != NULL && i < p->mx_count; i++)
+		put_str(w, p->mx[i], 1);
+	return w->failed ? -1 : 0;
+}
+
+struct reader {
+	const unsigned char *p;
+	size_t len, pos;
+	bool failed;
+};
+
+static uint64_t
+get_uint(struct reader *r, int bytes)
+{
+	uint64_t v = 0;
+	int i;
+
+	if (r->failed || (size_t)bytes > r->len - r->pos) {
+		r->failed = true;
+		return 0;
+	}
+	for (i = 0; i < bytes; i++)
+		v |= (uint64_t)r->p[r->pos + (size_t)i] << (8 * i);
+	r->pos += (size_t)bytes;
+	return v;
+}
+
+/* Copies a length-prefixed string into out (outlen with the NUL). */
+static void
+get_str(struct reader *r, int lenbytes, char *out, size_t outlen)
+{
+	size_t n = (size_t)get_uint(r, lenbytes);
+
+	if (r->failed || n > r->len - r->pos || n >= outlen) {
+		r->failed = true;
+		out[0] = '\0';
+		return;
+	}
+	memcpy(out, r->p + r->pos, n);
+	out[n] = '\0';
+	r->pos += n;
+}
+
+/* Rebuilds the policy through the parser, so a record can never hold a
+ * policy the parser would refuse. */
+static struct mtasts_policy *
+decode_policy(struct reader *r, enum mtasts_mode mode, uint32_t max_age)
+{
+	static const char *modes[] = {"none", "testing", "enforce"};
+	struct mtasts_policy *p = NULL;
+	size_t i, count = (size_t)get_uint(r, 2), n;
+	char *body, mx[256];
+
+	if (r->failed || (unsigned)mode > MTASTS_MODE_ENFORCE ||
+	    count > MTASTS_POLICY_MAX_BYTES / 4)
+		return NULL;
+	if ((body = malloc(64 + count * 262)) == NULL)
+		return NULL;
+	n = (size_t)sprintf(body, "version: STSv1\nmode: %s\nmax_age: %u\n",
+	    modes[mode], max_age);
+	for (i = 0; i < count && !r->failed; i++) {
+		get_str(r, 1, mx, sizeof(mx));
+		n += (size_t)sprintf(body + n, "mx: %s\n", mx);
+	}
+	if (!r->failed && r->pos == r->len)
+		mtasts_policy_parse(body, n, &p, NULL);
+	free(body);
+	return p;
+}
+
+static int
+decode(const unsigned char *data, size_t len, struct cache_entry *e)
+{
+	struct reader r = {data, len, 0, false};
+	char id[MTASTS_ID_MAX + 1];
+	bool has_policy;
+	enum mtasts_mode mode;
+	uint32_t max_age;
+	int64_t expires;
+
+	memset(e, 0, sizeof(*e));
+	if (len < 4 || data[0] != RECORD_MAGIC0 || data[1] != RECORD_MAGIC1 ||
+	    data[2] != RECORD_VERSION)
+		return -1;
+	r.pos = 3;
+	has_policy = get_uint(&r, 1) != 0;
+	e->status = (enum mtasts_status)get_uint(&r, 1);
+	mode = (enum mtasts_mode)get_uint(&r, 1);
+	e->dnssec = (enum mtasts_dnssec)get_uint(&r, 1);
+	get_uint(&r, 1);
+	max_age = (uint32_t)get_uint(&r, 4);
+	e->fetched = (int64_t)get_uint(&r, 8);
+	expires = (int64_t)get_uint(&r, 8);
+	e->checked = (int64_t)get_uint(&r, 8);
+	e->next_try = (int64_t)get_uint(&r, 8);
+	e->failures = (uint32_t)get_uint(&r, 4);
+	e->error.code = (mtasts_code)get_uint(&r, 1);
+	get_str(&r, 1, id, sizeof(id));
+	get_str(&r, 1, e->error.name, sizeof(e->error.name));
+	get_str(&r, 2, e->error.message, sizeof(e->error.message));
+	if (r.failed || e->status > MTASTS_STATUS_ERRORED ||
+	    e->dnssec > MTASTS_DNSSEC_BOGUS ||
+	    e->error.code >= MTASTS_CODE_COUNT)
+		return -1;
+	if (!has_policy)
+		return get_uint(&r, 2) == 0 && !r.failed && r.pos == len ? 0
+		                                                         : -1;
+	if ((e->policy = decode_policy(&r, mode, max_age)) == NULL)
+		return -1;
+	snprintf(e->policy->id, sizeof(e->policy->id), "%s", id);
+	e->policy->expires = expires;
+	return 0;
+}
+
+mtasts_code
+cache_get(struct cache *c, const char *domain, struct cache_entry *e,
+    struct mtasts_error *err)
+{
+	MDB_txn *txn;
+	MDB_val key = {strlen(domain), (void *)domain}, val;
+	int rc;
+
+	memset(e, 0, sizeof(*e));
+	if ((rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return lmdb_error(err, "read", domain, rc);
+	rc = mdb_get(txn, c->dbi, &key, &val);
+	if (rc == MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		return MTASTS_ERR_DNS_NXDOMAIN;
+	}
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		return lmdb_error(err, "read", domain, rc);
+	}
+	rc = decode(val.mv_data, val.mv_size, e);
+	mdb_txn_abort(txn);
+	if (rc != 0) {
+		cache_entry_clear(e);
+		return mtasts_error_set(err, MTASTS_ERR_CACHE,
+		    "cache: the record of %s is damaged or of another version",
+		    domain);
+	}
+	return MTASTS_OK;
+}
+
+mtasts_code
+cache_put(struct cache *c, const char *domain, const struct cache_entry *e,
+    struct mtasts_error *err)
+{
+	struct writer w = {NULL, 0, record_size(e), false};
+	MDB_txn *txn;
+	MDB_val key = {strlen(domain), (void *)domain}, val;
+	int rc;
+
+	if ((w.p = malloc(w.cap)) == NULL)
+		return mtasts_error_set(err, MTASTS_ERR_NOMEM, "out of memory");
+	if (encode(e, &w) != 0) {
+		free(w.p);
+		return mtasts_error_set(err, MTASTS_ERR_INTERNAL,
+		    "cache: the record of %s does not fit", domain);
+	}
+	val = (MDB_val){w.len, w.p};
+	if ((rc = mdb_txn_begin(c->env, NULL, 0, &txn)) == 0) {
+		rc = mdb_put(txn, c->dbi, &key, &val, 0);
+		if (rc == 0)
+			rc = mdb_txn_commit(txn);
+		else
+			mdb_txn_abort(txn);
+	}
+	free(w.p);
+	if (rc == MDB_MAP_FULL)
+		return mtasts_error_set(err, MTASTS_ERR_CACHE,
+		    "cache: full; raise cache_size or purge domains");
+	if (rc != 0)
+		return lmdb_error(err, "write", domain, rc);
+	return MTASTS_OK;
+}
+
+mtasts_code
+cache_del(struct cache *c, const char *domain, struct mtasts_error *err)
+{
+	MDB_txn *txn;
+	MDB_val key = {strlen(domain), (void *)domain};
+	int rc;
+
+	if ((rc = mdb_txn_begin(c->env, NULL, 0, &txn)) != 0)
+		return lmdb_error(err, "write", domain, rc);
+	rc = mdb_del(txn, c->dbi, &key, NULL);
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		if (rc == MDB_NOTFOUND)
+			return MTASTS_ERR_DNS_NXDOMAIN;
+		return lmdb_error(err, "write", domain, rc);
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		return lmdb_error(err, "write", domain, rc);
+	return MTASTS_OK;
+}
+
+mtasts_code
+cache_each(struct cache *c,
+    int (*fn)(void *arg, const char *domain, const struct cache_entry *e),
+    void *arg, struct mtasts_error *err)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val key, val;
+	char domain[300];
+	int rc, stop = 0;
+
+	if ((rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return lmdb_error(err, "read", "all", rc);
+	if ((rc = mdb_cursor_open(txn, c->dbi, &cur)) != 0) {
+		mdb_txn_abort(txn);
+		return lmdb_error(err, "read", "all", rc);
+	}
+	while (!stop && mdb_cursor_get(cur, &key, &val, MDB_NEXT) == 0) {
+		struct cache_entry e;
+
+		if (key.mv_size >= sizeof(domain))
+			continue;
+		memcpy(domain, key.mv_data, key.mv_size);
+		domain[key.mv_size] = '\0';
+		if (decode(val.mv_data, val.mv_size, &e) != 0) {
+			cache_entry_clear(&e);
+			e.status = MTASTS_STATUS_ERRORED;
+			mtasts_error_set(&e.error, MTASTS_ERR_CACHE,
+			    "the record is damaged or of another version");
+		}
+		stop = fn(arg, domain, &e);
+		cache_entry_clear(&e);
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return MTASTS_OK;
+}
+
+/* FNV-1a: spreads domains over the lock slots. */
+static off_t
+lock_slot(const char *domain)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *domain != '\0'; domain++)
+		h = (h ^ (unsigned char)*domain) * 16777619u;
+	return (off_t)(h % LOCK_SLOTS);
+}
+
+int
+cache_lock(struct cache *c, const char *domain, long timeout_ms)
+{
+	struct flock fl = {.l_type = F_WRLCK,
+	    .l_whence = SEEK_SET,
+	    .l_start = lock_slot(domain),
+	    .l_len = 1};
+	struct timespec pause = {0, 20 * 1000000};
+	long waited = 0;
+
+	/* open file description locks: per descriptor, released by the
+	 * kernel when the holder dies */
+	while (fcntl(c->lock_fd, F_OFD_SETLK, &fl) != 0) {
+		if ((errno != EAGAIN && errno != EACCES) ||
+		    waited >= timeout_ms)
+			return -1;
+		nanosleep(&pause, NULL);
+		waited += 20;
+	}
+	return 0;
+}
+
+void
+cache_unlock(struct cache *c, const char *domain)
+{
+	struct flock fl = {.l_type = F_UNLCK,
+	    .l_whence = SEEK_SET,
+	    .l_start = lock_slot(domain),
+	    .l_len = 1};
+
+	fcntl(c->lock_fd, F_OFD_SETLK, &fl);
+}

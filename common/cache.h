@@ -1,0 +1,73 @@
+/*
+ * cache.h - the persistent policy cache on LMDB, shared by every process of
+ * the host (internal to libmtasts).  One record per domain, in a versioned
+ * layout; per-domain locks let one process discover while the others wait.
+ */
+#ifndef MTASTS_CACHE_H
+#define MTASTS_CACHE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "mtasts.h"
+
+/* What the cache knows of one domain. */
+struct cache_entry {
+	enum mtasts_status status; /* of the last discovery */
+	struct mtasts_policy *policy; /* in force until policy->expires,
+	                                 or NULL (owned by the entry) */
+	int64_t fetched; /* when the policy was fetched */
+	int64_t checked; /* when the TXT record was last checked */
+	int64_t next_try; /* no discovery before this (backoff) */
+	uint32_t failures; /* discoveries failed in a row */
+	enum mtasts_dnssec dnssec;
+	struct mtasts_error error; /* of the last discovery */
+};
+
+struct cache;
+
+/*
+ * Opens (creating) the cache in cfg->cache_dir.  NULL with err set
+ * (MTASTS_ERR_CACHE) when it cannot be opened or is not a cache.
+ */
+struct cache *cache_open(
+    const struct mtasts_config *cfg, struct mtasts_error *err);
+void cache_close(struct cache *c);
+
+/*
+ * Reads domain's entry.  Returns MTASTS_OK (entry filled), MTASTS_ERR_
+ * DNS_NXDOMAIN when the cache has none, or MTASTS_ERR_CACHE with err set
+ * when the record cannot be read or decoded.
+ */
+mtasts_code cache_get(struct cache *c, const char *domain,
+    struct cache_entry *entry, struct mtasts_error *err);
+
+/* Writes domain's entry. */
+mtasts_code cache_put(struct cache *c, const char *domain,
+    const struct cache_entry *entry, struct mtasts_error *err);
+
+/* Removes domain's entry; MTASTS_ERR_DNS_NXDOMAIN when there was none. */
+mtasts_code cache_del(
+    struct cache *c, const char *domain, struct mtasts_error *err);
+
+/*
+ * Calls fn for every entry in domain order, until fn returns non-zero.
+ * Records that do not decode are passed with status errored and the
+ * decoding error.
+ */
+mtasts_code cache_each(struct cache *c,
+    int (*fn)(void *arg, const char *domain, const struct cache_entry *e),
+    void *arg, struct mtasts_error *err);
+
+/*
+ * Takes domain's discovery lock, waiting at most timeout_ms.  Returns 0
+ * when held, -1 when the wait ran out (or locking failed).  Locks are per
+ * open file description: a crashed holder's lock goes with it.
+ */
+int cache_lock(struct cache *c, const char *domain, long timeout_ms);
+void cache_unlock(struct cache *c, const char *domain);
+
+void cache_entry_clear(struct cache_entry *entry);
+
+#endif

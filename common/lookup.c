@@ -1,0 +1,279 @@
+/*
+ * lookup.c - lookups through the cache.  For each domain, in order:
+ *
+ *   1. an override in the configuration answers without the network;
+ *   2. a cached answer that is still fresh answers without the network;
+ *   3. otherwise the domain is discovered with the cached policy as the
+ *      known one (RFC 8461 §5.1: an unchanged id renews it; a failure
+ *      leaves it in force until it expires), and the cache is updated.
+ *
+ * One process discovers a domain at a time: the others wait on the
+ * domain's lock, then find its answer in the cache.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "domain.h"
+#include "error.h"
+#include "lookup.h"
+
+/* What lookup_run() keeps per domain. */
+struct item {
+	char domain[MTASTS_DOMAIN_MAX + 1];
+	struct cache_entry entry; /* what the cache held */
+	bool have_entry;
+	bool discover; /* needs the network */
+	bool locked;
+	const struct override *override;
+};
+
+/* An answer from the cache is fresh enough to serve as it is. */
+static bool
+is_fresh(
+    const struct mtasts_config *cfg, const struct cache_entry *e, int64_t now)
+{
+	if (e->policy != NULL)
+		return e->policy->expires > now &&
+		    now - e->checked < cfg->txt_recheck;
+	return now < e->next_try;
+}
+
+static void
+answer_from_entry(
+    struct mtasts_lookup *r, const struct cache_entry *e, int64_t now)
+{
+	r->status = e->status;
+	r->dnssec = e->dnssec;
+	r->error = e->error;
+	r->source = MTASTS_SOURCE_CACHE;
+	if (e->policy != NULL && e->policy->expires > now) {
+		r->policy = mtasts_policy_dup(e->policy);
+		snprintf(r->id, sizeof(r->id), "%s", e->policy->id);
+		/* served from the cache: mailauth's "cached" */
+		r->status = MTASTS_STATUS_CACHED;
+		if (r->policy == NULL) {
+			r->status = MTASTS_STATUS_ERRORED;
+			mtasts_error_set(
+			    &r->error, MTASTS_ERR_NOMEM, "out of memory");
+		}
+	}
+}
+
+/* A [domain] section with mode and mx: a policy of the operator's. */
+static void
+answer_static(struct mtasts_lookup *r, const struct override *o)
+{
+	struct mtasts_policy p = {
+	    .mode = o->mode, .mx_count = o->mx_count, .mx = o->mx};
+
+	snprintf(p.id, sizeof(p.id), "override");
+	r->status = MTASTS_STATUS_FOUND;
+	r->source = MTASTS_SOURCE_OVERRIDE;
+	r->override = MTASTS_OVERRIDE_STATIC;
+	if ((r->policy = mtasts_policy_dup(&p)) == NULL) {
+		r->status = MTASTS_STATUS_ERRORED;
+		mtasts_error_set(&r->error, MTASTS_ERR_NOMEM, "out of memory");
+	}
+}
+
+/* Seconds before the next discovery after failures in a row. */
+static int64_t
+backoff(const struct mtasts_config *cfg, uint32_t failures)
+{
+	int64_t delay = cfg->error_retry;
+
+	while (failures-- > 0 && delay < cfg->negative_ttl)
+		delay *= 2;
+	return delay < cfg->negative_ttl ? delay : cfg->negative_ttl;
+}
+
+/* The cache entry after a discovery that answered r. */
+static void
+next_entry(const struct mtasts_config *cfg, struct item *it,
+    const struct mtasts_lookup *r, int64_t now, struct cache_entry *e)
+{
+	const struct cache_entry *old = it->have_entry ? &it->entry : NULL;
+
+	memset(e, 0, sizeof(*e));
+	e->status = r->status;
+	e->dnssec = r->dnssec;
+	e->error = r->error;
+	e->policy = r->policy; /* borrowed for the write */
+	e->checked = now;
+	switch (r->status) {
+	case MTASTS_STATUS_FOUND:
+		e->fetched = now;
+		break;
+	case MTASTS_STATUS_RENEWED:
+		e->fetched = old != NULL ? old->fetched : now;
+		break;
+	case MTASTS_STATUS_CACHED:
+		/* discovery failed; the policy stays in force (§5) */
+		e->fetched = old != NULL ? old->fetched : 0;
+		e->failures = (old != NULL ? old->failures : 0) + 1;
+		break;
+	case MTASTS_STATUS_NOT_FOUND:
+		e->next_try = now + cfg->negative_ttl;
+		break;
+	case MTASTS_STATUS_ERRORED:
+		e->failures = (old != NULL ? old->failures : 0) + 1;
+		e->next_try = now + backoff(cfg, e->failures - 1);
+		break;
+	}
+}
+
+static void
+store(struct lookup_env *env, struct item *it, struct mtasts_lookup *r,
+    int64_t now)
+{
+	struct cache_entry e;
+
+	if (env->cache == NULL)
+		return;
+	next_entry(env->cfg, it, r, now, &e);
+	cache_put(env->cache, it->domain, &e, &r->cache_error);
+	/* e borrowed r->policy: nothing to free */
+}
+
+/* Overrides and fresh cache entries; marks the rest for discovery. */
+static void
+prepare(struct lookup_env *env, struct item *it, const char *domain, bool force,
+    struct mtasts_lookup *r, int64_t now)
+{
+	struct mtasts_error err;
+	char q[80];
+
+	memset(r, 0, sizeof(*r));
+	snprintf(r->domain, sizeof(r->domain), "%s", domain);
+	if (domain_normalize(domain, it->domain) != 0) {
+		r->status = MTASTS_STATUS_ERRORED;
+		mtasts_error_set(&r->error, MTASTS_ERR_USAGE,
+		    "\"%s\" is not a domain name",
+		    mtasts_quote(q, sizeof(q), domain, strlen(domain)));
+		return;
+	}
+	snprintf(r->domain, sizeof(r->domain), "%s", it->domain);
+	it->override = config_override(env->cfg, it->domain);
+	if (it->override != NULL && it->override->skip) {
+		r->status = MTASTS_STATUS_NOT_FOUND;
+		r->source = MTASTS_SOURCE_OVERRIDE;
+		r->override = MTASTS_OVERRIDE_SKIP;
+		return;
+	}
+	if (it->override != NULL && it->override->mx_count > 0) {
+		answer_static(r, it->override);
+		return;
+	}
+	if (env->cache == NULL) {
+		r->cache_error = env->cache_error;
+	} else {
+		mtasts_code rc =
+		    cache_get(env->cache, it->domain, &it->entry, &err);
+
+		it->have_entry = rc == MTASTS_OK;
+		if (rc != MTASTS_OK && rc != MTASTS_ERR_DNS_NXDOMAIN)
+			r->cache_error = err;
+	}
+	if (it->have_entry && !force && is_fresh(env->cfg, &it->entry, now)) {
+		answer_from_entry(r, &it->entry, now);
+		return;
+	}
+	it->discover = true;
+}
+
+/*
+ * Alone, a process waits for a peer already discovering the domain, then
+ * takes the answer it left in the cache.  Returns true when that answered.
+ */
+static bool
+wait_for_peer(struct lookup_env *env, struct item *it, struct mtasts_lookup *r,
+    int64_t now)
+{
+	const struct mtasts_config *cfg = env->cfg;
+	long wait = 2 * cfg->dns_timeout_ms + cfg->connect_timeout_ms +
+	    cfg->fetch_timeout_ms + 1000;
+	struct mtasts_error err;
+
+	if (env->cache == NULL || cache_lock(env->cache, it->domain, wait) != 0)
+		return false;
+	it->locked = true;
+	cache_entry_clear(&it->entry);
+	it->have_entry =
+	    cache_get(env->cache, it->domain, &it->entry, &err) == MTASTS_OK;
+	if (it->have_entry && is_fresh(cfg, &it->entry, now)) {
+		answer_from_entry(r, &it->entry, now);
+		return true;
+	}
+	return false;
+}
+
+static void
+apply_mode_override(struct item *it, struct mtasts_lookup *r)
+{
+	if (it->override == NULL || !it->override->has_mode ||
+	    it->override->mx_count > 0)
+		return;
+	r->override = MTASTS_OVERRIDE_MODE;
+	if (r->policy != NULL)
+		r->policy->mode = it->override->mode;
+}
+
+void
+lookup_run(struct lookup_env *env, const char *const *domains, size_t count,
+    bool force, struct mtasts_lookup *results)
+{
+	struct item *items = calloc(count, sizeof(*items));
+	const char **names = calloc(count, sizeof(*names));
+	const struct mtasts_policy **known = calloc(count, sizeof(*known));
+	struct mtasts_lookup *found = calloc(count, sizeof(*found));
+	int64_t now = wall_now();
+	size_t i, n = 0;
+
+	if (items == NULL || names == NULL || known == NULL || found == NULL) {
+		for (i = 0; i < count; i++) {
+			memset(&results[i], 0, sizeof(results[i]));
+			results[i].status = MTASTS_STATUS_ERRORED;
+			mtasts_error_set(&results[i].error, MTASTS_ERR_NOMEM,
+			    "out of memory");
+		}
+		goto out;
+	}
+	for (i = 0; i < count; i++) {
+		prepare(env, &items[i], domains[i], force, &results[i], now);
+		if (!items[i].discover)
+			continue;
+		if (count == 1 && !force &&
+		    wait_for_peer(env, &items[i], &results[i], now)) {
+			items[i].discover = false;
+			continue;
+		}
+		names[n] = items[i].domain;
+		known[n] = items[i].have_entry ? items[i].entry.policy : NULL;
+		n++;
+	}
+	discover_run(env->discoverer, names, n, known, found, now);
+	for (i = 0, n = 0; i < count; i++) {
+		struct mtasts_lookup *r = &results[i];
+
+		if (items[i].discover) {
+			struct mtasts_error cache_error = r->cache_error;
+
+			*r = found[n++];
+			r->cache_error = cache_error;
+			store(env, &items[i], r, now);
+		}
+		apply_mode_override(&items[i], r);
+	}
+out:
+	for (i = 0; items != NULL && i < count; i++) {
+		if (items[i].locked)
+			cache_unlock(env->cache, items[i].domain);
+		cache_entry_clear(&items[i].entry);
+	}
+	free(items);
+	free(names);
+	free(known);
+	free(found);
+}

@@ -1,0 +1,298 @@
+/*
+ * cache.c - mtasts cache (list, show, purge) and mtasts refresh: the
+ * operator's view of the policy cache, and its daily refresh.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "cli.h"
+#include "clock.h"
+#include "domain.h"
+#include "json.h"
+#include "mtasts.h"
+
+static json_t *
+entry_json(const char *domain, const struct cache_entry *e)
+{
+	json_t *obj = json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:i}",
+	    "domain", domain, "status", mtasts_status_name(e->status), "policy",
+	    e->policy != NULL ? mtasts_json_policy(e->policy) : json_null(),
+	    "dnssec", mtasts_dnssec_name(e->dnssec), "fetched",
+	    e->fetched != 0 ? mtasts_json_time(e->fetched) : json_null(),
+	    "checked",
+	    e->checked != 0 ? mtasts_json_time(e->checked) : json_null(),
+	    "next_try",
+	    e->next_try != 0 ? mtasts_json_time(e->next_try) : json_null(),
+	    "failures", (int)e->failures);
+
+	if (obj != NULL && e->error.code != MTASTS_OK)
+		json_object_set_new(obj, "error", mtasts_json_error(&e->error));
+	return obj;
+}
+
+static int
+add_entry(void *arg, const char *domain, const struct cache_entry *e)
+{
+	json_array_append_new(arg, entry_json(domain, e));
+	return 0;
+}
+
+static struct cache *
+open_cache(const struct cli *cli, struct mtasts_config **cfg)
+{
+	struct mtasts_error err;
+	struct cache *c;
+
+	if (cli_load_config(cli, cfg) != 0)
+		return NULL;
+	if ((c = cache_open(*cfg, &err)) == NULL) {
+		fprintf(stderr, "mtasts %s: %s\n", cli->name, err.message);
+		mtasts_config_free(*cfg);
+	}
+	return c;
+}
+
+/* mtasts cache show DOMAIN / purge DOMAIN */
+static int
+one_domain(
+    const struct cli *cli, struct cache *c, const char *verb, const char *arg)
+{
+	char domain[MTASTS_DOMAIN_MAX + 1];
+	struct cache_entry e;
+	struct mtasts_error err;
+	mtasts_code rc;
+
+	if (domain_normalize(arg, domain) != 0)
+		return cli_usage_error(cli, "\"%s\" is not a domain name", arg);
+	if (strcmp(verb, "purge") == 0) {
+		rc = cache_del(c, domain, &err);
+		if (rc == MTASTS_OK || rc == MTASTS_ERR_DNS_NXDOMAIN) {
+			cli_emit(cli,
+			    json_pack("{s:s, s:b}", "domain", domain, "purged",
+			        rc == MTASTS_OK));
+			return CLI_OK;
+		}
+	} else {
+		rc = cache_get(c, domain, &e, &err);
+		if (rc == MTASTS_OK) {
+			cli_emit(cli, entry_json(domain, &e));
+			cache_entry_clear(&e);
+			return CLI_OK;
+		}
+		if (rc == MTASTS_ERR_DNS_NXDOMAIN) {
+			fprintf(stderr, "mtasts %s: %s is not in the cache\n",
+			    cli->name, domain);
+			return CLI_PROBLEM;
+		}
+	}
+	fprintf(stderr, "mtasts %s: %s\n", cli->name, err.message);
+	return CLI_ERROR;
+}
+
+int
+cmd_cache(int argc, char **argv)
+{
+	struct cli cli = {.name = "cache",
+	    .usage =
+	        "usage: mtasts cache [--config FILE] [--json] list\n"
+	        "       mtasts cache [--config FILE] [--json] show DOMAIN\n"
+	        "       mtasts cache [--config FILE] [--json] purge "
+	        "DOMAIN\n"
+	        "Lists the cached policies, shows one domain's record "
+	        "(policy, when fetched\nand checked, errors), or removes "
+	        "a domain so that its next lookup discovers\nit afresh.\n"};
+	struct mtasts_config *cfg = NULL;
+	struct mtasts_error err;
+	struct cache *c;
+	json_t *list;
+	int first, status = CLI_OK, n;
+
+	if ((first = cli_parse_common(&cli, argc, argv, &status)) < 0)
+		return status;
+	n = argc - first;
+	if (n < 1 || (strcmp(argv[first], "list") == 0 && n != 1) ||
+	    (strcmp(argv[first], "list") != 0 &&
+	        ((strcmp(argv[first], "show") != 0 &&
+	             strcmp(argv[first], "purge") != 0) ||
+	            n != 2)))
+		return cli_usage_error(&cli,
+		    "expected list, show DOMAIN or "
+		    "purge DOMAIN");
+	if ((c = open_cache(&cli, &cfg)) == NULL)
+		return CLI_ERROR;
+	if (n == 2) {
+		status = one_domain(&cli, c, argv[first], argv[first + 1]);
+	} else {
+		list = json_array();
+		if (cache_each(c, add_entry, list, &err) != MTASTS_OK) {
+			fprintf(stderr, "mtasts cache: %s\n", err.message);
+			status = CLI_ERROR;
+		}
+		cli_emit(&cli, json_pack("{s:o}", "domains", list));
+	}
+	cache_close(c);
+	mtasts_config_free(cfg);
+	return status;
+}
+
+/* The domains mtasts refresh works on. */
+struct due {
+	const struct mtasts_config *cfg;
+	int64_t now;
+	bool all;
+	char **domains;
+	size_t count, cap;
+	size_t cached;
+};
+
+/*
+ * RFC 8461 §5.1: refresh cached policies before they expire, about once a
+ * day.  Due: a policy whose TXT record was checked half a refresh interval
+ * ago or more, or that expires within a refresh interval.
+ */
+static int
+collect_due(void *arg, const char *domain, const struct cache_entry *e)
+{
+	struct due *d = arg;
+	long interval = d->cfg->refresh_interval;
+	char **grown;
+
+	if (e->policy == NULL)
+		return 0;
+	d->cached++;
+	if (!d->all && d->now - e->checked < interval / 2 &&
+	    e->policy->expires - d->now > interval)
+		return 0;
+	if (d->count == d->cap) {
+		d->cap = d->cap ? d->cap * 2 : 64;
+		grown = realloc(d->domains, d->cap * sizeof(*grown));
+		if (grown == NULL)
+			return 1;
+		d->domains = grown;
+	}
+	if ((d->domains[d->count] = strdup(domain)) == NULL)
+		return 1;
+	d->count++;
+	return 0;
+}
+
+/* A progress bar on a terminal. */
+static void
+progress_bar(void *arg, size_t done, size_t total)
+{
+	int width = 40,
+	    filled = total ? (int)(done * (size_t)width / total) : 0;
+
+	(void)arg;
+	fprintf(stderr, "\rrefreshing [%.*s%*s] %zu/%zu", filled,
+	    "########################################", width - filled, "",
+	    done, total);
+	if (done == total)
+		fputc('\n', stderr);
+}
+
+static int
+refresh_due(struct cli *cli, struct mtasts_ctx *ctx, struct due *d)
+{
+	struct mtasts_lookup *results = calloc(d->count + 1, sizeof(*results));
+	size_t counts[5] = {0}, i;
+	json_t *errors = json_array();
+	int status = CLI_OK;
+
+	if (results == NULL || errors == NULL) {
+		free(results);
+		json_decref(errors);
+		return CLI_ERROR;
+	}
+	if (!cli->json && isatty(STDERR_FILENO) && d->count > 0)
+		mtasts_ctx_set_progress(ctx, progress_bar, NULL);
+	mtasts_lookups(
+	    ctx, (const char *const *)d->domains, d->count, true, results);
+	for (i = 0; i < d->count; i++) {
+		struct mtasts_lookup *r = &results[i];
+
+		counts[r->status]++;
+		if (r->error.code != MTASTS_OK)
+			json_array_append_new(errors,
+			    json_pack("{s:s, s:s, s:o}", "domain", r->domain,
+			        "status", mtasts_status_name(r->status),
+			        "error", mtasts_json_error(&r->error)));
+		if (r->status == MTASTS_STATUS_ERRORED ||
+		    r->cache_error.code != MTASTS_OK)
+			status = CLI_PROBLEM;
+		mtasts_lookup_clear(r);
+	}
+	free(results);
+	cli_emit(cli,
+	    json_pack("{s:i, s:i, s:{s:i, s:i, s:i, s:i, s:i}, s:o}", "cached",
+	        (int)d->cached, "refreshed", (int)d->count, "status", "found",
+	        (int)counts[MTASTS_STATUS_FOUND], "renewed",
+	        (int)counts[MTASTS_STATUS_RENEWED], "cached",
+	        (int)counts[MTASTS_STATUS_CACHED], "not_found",
+	        (int)counts[MTASTS_STATUS_NOT_FOUND], "errored",
+	        (int)counts[MTASTS_STATUS_ERRORED], "errors", errors));
+	return status;
+}
+
+int
+cmd_refresh(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"all", no_argument, NULL, 'a'}, CLI_COMMON_OPTIONS};
+	struct cli cli = {.name = "refresh",
+	    .usage =
+	        "usage: mtasts refresh [--config FILE] [--json] [--all]\n"
+	        "Checks again, concurrently, every cached policy whose "
+	        "TXT record was checked\nhalf a refresh_interval ago or "
+	        "that expires within one (--all: every cached\npolicy), "
+	        "as RFC 8461 §5.1 asks; run it daily (mtasts-refresh."
+	        "timer).\nA policy that cannot be refreshed stays in force "
+	        "until it expires.\nExit 0, or 1 when a refresh errored.\n"};
+	struct mtasts_config *cfg = NULL;
+	struct mtasts_ctx *ctx = NULL;
+	struct mtasts_error err;
+	struct cache *c;
+	struct due due = {0};
+	bool done;
+	int opt, status = CLI_OK;
+	size_t i;
+
+	while ((opt = getopt_long(
+	            argc, argv, "a" CLI_COMMON_SHORT, opts, NULL)) != -1) {
+		if (opt == 'a') {
+			due.all = true;
+			continue;
+		}
+		status = cli_common_option(&cli, opt, &done);
+		if (done)
+			return status;
+	}
+	if (optind != argc)
+		return cli_usage_error(&cli, "unexpected argument");
+	if ((c = open_cache(&cli, &cfg)) == NULL)
+		return CLI_ERROR;
+	due.cfg = cfg;
+	due.now = wall_now();
+	if (cache_each(c, collect_due, &due, &err) != MTASTS_OK) {
+		fprintf(stderr, "mtasts refresh: %s\n", err.message);
+		status = CLI_ERROR;
+	}
+	cache_close(c);
+	if (status == CLI_OK) {
+		if (mtasts_ctx_new(cfg, &ctx, &err) != MTASTS_OK) {
+			fprintf(stderr, "mtasts refresh: %s\n", err.message);
+			status = CLI_ERROR;
+		} else {
+			status = refresh_due(&cli, ctx, &due);
+		}
+	}
+	for (i = 0; i < due.count; i++)
+		free(due.domains[i]);
+	free(due.domains);
+	mtasts_ctx_free(ctx);
+	mtasts_config_free(cfg);
+	return status;
+}

@@ -1,0 +1,377 @@
+"""The shared cache against the real loopback world and real LMDB: the
+RFC 8461 §5 timeline (with a clock the test moves), negative caching and
+backoff, many processes and one fetch, writers killed at random, overrides,
+permissions, a damaged cache, mtasts cache and mtasts refresh."""
+import json
+import os
+import random
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "world"))
+from world import GOOD, World, policy  # noqa: E402
+from https_server import Site  # noqa: E402
+
+MTASTS = os.environ["MTASTS"]
+T0 = 1_900_000_000  # the test clock's start (MTASTS_TEST_NOW)
+
+
+class CacheWorld(unittest.TestCase):
+    """A world of its own for each test, so caches never mix."""
+    extra = "txt_recheck = 0\n"
+
+    def setUp(self):
+        self.world = World(scenarios={}, extra_config=self.extra)
+
+    def tearDown(self):
+        self.world.stop()
+
+    def mtasts(self, *args, now=T0, check=True):
+        env = dict(os.environ, MTASTS_TEST_NOW=str(now))
+        p = subprocess.run([MTASTS, *args, "--config", self.world.config,
+                            "--json"], capture_output=True, env=env,
+                           timeout=60)
+        if check:
+            self.assertIn(p.returncode, (0, 1), p.stderr.decode())
+        return json.loads(p.stdout) if p.stdout.strip() else None
+
+    def lookup(self, domain, now=T0):
+        return self.mtasts("lookup", domain, now=now)
+
+    def site(self, domain, **kwargs):
+        """Changes what the policy host of domain serves."""
+        old = self.world.https.sites["mta-sts." + domain]
+        kwargs.setdefault("cert", old.cert)
+        kwargs.setdefault("body", old.body)
+        self.world.https.sites["mta-sts." + domain] = Site(**kwargs)
+
+    def set_txt(self, domain, record):
+        self.world.zone.remove("_mta-sts." + domain, "TXT")
+        if record is not None:
+            self.world.zone.add("_mta-sts." + domain, "TXT", record)
+
+    def dns_queries(self, name):
+        return sum(1 for q, _ in self.world.zone.queries if q == name)
+
+
+class Timeline(CacheWorld):
+    def test_rfc8461_section5_timeline(self):
+        w, d = self.world, "a.example"
+        w.add(d)
+        r = self.lookup(d)
+        self.assertEqual((r["status"], r["source"]), ("found", "network"))
+        self.assertEqual(w.fetches(d), 1)
+
+        # same id: renewed without a fetch, expiry moved on
+        r = self.lookup(d, now=T0 + 100)
+        self.assertEqual(r["status"], "renewed")
+        self.assertEqual(w.fetches(d), 1)
+        self.assertEqual(r["policy"]["expires"],
+                         time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                       time.gmtime(T0 + 100 + 86400)))
+
+        # a new id: fetched again
+        self.set_txt(d, "v=STSv1; id=second")
+        self.site(d, body=policy("testing").format(d=d))
+        r = self.lookup(d, now=T0 + 200)
+        self.assertEqual((r["status"], r["policy"]["mode"],
+                          r["policy"]["id"]), ("found", "testing", "second"))
+        self.assertEqual(w.fetches(d), 2)
+
+        # the TXT record vanishes: the policy stays in force (§5)
+        self.set_txt(d, None)
+        r = self.lookup(d, now=T0 + 300)
+        self.assertEqual(r["status"], "cached")
+        self.assertEqual(r["policy"]["mode"], "testing")
+        self.assertEqual(r["policy"]["error"]["code"], "dns_nodata")
+
+        # ... until it expires (fetched at T0+200, max_age 86400)
+        r = self.lookup(d, now=T0 + 200 + 86400 + 1)
+        self.assertEqual((r["status"], r["policy"]["mode"]),
+                         ("not_found", "none"))
+
+    def test_fetch_failure_keeps_cached_policy(self):
+        d = "b.example"
+        self.world.add(d)
+        self.assertEqual(self.lookup(d)["status"], "found")
+        self.set_txt(d, "v=STSv1; id=changed")
+        self.site(d, status=500, body="down")
+        r = self.lookup(d, now=T0 + 60)
+        self.assertEqual((r["status"], r["policy"]["mode"],
+                          r["policy"]["error"]["code"]),
+                         ("cached", "enforce", "http_status_500"))
+        # a TXT timeout too
+        self.world.zone.set_behaviour("_mta-sts." + d, "timeout")
+        r = self.lookup(d, now=T0 + 120)
+        self.assertEqual((r["status"], r["policy"]["error"]["code"]),
+                         ("cached", "timeout"))
+
+    def test_mode_none_replaces_enforce(self):
+        d = "c.example"
+        self.world.add(d)
+        self.assertEqual(self.lookup(d)["policy"]["mode"], "enforce")
+        self.set_txt(d, "v=STSv1; id=revoked")
+        self.site(d, body=policy("none", mx=()))
+        r = self.lookup(d, now=T0 + 60)
+        self.assertEqual((r["status"], r["policy"]["mode"]),
+                         ("found", "none"))
+        r = self.mtasts("cache", "show", d)
+        self.assertEqual(r["policy"]["mode"], "none")
+
+
+class Freshness(CacheWorld):
+    extra = "txt_recheck = 900\nnegative_ttl = 3600\nerror_retry = 60\n"
+
+    def test_fresh_policy_costs_no_query(self):
+        d = "a.example"
+        self.world.add(d)
+        self.lookup(d)
+        before = self.dns_queries("_mta-sts." + d)
+        r = self.lookup(d, now=T0 + 899)
+        self.assertEqual((r["status"], r["source"]), ("cached", "cache"))
+        self.assertEqual(self.dns_queries("_mta-sts." + d), before)
+        r = self.lookup(d, now=T0 + 900)
+        self.assertEqual((r["status"], r["source"]), ("renewed", "network"))
+
+    def test_no_policy_is_cached(self):
+        d = "plain.example"
+        self.world.add(d, txt=None, site=None)
+        r = self.lookup(d)
+        self.assertEqual((r["status"], r["source"]), ("not_found", "network"))
+        before = self.dns_queries("_mta-sts." + d)
+        for t in (1, 1800, 3599):
+            r = self.lookup(d, now=T0 + t)
+            self.assertEqual((r["status"], r["source"]),
+                             ("not_found", "cache"))
+        self.assertEqual(self.dns_queries("_mta-sts." + d), before)
+        r = self.lookup(d, now=T0 + 3600)
+        self.assertEqual(r["source"], "network")
+
+    def test_errors_back_off(self):
+        d = "broken.example"
+        self.world.add(d, site=dict(status=404, body="no"))
+        t = T0
+        for delay in (60, 120, 240):
+            r = self.lookup(d, now=t)
+            self.assertEqual((r["status"], r["source"]),
+                             ("errored", "network"))
+            r = self.lookup(d, now=t + delay - 1)
+            self.assertEqual(r["source"], "cache")
+            t += delay
+        self.assertEqual(self.world.fetches(d), 3)
+
+
+class ManyProcesses(CacheWorld):
+    extra = "txt_recheck = 900\n"
+
+    def test_32_processes_one_fetch(self):
+        d = "busy.example"
+        self.world.add(d, site=dict(delay=1.0))
+        env = dict(os.environ, MTASTS_TEST_NOW=str(T0))
+        procs = [subprocess.Popen([MTASTS, "lookup", "--config",
+                                   self.world.config, "--json", d],
+                                  stdout=subprocess.PIPE, env=env)
+                 for _ in range(32)]
+        results = [json.loads(p.communicate(timeout=60)[0]) for p in procs]
+        self.assertEqual(self.world.fetches(d), 1)
+        for r in results:
+            self.assertIn(r["status"], ("found", "cached"))
+            self.assertEqual(r["policy"]["mode"], "enforce")
+
+    def test_killed_writers_leave_a_working_cache(self):
+        domains = [f"k{i}.example" for i in range(20)]
+        for d in domains:
+            self.world.add(d)
+        rng = random.Random(8461)
+        killed = 0
+        for i in range(200):
+            env = dict(os.environ, MTASTS_TEST_NOW=str(T0 + 1000 * i))
+            p = subprocess.Popen([MTASTS, "refresh", "--all", "--config",
+                                  self.world.config, "--json"]
+                                 if i % 2 else
+                                 [MTASTS, "lookup", "--config",
+                                  self.world.config, "--json", *domains],
+                                 stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL, env=env)
+            time.sleep(rng.uniform(0, 0.06))
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+                killed += 1
+            p.wait()
+        self.assertGreater(killed, 100)
+        listing = self.mtasts("cache", "list", now=T0 + 10**6)
+        self.assertIsNotNone(listing)
+        r = self.mtasts("lookup", *domains, now=T0 + 10**6)
+        for res in r["results"]:
+            self.assertIn(res["status"], ("found", "renewed", "cached"))
+            self.assertNotIn("cache_error", res)
+
+
+class Overrides(CacheWorld):
+    extra = """
+[domain skipped.example]
+skip = yes
+
+[domain forced.example]
+mode = enforce
+
+[domain static.example]
+mode = enforce
+mx = mail.static.example
+mx = *.backup.static.example
+"""
+
+    def test_overrides(self):
+        w = self.world
+        w.add("skipped.example")
+        w.add("forced.example", site=dict(body=policy("testing")))
+        w.add("static.example", txt=None, site=None)
+        r = self.lookup("skipped.example")
+        self.assertEqual((r["status"], r["source"], r["override"],
+                          r["policy"]["mode"]),
+                         ("not_found", "override", "skip", "none"))
+        self.assertEqual(w.fetches("skipped.example"), 0)
+        r = self.lookup("forced.example")
+        self.assertEqual((r["status"], r["override"], r["policy"]["mode"]),
+                         ("found", "mode", "enforce"))
+        # the cache keeps what the domain published
+        self.assertEqual(self.mtasts("cache", "show", "forced.example")
+                         ["policy"]["mode"], "testing")
+        r = self.lookup("Static.Example.")
+        self.assertEqual((r["status"], r["source"], r["override"],
+                          r["policy"]["mode"], r["policy"]["mx"]),
+                         ("found", "override", "static", "enforce",
+                          ["mail.static.example", "*.backup.static.example"]))
+
+    def test_bad_overrides(self):
+        cases = {
+            "[domain a.example]\nskip = yes\nmode = enforce\n": "skip",
+            "[domain a.example]\nmx = a.b\n": "mx needs a mode",
+            "[domain a.example]\n": None,
+            "[domain a.example]\nmode = strict\n": "invalid value",
+            "[domain not..valid]\nskip = yes\n": "not a domain",
+            "[domain a.example]\nskip = yes\n[domain A.example]\n"
+            "skip = yes\n": "twice",
+        }
+        for text, words in cases.items():
+            with self.subTest(text=text), \
+                    tempfile.NamedTemporaryFile("w") as f:
+                f.write("[mtasts]\n" + text)
+                f.flush()
+                p = subprocess.run([MTASTS, "lookup", "--config", f.name,
+                                    "a.example"], capture_output=True)
+                if words is None:  # an empty section is no override
+                    continue
+                self.assertEqual(p.returncode, 2)
+                self.assertIn(words, p.stderr.decode())
+
+
+class Files(CacheWorld):
+    extra = "cache_mode = 0640\ncache_group = daemon\n"
+
+    def test_modes_and_group(self):
+        self.world.add("a.example")
+        self.lookup("a.example")
+        import grp
+        gid = grp.getgrnam("daemon").gr_gid
+        for name in ("data.mdb", "lock.mdb", "discovery.lock"):
+            st = os.stat(os.path.join(self.world.cache_dir, name))
+            self.assertEqual(stat.S_IMODE(st.st_mode), 0o640, name)
+            self.assertEqual(st.st_gid, gid, name)
+
+    def test_damaged_cache_is_reported_not_ignored(self):
+        self.world.add("a.example")
+        self.lookup("a.example")
+        with open(os.path.join(self.world.cache_dir, "data.mdb"),
+                  "r+b") as f:
+            f.write(os.urandom(8192))
+        env = dict(os.environ, MTASTS_TEST_NOW=str(T0))
+        p = subprocess.run([MTASTS, "lookup", "--config", self.world.config,
+                            "--json", "a.example"], capture_output=True,
+                           env=env)
+        r = json.loads(p.stdout)
+        self.assertEqual(r["cache_error"]["code"], "cache_error")
+        self.assertIn("warning", p.stderr.decode())
+        # the answer still comes, from the network
+        self.assertEqual(r["status"], "found")
+        p = subprocess.run([MTASTS, "cache", "list", "--config",
+                            self.world.config], capture_output=True)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("cache", p.stderr.decode())
+
+    def test_cache_dir_that_is_a_file(self):
+        os.makedirs(os.path.dirname(self.world.cache_dir), exist_ok=True)
+        open(self.world.cache_dir, "w").close()
+        self.world.add("a.example")
+        r = self.lookup("a.example")
+        self.assertEqual((r["status"], r["cache_error"]["code"]),
+                         ("found", "cache_error"))
+
+
+class Commands(CacheWorld):
+    extra = "txt_recheck = 900\nrefresh_interval = 3600\n"
+
+    def test_show_purge_list(self):
+        self.world.add("a.example")
+        self.world.add("b.example")
+        self.mtasts("lookup", "a.example", "b.example")
+        listed = self.mtasts("cache", "list")["domains"]
+        self.assertEqual([e["domain"] for e in listed],
+                         ["a.example", "b.example"])
+        self.assertEqual(self.mtasts("cache", "purge", "A.example.")
+                         ["purged"], True)
+        self.assertEqual(self.mtasts("cache", "purge", "a.example")
+                         ["purged"], False)
+        p = subprocess.run([MTASTS, "cache", "show", "a.example",
+                            "--config", self.world.config],
+                           capture_output=True)
+        self.assertEqual(p.returncode, 1)
+        r = self.lookup("a.example")
+        self.assertEqual(r["source"], "network")
+
+    def test_refresh(self):
+        for d in ("a.example", "b.example", "c.example"):
+            self.world.add(d)
+        self.mtasts("lookup", "a.example", "b.example", "c.example")
+        # nothing is due yet
+        r = self.mtasts("refresh", now=T0 + 100)
+        self.assertEqual((r["cached"], r["refreshed"]), (3, 0))
+        # half a day later all are due (checked more than half a refresh
+        # interval ago); one host has broken
+        self.site("c.example", status=503, body="maintenance")
+        self.set_txt("c.example", "v=STSv1; id=new")
+        env = dict(os.environ, MTASTS_TEST_NOW=str(T0 + 43200))
+        p = subprocess.run([MTASTS, "refresh", "--config",
+                            self.world.config, "--json"],
+                           capture_output=True, env=env)
+        r = json.loads(p.stdout)
+        self.assertEqual(p.returncode, 0)  # cached is not a failure
+        self.assertEqual(r["refreshed"], 3)
+        self.assertEqual(r["status"]["renewed"], 2)
+        self.assertEqual(r["status"]["cached"], 1)
+        self.assertEqual(r["errors"][0]["domain"], "c.example")
+        self.assertEqual(r["errors"][0]["error"]["code"], "http_status_503")
+        # and the broken domain's policy is still in force
+        show = self.mtasts("cache", "show", "c.example", now=T0 + 43200)
+        self.assertEqual(show["policy"]["mode"], "enforce")
+
+    def test_progress_bar_on_a_terminal(self):
+        self.world.add("a.example")
+        self.mtasts("lookup", "a.example")
+        env = dict(os.environ, MTASTS_TEST_NOW=str(T0 + 50000))
+        # script(1) gives the command a terminal
+        p = subprocess.run(["script", "-qec",
+                            f"{MTASTS} refresh --config {self.world.config}",
+                            "/dev/null"], capture_output=True, env=env,
+                           timeout=60)
+        self.assertIn(b"refreshing [", p.stdout)
+        self.assertIn(b"1/1", p.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
