@@ -36,20 +36,36 @@ lmdb_error(struct mtasts_error *err, const char *what, const char *dir, int rc)
 	    what, mdb_strerror(rc));
 }
 
-/* Gives the cache's files the configured group and mode. */
+/*
+ * Gives a file of the cache the configured group and mode.  Failing is no
+ * error: a process that does not own the file finds it as its owner set it
+ * up.
+ */
 static void
-set_ownership(const struct mtasts_config *cfg, const char *path)
+set_ownership(const struct mtasts_config *cfg, const char *path, mode_t mode)
 {
 	struct group *g;
 
 	if (cfg->cache_group != NULL &&
-	    (g = getgrnam(cfg->cache_group)) != NULL)
-		if (chown(path, (uid_t)-1, g->gr_gid) != 0) {
-			/* not the owner: the owner set it up */
-		}
-	if (chmod(path, cfg->cache_mode) != 0) {
-		/* likewise */
-	}
+	    (g = getgrnam(cfg->cache_group)) != NULL &&
+	    chown(path, (uid_t)-1, g->gr_gid) != 0)
+		return;
+	if (chmod(path, mode) != 0)
+		return;
+}
+
+/* The directory's mode: searchable where the files are readable, and
+ * set-group-ID so that new files take its group. */
+static mode_t
+dir_mode(unsigned file_mode)
+{
+	mode_t m = (mode_t)file_mode | S_ISGID;
+
+	if (file_mode & 0040)
+		m |= 0010;
+	if (file_mode & 0004)
+		m |= 0001;
+	return m | 0700;
 }
 
 static int
@@ -61,8 +77,8 @@ open_files(
 	int rc, dead;
 	MDB_txn *txn;
 
-	if (mkdir(dir, 0770 | (cfg->cache_mode & 0007)) == 0)
-		set_ownership(cfg, dir);
+	if (mkdir(dir, 0700) == 0)
+		set_ownership(cfg, dir, dir_mode(cfg->cache_mode));
 	else if (errno != EEXIST)
 		return mtasts_error_set(err, MTASTS_ERR_CACHE,
 		    "cache %s: cannot create it: %s", dir, strerror(errno));
@@ -78,9 +94,9 @@ open_files(
 	/* clear reader slots of processes that died holding them */
 	mdb_reader_check(c->env, &dead);
 	snprintf(path, sizeof(path), "%s/data.mdb", dir);
-	set_ownership(cfg, path);
+	set_ownership(cfg, path, (mode_t)cfg->cache_mode);
 	snprintf(path, sizeof(path), "%s/lock.mdb", dir);
-	set_ownership(cfg, path);
+	set_ownership(cfg, path, (mode_t)cfg->cache_mode);
 	if ((rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn)) != 0)
 		return lmdb_error(err, "read", dir, rc);
 	rc = mdb_dbi_open(txn, NULL, 0, &c->dbi);
@@ -93,7 +109,7 @@ open_files(
 	if (c->lock_fd < 0)
 		return mtasts_error_set(err, MTASTS_ERR_CACHE,
 		    "cache %s: %s: %s", dir, path, strerror(errno));
-	set_ownership(cfg, path);
+	set_ownership(cfg, path, (mode_t)cfg->cache_mode);
 	return 0;
 }
 

@@ -220,6 +220,31 @@ apply_mode_override(struct item *it, struct mtasts_lookup *r)
 		r->policy->mode = it->override->mode;
 }
 
+struct discoverer *
+lookup_discoverer(struct lookup_env *env, struct mtasts_error *err)
+{
+	if (env->discoverer == NULL &&
+	    (env->discoverer = discoverer_new(env->cfg, err)) != NULL)
+		discoverer_set_progress(env->discoverer, env->progress,
+		    env->progress_arg);
+	return env->discoverer;
+}
+
+/* Every result to discover ends errored with err. */
+static void
+fail_all(struct item *items, size_t count, struct mtasts_lookup *results,
+    const struct mtasts_error *err)
+{
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		if (items[i].discover) {
+			results[i].status = MTASTS_STATUS_ERRORED;
+			results[i].error = *err;
+			items[i].discover = false;
+		}
+}
+
 void
 lookup_run(struct lookup_env *env, const char *const *domains, size_t count,
     bool force, struct mtasts_lookup *results)
@@ -253,7 +278,15 @@ lookup_run(struct lookup_env *env, const char *const *domains, size_t count,
 		known[n] = items[i].have_entry ? items[i].entry.policy : NULL;
 		n++;
 	}
-	discover_run(env->discoverer, names, n, known, found, now);
+	if (n > 0) {
+		struct mtasts_error err;
+		struct discoverer *d = lookup_discoverer(env, &err);
+
+		if (d == NULL)
+			fail_all(items, count, results, &err);
+		else
+			discover_run(d, names, n, known, found, now);
+	}
 	for (i = 0, n = 0; i < count; i++) {
 		struct mtasts_lookup *r = &results[i];
 

@@ -2,6 +2,7 @@
  * context.c - the per-process context of the public API and the lookups
  * made through it.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,10 +30,6 @@ mtasts_ctx_new(const struct mtasts_config *cfg, struct mtasts_ctx **out,
 	if ((ctx = calloc(1, sizeof(*ctx))) == NULL)
 		return mtasts_error_set(err, MTASTS_ERR_NOMEM, "out of memory");
 	ctx->env.cfg = cfg;
-	if ((ctx->env.discoverer = discoverer_new(cfg, err)) == NULL) {
-		free(ctx);
-		return err != NULL ? err->code : MTASTS_ERR_INTERNAL;
-	}
 	*out = ctx;
 	return MTASTS_OK;
 }
@@ -52,6 +49,8 @@ mtasts_get_policies(struct mtasts_ctx *ctx, const char *const *domains,
     size_t count, const struct mtasts_policy *const *known,
     struct mtasts_lookup *results)
 {
+	struct mtasts_error err;
+	struct discoverer *d;
 	size_t i;
 
 	if (ctx == NULL || domains == NULL || results == NULL)
@@ -59,8 +58,17 @@ mtasts_get_policies(struct mtasts_ctx *ctx, const char *const *domains,
 	for (i = 0; i < count; i++)
 		if (domains[i] == NULL)
 			return MTASTS_ERR_USAGE;
-	discover_run(
-	    ctx->env.discoverer, domains, count, known, results, wall_now());
+	if ((d = lookup_discoverer(&ctx->env, &err)) == NULL) {
+		for (i = 0; i < count; i++) {
+			memset(&results[i], 0, sizeof(results[i]));
+			snprintf(results[i].domain, sizeof(results[i].domain),
+			    "%s", domains[i]);
+			results[i].status = MTASTS_STATUS_ERRORED;
+			results[i].error = err;
+		}
+		return MTASTS_OK;
+	}
+	discover_run(d, domains, count, known, results, wall_now());
 	return MTASTS_OK;
 }
 
@@ -102,7 +110,10 @@ void
 mtasts_ctx_set_progress(struct mtasts_ctx *ctx,
     void (*fn)(void *arg, size_t done, size_t total), void *arg)
 {
-	discoverer_set_progress(ctx->env.discoverer, fn, arg);
+	ctx->env.progress = fn;
+	ctx->env.progress_arg = arg;
+	if (ctx->env.discoverer != NULL)
+		discoverer_set_progress(ctx->env.discoverer, fn, arg);
 }
 
 void

@@ -283,6 +283,9 @@ class Files(CacheWorld):
             st = os.stat(os.path.join(self.world.cache_dir, name))
             self.assertEqual(stat.S_IMODE(st.st_mode), 0o640, name)
             self.assertEqual(st.st_gid, gid, name)
+        st = os.stat(self.world.cache_dir)
+        self.assertEqual(stat.S_IMODE(st.st_mode), 0o2750)
+        self.assertEqual(st.st_gid, gid)
 
     def test_damaged_cache_is_reported_not_ignored(self):
         self.world.add("a.example")
@@ -311,6 +314,35 @@ class Files(CacheWorld):
         r = self.lookup("a.example")
         self.assertEqual((r["status"], r["cache_error"]["code"]),
                          ("found", "cache_error"))
+
+
+class SharedAcrossUsers(CacheWorld):
+    """The Exim user and the OpenSMTPD filter user share one cache through
+    its group (mtasts.conf(5), SHARING THE CACHE)."""
+    extra = "cache_mode = 0660\ncache_group = nogroup\n"
+
+    def as_user(self, uid, gid, *domains):
+        env = dict(os.environ, MTASTS_TEST_NOW=str(T0))
+        p = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={gid}",
+                            "--clear-groups", MTASTS, "lookup", "--config",
+                            self.world.config, "--json", *domains],
+                           capture_output=True, env=env, timeout=60)
+        return json.loads(p.stdout)
+
+    def test_group_shares_the_cache(self):
+        os.chmod(self.world.dir, 0o755)
+        for d in ("a.example", "b.example"):
+            self.world.add(d)
+        self.lookup("a.example")  # root makes the cache
+        r = self.as_user("nobody", "nogroup", "a.example")
+        self.assertEqual(r["source"], "cache")
+        r = self.as_user("nobody", "nogroup", "b.example")
+        self.assertNotIn("cache_error", r)
+        self.assertEqual(self.lookup("b.example")["source"], "cache")
+        # outside the group: no cache, said so, and still an answer
+        r = self.as_user(54321, 54321, "b.example")
+        self.assertEqual(r["cache_error"]["code"], "cache_error")
+        self.assertEqual(r["status"], "found")
 
 
 class Commands(CacheWorld):

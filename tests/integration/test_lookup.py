@@ -128,6 +128,12 @@ class Lookup(unittest.TestCase):
         self.assertIn(code_of(out), ("timeout", "dns_error"))
         self.assertLess(time.monotonic() - start, 10)
 
+    def test_shipped_example_configuration_parses(self):
+        example = os.path.join(os.path.dirname(__file__), "..", "..",
+                               "module", "mtasts.conf.example")
+        rc, out, err = lookup(example, "not..a.domain")
+        self.assertEqual((rc, code_of(out)), (1, "usage"), err)
+
     def test_bad_configuration(self):
         cases = {
             "[mtasts]\nresolver = not an address\n": "resolver",
