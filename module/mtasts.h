@@ -344,6 +344,57 @@ void mtasts_ctx_set_progress(struct mtasts_ctx *ctx,
 mtasts_code mtasts_lookups(struct mtasts_ctx *ctx, const char *const *domains,
     size_t count, bool force, struct mtasts_lookup *results);
 
+/*
+ * The decision the MTA adapters act on, for mail to one domain.
+ */
+enum mtasts_verdict {
+	MTASTS_VERDICT_NONE = 0, /* "none": deliver as without MTA-STS */
+	MTASTS_VERDICT_TESTING, /* "testing": deliver; report what enforce
+	                           would refuse */
+	MTASTS_VERDICT_ENFORCE, /* "enforce": only MX hosts the policy names,
+	                           STARTTLS, a certificate valid for the
+	                           MX host name */
+	MTASTS_VERDICT_DEFER /* "defer": no safe answer now (the cache
+	                        cannot be read and the network gave no
+	                        policy): try later, never in the clear */
+};
+
+/* "none", "testing", "enforce", "defer". */
+const char *mtasts_verdict_name(enum mtasts_verdict verdict);
+
+/*
+ * A decision and what it stands on.  lookup.policy (when not NULL) holds
+ * the MX patterns to obey.  reason is one line for logs and SMTP replies
+ * ("example.com: enforce, policy 20261122 (cache)").
+ */
+struct mtasts_decision {
+	enum mtasts_verdict verdict;
+	struct mtasts_lookup lookup;
+	char reason[640];
+};
+
+/*
+ * Decides for mail to domain, through the cache (mtasts_lookup).  With
+ * recheck, a domain whose verdict is enforce or defer is discovered again
+ * at once (a deferral is about to happen: RFC 8461 §5 asks to look for an
+ * updated policy first).  Always fills d; release with
+ * mtasts_decision_clear().  Returns MTASTS_OK, or MTASTS_ERR_USAGE.
+ */
+mtasts_code mtasts_decide(struct mtasts_ctx *ctx, const char *domain,
+    bool recheck, struct mtasts_decision *d);
+
+void mtasts_decision_clear(struct mtasts_decision *d);
+
+/*
+ * Checks one SMTP connection against a policy (RFC 8461 §4): host is the
+ * MX host name connected to, tls whether STARTTLS succeeded, verified
+ * whether the certificate was valid for host.  Writes the violations, one
+ * sentence each, separated by "; ", into out, and returns how many there
+ * were (0: the connection was as the policy asks).
+ */
+int mtasts_check_connection(const struct mtasts_policy *policy,
+    const char *host, bool tls, bool verified, char *out, size_t outlen);
+
 #ifdef __cplusplus
 }
 #endif

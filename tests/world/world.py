@@ -97,16 +97,21 @@ class World:
     """Starts everything on loopback; stop() ends it and removes its files.
     config is the path of the mtasts configuration file."""
 
-    def __init__(self, scenarios=SCENARIOS, directory=None, extra_config=""):
+    def __init__(self, scenarios=SCENARIOS, directory=None, extra_config="",
+                 real_ports=False):
+        """real_ports: DNS on port 53 and HTTPS on 443 (inside a private
+        network namespace), so that the world needs no connect_to."""
+        self.real_ports = real_ports
         self.dir = directory or tempfile.mkdtemp(prefix="mtasts-world-")
         self.ca = CA(os.path.join(self.dir, "ca"))
         self.stranger = CA(os.path.join(self.dir, "stranger"),
                            name="stranger CA")
         self.zone = Zone()
-        self.dns = DnsServer(self.zone).start()
+        self.dns = DnsServer(self.zone, port=53 if real_ports else 0).start()
         self.wrong_cert = self.ca.issue("wrongname", ["mta-sts.other.example"])
         default = self.ca.issue("default", ["default.example"])
-        self.https = HttpsServer(HTTPS_IP, 0, {}, default)
+        self.https = HttpsServer(HTTPS_IP, 443 if real_ports else 0, {},
+                                 default)
         self.port = self.https.server_address[1]
         self.https.start()
         self.tarpit = Tarpit(TARPIT_IP, self.port)
@@ -117,22 +122,26 @@ class World:
         self.write_config(extra_config)
 
     def write_config(self, extra=""):
+        connect_to = ("" if self.real_ports else
+                      f"; policy hosts answer on port {self.port} of their "
+                      f"loopback address\nconnect_to = :443::{self.port}\n")
         with open(self.config, "w") as f:
             f.write(f"""# the loopback test world
 [mtasts]
 resolver = 127.0.0.1@{self.dns.port}
 ca_bundle = {self.ca.cert_file}
-; policy hosts answer on port {self.port} of their loopback address
-connect_to = :443::{self.port}
-dns_timeout = 2
+{connect_to}dns_timeout = 2
 connect_timeout = 2
 fetch_timeout = 3
 cache_dir = {self.cache_dir}
 {extra}""")
 
     def add(self, domain, txt=("v=STSv1; id={id}",), site=(), ip=HTTPS_IP,
-            cert="good", dns=None, expect=None, policy_id="20261122"):
-        """One domain: its TXT records, its policy host and its MX hosts."""
+            cert="good", dns=None, expect=None, policy_id="20261122",
+            mx=None):
+        """One domain: its TXT records, its policy host and its MX hosts
+        (mx: [(preference, name, address)], default mx1 and mx2 of the
+        domain on 127.0.0.1)."""
         z = self.zone
         host = "mta-sts." + domain
         if dns is not None:
@@ -148,9 +157,13 @@ cache_dir = {self.cache_dir}
                 z.add("_mta-sts." + domain, "A", "192.0.2.1")  # NODATA
         if ip is not None:
             z.add(host, "A", ip)
-        for i, mx in enumerate(("mx1", "mx2"), 1):
-            z.add(domain, "MX", (i * 10, f"{mx}.{domain}"))
-            z.add(f"{mx}.{domain}", "A", "127.0.0.1")
+        if mx is None:
+            mx = [(10, f"mx1.{domain}", "127.0.0.1"),
+                  (20, f"mx2.{domain}", "127.0.0.1")]
+        for pref, name, address in mx:
+            z.add(domain, "MX", (pref, name))
+            if not self.zone.records.get(name):
+                z.add(name, "A", address)
         if site is None:
             return
         kwargs = dict(site)

@@ -1,0 +1,221 @@
+/*
+ * mtasts_exim.c - the Exim adapter, loaded by ${dlfunc}.  Each function
+ * turns a decision of libmtasts (module/decide.c) into a string for Exim's
+ * configuration (exim/exim.conf):
+ *
+ *   mtasts_mode    {domain}{config}  none | testing | enforce | defer
+ *   mtasts_recheck {domain}{config}  the same, enforce and defer looked up
+ *                                    again first (a deferral is coming)
+ *   mtasts_ignore  {domain}{config}  a host list for ignore_target_hosts:
+ *                                    every host the policy does not name
+ *   mtasts_reason  {domain}{config}  one line for a :defer: message
+ *   mtasts_report  {domain}{host}{tls_cipher}{verified}{config}
+ *                                    logs what enforce would have refused
+ *
+ * Exim treats a failed expansion of a host list as "no match", which could
+ * let mail go in the clear: so no function here ever fails.  When anything
+ * goes wrong the answer is the safe one (defer, ignore every host).
+ */
+#define DLFUNC_IMPL
+#include <exim4/local_scan.h>
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mtasts.h"
+
+#define DEFAULT_CONFIG "/etc/mtasts/mtasts.conf"
+/* ignore_target_hosts that drops every address: the router declines and
+ * the next router defers */
+#define IGNORE_ALL "0.0.0.0/0 ; ::/0"
+
+/* One context per process: every delivery is a fork of Exim, and a
+ * context must be made in the process that uses it. */
+static struct {
+	pid_t pid;
+	char config[1024];
+	struct mtasts_config *cfg;
+	struct mtasts_ctx *ctx;
+	char logged[256]; /* the last domain whose decision was logged */
+} state;
+
+static struct mtasts_ctx *
+context(const char *config)
+{
+	struct mtasts_error err;
+
+	if (state.pid == getpid() && strcmp(state.config, config) == 0)
+		return state.ctx;
+	/* after fork the parent's context is left alone, not freed: its
+	 * resolver thread does not exist in this process */
+	state.ctx = NULL;
+	state.cfg = NULL;
+	state.pid = getpid();
+	state.logged[0] = '\0';
+	snprintf(state.config, sizeof(state.config), "%s", config);
+	if (mtasts_config_load(
+	        access(config, F_OK) == 0 || strcmp(config, DEFAULT_CONFIG) != 0
+	            ? config
+	            : NULL,
+	        &state.cfg, &err) != MTASTS_OK ||
+	    mtasts_ctx_new(state.cfg, &state.ctx, &err) != MTASTS_OK) {
+		log_write(0, LOG_MAIN, "MTA-STS: %s", err.message);
+		state.ctx = NULL;
+	}
+	return state.ctx;
+}
+
+static int
+answer(uschar **yield, const char *s)
+{
+	*yield = string_copy((const uschar *)s);
+	return OK;
+}
+
+/* The decision for argv[0] with the configuration at argv[argc - 1] (when
+ * given); false when there is no context, with d->verdict defer. */
+static bool
+decide(int argc, uschar *argv[], int nargs, bool recheck, bool log,
+    struct mtasts_decision *d)
+{
+	const char *config =
+	    argc > nargs ? (const char *)argv[nargs] : DEFAULT_CONFIG;
+	struct mtasts_ctx *ctx;
+
+	memset(d, 0, sizeof(*d));
+	d->verdict = MTASTS_VERDICT_DEFER;
+	snprintf(d->reason, sizeof(d->reason),
+	    "%s: defer: mtasts is not "
+	    "configured (see the main log)",
+	    argc > 0 ? (const char *)argv[0] : "?");
+	if (argc < 1 || (ctx = context(config)) == NULL)
+		return false;
+	mtasts_decide(ctx, (const char *)argv[0], recheck, d);
+	/* one line per decision that asks something of the delivery */
+	if (log && d->verdict != MTASTS_VERDICT_NONE &&
+	    strcmp(state.logged, d->lookup.domain) != 0) {
+		log_write(0, LOG_MAIN, "MTA-STS %s", d->reason);
+		snprintf(
+		    state.logged, sizeof(state.logged), "%s", d->lookup.domain);
+	}
+	return true;
+}
+
+static int
+mode(uschar **yield, int argc, uschar *argv[], bool recheck)
+{
+	struct mtasts_decision d;
+
+	decide(argc, argv, 1, recheck, true, &d);
+	answer(yield, mtasts_verdict_name(d.verdict));
+	mtasts_decision_clear(&d);
+	return OK;
+}
+
+int mtasts_mode(uschar **yield, int argc, uschar *argv[]);
+int mtasts_recheck(uschar **yield, int argc, uschar *argv[]);
+int mtasts_ignore(uschar **yield, int argc, uschar *argv[]);
+int mtasts_reason(uschar **yield, int argc, uschar *argv[]);
+int mtasts_report(uschar **yield, int argc, uschar *argv[]);
+
+int
+mtasts_mode(uschar **yield, int argc, uschar *argv[])
+{
+	return mode(yield, argc, argv, false);
+}
+
+int
+mtasts_recheck(uschar **yield, int argc, uschar *argv[])
+{
+	return mode(yield, argc, argv, true);
+}
+
+/*
+ * A host list that keeps the hosts the policy names and drops the rest:
+ * "!^(?i)mx1\.example\.com$ ; !^(?i)[^.]+\.example\.net$ ; 0.0.0.0/0 ;
+ * ::/0".  Exim matches the names against the MX host names (RFC 8461
+ * §4.1: "*." is exactly one label).
+ */
+int
+mtasts_ignore(uschar **yield, int argc, uschar *argv[])
+{
+	struct mtasts_decision d;
+	char list[16384];
+	size_t i, o = 0;
+
+	decide(argc, argv, 1, false, true, &d);
+	if (d.verdict == MTASTS_VERDICT_DEFER) {
+		mtasts_decision_clear(&d);
+		return answer(yield, IGNORE_ALL);
+	}
+	if (d.verdict != MTASTS_VERDICT_ENFORCE || d.lookup.policy == NULL) {
+		/* not (or no longer) enforce: the transport still demands
+		 * verified TLS, so keeping every host is safe */
+		mtasts_decision_clear(&d);
+		return answer(yield, "");
+	}
+	for (i = 0; i < d.lookup.policy->mx_count; i++) {
+		const char *p = d.lookup.policy->mx[i];
+		bool wild = p[0] == '*';
+
+		o += (size_t)snprintf(list + o, sizeof(list) - o, "!^(?i)%s",
+		    wild ? "[^.]+" : "");
+		for (p += wild ? 1 : 0; *p != '\0' && o + 4 < sizeof(list);
+		     p++) {
+			if (*p == '.')
+				list[o++] = '\\';
+			list[o++] = *p;
+		}
+		o += (size_t)snprintf(list + o, sizeof(list) - o, "$ ; ");
+		if (o >= sizeof(list) - 32) {
+			/* too many patterns to say: keep none, defer */
+			mtasts_decision_clear(&d);
+			return answer(yield, IGNORE_ALL);
+		}
+	}
+	snprintf(list + o, sizeof(list) - o, IGNORE_ALL);
+	mtasts_decision_clear(&d);
+	return answer(yield, list);
+}
+
+int
+mtasts_reason(uschar **yield, int argc, uschar *argv[])
+{
+	struct mtasts_decision d;
+	char line[1024];
+
+	decide(argc, argv, 1, false, true, &d);
+	if (d.verdict == MTASTS_VERDICT_ENFORCE)
+		snprintf(line, sizeof(line),
+		    "MTA-STS: no MX host of %s qualifies under its policy "
+		    "(%s); retrying",
+		    d.lookup.domain, d.reason);
+	else
+		snprintf(line, sizeof(line), "MTA-STS: %s", d.reason);
+	mtasts_decision_clear(&d);
+	return answer(yield, line);
+}
+
+/* Testing mode: logs, once per connection, what enforce would refuse. */
+int
+mtasts_report(uschar **yield, int argc, uschar *argv[])
+{
+	struct mtasts_decision d;
+	char violations[600];
+	bool tls, verified;
+
+	/* the routing process logged the decision already */
+	if (argc < 4 || !decide(argc, argv, 4, false, false, &d))
+		return answer(yield, "");
+	tls = argv[2][0] != '\0';
+	verified = strcmp((const char *)argv[3], "1") == 0;
+	if (d.verdict == MTASTS_VERDICT_TESTING &&
+	    mtasts_check_connection(d.lookup.policy, (const char *)argv[1], tls,
+	        verified, violations, sizeof(violations)) > 0)
+		log_write(0, LOG_MAIN,
+		    "MTA-STS testing: %s: MX %s: enforce would refuse: %s",
+		    d.lookup.domain, argv[1], violations);
+	mtasts_decision_clear(&d);
+	return answer(yield, "");
+}

@@ -1,0 +1,150 @@
+/*
+ * decide.c - the decision engine both MTA adapters load: from a lookup to
+ * a verdict (RFC 8461 §5), and a connection checked against a policy
+ * (§4).  Adapters act on verdicts and hold no policy logic of their own.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "mtasts.h"
+
+const char *
+mtasts_verdict_name(enum mtasts_verdict verdict)
+{
+	switch (verdict) {
+	case MTASTS_VERDICT_TESTING:
+		return "testing";
+	case MTASTS_VERDICT_ENFORCE:
+		return "enforce";
+	case MTASTS_VERDICT_DEFER:
+		return "defer";
+	case MTASTS_VERDICT_NONE:
+		break;
+	}
+	return "none";
+}
+
+static enum mtasts_verdict
+verdict_of(const struct mtasts_lookup *r)
+{
+	if (r->policy != NULL) {
+		switch (r->policy->mode) {
+		case MTASTS_MODE_ENFORCE:
+			return MTASTS_VERDICT_ENFORCE;
+		case MTASTS_MODE_TESTING:
+			return MTASTS_VERDICT_TESTING;
+		case MTASTS_MODE_NONE:
+			return MTASTS_VERDICT_NONE;
+		}
+	}
+	if (r->source == MTASTS_SOURCE_OVERRIDE)
+		return MTASTS_VERDICT_NONE;
+	/*
+	 * No policy from the network, and a cache that could not say whether
+	 * the domain had one: it may have been enforce.  Never guess towards
+	 * cleartext.
+	 */
+	if (r->cache_error.code != MTASTS_OK)
+		return MTASTS_VERDICT_DEFER;
+	return MTASTS_VERDICT_NONE;
+}
+
+static void
+describe(struct mtasts_decision *d)
+{
+	const struct mtasts_lookup *r = &d->lookup;
+	char why[400] = "";
+
+	if (d->verdict == MTASTS_VERDICT_DEFER)
+		snprintf(why, sizeof(why),
+		    ": the policy cache failed (%.200s) and discovery gave no "
+		    "policy (%.32s)",
+		    r->cache_error.message, r->error.name);
+	else if (r->policy != NULL)
+		snprintf(why, sizeof(why), ", policy %s (%s%s%.32s)",
+		    r->policy->id, mtasts_source_name(r->source),
+		    r->error.code != MTASTS_OK ? "; refresh failed: " : "",
+		    r->error.name);
+	else if (r->override == MTASTS_OVERRIDE_SKIP)
+		snprintf(why, sizeof(why), " (skip override)");
+	else if (r->error.code != MTASTS_OK)
+		snprintf(why, sizeof(why), " (%s: %.32s)",
+		    mtasts_status_name(r->status), r->error.name);
+	snprintf(d->reason, sizeof(d->reason), "%.253s: %s%s", r->domain,
+	    mtasts_verdict_name(d->verdict), why);
+}
+
+mtasts_code
+mtasts_decide(struct mtasts_ctx *ctx, const char *domain, bool recheck,
+    struct mtasts_decision *d)
+{
+	mtasts_code rc;
+
+	memset(d, 0, sizeof(*d));
+	rc = mtasts_lookup(ctx, domain, &d->lookup);
+	if (rc != MTASTS_OK) {
+		/* a bad argument: nothing safe to say but "later" */
+		d->verdict = MTASTS_VERDICT_DEFER;
+		snprintf(d->reason, sizeof(d->reason), "%s: defer: %s",
+		    domain != NULL ? domain : "(null)", mtasts_strerror(rc));
+		return rc;
+	}
+	d->verdict = verdict_of(&d->lookup);
+	if (recheck &&
+	    (d->verdict == MTASTS_VERDICT_ENFORCE ||
+	        d->verdict == MTASTS_VERDICT_DEFER)) {
+		mtasts_lookup_clear(&d->lookup);
+		mtasts_lookups(ctx, &domain, 1, true, &d->lookup);
+		d->verdict = verdict_of(&d->lookup);
+	}
+	describe(d);
+	return MTASTS_OK;
+}
+
+void
+mtasts_decision_clear(struct mtasts_decision *d)
+{
+	if (d == NULL)
+		return;
+	mtasts_lookup_clear(&d->lookup);
+	memset(d, 0, sizeof(*d));
+}
+
+/* Appends one violation to out. */
+static void
+add(char *out, size_t outlen, int *n, const char *what)
+{
+	size_t used = strlen(out);
+
+	if (used < outlen)
+		snprintf(out + used, outlen - used, "%s%s", *n > 0 ? "; " : "",
+		    what);
+	(*n)++;
+}
+
+int
+mtasts_check_connection(const struct mtasts_policy *policy, const char *host,
+    bool tls, bool verified, char *out, size_t outlen)
+{
+	struct mtasts_mx_result mx;
+	char what[400];
+	int n = 0;
+
+	if (outlen > 0)
+		out[0] = '\0';
+	if (policy == NULL || policy->mode == MTASTS_MODE_NONE)
+		return 0;
+	/* RFC 8461 §4.1: the MX host must match a pattern */
+	mtasts_validate_mx(policy, host, &mx);
+	if (!mx.valid) {
+		snprintf(what, sizeof(what), "MX %s is not in the policy",
+		    host != NULL ? host : "(unknown)");
+		add(out, outlen, &n, what);
+	}
+	/* RFC 8461 §4.2: STARTTLS, and a certificate valid for the MX name */
+	if (!tls)
+		add(out, outlen, &n, "no STARTTLS");
+	else if (!verified)
+		add(out, outlen, &n, "certificate not valid for the MX host");
+	return n;
+}

@@ -1,0 +1,277 @@
+"""End to end with a real Exim (Debian's exim4-daemon-heavy 4.96) loading
+mtasts_exim.so through exim/exim.conf as shipped, in private network and
+mount namespaces: the test world's DNS on port 53, policy hosts on 443,
+and STARTTLS SMTP sinks on port 25 of loopback addresses.
+
+For each case: what each sink received and whether over TLS, whether the
+message was delivered or deferred, and Exim's log lines."""
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "world"))
+import netns  # noqa: E402
+
+if os.geteuid() == 0 and os.path.exists("/usr/sbin/exim4"):
+    netns.enter()
+
+from exim import Exim  # noqa: E402
+from smtp_sink import Sink  # noqa: E402
+from world import World, policy  # noqa: E402
+
+SO = os.environ.get("MTASTS_EXIM_SO")
+GOOD, WRONG, PLAIN, ROGUE = ("127.0.0.11", "127.0.0.12", "127.0.0.13",
+                             "127.0.0.14")
+ATTACKER = (5, "mx.attacker.example", ROGUE)
+
+# domain -> (mode or None for no policy, [(pref, mx name, sink address)])
+DOMAINS = {
+    "enforce-good.example": ("enforce", GOOD),
+    "enforce-wrongcert.example": ("enforce", WRONG),
+    "enforce-plain.example": ("enforce", PLAIN),
+    "enforce-rogue.example": ("enforce", GOOD, ATTACKER),
+    "enforce-onlyrogue.example": ("enforce", None, ATTACKER),
+    "testing-good.example": ("testing", GOOD),
+    "testing-wrongcert.example": ("testing", WRONG),
+    "testing-plain.example": ("testing", PLAIN),
+    "testing-rogue.example": ("testing", None, ATTACKER),
+    "nopolicy.example": (None, PLAIN),
+    "none.example": ("none", PLAIN),
+    "forced.example": ("testing", PLAIN),
+    "skipped.example": ("enforce", PLAIN),
+    "hostdown.example": ("enforce", GOOD),
+    "txtgone.example": ("enforce", GOOD),
+    "unreadable.example": ("enforce", GOOD),
+}
+OVERRIDES = """
+[domain forced.example]
+mode = enforce
+
+[domain skipped.example]
+skip = yes
+"""
+
+
+@unittest.skipUnless(os.geteuid() == 0 and os.path.exists("/usr/sbin/exim4")
+                     and SO, "needs root, Debian's exim4 and mtasts_exim.so")
+class Exim4(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        w = cls.world = World(scenarios={}, real_ports=True,
+                              extra_config="txt_recheck = 0\n"
+                                           "cache_group = Debian-exim\n"
+                                           + OVERRIDES)
+        os.chmod(w.dir, 0o755)
+        netns.use_resolver(w.dir)
+        names = [f"mx.{d}" for d, spec in DOMAINS.items()
+                 if spec[1] == GOOD]
+        cls.sinks = {
+            GOOD: Sink(GOOD, cert=w.ca.issue("sink-good", names)),
+            WRONG: Sink(WRONG, cert=w.ca.issue(
+                "sink-wrong", ["mx.somewhere-else.example"])),
+            PLAIN: Sink(PLAIN),
+            ROGUE: Sink(ROGUE, cert=w.ca.issue(
+                "sink-rogue", ["mx.attacker.example"])),
+        }
+        for domain, (mode, address, *extra) in DOMAINS.items():
+            mx = list(extra)
+            if address is not None:
+                mx.append((10, f"mx.{domain}", address))
+            if mode is None:
+                w.add(domain, txt=None, site=None, mx=mx)
+            else:
+                w.add(domain, mx=mx, site=dict(body=policy(
+                    mode, mx=(f"mx.{domain}",) if mode != "none" else ())))
+        cls.exim = Exim(os.path.join(w.dir, "exim"), SO, w.config,
+                        w.ca.cert_file)
+        cls.exim.check_config()
+
+    @classmethod
+    def tearDownClass(cls):
+        for s in cls.sinks.values():
+            s.stop()
+        cls.world.stop()
+
+    def send(self, domain):
+        msgid = self.exim.send("bob@" + domain)
+        self.assertIsNotNone(msgid)
+        return msgid, self.exim.mainlog(msgid)
+
+    def got(self, sink, domain):
+        """[tls] for each message sink got for domain."""
+        return [m.tls for m in self.sinks[sink].received(domain)]
+
+    def assert_delivered(self, msgid, log):
+        self.assertIn(" => bob@", log)
+        self.assertIn(" Completed", log)
+        self.assertNotIn(msgid, self.exim.queue())
+
+    def assert_deferred(self, msgid, log):
+        self.assertIn(" == bob@", log)
+        self.assertNotIn(" => ", log)
+        self.assertIn(msgid, self.exim.queue())
+
+    def assert_nothing_anywhere(self, domain):
+        for address in self.sinks:
+            self.assertEqual(self.got(address, domain), [], address)
+
+    # --- enforce -------------------------------------------------------
+
+    def test_enforce_good_mx(self):
+        d = "enforce-good.example"
+        msgid, log = self.send(d)
+        self.assert_delivered(msgid, log)
+        self.assertEqual(self.got(GOOD, d), [True])
+        self.assertIn("R=mtasts_enforce T=mtasts_enforce_smtp", log)
+        self.assertIn("CV=yes", log)
+        self.assertIn(f"MTA-STS {d}: enforce, policy 20261122", log)
+
+    def test_enforce_wrong_certificate(self):
+        d = "enforce-wrongcert.example"
+        msgid, log = self.send(d)
+        self.assert_deferred(msgid, log)
+        self.assert_nothing_anywhere(d)
+        self.assertRegex(log, r"certificate|TLS")
+
+    def test_enforce_no_starttls(self):
+        d = "enforce-plain.example"
+        msgid, log = self.send(d)
+        self.assert_deferred(msgid, log)
+        self.assert_nothing_anywhere(d)
+        self.assertIn("did not offer TLS", log)
+
+    def test_enforce_rogue_mx_dropped(self):
+        d = "enforce-rogue.example"
+        msgid, log = self.send(d)
+        self.assert_delivered(msgid, log)
+        self.assertEqual(self.got(ROGUE, d), [])
+        self.assertEqual(self.got(GOOD, d), [True])
+        self.assertIn(f"H=mx.{d} ", log)
+
+    def test_enforce_only_rogue_mx_defers(self):
+        d = "enforce-onlyrogue.example"
+        msgid, log = self.send(d)
+        self.assert_deferred(msgid, log)
+        self.assert_nothing_anywhere(d)
+        self.assertIn("R=mtasts_defer", log)
+        self.assertIn(f"MTA-STS: no MX host of {d} qualifies", log)
+
+    # --- testing -------------------------------------------------------
+
+    def test_testing_good_mx(self):
+        d = "testing-good.example"
+        msgid, log = self.send(d)
+        self.assert_delivered(msgid, log)
+        self.assertEqual(self.got(GOOD, d), [True])
+        self.assertNotIn("enforce would refuse", log)
+
+    def test_testing_wrong_certificate_logged(self):
+        d = "testing-wrongcert.example"
+        msgid, log = self.send(d)
+        self.assert_delivered(msgid, log)
+        self.assertEqual(self.got(WRONG, d), [True])
+        self.assertIn(f"MTA-STS testing: {d}: MX mx.{d}: enforce would "
+                      "refuse: certificate not valid for the MX host", log)
+
+    def test_testing_no_starttls_logged(self):
+        d = "testing-plain.example"
+        msgid, log = self.send(d)
+        self.assert_delivered(msgid, log)
+        self.assertEqual(self.got(PLAIN, d), [False])
+        self.assertIn(f"MTA-STS testing: {d}: MX mx.{d}: enforce would "
+                      "refuse: no STARTTLS", log)
+
+    def test_testing_mx_not_in_policy_logged(self):
+        d = "testing-rogue.example"
+        msgid, log = self.send(d)
+        self.assert_delivered(msgid, log)
+        self.assertEqual(self.got(ROGUE, d), [True])
+        self.assertIn(f"MTA-STS testing: {d}: MX mx.attacker.example: "
+                      "enforce would refuse: MX mx.attacker.example is not "
+                      "in the policy", log)
+
+    # --- as without the module -------------------------------------------
+
+    def test_no_policy(self):
+        d = "nopolicy.example"
+        msgid, log = self.send(d)
+        self.assert_delivered(msgid, log)
+        self.assertEqual(self.got(PLAIN, d), [False])
+        self.assertIn("R=dnslookup T=remote_smtp", log)
+        self.assertNotIn("MTA-STS", log)
+
+    def test_mode_none(self):
+        d = "none.example"
+        msgid, log = self.send(d)
+        self.assert_delivered(msgid, log)
+        self.assertEqual(self.got(PLAIN, d), [False])
+        self.assertIn("R=dnslookup", log)
+
+    def test_override_forces_enforce(self):
+        d = "forced.example"
+        msgid, log = self.send(d)
+        self.assert_deferred(msgid, log)
+        self.assert_nothing_anywhere(d)
+        self.assertIn(f"MTA-STS {d}: enforce", log)
+
+    def test_skip_override(self):
+        d = "skipped.example"
+        msgid, log = self.send(d)
+        self.assert_delivered(msgid, log)
+        self.assertEqual(self.got(PLAIN, d), [False])
+        self.assertIn("R=dnslookup", log)
+
+    # --- the cache holds ---------------------------------------------------
+
+    def add_rogue_mx(self, domain):
+        self.world.zone.add(domain, "MX", (5, "mx.attacker.example"))
+
+    def test_policy_host_down_cached_policy_holds(self):
+        d = "hostdown.example"
+        self.assert_delivered(*self.send(d))
+        # a new id, the policy host answers 500, a rogue MX appears
+        self.world.zone.remove("_mta-sts." + d, "TXT")
+        self.world.zone.add("_mta-sts." + d, "TXT", "v=STSv1; id=new")
+        self.world.https.sites["mta-sts." + d].status = 500
+        self.add_rogue_mx(d)
+        msgid, log = self.send(d)
+        self.assert_delivered(msgid, log)
+        self.assertEqual(self.got(ROGUE, d), [])
+        self.assertEqual(self.got(GOOD, d), [True, True])
+        self.assertIn(f"MTA-STS {d}: enforce, policy 20261122 (network; "
+                      "refresh failed: http_status_500)", log)
+
+    def test_txt_record_gone_cached_policy_holds(self):
+        d = "txtgone.example"
+        self.assert_delivered(*self.send(d))
+        self.world.zone.remove("_mta-sts." + d, "TXT")
+        self.add_rogue_mx(d)
+        msgid, log = self.send(d)
+        self.assert_delivered(msgid, log)
+        self.assertEqual(self.got(ROGUE, d), [])
+        self.assertEqual(self.got(GOOD, d), [True, True])
+
+    def test_zz_unreadable_cache_fails_closed(self):
+        # last: it breaks the cache every test shares
+        d = "unreadable.example"
+        self.assert_delivered(*self.send(d))
+        with open(os.path.join(self.world.cache_dir, "data.mdb"),
+                  "r+b") as f:
+            f.write(os.urandom(16384))
+        # the network still says enforce: delivered under enforce
+        msgid, log = self.send(d)
+        self.assert_delivered(msgid, log)
+        self.assertIn("R=mtasts_enforce", log)
+        # the TXT record vanishes too: nothing may say "no policy" now
+        self.world.zone.remove("_mta-sts." + d, "TXT")
+        self.add_rogue_mx(d)
+        msgid, log = self.send(d)
+        self.assert_deferred(msgid, log)
+        self.assertEqual(self.got(ROGUE, d), [])
+        self.assertEqual(self.got(GOOD, d), [True, True])
+        self.assertIn("the policy cache failed", log)
+        self.assertEqual(self.exim.paniclog(), "")
+
+
+if __name__ == "__main__":
+    unittest.main()
