@@ -45,6 +45,8 @@ context(const char *config)
 {
 	struct mtasts_error err;
 
+	if (config == NULL)
+		config = DEFAULT_CONFIG;
 	if (state.pid == getpid() && strcmp(state.config, config) == 0)
 		return state.ctx;
 	/* after fork the parent's context is left alone, not freed: its

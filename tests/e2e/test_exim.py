@@ -15,11 +15,12 @@ import netns  # noqa: E402
 if os.geteuid() == 0 and os.path.exists("/usr/sbin/exim4"):
     netns.enter()
 
-from exim import Exim  # noqa: E402
+from exim import Exim, debian_config, minimal_config  # noqa: E402
 from smtp_sink import Sink  # noqa: E402
 from world import World, policy  # noqa: E402
 
 SO = os.environ.get("MTASTS_EXIM_SO")
+EXIM_CONF = os.environ.get("MTASTS_EXIM_CONF")
 GOOD, WRONG, PLAIN, ROGUE = ("127.0.0.11", "127.0.0.12", "127.0.0.13",
                              "127.0.0.14")
 ATTACKER = (5, "mx.attacker.example", ROGUE)
@@ -54,7 +55,13 @@ skip = yes
 
 @unittest.skipUnless(os.geteuid() == 0 and os.path.exists("/usr/sbin/exim4")
                      and SO, "needs root, Debian's exim4 and mtasts_exim.so")
-class Exim4(unittest.TestCase):
+class MinimalConfig(unittest.TestCase):
+    """exim.conf, the complete configuration, with every case."""
+
+    @classmethod
+    def make_config(cls, w):
+        return minimal_config(EXIM_CONF, SO, w.config, w.ca.cert_file)
+
     @classmethod
     def setUpClass(cls):
         w = cls.world = World(scenarios={}, real_ports=True,
@@ -82,14 +89,13 @@ class Exim4(unittest.TestCase):
             else:
                 w.add(domain, mx=mx, site=dict(body=policy(
                     mode, mx=(f"mx.{domain}",) if mode != "none" else ())))
-        cls.exim = Exim(os.path.join(w.dir, "exim"), SO, w.config,
-                        w.ca.cert_file)
-        cls.exim.check_config()
+        cls.exim = Exim(os.path.join(w.dir, "exim"), cls.make_config(w))
 
     @classmethod
     def tearDownClass(cls):
         for s in cls.sinks.values():
             s.stop()
+        netns.unbind_all()
         cls.world.stop()
 
     def send(self, domain):
@@ -271,6 +277,33 @@ class Exim4(unittest.TestCase):
         self.assertEqual(self.got(GOOD, d), [True, True])
         self.assertIn("the policy cache failed", log)
         self.assertEqual(self.exim.paniclog(), "")
+
+
+class DebianSplitConfig(MinimalConfig):
+    """Debian's conf.d with the snippets dropped in: the cases that go
+    through each router and transport of the snippets."""
+
+    @classmethod
+    def make_config(cls, w):
+        return debian_config(SO, w.config, w.ca.cert_file)
+
+    def test_no_policy(self):
+        d = "nopolicy.example"
+        msgid, log = self.send(d)
+        self.assert_delivered(msgid, log)
+        self.assertEqual(self.got(PLAIN, d), [False])
+        # Debian's own router, as without mtasts
+        self.assertIn("R=dnslookup T=remote_smtp", log)
+
+
+# the minimal configuration covers the rest
+for name in list(vars(MinimalConfig)):
+    if name.startswith("test_") and name not in (
+            "test_enforce_good_mx", "test_enforce_rogue_mx_dropped",
+            "test_enforce_only_rogue_mx_defers", "test_enforce_no_starttls",
+            "test_testing_no_starttls_logged", "test_no_policy",
+            "test_txt_record_gone_cached_policy_holds"):
+        setattr(DebianSplitConfig, name, None)
 
 
 if __name__ == "__main__":

@@ -1,22 +1,64 @@
-"""A real Exim (Debian's exim4-daemon-heavy) for tests and the demo, with
-its own configuration, spool and log, inside the test's mount namespace:
-the configuration file is exim/exim.conf as shipped, included after the
-macros that say where this world keeps things."""
+"""A real Exim (Debian's exim4-daemon-heavy) for tests and the demo, inside
+the caller's mount namespace: its configuration goes over /etc/exim4, its
+spool and log directories over /var/spool/exim4 and /var/log/exim4.
+
+Two ways to configure it, as an operator would: the complete configuration
+exim.conf as built (minimal_config), or Debian's split configuration with
+the conf.d snippets dropped in and update-exim4.conf run (debian_config)."""
 import os
 import pwd
 import re
 import shutil
 import subprocess
+import tempfile
 
 from netns import bind
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 EXIM = "/usr/sbin/exim4"
+MSGID = r"\b[0-9A-Za-z]{6}-[0-9A-Za-z]{6}-[0-9A-Za-z]{2}\b"
+
+
+def macros(so, mtasts_config, ca_file):
+    return (f"MTASTS_SO = {so}\nMTASTS_CONFIG = {mtasts_config}\n"
+            f"MTASTS_CA = {ca_file}\n")
+
+
+def minimal_config(exim_conf, so, mtasts_config, ca_file):
+    """exim.conf as shipped, after the macros that place this world."""
+    return macros(so, mtasts_config, ca_file) + f".include {exim_conf}\n"
+
+
+def debian_config(so, mtasts_config, ca_file):
+    """Debian's conf.d (an Internet site, split configuration) with the
+    mtasts snippets copied in, through update-exim4.conf."""
+    work = tempfile.mkdtemp(prefix="mtasts-confd-")
+    shutil.copytree("/etc/exim4/conf.d", os.path.join(work, "conf.d"))
+    for part in ("main/02_mtasts_macros", "router/190_mtasts",
+                 "transport/30_mtasts"):
+        shutil.copy(os.path.join(REPO, "exim", "conf.d", part),
+                    os.path.join(work, "conf.d", part))
+    with open(os.path.join(work, "conf.d", "main", "00_local_macros"),
+              "w") as f:
+        # this world's MX hosts live on loopback, which Debian ignores
+        f.write(macros(so, mtasts_config, ca_file) +
+                "ROUTER_DNSLOOKUP_IGNORE_TARGET_HOSTS = <; 0.0.0.0\n")
+    with open(os.path.join(work, "update-exim4.conf.conf"), "w") as f:
+        f.write("dc_eximconfig_configtype='internet'\n"
+                "dc_other_hostnames=''\ndc_local_interfaces='127.0.0.1'\n"
+                "dc_relay_domains=''\ndc_relay_nets=''\ndc_smarthost=''\n"
+                "dc_minimaldns='false'\ndc_use_split_config='true'\n"
+                "dc_localdelivery='mail_spool'\n")
+    out = os.path.join(work, "exim4.conf")
+    subprocess.run(["update-exim4.conf", "-d", work, "-o", out], check=True)
+    with open(out) as f:
+        text = f.read()
+    shutil.rmtree(work)
+    return text
 
 
 class Exim:
-    def __init__(self, directory, so, mtasts_config, ca_file,
-                 config=os.path.join(REPO, "exim", "exim.conf")):
+    def __init__(self, directory, config_text):
         self.dir = directory
         etc = os.path.join(directory, "etc")
         self.spool = os.path.join(directory, "spool")
@@ -27,16 +69,10 @@ class Exim:
         for d in (self.spool, self.logdir):
             os.chown(d, user.pw_uid, user.pw_gid)
         with open(os.path.join(etc, "exim4.conf"), "w") as f:
-            f.write(f"MTASTS_SO = {so}\n"
-                    f"MTASTS_CONFIG = {mtasts_config}\n"
-                    f"MTASTS_CA = {ca_file}\n"
-                    f"MTASTS_SPOOL = {self.spool}\n"
-                    f"MTASTS_LOG = {self.logdir}/%slog\n"
-                    f".include {config}\n")
-        # the compiled-in configuration path is /etc/exim4/exim4.conf
+            f.write(config_text)
         bind(etc, "/etc/exim4")
-
-    def check_config(self):
+        bind(self.spool, "/var/spool/exim4")
+        bind(self.logdir, "/var/log/exim4")
         p = subprocess.run([EXIM, "-bV"], capture_output=True, text=True)
         if p.returncode != 0:
             raise RuntimeError(p.stdout + p.stderr)
@@ -49,18 +85,13 @@ class Exim:
         p = subprocess.run([EXIM, "-odf", "-v", "-f", sender, rcpt],
                            input=msg, capture_output=True, text=True,
                            timeout=120)
-        m = re.search(r"\b([0-9A-Za-z]{6}-[0-9A-Za-z]{6}-[0-9A-Za-z]{2})\b",
-                      p.stdout + p.stderr)
-        return m.group(1) if m else None
+        m = re.search(MSGID, p.stdout + p.stderr)
+        return m.group(0) if m else None
 
     def queue(self):
         """Ids of the messages waiting in the queue."""
         p = subprocess.run([EXIM, "-bp"], capture_output=True, text=True)
-        return re.findall(r"\b[0-9A-Za-z]{6}-[0-9A-Za-z]{6}-[0-9A-Za-z]{2}\b",
-                          p.stdout)
-
-    def run_queue(self):
-        subprocess.run([EXIM, "-qff"], capture_output=True, timeout=120)
+        return re.findall(MSGID, p.stdout)
 
     def mainlog(self, msgid=None):
         path = os.path.join(self.logdir, "mainlog")
@@ -69,12 +100,9 @@ class Exim:
         with open(path) as f:
             lines = f.read().splitlines()
         if msgid is not None:
-            lines = [l for l in lines if msgid in l]
+            lines = [line for line in lines if msgid in line]
         return "\n".join(lines)
 
     def paniclog(self):
         path = os.path.join(self.logdir, "paniclog")
         return open(path).read() if os.path.exists(path) else ""
-
-    def stop(self):
-        shutil.rmtree(self.spool, ignore_errors=True)

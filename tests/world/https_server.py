@@ -144,6 +144,10 @@ class Tarpit:
 
     def stop(self):
         self.running = False
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes accept()
+        except OSError:
+            pass
         self.sock.close()
         for c in self.held:
             c.close()

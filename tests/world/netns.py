@@ -16,14 +16,25 @@ def enter():
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
 
 
+_mounted = []
+
+
 def bind(source, target):
-    """Puts source over target, for this namespace only."""
+    """Puts source over target, for this namespace only, until
+    unbind_all()."""
     if not os.path.exists(target):
         if os.path.isdir(source):
             os.makedirs(target, exist_ok=True)
         else:
             open(target, "a").close()
     subprocess.run(["mount", "--bind", source, target], check=True)
+    _mounted.append(target)
+
+
+def unbind_all():
+    """Takes back every bind(), newest first."""
+    while _mounted:
+        subprocess.run(["umount", _mounted.pop()], check=False)
 
 
 def use_resolver(directory, address="127.0.0.1"):
