@@ -16,16 +16,13 @@ if os.geteuid() == 0 and os.path.exists("/usr/sbin/exim4"):
     netns.enter()
 
 from exim import Exim, debian_config, minimal_config  # noqa: E402
-from smtp_sink import Sink  # noqa: E402
-from world import World, policy  # noqa: E402
+from mail_world import (ATTACKER, GOOD, PLAIN, ROGUE, WRONG,  # noqa: E402
+                        MailWorld)
 
 SO = os.environ.get("MTASTS_EXIM_SO")
 EXIM_CONF = os.environ.get("MTASTS_EXIM_CONF")
-GOOD, WRONG, PLAIN, ROGUE = ("127.0.0.11", "127.0.0.12", "127.0.0.13",
-                             "127.0.0.14")
-ATTACKER = (5, "mx.attacker.example", ROGUE)
 
-# domain -> (mode or None for no policy, [(pref, mx name, sink address)])
+# domain -> (mode or None for no policy, sink of mx.<domain>, extra MX...)
 DOMAINS = {
     "enforce-good.example": ("enforce", GOOD),
     "enforce-wrongcert.example": ("enforce", WRONG),
@@ -64,39 +61,16 @@ class MinimalConfig(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        w = cls.world = World(scenarios={}, real_ports=True,
-                              extra_config="txt_recheck = 0\n"
-                                           "cache_group = Debian-exim\n"
-                                           + OVERRIDES)
-        os.chmod(w.dir, 0o755)
-        netns.use_resolver(w.dir)
-        names = [f"mx.{d}" for d, spec in DOMAINS.items()
-                 if spec[1] == GOOD]
-        cls.sinks = {
-            GOOD: Sink(GOOD, cert=w.ca.issue("sink-good", names)),
-            WRONG: Sink(WRONG, cert=w.ca.issue(
-                "sink-wrong", ["mx.somewhere-else.example"])),
-            PLAIN: Sink(PLAIN),
-            ROGUE: Sink(ROGUE, cert=w.ca.issue(
-                "sink-rogue", ["mx.attacker.example"])),
-        }
-        for domain, (mode, address, *extra) in DOMAINS.items():
-            mx = list(extra)
-            if address is not None:
-                mx.append((10, f"mx.{domain}", address))
-            if mode is None:
-                w.add(domain, txt=None, site=None, mx=mx)
-            else:
-                w.add(domain, mx=mx, site=dict(body=policy(
-                    mode, mx=(f"mx.{domain}",) if mode != "none" else ())))
-        cls.exim = Exim(os.path.join(w.dir, "exim"), cls.make_config(w))
+        cls.mail = MailWorld(DOMAINS, extra_config="txt_recheck = 0\n"
+                             "cache_group = Debian-exim\n" + OVERRIDES)
+        cls.world = cls.mail.world
+        cls.sinks = cls.mail.sinks
+        cls.exim = Exim(os.path.join(cls.world.dir, "exim"),
+                        cls.make_config(cls.world))
 
     @classmethod
     def tearDownClass(cls):
-        for s in cls.sinks.values():
-            s.stop()
-        netns.unbind_all()
-        cls.world.stop()
+        cls.mail.stop()
 
     def send(self, domain):
         msgid = self.exim.send("bob@" + domain)
@@ -104,8 +78,7 @@ class MinimalConfig(unittest.TestCase):
         return msgid, self.exim.mainlog(msgid)
 
     def got(self, sink, domain):
-        """[tls] for each message sink got for domain."""
-        return [m.tls for m in self.sinks[sink].received(domain)]
+        return self.mail.got(sink, domain)
 
     def assert_delivered(self, msgid, log):
         self.assertIn(" => bob@", log)
