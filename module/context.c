@@ -44,6 +44,20 @@ mtasts_ctx_free(struct mtasts_ctx *ctx)
 	free(ctx);
 }
 
+static bool
+valid_args(const struct mtasts_ctx *ctx, const char *const *domains,
+    size_t count, const struct mtasts_lookup *results)
+{
+	size_t i;
+
+	if (ctx == NULL || domains == NULL || results == NULL)
+		return false;
+	for (i = 0; i < count; i++)
+		if (domains[i] == NULL)
+			return false;
+	return true;
+}
+
 mtasts_code
 mtasts_get_policies(struct mtasts_ctx *ctx, const char *const *domains,
     size_t count, const struct mtasts_policy *const *known,
@@ -53,11 +67,8 @@ mtasts_get_policies(struct mtasts_ctx *ctx, const char *const *domains,
 	struct discoverer *d;
 	size_t i;
 
-	if (ctx == NULL || domains == NULL || results == NULL)
+	if (!valid_args(ctx, domains, count, results))
 		return MTASTS_ERR_USAGE;
-	for (i = 0; i < count; i++)
-		if (domains[i] == NULL)
-			return MTASTS_ERR_USAGE;
 	if ((d = lookup_discoverer(&ctx->env, &err)) == NULL) {
 		for (i = 0; i < count; i++) {
 			memset(&results[i], 0, sizeof(results[i]));
@@ -83,13 +94,8 @@ mtasts_code
 mtasts_lookups(struct mtasts_ctx *ctx, const char *const *domains, size_t count,
     bool force, struct mtasts_lookup *results)
 {
-	size_t i;
-
-	if (ctx == NULL || domains == NULL || results == NULL)
+	if (!valid_args(ctx, domains, count, results))
 		return MTASTS_ERR_USAGE;
-	for (i = 0; i < count; i++)
-		if (domains[i] == NULL)
-			return MTASTS_ERR_USAGE;
 	if (!ctx->cache_tried) {
 		ctx->cache_tried = true;
 		ctx->env.cache =
