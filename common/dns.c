@@ -200,6 +200,10 @@ decode_rdata(
 			return -1;
 		a->pref[i] = (uint16_t)(rd[0] << 8 | rd[1]);
 		break;
+	case DNS_TYPE_CNAME:
+		if (decode_name(rd, len, 0, buf, sizeof(buf)) != 0)
+			return -1;
+		break;
 	case DNS_TYPE_A:
 	case DNS_TYPE_AAAA:
 		if (len != (a->rrtype == DNS_TYPE_A ? 4u : 16u) ||
@@ -428,4 +432,36 @@ size_t
 dns_pending(const struct dns *dns)
 {
 	return dns->npending;
+}
+
+struct waiter {
+	bool done;
+	struct dns_answer *answer;
+};
+
+static void
+on_waited(void *arg, struct dns_answer *answer)
+{
+	struct waiter *w = arg;
+
+	w->answer = answer;
+	w->done = true;
+}
+
+struct dns_answer *
+dns_lookup(struct dns *dns, const char *name, int rrtype, long timeout_ms)
+{
+	struct waiter w = {false, NULL};
+	int64_t deadline = mono_ms() + timeout_ms;
+
+	dns_start(dns, name, rrtype, deadline, on_waited, &w);
+	while (!w.done) {
+		struct pollfd pfd = {.fd = dns_fd(dns), .events = POLLIN};
+		int64_t left = deadline - mono_ms();
+
+		if (pfd.fd >= 0 && left > 0)
+			poll(&pfd, 1, left < 100 ? (int)left : 100);
+		dns_process(dns, mono_ms());
+	}
+	return w.answer;
 }

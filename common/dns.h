@@ -12,6 +12,7 @@
 #include "mtasts.h"
 
 #define DNS_TYPE_A 1
+#define DNS_TYPE_CNAME 5
 #define DNS_TYPE_MX 15
 #define DNS_TYPE_TXT 16
 #define DNS_TYPE_AAAA 28
@@ -66,5 +67,13 @@ int64_t dns_next_deadline(const struct dns *dns);
 size_t dns_pending(const struct dns *dns);
 
 void dns_answer_free(struct dns_answer *answer);
+
+/*
+ * One query, waited for (at most timeout_ms): for programs that ask one
+ * thing at a time, such as mtasts check.  Never NULL but when memory ran
+ * out; the caller frees the answer.
+ */
+struct dns_answer *dns_lookup(
+    struct dns *dns, const char *name, int rrtype, long timeout_ms);
 
 #endif

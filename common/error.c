@@ -47,7 +47,7 @@ static const struct {
         "the DNS name has no record of that type"},
     [MTASTS_ERR_DNS] = {"dns_error", "the DNS lookup failed"},
     [MTASTS_ERR_CACHE] = {"cache_error",
-	"the policy cache cannot be read or written"},
+        "the policy cache cannot be read or written"},
     [MTASTS_ERR_USAGE] = {"usage", "invalid argument"},
     [MTASTS_ERR_CONFIG] = {"config_error", "the configuration is invalid"},
     [MTASTS_ERR_IO] = {"io_error", "a file could not be read or written"},

@@ -266,6 +266,19 @@ fetch_finish(struct fetch *f, CURLcode rc, struct mtasts_policy **out,
 	return MTASTS_OK;
 }
 
+mtasts_code
+fetch_now(struct fetch *f, const struct mtasts_config *cfg, const char *domain,
+    char *const *addrs, size_t naddrs, bool user_agent,
+    struct mtasts_policy **out, struct mtasts_error *err)
+{
+	*out = NULL;
+	if (fetch_init(f, cfg, domain, addrs, naddrs, err) != 0)
+		return err != NULL ? err->code : MTASTS_ERR_INTERNAL;
+	if (!user_agent)
+		curl_easy_setopt(f->easy, CURLOPT_USERAGENT, NULL);
+	return fetch_finish(f, curl_easy_perform(f->easy), out, err);
+}
+
 void
 fetch_cleanup(struct fetch *f)
 {

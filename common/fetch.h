@@ -42,6 +42,15 @@ int fetch_init(struct fetch *f, const struct mtasts_config *cfg,
 mtasts_code fetch_finish(struct fetch *f, CURLcode rc,
     struct mtasts_policy **out, struct mtasts_error *err);
 
+/*
+ * The whole fetch at once, blocking (for mtasts check): fetch_init, the
+ * transfer, fetch_finish.  Without user_agent no User-Agent is sent, as
+ * some large senders fetch.  The body stays in f until fetch_cleanup().
+ */
+mtasts_code fetch_now(struct fetch *f, const struct mtasts_config *cfg,
+    const char *domain, char *const *addrs, size_t naddrs, bool user_agent,
+    struct mtasts_policy **out, struct mtasts_error *err);
+
 void fetch_cleanup(struct fetch *f);
 
 #endif

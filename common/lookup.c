@@ -225,8 +225,8 @@ lookup_discoverer(struct lookup_env *env, struct mtasts_error *err)
 {
 	if (env->discoverer == NULL &&
 	    (env->discoverer = discoverer_new(env->cfg, err)) != NULL)
-		discoverer_set_progress(env->discoverer, env->progress,
-		    env->progress_arg);
+		discoverer_set_progress(
+		    env->discoverer, env->progress, env->progress_arg);
 	return env->discoverer;
 }
 

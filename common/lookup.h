@@ -12,7 +12,7 @@
 
 struct lookup_env {
 	const struct mtasts_config *cfg;
-	struct discoverer *discoverer;	  /* made on first need */
+	struct discoverer *discoverer; /* made on first need */
 	struct cache *cache; /* NULL when it could not be opened */
 	struct mtasts_error cache_error; /* why, then */
 	/* called as discoveries end (mtasts_ctx_set_progress) */
@@ -24,8 +24,8 @@ struct lookup_env {
  * The discoverer, made on first need: a lookup the cache answers never
  * starts a resolver or loads TLS.  NULL with err set when it cannot be.
  */
-struct discoverer *lookup_discoverer(struct lookup_env *env,
-    struct mtasts_error *err);
+struct discoverer *lookup_discoverer(
+    struct lookup_env *env, struct mtasts_error *err);
 
 /* Fills results[i] for domains[i]; see mtasts_lookups() in mtasts.h. */
 void lookup_run(struct lookup_env *env, const char *const *domains,

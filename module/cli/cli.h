@@ -57,6 +57,17 @@ void cli_emit(const struct cli *cli, json_t *obj);
 
 struct mtasts_config;
 
+/* Appends domain to *list (of *count); -1 when memory runs out. */
+int cli_push(char ***list, size_t *count, char *domain);
+
+/*
+ * Appends the domains of a file (one per line, # comments, at most 16 MiB)
+ * to *list; they point into *text, which the caller frees.  -1 with the
+ * error printed.
+ */
+int cli_read_domains(const struct cli *cli, const char *path, char ***list,
+    size_t *count, char **text);
+
 /*
  * Loads the configuration: --config FILE, else $MTASTS_CONFIG, else
  * /etc/mtasts/mtasts.conf when it exists, else the defaults.  Returns 0, or
@@ -75,6 +86,8 @@ int cli_open(
 int cli_parse_common(struct cli *cli, int argc, char **argv, int *status);
 
 int cmd_cache(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_init(int argc, char **argv);
 int cmd_lookup(int argc, char **argv);
 int cmd_refresh(int argc, char **argv);
 int cmd_policy_lint(int argc, char **argv);

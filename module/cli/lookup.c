@@ -10,48 +10,6 @@
 #include "json.h"
 #include "mtasts.h"
 
-#define DOMAIN_LIST_MAX (16 * 1024 * 1024)
-
-/* Appends a domain to the list. */
-static int
-push(char ***list, size_t *count, char *domain)
-{
-	char **grown = realloc(*list, (*count + 1) * sizeof(**list));
-
-	if (grown == NULL)
-		return -1;
-	*list = grown;
-	(*list)[(*count)++] = domain;
-	return 0;
-}
-
-/* Appends the domains of a file (one per line, # comments) to *list; they
- * point into *text, which the caller frees. */
-static int
-read_domain_file(const struct cli *cli, const char *path, char ***list,
-    size_t *count, char **text)
-{
-	size_t len;
-	bool over;
-	char *line, *save = NULL;
-
-	if (cli_read_capped(cli, path, DOMAIN_LIST_MAX, text, &len, &over) != 0)
-		return -1;
-	if (over) {
-		fprintf(stderr, "mtasts %s: %s: larger than %d bytes\n",
-		    cli->name, path, DOMAIN_LIST_MAX);
-		return -1;
-	}
-	for (line = strtok_r(*text, "\r\n", &save); line != NULL;
-	     line = strtok_r(NULL, "\r\n", &save)) {
-		line += strspn(line, " \t");
-		line[strcspn(line, " \t#")] = '\0';
-		if (line[0] != '\0' && push(list, count, line) != 0)
-			return -1;
-	}
-	return 0;
-}
-
 static int
 run_lookups(struct cli *cli, char **domains, size_t n, bool no_cache)
 {
@@ -134,7 +92,7 @@ cmd_lookup(int argc, char **argv)
 				    &cli, "--file may be given once");
 				goto out;
 			}
-			if (read_domain_file(
+			if (cli_read_domains(
 			        &cli, optarg, &domains, &n, &text) != 0) {
 				status = CLI_ERROR;
 				goto out;
@@ -146,7 +104,7 @@ cmd_lookup(int argc, char **argv)
 		}
 	}
 	for (i = optind; i < argc; i++)
-		if (push(&domains, &n, argv[i]) != 0) {
+		if (cli_push(&domains, &n, argv[i]) != 0) {
 			status = CLI_ERROR;
 			goto out;
 		}

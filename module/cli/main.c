@@ -10,12 +10,16 @@
 #include "mtasts.h"
 
 #define DEFAULT_CONFIG "/etc/mtasts/mtasts.conf"
+#define DOMAIN_LIST_MAX (16 * 1024 * 1024)
 
 static const struct {
 	const char *name;
 	int (*run)(int, char **);
 	const char *summary;
 } commands[] = {
+    {"check", cmd_check,
+        "the report a domain owner wants: records, policy, every MX"},
+    {"init", cmd_init, "print the policy and records to publish"},
     {"refresh", cmd_refresh,
         "refresh cached policies before they expire (RFC 8461 §5.1)"},
     {"cache", cmd_cache, "list, show or purge cached policies"},
@@ -250,4 +254,41 @@ cli_emit(const struct cli *cli, json_t *obj)
 		    print_value(k, v, 0);
 	}
 	json_decref(obj);
+}
+
+int
+cli_push(char ***list, size_t *count, char *domain)
+{
+	char **grown = realloc(*list, (*count + 1) * sizeof(**list));
+
+	if (grown == NULL)
+		return -1;
+	*list = grown;
+	(*list)[(*count)++] = domain;
+	return 0;
+}
+
+int
+cli_read_domains(const struct cli *cli, const char *path, char ***list,
+    size_t *count, char **text)
+{
+	size_t len;
+	bool over;
+	char *line, *save = NULL;
+
+	if (cli_read_capped(cli, path, DOMAIN_LIST_MAX, text, &len, &over) != 0)
+		return -1;
+	if (over) {
+		fprintf(stderr, "mtasts %s: %s: larger than %d bytes\n",
+		    cli->name, path, DOMAIN_LIST_MAX);
+		return -1;
+	}
+	for (line = strtok_r(*text, "\r\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\r\n", &save)) {
+		line += strspn(line, " \t");
+		line[strcspn(line, " \t#")] = '\0';
+		if (line[0] != '\0' && cli_push(list, count, line) != 0)
+			return -1;
+	}
+	return 0;
 }

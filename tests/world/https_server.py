@@ -14,7 +14,8 @@ class Site:
     """What one policy host answers: body, status, content type, and how."""
 
     def __init__(self, body=b"", status=200, ctype="text/plain",
-                 how="normal", location=None, cert=None, delay=0):
+                 how="normal", location=None, cert=None, delay=0,
+                 require_ua=False):
         self.body = body if isinstance(body, bytes) else body.encode()
         self.status = status
         self.ctype = ctype
@@ -22,6 +23,7 @@ class Site:
         self.location = location
         self.cert = cert  # certificate file; None: the host's own
         self.delay = delay  # seconds before answering
+        self.require_ua = require_ua  # 403 without a User-Agent
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -39,6 +41,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         site = server.sites.get(host)
         if site is None or self.path != "/.well-known/mta-sts.txt":
             self.send_error(404)
+            return
+        if site.require_ua and not self.headers.get("User-Agent"):
+            self.send_error(403)
             return
         if site.delay:
             server.stopping.wait(site.delay)
@@ -123,6 +128,11 @@ class HttpsServer(http.server.ThreadingHTTPServer):
         self.stopping.set()
         self.shutdown()
         self.server_close()
+
+
+class HttpsServer6(HttpsServer):
+    """The same sites on an IPv6 address."""
+    address_family = socket.AF_INET6
 
 
 class Tarpit:

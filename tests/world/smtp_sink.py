@@ -42,7 +42,7 @@ class Sink:
     """An SMTP server on address:port.  cert: certificate+key file for
     STARTTLS, or None for a server that does not offer it."""
 
-    def __init__(self, address, port=25, cert=None):
+    def __init__(self, address, port=25, cert=None, old_tls=False):
         self.address = address
         self.messages = []
         self.lock = threading.Lock()
@@ -50,6 +50,10 @@ class Sink:
         if cert is not None:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(cert)
+            if old_tls:  # TLS 1.1 at most, as some old MX still speak
+                ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+                ctx.minimum_version = ssl.TLSVersion.TLSv1
+                ctx.maximum_version = ssl.TLSVersion.TLSv1_1
         self.controller = _Controller(self, address, port, ctx)
         self.controller.start()
 

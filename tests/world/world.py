@@ -14,7 +14,7 @@ import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dns_server import DnsServer, Zone  # noqa: E402
-from https_server import HttpsServer, Site, Tarpit  # noqa: E402
+from https_server import HttpsServer, HttpsServer6, Site, Tarpit  # noqa: E402
 from pki import CA  # noqa: E402
 
 HTTPS_IP = "127.0.0.1"
@@ -114,6 +114,11 @@ class World:
                                  default)
         self.port = self.https.server_address[1]
         self.https.start()
+        if real_ports:
+            # the policy hosts on ::1 too, for IPv4/IPv6 comparisons
+            self.https6 = HttpsServer6("::1", 443, {}, default)
+            self.https6.sites = self.https.sites
+            self.https6.start()
         self.tarpit = Tarpit(TARPIT_IP, self.port)
         for domain, s in scenarios.items():
             self.add(domain, **s)
@@ -182,11 +187,19 @@ cache_dir = {self.cache_dir}
             kwargs["cert"] = self.stranger.issue(domain, [host])
         self.https.sites[host] = Site(**kwargs)
 
+    def add_site(self, domain, body, cert="good"):
+        """A policy host for domain serving body (its DNS is the caller's)."""
+        host = "mta-sts." + domain
+        path = (self.ca.issue(domain, [host]) if cert == "good" else cert)
+        self.https.sites[host] = Site(body=body, cert=path)
+
     def fetches(self, domain):
         return self.https.fetches("mta-sts." + domain)
 
     def stop(self):
         self.https.stop()
+        if self.real_ports:
+            self.https6.stop()
         self.tarpit.stop()
         self.dns.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
