@@ -91,7 +91,9 @@ check_txt(struct report *r)
 	bool ok = false;
 	size_t i;
 
-	if (a == NULL || a->code != MTASTS_OK) {
+	if (a != NULL && a->dnssec == MTASTS_DNSSEC_BOGUS) {
+		/* said below: the record may be there, but cannot be trusted */
+	} else if (a == NULL || a->code != MTASTS_OK) {
 		finding(r, "error", "txt_missing",
 		    "Publish a TXT record at _mta-sts.DOMAIN: "
 		    "\"v=STSv1; id=YYYYMMDDHHMMSS\" (mtasts init prints one).",

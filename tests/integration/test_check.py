@@ -209,6 +209,24 @@ class Check(unittest.TestCase):
         self.assertRegex(p.stdout, r"clean\.example\s+enforce\s+0\s+0")
         self.assertRegex(p.stdout, r"plain\.example\s+enforce\s+1\s+0")
 
+    def test_dnssec_bogus(self):
+        # a trust anchor for bogus.example, whose answers are unsigned
+        w, d = self.world, "sig.bogus.example"
+        build(w, d, {})
+        anchor = os.path.join(w.dir, "anchor")
+        with open(anchor, "w") as f:
+            f.write("bogus.example. IN DS 12345 13 2 " + "ab" * 32 + "\n")
+        conf = os.path.join(w.dir, "dnssec.conf")
+        with open(w.config) as src, open(conf, "w") as f:
+            f.write(src.read() + f"trust_anchor = {anchor}\n")
+        p = subprocess.run([MTASTS, "check", "--config", conf, "--json", d],
+                           capture_output=True, timeout=120)
+        r = json.loads(p.stdout)
+        self.assertIn("dnssec_bogus", codes(r))
+        self.assertNotIn("txt_missing", codes(r))
+        self.assertEqual(r["dns_record"]["dnssec"], "bogus")
+        self.assertEqual(p.returncode, 1)
+
     def test_init_output_passes_check(self):
         w, d = self.world, "fresh.example"
         w.add(d, txt=None, site=None,
