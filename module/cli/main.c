@@ -17,13 +17,13 @@ static const struct {
 	int (*run)(int, char **);
 	const char *summary;
 } commands[] = {
+    {"lookup", cmd_lookup, "discover the policy of domains (RFC 8461 §3)"},
     {"check", cmd_check,
         "the report a domain owner wants: records, policy, every MX"},
     {"init", cmd_init, "print the policy and records to publish"},
     {"refresh", cmd_refresh,
         "refresh cached policies before they expire (RFC 8461 §5.1)"},
     {"cache", cmd_cache, "list, show or purge cached policies"},
-    {"lookup", cmd_lookup, "discover the policy of domains (RFC 8461 §3)"},
     {"policy-lint", cmd_policy_lint, "parse a policy file (RFC 8461 §3.2)"},
     {"txt-lint", cmd_txt_lint,
         "parse the TXT records of _mta-sts.<domain> (§3.1)"},
