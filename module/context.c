@@ -10,12 +10,40 @@
 #include "config.h"
 #include "discover.h"
 #include "error.h"
+#include "context.h"
 #include "lookup.h"
 
 struct mtasts_ctx {
 	struct lookup_env env;
 	bool cache_tried; /* the cache is opened on first use */
+	struct dns *dns;  /* for MX checks, made on first use */
 };
+
+struct dns *
+ctx_dns(struct mtasts_ctx *ctx, struct mtasts_error *err)
+{
+	if (ctx->dns == NULL)
+		ctx->dns = dns_new(ctx->env.cfg, err);
+	return ctx->dns;
+}
+
+struct cache *
+ctx_cache(struct mtasts_ctx *ctx, struct mtasts_error *err)
+{
+	if (!ctx->cache_tried) {
+		ctx->cache_tried = true;
+		ctx->env.cache = cache_open(ctx->env.cfg, &ctx->env.cache_error);
+	}
+	if (ctx->env.cache == NULL && err != NULL)
+		*err = ctx->env.cache_error;
+	return ctx->env.cache;
+}
+
+const struct mtasts_config *
+ctx_config(const struct mtasts_ctx *ctx)
+{
+	return ctx->env.cfg;
+}
 
 mtasts_code
 mtasts_ctx_new(const struct mtasts_config *cfg, struct mtasts_ctx **out,
@@ -40,6 +68,7 @@ mtasts_ctx_free(struct mtasts_ctx *ctx)
 	if (ctx == NULL)
 		return;
 	discoverer_free(ctx->env.discoverer);
+	dns_free(ctx->dns);
 	cache_close(ctx->env.cache);
 	free(ctx);
 }
@@ -96,11 +125,7 @@ mtasts_lookups(struct mtasts_ctx *ctx, const char *const *domains, size_t count,
 {
 	if (!valid_args(ctx, domains, count, results))
 		return MTASTS_ERR_USAGE;
-	if (!ctx->cache_tried) {
-		ctx->cache_tried = true;
-		ctx->env.cache =
-		    cache_open(ctx->env.cfg, &ctx->env.cache_error);
-	}
+	ctx_cache(ctx, NULL);
 	lookup_run(&ctx->env, domains, count, force, results);
 	return MTASTS_OK;
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "context.h"
 #include "mtasts.h"
 
 const char *
@@ -147,4 +148,46 @@ mtasts_check_connection(const struct mtasts_policy *policy, const char *host,
 	else if (!verified)
 		add(out, outlen, &n, "certificate not valid for the MX host");
 	return n;
+}
+
+int
+mtasts_mx_allowed(struct mtasts_ctx *ctx, const struct mtasts_decision *d,
+    char *out, size_t outlen)
+{
+	struct mtasts_error err;
+	struct dns_answer *mx;
+	struct dns *dns;
+	char what[400];
+	int allowed = 0, n = 0;
+	size_t i;
+
+	if (outlen > 0)
+		out[0] = '\0';
+	if ((dns = ctx_dns(ctx, &err)) == NULL) {
+		snprintf(out, outlen, "%s", err.message);
+		return -1;
+	}
+	mx = dns_lookup(dns, d->lookup.domain, DNS_TYPE_MX,
+	    ctx_config(ctx)->dns_timeout_ms);
+	if (mx == NULL || mx->code != MTASTS_OK) {
+		snprintf(out, outlen, "%s",
+		    mx != NULL ? mx->message : "out of memory");
+		dns_answer_free(mx);
+		return -1;
+	}
+	for (i = 0; i < mx->count; i++) {
+		struct mtasts_mx_result r;
+
+		/* RFC 8461 §4.1 */
+		mtasts_validate_mx(d->lookup.policy, mx->data[i], &r);
+		if (r.valid && r.match != NULL) {
+			allowed++;
+			continue;
+		}
+		snprintf(what, sizeof(what), "MX %s is not in the policy",
+		    mx->data[i]);
+		add(out, outlen, &n, what);
+	}
+	dns_answer_free(mx);
+	return allowed;
 }

@@ -395,6 +395,25 @@ void mtasts_decision_clear(struct mtasts_decision *d);
 int mtasts_check_connection(const struct mtasts_policy *policy,
     const char *host, bool tls, bool verified, char *out, size_t outlen);
 
+/*
+ * RFC 8461 §4.1 for a whole domain, for MTAs that cannot steer each
+ * connection (OpenSMTPD): looks up the MX hosts of the decision's domain
+ * and counts those its policy allows.  The others are named in out
+ * ("MX mx.rogue.example is not in the policy; ...").  Returns the number
+ * allowed, or -1 when the MX lookup failed (out says why).
+ */
+int mtasts_mx_allowed(struct mtasts_ctx *ctx,
+    const struct mtasts_decision *d, char *out, size_t outlen);
+
+/*
+ * Writes the domains mail must go to under enforce (cached enforce
+ * policies that have not expired, and enforce overrides), one per line, to
+ * path, atomically (a new file renamed over the old).  Sets *changed when
+ * the list differs from what path held.  For OpenSMTPD's file: table.
+ */
+mtasts_code mtasts_enforce_table_write(struct mtasts_ctx *ctx,
+    const char *path, bool *changed, struct mtasts_error *err);
+
 #ifdef __cplusplus
 }
 #endif

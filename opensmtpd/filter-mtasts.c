@@ -1,0 +1,322 @@
+/*
+ * filter-mtasts.c - the OpenSMTPD adapter: a filter for smtpd's proc-exec
+ * (smtpd-filters protocol 0.6 of OpenSMTPD 6.8, and 0.7 of 7.x: the
+ * version is read from the lines themselves).
+ *
+ * At rcpt-to, for the recipient's domain (module/decide.c decides):
+ *   enforce  no MX of the domain allowed by the policy (after looking the
+ *            policy up again): refused, 451 4.7.5 naming MTA-STS, the
+ *            domain and the reason; otherwise the domain must be in the
+ *            enforce table that smtpd.conf routes to "relay tls": when it
+ *            was not, the table is rewritten and reloaded and the
+ *            recipient is asked to retry (the route is fixed now)
+ *   testing  proceeds, and logs what enforce would have refused
+ *   none, no policy, skip: proceeds
+ *   defer    451 4.7.5: no safe answer now
+ *
+ * smtpd stops when a filter writes a malformed line or exits, so this one
+ * answers every filter request with a well-formed line, survives any input,
+ * and exits only at end of input.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mtasts.h"
+
+#define LINE_MAX_BYTES 65536 /* longer lines are cut: the fields we use
+				come first */
+
+struct filter {
+	struct mtasts_config *cfg;
+	struct mtasts_ctx *ctx;
+	const char *table;	   /* the enforce table file */
+	const char *reload;	   /* the command that reloads it */
+	char version[16];	   /* protocol, from the lines */
+};
+
+static void
+say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* One line to smtpd: whole, then flushed. */
+static void
+say(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+}
+
+/* smtpd logs what a filter writes to stderr */
+static void
+note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+note(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "filter-mtasts: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* Protocol 0.4 answers token first; 0.5 and later session id first. */
+static void
+result(const struct filter *f, const char *session, const char *token,
+    const char *what)
+{
+	if (strcmp(f->version, "0.4") == 0)
+		say("filter-result|%s|%s|%s", token, session, what);
+	else
+		say("filter-result|%s|%s|%s", session, token, what);
+}
+
+/* The domain of "<user@domain>" or "user@domain"; NULL when none. */
+static char *
+recipient_domain(char *address)
+{
+	char *at = strrchr(address, '@'), *end;
+
+	if (at == NULL || at[1] == '\0')
+		return NULL;
+	if ((end = strchr(at, '>')) != NULL)
+		*end = '\0';
+	return at + 1;
+}
+
+/* Runs the reload command; true when it worked. */
+static bool
+reload_table(const struct filter *f)
+{
+	int status = system(f->reload);
+
+	if (status != 0)
+		note("\"%s\" failed (status %d)", f->reload, status);
+	return status == 0;
+}
+
+static bool
+in_table(const struct filter *f, const char *domain)
+{
+	char line[512];
+	FILE *t = fopen(f->table, "r");
+	bool found = false;
+
+	if (t == NULL)
+		return false;
+	while (!found && fgets(line, sizeof(line), t) != NULL) {
+		line[strcspn(line, "\r\n")] = '\0';
+		found = strcasecmp(line, domain) == 0;
+	}
+	fclose(t);
+	return found;
+}
+
+/* The answer for an enforce domain. */
+static void
+enforce(struct filter *f, struct mtasts_decision *d, const char *session,
+    const char *token)
+{
+	struct mtasts_error err;
+	char why[600], reply[1200];
+	bool changed;
+	int allowed = mtasts_mx_allowed(f->ctx, d, why, sizeof(why));
+
+	if (allowed == 0) {
+		char domain[sizeof(d->lookup.domain)];
+
+		/* RFC 8461 §5: look for an updated policy before refusing */
+		snprintf(domain, sizeof(domain), "%s", d->lookup.domain);
+		mtasts_decision_clear(d);
+		mtasts_decide(f->ctx, domain, true, d);
+		if (d->verdict == MTASTS_VERDICT_ENFORCE)
+			allowed = mtasts_mx_allowed(f->ctx, d, why,
+			    sizeof(why));
+		else
+			allowed = 1;
+	}
+	if (allowed <= 0) {
+		snprintf(reply, sizeof(reply),
+		    "reject|451 4.7.5 MTA-STS: no MX host of %s is allowed by "
+		    "its policy (%s)",
+		    d->lookup.domain, why);
+		note("%s: refused: %s", d->lookup.domain, why);
+		result(f, session, token, reply);
+		return;
+	}
+	if (in_table(f, d->lookup.domain)) {
+		result(f, session, token, "proceed");
+		return;
+	}
+	/* the route is chosen when the message is accepted: install it, and
+	 * have the client come back to a smtpd that knows it */
+	if (mtasts_enforce_table_write(f->ctx, f->table, &changed, &err) !=
+	    MTASTS_OK)
+		note("%s: %s", f->table, err.message);
+	else if (changed)
+		reload_table(f);
+	note("%s: enforce: routing it through relay tls", d->lookup.domain);
+	snprintf(reply, sizeof(reply),
+	    "reject|451 4.7.5 MTA-STS: routing %s under its enforce policy, "
+	    "try again shortly",
+	    d->lookup.domain);
+	result(f, session, token, reply);
+}
+
+static void
+rcpt_to(struct filter *f, const char *session, const char *token,
+    char *address)
+{
+	struct mtasts_decision d;
+	char *domain = recipient_domain(address), why[600], reply[1200];
+
+	if (domain == NULL) {
+		result(f, session, token, "proceed");
+		return;
+	}
+	mtasts_decide(f->ctx, domain, false, &d);
+	switch (d.verdict) {
+	case MTASTS_VERDICT_ENFORCE:
+		enforce(f, &d, session, token);
+		break;
+	case MTASTS_VERDICT_TESTING:
+		if (mtasts_mx_allowed(f->ctx, &d, why, sizeof(why)) >= 0 &&
+		    why[0] != '\0')
+			note("testing: %s: enforce would refuse: %s",
+			    d.lookup.domain, why);
+		result(f, session, token, "proceed");
+		break;
+	case MTASTS_VERDICT_DEFER:
+		note("%s", d.reason);
+		snprintf(reply, sizeof(reply), "reject|451 4.7.5 MTA-STS: %s",
+		    d.reason);
+		result(f, session, token, reply);
+		break;
+	case MTASTS_VERDICT_NONE:
+		result(f, session, token, "proceed");
+		break;
+	}
+	mtasts_decision_clear(&d);
+}
+
+/* Splits line on '|' into at most max fields; returns how many. */
+static int
+split(char *line, char **fields, int max)
+{
+	int n = 0;
+
+	fields[n++] = line;
+	while (n < max && (line = strchr(line, '|')) != NULL) {
+		*line++ = '\0';
+		fields[n++] = line;
+	}
+	return n;
+}
+
+static void
+handle(struct filter *f, char *line)
+{
+	char *fld[9];
+	int n = split(line, fld, 9);
+
+	if (strcmp(fld[0], "config") == 0) {
+		if (n == 2 && strcmp(fld[1], "ready") == 0) {
+			say("register|filter|smtp-in|rcpt-to");
+			say("register|ready");
+		} else if (n == 3 && strcmp(fld[1], "protocol") == 0) {
+			snprintf(f->version, sizeof(f->version), "%s", fld[2]);
+		}
+		return;
+	}
+	/* filter|VERSION|TIME|SUBSYSTEM|PHASE|SESSION|TOKEN[|PARAMS] */
+	if (strcmp(fld[0], "filter") == 0 && n >= 7) {
+		snprintf(f->version, sizeof(f->version), "%s", fld[1]);
+		if (strcmp(fld[4], "rcpt-to") == 0 && n >= 8)
+			rcpt_to(f, fld[5], fld[6], fld[7]);
+		else
+			result(f, fld[5], fld[6], "proceed");
+		return;
+	}
+	if (strcmp(fld[0], "report") != 0)
+		note("ignoring an unknown line (%.40s)", fld[0]);
+}
+
+/* Reads lines of at most LINE_MAX_BYTES (the rest of a longer line is
+ * dropped) until end of input. */
+static void
+run(struct filter *f)
+{
+	static char line[LINE_MAX_BYTES + 2];
+	size_t len = 0;
+	bool cut = false;
+	int c;
+
+	while ((c = getchar()) != EOF) {
+		if (c != '\n') {
+			if (len < LINE_MAX_BYTES)
+				line[len++] = (char)c;
+			else
+				cut = true;
+			continue;
+		}
+		line[len] = '\0';
+		if (cut)
+			note("a line longer than %d bytes was cut",
+			    LINE_MAX_BYTES);
+		if (len > 0)
+			handle(f, line);
+		len = 0;
+		cut = false;
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"table", required_argument, NULL, 't'},
+	    {"reload", required_argument, NULL, 'r'}, {NULL, 0, NULL, 0}};
+	struct filter f = {.table = "/var/lib/mtasts/smtpd-enforce",
+	    .reload = "smtpctl update table mtasts_enforce",
+	    .version = "0.6"};
+	const char *config = "/etc/mtasts/mtasts.conf";
+	struct mtasts_error err;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "c:t:r:", opts, NULL)) != -1) {
+		if (opt == 'c')
+			config = optarg;
+		else if (opt == 't')
+			f.table = optarg;
+		else if (opt == 'r')
+			f.reload = optarg;
+		else {
+			fprintf(stderr, "usage: filter-mtasts [--config FILE] "
+					"[--table FILE] [--reload COMMAND]\n");
+			return 2;
+		}
+	}
+	if (mtasts_config_load(access(config, F_OK) == 0 ? config : NULL,
+		&f.cfg, &err) != MTASTS_OK ||
+	    mtasts_ctx_new(f.cfg, &f.ctx, &err) != MTASTS_OK) {
+		/* still answer: every recipient deferred, nothing in the clear */
+		note("%s", err.message);
+	}
+	run(&f);
+	mtasts_ctx_free(f.ctx);
+	mtasts_config_free(f.cfg);
+	return 0;
+}

@@ -1,0 +1,150 @@
+"""filter-mtasts speaking the smtpd-filters protocol over a pipe, against
+the loopback world: the answers for each kind of domain, the enforce table
+and its reload, and that every request gets a well-formed answer whatever
+else comes down the pipe (smtpd stops when a filter misbehaves)."""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "world"))
+from world import World, policy  # noqa: E402
+
+FILTER = os.environ["MTASTS_FILTER"]
+CONFIG_LINES = ["config|smtpd-version|6.8.0p2", "config|protocol|0.6",
+                "config|smtp-session-timeout|300", "config|subsystem|smtp-in",
+                "config|ready"]
+RESULT = re.compile(r"^filter-result\|([0-9a-f]+)\|([0-9a-f]+)\|"
+                    r"(proceed|reject\|[245]\d\d [245]\.\d+\.\d+ .+)$")
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def request(session, token, address, phase="rcpt-to", version="0.6"):
+    return (f"filter|{version}|1700000000.000000|smtp-in|{phase}|{session}|"
+            f"{token}|{address}")
+
+
+class Filter(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        w = cls.world = World(scenarios={}, extra_config=(
+            "[domain skipped.example]\nskip = yes\n"))
+        w.add("good.example", mx=[(10, "mx1.good.example", "127.0.0.1")],
+              site=dict(body=policy(mx=("mx1.good.example",))))
+        w.add("rogue.example", mx=[(10, "mx.attacker.example", "127.0.0.1")],
+              site=dict(body=policy(mx=("mx1.rogue.example",))))
+        w.add("testing.example", mx=[(10, "mx.attacker.example",
+                                      "127.0.0.1")],
+              site=dict(body=policy("testing",
+                                    mx=("mx1.testing.example",))))
+        w.add("plain.example", txt=None, site=None)
+        w.add("skipped.example", mx=[(10, "mx.attacker.example",
+                                      "127.0.0.1")])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.world.stop()
+
+    def run_filter(self, lines, raw=b""):
+        table = os.path.join(self.world.dir, "enforce-table")
+        marker = os.path.join(self.world.dir, "reloaded")
+        data = "".join(line + "\n" for line in lines).encode() + raw
+        p = subprocess.run([FILTER, "--config", self.world.config,
+                            "--table", table, "--reload",
+                            f"echo reload >> {marker}"],
+                           input=data, capture_output=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = p.stdout.decode().splitlines()
+        reloads = (read(marker).count("reload")
+                   if os.path.exists(marker) else 0)
+        return out, p.stderr.decode(), table, reloads
+
+    def answers(self, out):
+        return [line for line in out if line.startswith("filter-result")]
+
+    def test_registration(self):
+        out, _, _, _ = self.run_filter(CONFIG_LINES)
+        self.assertEqual(out, ["register|filter|smtp-in|rcpt-to",
+                               "register|ready"])
+
+    def test_decisions(self):
+        reqs = [request("a1", "b1", "<bob@good.example>"),
+                request("a2", "b2", "<bob@good.example>"),
+                request("a3", "b3", "<bob@rogue.example>"),
+                request("a4", "b4", "<bob@testing.example>"),
+                request("a5", "b5", "<bob@plain.example>"),
+                request("a6", "b6", "<bob@skipped.example>"),
+                request("a7", "b7", "<postmaster>")]
+        out, err, table, reloads = self.run_filter(CONFIG_LINES + reqs)
+        got = {m.group(1): m.group(3)
+               for m in map(RESULT.match, self.answers(out))}
+        self.assertEqual(len(got), 7, out)
+        # enforce, first time: the route is installed, come back
+        self.assertIn("4.7.5 MTA-STS: routing good.example", got["a1"])
+        self.assertEqual(got["a2"], "proceed")
+        self.assertEqual(reloads, 1)
+        self.assertIn("good.example\n", read(table))
+        # enforce with no allowed MX: refused, naming MTA-STS and the MX
+        self.assertIn("reject|451 4.7.5 MTA-STS: no MX host of "
+                      "rogue.example is allowed by its policy", got["a3"])
+        self.assertIn("mx.attacker.example", got["a3"])
+        self.assertNotIn("rogue.example\n", read(table))
+        self.assertEqual(got["a4"], "proceed")
+        self.assertIn("testing: testing.example: enforce would refuse: "
+                      "MX mx.attacker.example is not in the policy", err)
+        self.assertEqual((got["a5"], got["a6"], got["a7"]),
+                         ("proceed",) * 3)
+
+    def test_protocol_07(self):
+        out, _, _, _ = self.run_filter(
+            ["config|protocol|0.7", "config|ready",
+             request("c1", "d1", "bob@plain.example", version="0.7")])
+        self.assertIn("filter-result|c1|d1|proceed", out)
+
+    def test_garbage_never_silences_it(self):
+        lines = CONFIG_LINES + [
+            "", "garbage", "filter", "filter|0.6", "|||||||",
+            "report|0.6|1|smtp-in|link-connect|s|x|y|z",
+            request("e1", "f1", "bob@plain.example", phase="helo"),
+            request("e2", "f2", "bob@plain.example", phase="future-phase"),
+            request("e3", "f3", ""),
+            request("e4", "f4", "@"),
+            request("e5", "f5", "x@" + "a" * 300),
+            request("e6", "f6", "x@not..valid"),
+            request("e7", "f7", "x@plain.example|extra|fields"),
+            request("e8", "f8", "x@plain.example", version="9.9"),
+        ]
+        raw = (b"\x00\xff\xfe binary\n" + b"x" * 200000 + b"\n" +
+               request("e9", "f9", "bob@plain.example").encode() + b"\n" +
+               b"filter|0.6|1|smtp-in|rcpt-to|e10|f10|bob@plain.example")
+        out, err, _, _ = self.run_filter(lines, raw)
+        answered = [RESULT.match(a) for a in self.answers(out)]
+        self.assertTrue(all(answered), out)
+        self.assertEqual(sorted(m.group(1) for m in answered),
+                         sorted(f"e{i}" for i in range(1, 10)), out)
+        for line in out:
+            self.assertRegex(line, r"^(register|filter-result)\|")
+
+    def test_broken_configuration_defers_everything(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".conf") as f:
+            f.write("[mtasts]\nbogus = 1\n")
+            f.flush()
+            p = subprocess.run([FILTER, "--config", f.name],
+                               input="\n".join(CONFIG_LINES + [
+                                   request("g1", "h1", "bob@good.example")])
+                               .encode() + b"\n",
+                               capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 0)
+        self.assertRegex(p.stdout.decode(),
+                         r"filter-result\|g1\|h1\|reject\|451 4\.7\.5 "
+                         r"MTA-STS: ")
+
+
+if __name__ == "__main__":
+    unittest.main()
