@@ -16,7 +16,7 @@
 struct mtasts_ctx {
 	struct lookup_env env;
 	bool cache_tried; /* the cache is opened on first use */
-	struct dns *dns;  /* for MX checks, made on first use */
+	struct dns *dns; /* for MX checks, made on first use */
 };
 
 struct dns *
@@ -32,7 +32,8 @@ ctx_cache(struct mtasts_ctx *ctx, struct mtasts_error *err)
 {
 	if (!ctx->cache_tried) {
 		ctx->cache_tried = true;
-		ctx->env.cache = cache_open(ctx->env.cfg, &ctx->env.cache_error);
+		ctx->env.cache =
+		    cache_open(ctx->env.cfg, &ctx->env.cache_error);
 	}
 	if (ctx->env.cache == NULL && err != NULL)
 		*err = ctx->env.cache_error;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -82,7 +83,9 @@ mtasts_enforce_table_write(struct mtasts_ctx *ctx, const char *path,
 	FILE *f;
 
 	*changed = false;
-	append(&c, "# domains under MTA-STS enforce, written by mtasts");
+	/* OpenSMTPD 6.8 refuses an empty file: table as a domain list; a
+	 * domain that can receive no mail (RFC 2606) keeps it a list */
+	append(&c, "mtasts.invalid");
 	for (i = 0; i < cfg->override_count; i++) {
 		const struct override *o = &cfg->overrides[i];
 
@@ -93,21 +96,21 @@ mtasts_enforce_table_write(struct mtasts_ctx *ctx, const char *path,
 		return err != NULL ? err->code : MTASTS_ERR_CACHE;
 	if (cache_each(cache, add_cached, &c, err) != MTASTS_OK || c.failed) {
 		free(c.text);
-		return c.failed ? mtasts_error_set(err, MTASTS_ERR_NOMEM,
-					  "out of memory") :
-				  MTASTS_ERR_CACHE;
+		return c.failed
+		    ? mtasts_error_set(err, MTASTS_ERR_NOMEM, "out of memory")
+		    : MTASTS_ERR_CACHE;
 	}
 	if (same_content(path, c.text, c.len)) {
 		free(c.text);
 		return MTASTS_OK;
 	}
 	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
-	if ((f = fopen(tmp, "w")) == NULL ||
+	/* smtpd reads it as its own user: readable by all (no secret here) */
+	if ((f = fopen(tmp, "w")) == NULL || fchmod(fileno(f), 0644) != 0 ||
 	    fwrite(c.text, 1, c.len, f) != c.len || fflush(f) != 0 ||
-	    fsync(fileno(f)) != 0 || fclose(f) != 0 ||
-	    rename(tmp, path) != 0) {
-		mtasts_error_set(err, MTASTS_ERR_IO, "%s: %s", path,
-		    strerror(errno));
+	    fsync(fileno(f)) != 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
+		mtasts_error_set(
+		    err, MTASTS_ERR_IO, "%s: %s", path, strerror(errno));
 		unlink(tmp);
 		free(c.text);
 		return MTASTS_ERR_IO;

@@ -4,9 +4,10 @@
  * version is read from the lines themselves).
  *
  * At rcpt-to, for the recipient's domain (module/decide.c decides):
- *   enforce  no MX of the domain allowed by the policy (after looking the
- *            policy up again): refused, 451 4.7.5 naming MTA-STS, the
- *            domain and the reason; otherwise the domain must be in the
+ *   enforce  an MX of the domain the policy does not allow (after looking
+ *            the policy up again; smtpd picks among all MX hosts itself):
+ *            refused, 451 4.7.5 naming MTA-STS, the domain and the
+ *            reason; otherwise the domain must be in the
  *            enforce table that smtpd.conf routes to "relay tls": when it
  *            was not, the table is rewritten and reloaded and the
  *            recipient is asked to retry (the route is fixed now)
@@ -24,24 +25,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "mtasts.h"
 
-#define LINE_MAX_BYTES 65536 /* longer lines are cut: the fields we use
-				come first */
+#define LINE_MAX_BYTES                                                         \
+	65536 /* longer lines are cut: the fields we use                       \
+	         come first */
 
 struct filter {
 	struct mtasts_config *cfg;
 	struct mtasts_ctx *ctx;
-	const char *table;	   /* the enforce table file */
-	const char *reload;	   /* the command that reloads it */
-	char version[16];	   /* protocol, from the lines */
+	const char *table; /* the enforce table file */
+	const char *reload; /* the command that reloads it */
+	char version[16]; /* protocol, from the lines */
 };
 
-static void
-say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* One line to smtpd: whole, then flushed. */
 static void
@@ -57,8 +59,7 @@ say(const char *fmt, ...)
 }
 
 /* smtpd logs what a filter writes to stderr */
-static void
-note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static void
 note(const char *fmt, ...)
@@ -96,15 +97,44 @@ recipient_domain(char *address)
 	return at + 1;
 }
 
-/* Runs the reload command; true when it worked. */
+/* Runs the reload command, if one was given (a host running smtpd under
+ * systemd reloads the table itself: mtasts-smtpd-table.path). */
 static bool
 reload_table(const struct filter *f)
 {
-	int status = system(f->reload);
+	int status;
+
+	if (f->reload == NULL)
+		return true;
+	status = system(f->reload);
 
 	if (status != 0)
 		note("\"%s\" failed (status %d)", f->reload, status);
 	return status == 0;
+}
+
+static bool in_table(const struct filter *f, const char *domain);
+
+/*
+ * Whether smtpd routes domain by the table now: the domain is in the file,
+ * and the file was loaded since it last changed (whoever reloads it
+ * touches FILE.loaded after "smtpctl update table" succeeded).  Until
+ * then, a recipient accepted would be relayed without TLS.
+ */
+static bool
+routed(const struct filter *f, const char *domain)
+{
+	char stamp[4096];
+	struct stat table, loaded;
+
+	snprintf(stamp, sizeof(stamp), "%s.loaded", f->table);
+	if (stat(f->table, &table) != 0 || stat(stamp, &loaded) != 0)
+		return false;
+	if (loaded.st_mtim.tv_sec < table.st_mtim.tv_sec ||
+	    (loaded.st_mtim.tv_sec == table.st_mtim.tv_sec &&
+	        loaded.st_mtim.tv_nsec < table.st_mtim.tv_nsec))
+		return false;
+	return in_table(f, domain);
 }
 
 static bool
@@ -134,6 +164,10 @@ enforce(struct filter *f, struct mtasts_decision *d, const char *session,
 	bool changed;
 	int allowed = mtasts_mx_allowed(f->ctx, d, why, sizeof(why));
 
+	/* smtpd picks among all MX hosts itself: one the policy does not
+	 * allow could get the mail, so every MX must be allowed */
+	if (allowed >= 0 && why[0] != '\0')
+		allowed = 0;
 	if (allowed == 0) {
 		char domain[sizeof(d->lookup.domain)];
 
@@ -141,22 +175,25 @@ enforce(struct filter *f, struct mtasts_decision *d, const char *session,
 		snprintf(domain, sizeof(domain), "%s", d->lookup.domain);
 		mtasts_decision_clear(d);
 		mtasts_decide(f->ctx, domain, true, d);
-		if (d->verdict == MTASTS_VERDICT_ENFORCE)
-			allowed = mtasts_mx_allowed(f->ctx, d, why,
-			    sizeof(why));
-		else
+		if (d->verdict == MTASTS_VERDICT_ENFORCE) {
+			allowed =
+			    mtasts_mx_allowed(f->ctx, d, why, sizeof(why));
+			if (allowed >= 0 && why[0] != '\0')
+				allowed = 0;
+		} else {
 			allowed = 1;
+		}
 	}
 	if (allowed <= 0) {
 		snprintf(reply, sizeof(reply),
-		    "reject|451 4.7.5 MTA-STS: no MX host of %s is allowed by "
-		    "its policy (%s)",
+		    "reject|451 4.7.5 MTA-STS: an MX host of %s is not allowed "
+		    "by its policy (%s)",
 		    d->lookup.domain, why);
 		note("%s: refused: %s", d->lookup.domain, why);
 		result(f, session, token, reply);
 		return;
 	}
-	if (in_table(f, d->lookup.domain)) {
+	if (routed(f, d->lookup.domain)) {
 		result(f, session, token, "proceed");
 		return;
 	}
@@ -176,8 +213,7 @@ enforce(struct filter *f, struct mtasts_decision *d, const char *session,
 }
 
 static void
-rcpt_to(struct filter *f, const char *session, const char *token,
-    char *address)
+rcpt_to(struct filter *f, const char *session, const char *token, char *address)
 {
 	struct mtasts_decision d;
 	char *domain = recipient_domain(address), why[600], reply[1200];
@@ -289,9 +325,8 @@ main(int argc, char **argv)
 	    {"config", required_argument, NULL, 'c'},
 	    {"table", required_argument, NULL, 't'},
 	    {"reload", required_argument, NULL, 'r'}, {NULL, 0, NULL, 0}};
-	struct filter f = {.table = "/var/lib/mtasts/smtpd-enforce",
-	    .reload = "smtpctl update table mtasts_enforce",
-	    .version = "0.6"};
+	struct filter f = {
+	    .table = "/var/lib/mtasts/smtpd-enforce", .version = "0.6"};
 	const char *config = "/etc/mtasts/mtasts.conf";
 	struct mtasts_error err;
 	int opt;
@@ -304,15 +339,17 @@ main(int argc, char **argv)
 		else if (opt == 'r')
 			f.reload = optarg;
 		else {
-			fprintf(stderr, "usage: filter-mtasts [--config FILE] "
-					"[--table FILE] [--reload COMMAND]\n");
+			fprintf(stderr,
+			    "usage: filter-mtasts [--config FILE] "
+			    "[--table FILE] [--reload COMMAND]\n");
 			return 2;
 		}
 	}
 	if (mtasts_config_load(access(config, F_OK) == 0 ? config : NULL,
-		&f.cfg, &err) != MTASTS_OK ||
+	        &f.cfg, &err) != MTASTS_OK ||
 	    mtasts_ctx_new(f.cfg, &f.ctx, &err) != MTASTS_OK) {
-		/* still answer: every recipient deferred, nothing in the clear */
+		/* still answer: every recipient deferred, nothing in the clear
+		 */
 		note("%s", err.message);
 	}
 	run(&f);

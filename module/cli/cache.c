@@ -240,34 +240,36 @@ refresh_due(struct cli *cli, struct mtasts_ctx *ctx, struct due *d)
 int
 cmd_refresh(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"all", no_argument, NULL, 'a'}, CLI_COMMON_OPTIONS};
+	static const struct option opts[] = {{"all", no_argument, NULL, 'a'},
+	    {"smtpd-table", required_argument, NULL, 't'}, CLI_COMMON_OPTIONS};
 	struct cli cli = {.name = "refresh",
 	    .usage =
-	        "usage: mtasts refresh [--config FILE] [--json] [--all]\n"
-	        "Checks again, concurrently, every cached policy whose "
-	        "TXT record was checked\nhalf a refresh_interval ago or "
-	        "that expires within one (--all: every cached\npolicy), "
-	        "as RFC 8461 §5.1 asks; run it daily (mtasts-refresh."
-	        "timer).\nA policy that cannot be refreshed stays in force "
-	        "until it expires.\nExit 0, or 1 when a refresh errored.\n"};
+	        "usage: mtasts refresh [--config FILE] [--json] [--all] "
+	        "[--smtpd-table FILE]\n"
+	        "Checks again, concurrently, every cached policy whose TXT "
+	        "record was checked\nhalf a refresh_interval ago or that "
+	        "expires within one (--all: every cached\npolicy), as RFC 8461 "
+	        "§5.1 asks; run it daily (mtasts-refresh.timer).\nA policy "
+	        "that cannot be refreshed stays in force until it expires.\n"
+	        "--smtpd-table rewrites OpenSMTPD's table of enforce domains "
+	        "afterwards.\nExit 0, or 1 when a refresh errored.\n"};
 	struct mtasts_config *cfg = NULL;
 	struct mtasts_ctx *ctx = NULL;
 	struct mtasts_error err;
 	struct cache *c;
 	struct due due = {0};
-	bool done;
+	const char *table = NULL;
+	bool done, changed;
 	int opt, status = CLI_OK;
 	size_t i;
 
 	while ((opt = getopt_long(
-	            argc, argv, "a" CLI_COMMON_SHORT, opts, NULL)) != -1) {
-		if (opt == 'a') {
+	            argc, argv, "at:" CLI_COMMON_SHORT, opts, NULL)) != -1) {
+		if (opt == 'a')
 			due.all = true;
-			continue;
-		}
-		status = cli_common_option(&cli, opt, &done);
-		if (done)
+		else if (opt == 't')
+			table = optarg;
+		else if ((status = cli_common_option(&cli, opt, &done)), done)
 			return status;
 	}
 	if (optind != argc)
@@ -288,6 +290,13 @@ cmd_refresh(int argc, char **argv)
 		} else {
 			status = refresh_due(&cli, ctx, &due);
 		}
+	}
+	/* OpenSMTPD routes enforce domains by this table: keep it current */
+	if (ctx != NULL && table != NULL &&
+	    mtasts_enforce_table_write(ctx, table, &changed, &err) !=
+	        MTASTS_OK) {
+		fprintf(stderr, "mtasts refresh: %s\n", err.message);
+		status = CLI_ERROR;
 	}
 	for (i = 0; i < due.count; i++)
 		free(due.domains[i]);

@@ -10,9 +10,13 @@ from world import World, policy
 
 GOOD, WRONG, PLAIN, ROGUE = ("127.0.0.11", "127.0.0.12", "127.0.0.13",
                              "127.0.0.14")
+# a second server without STARTTLS: an MTA that saw TLS fail on PLAIN may
+# hold that host back for a while, for every domain
+PLAIN2 = "127.0.0.19"
 SINK_NAMES = {GOOD: "good MX (valid certificate)",
               WRONG: "MX with a wrong-name certificate",
               PLAIN: "MX without STARTTLS",
+              PLAIN2: "MX without STARTTLS",
               ROGUE: "rogue MX (not in the policy)"}
 # an MX the policies never name, at the rogue sink
 ATTACKER = (5, "mx.attacker.example", ROGUE)
@@ -35,6 +39,7 @@ class MailWorld:
             WRONG: Sink(WRONG, cert=w.ca.issue(
                 "sink-wrong", ["mx.somewhere-else.example"])),
             PLAIN: Sink(PLAIN),
+            PLAIN2: Sink(PLAIN2),
             ROGUE: Sink(ROGUE, cert=w.ca.issue(
                 "sink-rogue", ["mx.attacker.example"])),
         }

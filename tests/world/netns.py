@@ -5,15 +5,27 @@ import subprocess
 import sys
 
 
-def enter():
+def enter(addrconfig=False):
     """Re-executes this program inside new network and mount namespaces
-    (once), then brings loopback up.  Needs root."""
+    (once), then brings loopback up.  Needs root.
+
+    addrconfig: also a veth pair holding 192.0.2.1/32 (TEST-NET-1, RFC
+    5737), for programs whose getaddrinfo uses AI_ADDRCONFIG and finds no
+    IPv4 address on loopback alone (OpenSMTPD's resolver).  No route leads
+    anywhere from it: nothing is ever sent there."""
     if os.environ.get("MTASTS_IN_NETNS") != "1":
         env = dict(os.environ, MTASTS_IN_NETNS="1")
         os.execvpe("unshare", ["unshare", "--net", "--mount",
                                "--propagation", "private", "--",
                                sys.executable, *sys.argv], env)
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    if addrconfig:
+        for cmd in (["link", "add", "mtasts0", "type", "veth", "peer", "name",
+                     "mtasts1"],
+                    ["addr", "add", "192.0.2.1/32", "dev", "mtasts0"],
+                    ["link", "set", "mtasts0", "up"],
+                    ["link", "set", "mtasts1", "up"]):
+            subprocess.run(["ip", *cmd], check=True)
 
 
 _mounted = []
@@ -28,6 +40,13 @@ def bind(source, target):
         else:
             open(target, "a").close()
     subprocess.run(["mount", "--bind", source, target], check=True)
+    _mounted.append(target)
+
+
+def tmpfs(target):
+    """An empty tmpfs over target, for this namespace only."""
+    os.makedirs(target, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "none", target], check=True)
     _mounted.append(target)
 
 

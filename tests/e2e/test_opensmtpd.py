@@ -1,0 +1,174 @@
+"""End to end with a real OpenSMTPD (Debian bookworm's 6.8.0p2, unpacked)
+running opensmtpd/smtpd.conf as shipped with filter-mtasts, in private
+network and mount namespaces, relaying to STARTTLS SMTP sinks of the
+loopback world.  For each case: the SMTP replies, what each sink received
+and whether over TLS, the queue, and the log lines."""
+import os
+import smtplib
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "world"))
+import netns  # noqa: E402
+import opensmtpd  # noqa: E402
+
+READY = os.geteuid() == 0 and opensmtpd.available()
+if READY:
+    netns.enter(addrconfig=True)
+
+from mail_world import (ATTACKER, GOOD, PLAIN, PLAIN2, ROGUE,  # noqa
+                        WRONG, MailWorld)
+
+FILTER = os.environ.get("MTASTS_FILTER")
+CONF = os.path.join(os.path.dirname(__file__), "..", "..", "opensmtpd",
+                    "smtpd.conf")
+DOMAINS = {
+    "enforce-good.example": ("enforce", GOOD),
+    "enforce-rogue.example": ("enforce", None, ATTACKER),
+    "enforce-mixed.example": ("enforce", GOOD, ATTACKER),
+    "enforce-plain.example": ("enforce", PLAIN),
+    "enforce-wrongcert.example": ("enforce", WRONG),
+    "testing-rogue.example": ("testing", None, ATTACKER),
+    "enforce-unrouted.example": ("enforce", PLAIN2),
+    # not PLAIN: smtpd holds back a host where TLS failed (enforce-plain)
+    "nopolicy.example": (None, PLAIN2),
+    "skipped.example": ("enforce", PLAIN2),
+}
+
+
+@unittest.skipUnless(READY and FILTER, "needs root and the unpacked "
+                     "OpenSMTPD of tools/deps")
+class OpenSmtpd(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.mail = MailWorld(DOMAINS, extra_config=(
+            "cache_dir = /var/lib/mtasts/cache\ncache_group = mtasts\n"
+            "[domain skipped.example]\nskip = yes\n"))
+        w = cls.mail.world
+        cls.smtpd = opensmtpd.Smtpd(os.path.join(w.dir, "smtpd"),
+                                    os.path.abspath(CONF), FILTER, w.config,
+                                    w.ca.cert_file)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.smtpd.stop()
+        cls.mail.stop()
+
+    def rcpt(self, domain):
+        """(code, text) of RCPT TO for bob@domain, and the message sent
+        when it was accepted."""
+        with smtplib.SMTP("127.0.0.1", 25, timeout=60) as s:
+            s.ehlo("client.example")
+            s.mail("alice@client.example")
+            code, text = s.rcpt(f"bob@{domain}")
+            if code == 250:
+                s.data(f"Subject: to {domain}\r\n\r\nhello\r\n")
+        return code, text.decode()
+
+    def wait_for(self, address, domain, seconds=15):
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            got = self.mail.got(address, domain)
+            if got:
+                return got
+            time.sleep(0.1)
+        sys.stderr.write(f"--- nothing for {domain}; smtpd's log ends:\n"
+                         + self.smtpd.logtext()[-2500:])
+        return []
+
+    def accepted_after_routing(self, domain):
+        """An enforce domain: the first RCPT installs its route, the next
+        is accepted."""
+        code, text = self.rcpt(domain)
+        self.assertEqual(code, 451, text)
+        self.assertIn(f"MTA-STS: routing {domain} under its enforce policy",
+                      text)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            code, text = self.rcpt(domain)
+            if code == 250:
+                return
+            time.sleep(0.2)
+        self.fail(f"{domain}: still {code} {text}")
+
+    def test_enforce_good_mx_verified_tls(self):
+        d = "enforce-good.example"
+        self.accepted_after_routing(d)
+        self.assertEqual(self.wait_for(GOOD, d), [True])
+        self.assertIn('server-cert-check result="success"',
+                      self.smtpd.logtext())
+        self.assertTrue(self.smtpd.alive())
+
+    def test_enforce_mx_outside_policy_refused(self):
+        d = "enforce-rogue.example"
+        code, text = self.rcpt(d)
+        self.assertEqual(code, 451)
+        self.assertIn(f"4.7.5 MTA-STS: an MX host of {d} is not allowed by "
+                      "its policy", text)
+        self.assertIn("mx.attacker.example", text)
+        time.sleep(1)
+        self.assertEqual(self.mail.got(ROGUE, d), [])
+
+    def test_enforce_one_mx_outside_policy_refused(self):
+        # smtpd would choose among both MX hosts: refused as a whole
+        d = "enforce-mixed.example"
+        code, text = self.rcpt(d)
+        self.assertEqual(code, 451)
+        self.assertIn("mx.attacker.example is not in the policy", text)
+
+    def assert_stays_queued(self, domain, reason):
+        self.accepted_after_routing(domain)
+        deadline = time.time() + 15
+        while time.time() < deadline and reason not in self.smtpd.logtext():
+            time.sleep(0.2)
+        self.assertIn(reason, self.smtpd.logtext())
+        for address in self.mail.sinks:
+            self.assertEqual(self.mail.got(address, domain), [])
+        self.assertIn(f"bob@{domain}", self.smtpd.queue())
+
+    def test_enforce_no_starttls_stays_queued(self):
+        self.assert_stays_queued("enforce-plain.example",
+                                 "TLS required but not supported")
+
+    def test_enforce_wrong_certificate_stays_queued(self):
+        self.assert_stays_queued("enforce-wrongcert.example",
+                                 "SSL certificate check failed")
+
+    def test_table_not_reloaded_never_cleartext(self):
+        # the table reload does not happen (the path unit failed): smtpd
+        # would route the domain as any other, so the filter must hold
+        d = "enforce-unrouted.example"
+        self.smtpd.reload_off.set()
+        try:
+            for _ in range(3):
+                code, text = self.rcpt(d)
+                self.assertEqual(code, 451, text)
+                self.assertIn("MTA-STS: routing", text)
+                time.sleep(0.5)
+        finally:
+            self.smtpd.reload_off.clear()
+        self.assertEqual(self.mail.got(PLAIN2, d), [])
+
+    def test_testing_delivered_and_logged(self):
+        d = "testing-rogue.example"
+        code, text = self.rcpt(d)
+        self.assertEqual(code, 250, text)
+        self.assertEqual(self.wait_for(ROGUE, d), [True])
+        self.assertIn(f"testing: {d}: enforce would refuse: MX "
+                      "mx.attacker.example is not in the policy",
+                      self.smtpd.logtext())
+
+    def test_no_policy_delivered_as_before(self):
+        d = "nopolicy.example"
+        self.assertEqual(self.rcpt(d)[0], 250)
+        self.assertEqual(self.wait_for(PLAIN2, d), [False])
+
+    def test_skip_override(self):
+        d = "skipped.example"
+        self.assertEqual(self.rcpt(d)[0], 250)
+        self.assertEqual(self.wait_for(PLAIN2, d), [False])
+
+
+if __name__ == "__main__":
+    unittest.main()

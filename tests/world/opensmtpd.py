@@ -1,0 +1,132 @@
+"""A real OpenSMTPD (Debian bookworm's 6.8.0p2) for tests: the package is
+unpacked by tools/deps (apt-get download + dpkg -x: it conflicts with
+exim4) and run from there inside the caller's mount namespace, with the
+shipped smtpd.conf as written.  Its compiled-in paths are made to hold
+this world: users and groups, spool, run directory, the CA bundle, the
+filter, the mtasts configuration and /var/lib/mtasts.
+
+The systemd path unit of a real host (mtasts-smtpd-table.path: when the
+filter rewrites the enforce table, root runs "smtpctl update table") is
+played by a thread here."""
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+
+from netns import bind, tmpfs
+
+PKG = "/var/cache/mtasts-test/opensmtpd"
+SMTPD = os.path.join(PKG, "usr", "sbin", "smtpd")
+TABLE = "/var/lib/mtasts/smtpd-enforce"
+
+USERS = ("opensmtpd:x:990:990::/var/lib/opensmtpd/empty:/usr/sbin/nologin\n"
+         "opensmtpq:x:991:991::/var/lib/opensmtpd/empty:/usr/sbin/nologin\n"
+         "mtasts:x:992:992::/var/lib/mtasts:/usr/sbin/nologin\n")
+GROUPS = "opensmtpd:x:990:\nopensmtpq:x:991:\nmtasts:x:992:\n"
+
+
+def available():
+    return os.path.exists(SMTPD)
+
+
+class Smtpd:
+    def __init__(self, directory, smtpd_conf, filter_path, mtasts_conf,
+                 ca_file):
+        self.dir = directory
+        os.makedirs(directory, exist_ok=True)
+        for name, extra in (("passwd", USERS), ("group", GROUPS)):
+            path = os.path.join(directory, name)
+            with open(f"/etc/{name}") as src, open(path, "w") as f:
+                f.write(src.read() + extra)
+            bind(path, f"/etc/{name}")
+        tmpfs("/var/spool")
+        tmpfs("/run")
+        tmpfs("/var/lib/opensmtpd")
+        os.makedirs("/var/lib/opensmtpd/empty")
+        # /var/lib/mtasts: the table and the cache, shared through the
+        # mtasts group (mtasts.conf(5), SHARING THE CACHE)
+        lib = os.path.join(directory, "var-lib-mtasts")
+        os.makedirs(lib)
+        os.chown(lib, 0, 992)
+        os.chmod(lib, 0o2775)  # smtpd's own user reads the table
+        with open(os.path.join(lib, "smtpd-enforce"), "w") as f:
+            f.write("mtasts.invalid\n")  # what mtasts writes when empty
+        os.chmod(os.path.join(lib, "smtpd-enforce"), 0o644)
+        bind(lib, "/var/lib/mtasts")
+        bind(ca_file, "/etc/ssl/certs/ca-certificates.crt")
+        # the paths of the shipped smtpd.conf, without writing to the host:
+        # /usr/local is a tmpfs here, /etc/mtasts a directory of the test's
+        tmpfs("/usr/local")
+        os.makedirs("/usr/local/libexec/mtasts")
+        shutil.copy(filter_path, "/usr/local/libexec/mtasts/filter-mtasts")
+        etc = os.path.join(directory, "etc-mtasts")
+        os.makedirs(etc)
+        shutil.copy(mtasts_conf, os.path.join(etc, "mtasts.conf"))
+        os.chmod(etc, 0o755)
+        os.makedirs("/etc/mtasts", exist_ok=True)  # an empty mount point
+        bind(etc, "/etc/mtasts")
+        # smtpctl must be setgid opensmtpq (Debian's dpkg-statoverride)
+        self.smtpctl = os.path.join(directory, "smtpctl")
+        shutil.copy(os.path.join(PKG, "usr", "sbin", "smtpctl"), self.smtpctl)
+        os.chown(self.smtpctl, 0, 991)
+        os.chmod(self.smtpctl, 0o2755)
+        self.log_path = os.path.join(directory, "smtpd.log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([SMTPD, "-d", "-f", smtpd_conf],
+                                     stdout=self.log, stderr=self.log)
+        self._wait_listening()
+        self.stopping = threading.Event()
+        self.reload_status = []
+        self.reload_off = threading.Event()  # as if the path unit failed
+        threading.Thread(target=self._watch_table, daemon=True).start()
+
+    def _wait_listening(self):
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", 25), 0.2).close()
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.1)
+        raise RuntimeError("smtpd did not start:\n" + self.logtext())
+
+    def _watch_table(self):
+        seen = os.stat(TABLE).st_mtime_ns
+        while not self.stopping.wait(0.05):
+            try:
+                now = os.stat(TABLE).st_mtime_ns
+            except OSError:
+                continue
+            if now != seen and not self.reload_off.is_set():
+                seen = now
+                p = subprocess.run([self.smtpctl, "update", "table",
+                                    "mtasts_enforce"], capture_output=True)
+                self.reload_status.append(p.returncode)
+                if p.returncode == 0:  # as mtasts-smtpd-table.service
+                    with open(TABLE + ".loaded", "w"):
+                        pass
+
+    def queue(self):
+        p = subprocess.run([self.smtpctl, "show", "queue"],
+                           capture_output=True, text=True)
+        return p.stdout
+
+    def logtext(self):
+        self.log.flush()
+        with open(self.log_path) as f:
+            return f.read()
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        self.stopping.set()
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
