@@ -222,6 +222,13 @@ rcpt_to(struct filter *f, const char *session, const char *token, char *address)
 		result(f, session, token, "proceed");
 		return;
 	}
+	if (f->ctx == NULL) {
+		/* no configuration: never guess towards cleartext */
+		result(f, session, token,
+		    "reject|451 4.7.5 MTA-STS: filter-mtasts is not configured "
+		    "(see the mail log)");
+		return;
+	}
 	mtasts_decide(f->ctx, domain, false, &d);
 	switch (d.verdict) {
 	case MTASTS_VERDICT_ENFORCE:
@@ -245,6 +252,12 @@ rcpt_to(struct filter *f, const char *session, const char *token, char *address)
 		break;
 	}
 	mtasts_decision_clear(&d);
+}
+
+static bool
+is_hex(const char *s)
+{
+	return s[0] != '\0' && strspn(s, "0123456789abcdef") == strlen(s);
 }
 
 /* Splits line on '|' into at most max fields; returns how many. */
@@ -276,8 +289,11 @@ handle(struct filter *f, char *line)
 		}
 		return;
 	}
-	/* filter|VERSION|TIME|SUBSYSTEM|PHASE|SESSION|TOKEN[|PARAMS] */
-	if (strcmp(fld[0], "filter") == 0 && n >= 7) {
+	/* filter|VERSION|TIME|SUBSYSTEM|PHASE|SESSION|TOKEN[|PARAMS]; smtpd's
+	 * session ids and tokens are hex: anything else did not come from it,
+	 * and an answer echoing it could be malformed */
+	if (strcmp(fld[0], "filter") == 0 && n >= 7 && is_hex(fld[5]) &&
+	    is_hex(fld[6])) {
 		snprintf(f->version, sizeof(f->version), "%s", fld[1]);
 		if (strcmp(fld[4], "rcpt-to") == 0 && n >= 8)
 			rcpt_to(f, fld[5], fld[6], fld[7]);
@@ -285,8 +301,10 @@ handle(struct filter *f, char *line)
 			result(f, fld[5], fld[6], "proceed");
 		return;
 	}
-	if (strcmp(fld[0], "report") != 0)
-		note("ignoring an unknown line (%.40s)", fld[0]);
+	if (strcmp(fld[0], "report") != 0 && strcmp(fld[0], "filter") != 0)
+		note("ignoring an unknown line");
+	else if (strcmp(fld[0], "filter") == 0)
+		note("ignoring a malformed filter line");
 }
 
 /* Reads lines of at most LINE_MAX_BYTES (the rest of a longer line is
@@ -308,6 +326,13 @@ run(struct filter *f)
 			continue;
 		}
 		line[len] = '\0';
+		/* smtpd never sends a NUL byte: such a line is noise */
+		if (memchr(line, '\0', len) != NULL) {
+			note("ignoring a line with a NUL byte");
+			len = 0;
+			cut = false;
+			continue;
+		}
 		if (cut)
 			note("a line longer than %d bytes was cut",
 			    LINE_MAX_BYTES);

@@ -392,6 +392,22 @@ class Commands(CacheWorld):
         show = self.mtasts("cache", "show", "c.example", now=T0 + 43200)
         self.assertEqual(show["policy"]["mode"], "enforce")
 
+    def test_refresh_writes_the_smtpd_table(self):
+        self.world.add("a.example")
+        self.world.add("t.example", site=dict(body=policy("testing")))
+        self.mtasts("lookup", "a.example", "t.example")
+        table = os.path.join(self.world.dir, "smtpd-enforce")
+        self.mtasts("refresh", "--smtpd-table", table, now=T0 + 10)
+        with open(table) as f:
+            self.assertEqual(f.read(), "mtasts.invalid\na.example\n")
+        self.assertEqual(stat.S_IMODE(os.stat(table).st_mode), 0o644)
+        # the domain withdraws its policy: once it has expired, the domain
+        # leaves the table
+        self.set_txt("a.example", None)
+        self.mtasts("refresh", "--smtpd-table", table, now=T0 + 10**6)
+        with open(table) as f:
+            self.assertEqual(f.read(), "mtasts.invalid\n")
+
     def test_progress_bar_on_a_terminal(self):
         self.world.add("a.example")
         self.mtasts("lookup", "a.example")

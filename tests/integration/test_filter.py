@@ -3,6 +3,7 @@ the loopback world: the answers for each kind of domain, the enforce table
 and its reload, and that every request gets a well-formed answer whatever
 else comes down the pipe (smtpd stops when a filter misbehaves)."""
 import os
+import random
 import re
 import subprocess
 import sys
@@ -23,6 +24,15 @@ RESULT = re.compile(r"^filter-result\|([0-9a-f]+)\|([0-9a-f]+)\|"
 def read(path):
     with open(path) as f:
         return f.read()
+
+
+def well_formed(text):
+    """A filter request as smtpd writes them: hex session id and token,
+    no NUL byte.  Each gets exactly one answer."""
+    f = text.split("|")
+    hexa = re.compile(r"^[0-9a-f]+$")
+    return (f[0] == "filter" and len(f) >= 7 and "\x00" not in text and
+            bool(hexa.match(f[5])) and bool(hexa.match(f[6])))
 
 
 def request(session, token, address, phase="rcpt-to", version="0.6"):
@@ -132,19 +142,53 @@ class Filter(unittest.TestCase):
         for line in out:
             self.assertRegex(line, r"^(register|filter-result)\|")
 
+    def test_fuzzed_lines(self):
+        # mutations of real lines: whatever arrives, every answer is well
+        # formed, and each well-formed request gets exactly one
+        rng = random.Random(8461)
+        alphabet = "|\x00\xff@<>\r\t 0123456789abcdef.-:;" + "x" * 4
+        seeds = CONFIG_LINES + [request("5e", "70", "bob@good.example"),
+                                request("5e", "70", "bob@plain.example"),
+                                "report|0.6|1|smtp-in|tx-rcpt|s0|m|ok|a@b"]
+        lines, expected = list(CONFIG_LINES), 0
+        for i in range(3000):
+            line = list(rng.choice(seeds))
+            for _ in range(rng.randint(1, 6)):
+                at = rng.randrange(len(line) + 1)
+                what = rng.random()
+                if what < 0.4 and line:
+                    del line[min(at, len(line) - 1)]
+                elif what < 0.8:
+                    line.insert(at, rng.choice(alphabet))
+                else:
+                    line[at:at] = list("|" * rng.randint(1, 3))
+            text = "".join(line).replace("\n", "")
+            lines.append(text)
+            if well_formed(text):
+                expected += 1
+        out, _, _, _ = self.run_filter(lines)
+        answers = self.answers(out)
+        for a in answers:
+            self.assertRegex(a, r"^filter-result\|[0-9a-f]+\|[0-9a-f]+\|"
+                                r"(proceed|reject\|4\d\d [^\x00]*)$")
+            self.assertLess(len(a), 2048)
+        self.assertEqual(len(answers), expected)
+        for line in out:
+            self.assertRegex(line, r"^(register|filter-result)\|")
+
     def test_broken_configuration_defers_everything(self):
         with tempfile.NamedTemporaryFile("w", suffix=".conf") as f:
             f.write("[mtasts]\nbogus = 1\n")
             f.flush()
             p = subprocess.run([FILTER, "--config", f.name],
                                input="\n".join(CONFIG_LINES + [
-                                   request("g1", "h1", "bob@good.example")])
+                                   request("aa1", "bb1", "bob@good.example")])
                                .encode() + b"\n",
                                capture_output=True, timeout=60)
         self.assertEqual(p.returncode, 0)
         self.assertRegex(p.stdout.decode(),
-                         r"filter-result\|g1\|h1\|reject\|451 4\.7\.5 "
-                         r"MTA-STS: ")
+                         r"filter-result\|aa1\|bb1\|reject\|451 4\.7\.5 "
+                         r"MTA-STS: filter-mtasts is not configured")
 
 
 if __name__ == "__main__":
