@@ -183,15 +183,8 @@ collect_due(void *arg, const char *domain, const struct cache_entry *e)
 static void
 progress_bar(void *arg, size_t done, size_t total)
 {
-	int width = 40,
-	    filled = total ? (int)(done * (size_t)width / total) : 0;
-
 	(void)arg;
-	fprintf(stderr, "\rrefreshing [%.*s%*s] %zu/%zu", filled,
-	    "########################################", width - filled, "",
-	    done, total);
-	if (done == total)
-		fputc('\n', stderr);
+	cli_progress("refreshing", done, total);
 }
 
 static int

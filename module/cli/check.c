@@ -671,18 +671,6 @@ print_report(json_t *rep)
 	print_findings(json_object_get(rep, "recommendations"), "i");
 }
 
-static void
-progress(size_t done, size_t total)
-{
-	int width = 40, filled = (int)(done * (size_t)width / total);
-
-	fprintf(stderr, "\rchecking [%.*s%*s] %zu/%zu", filled,
-	    "########################################", width - filled, "",
-	    done, total);
-	if (done == total)
-		fputc('\n', stderr);
-}
-
 static int
 run_checks(struct cli *cli, char **domains, size_t n)
 {
@@ -708,7 +696,7 @@ run_checks(struct cli *cli, char **domains, size_t n)
 		if (errors > 0)
 			status = CLI_PROBLEM;
 		if (n > 1 && isatty(STDERR_FILENO))
-			progress(i + 1, n);
+			cli_progress("checking", i + 1, n);
 		json_array_append_new(all, rep);
 	}
 	if (cli->json) {
@@ -770,7 +758,7 @@ cmd_check(int argc, char **argv)
 	char **domains = NULL, *text = NULL;
 	size_t n = 0;
 	bool done;
-	int opt, status = CLI_OK, i;
+	int opt, status = CLI_OK;
 
 	while ((opt = getopt_long(
 	            argc, argv, "f:" CLI_COMMON_SHORT, opts, NULL)) != -1) {
@@ -791,12 +779,9 @@ cmd_check(int argc, char **argv)
 		if (done)
 			goto out;
 	}
-	for (i = optind; i < argc; i++)
-		if (cli_push(&domains, &n, argv[i]) != 0) {
-			status = CLI_ERROR;
-			goto out;
-		}
-	if (n == 0)
+	if (cli_push_operands(argc, argv, optind, &domains, &n) != 0)
+		status = CLI_ERROR;
+	else if (n == 0)
 		status = cli_usage_error(&cli, "expected a DOMAIN or --file");
 	else
 		status = run_checks(&cli, domains, n);

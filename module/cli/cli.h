@@ -57,6 +57,13 @@ void cli_emit(const struct cli *cli, json_t *obj);
 
 struct mtasts_config;
 
+/* A progress bar on stderr: "WHAT [#####     ] done/total". */
+void cli_progress(const char *what, size_t done, size_t total);
+
+/* Appends argv[first..argc) to *list; -1 when memory runs out. */
+int cli_push_operands(
+    int argc, char **argv, int first, char ***list, size_t *count);
+
 /* Appends domain to *list (of *count); -1 when memory runs out. */
 int cli_push(char ***list, size_t *count, char *domain);
 

@@ -80,7 +80,7 @@ cmd_lookup(int argc, char **argv)
 	char **domains = NULL, *text = NULL;
 	size_t n = 0;
 	bool done, no_cache = false;
-	int opt, status = CLI_OK, i;
+	int opt, status = CLI_OK;
 
 	while ((opt = getopt_long(
 	            argc, argv, "f:n" CLI_COMMON_SHORT, opts, NULL)) != -1) {
@@ -103,12 +103,9 @@ cmd_lookup(int argc, char **argv)
 				goto out;
 		}
 	}
-	for (i = optind; i < argc; i++)
-		if (cli_push(&domains, &n, argv[i]) != 0) {
-			status = CLI_ERROR;
-			goto out;
-		}
-	if (n == 0)
+	if (cli_push_operands(argc, argv, optind, &domains, &n) != 0)
+		status = CLI_ERROR;
+	else if (n == 0)
 		status = cli_usage_error(&cli, "expected at least one DOMAIN");
 	else
 		status = run_lookups(&cli, domains, n, no_cache);

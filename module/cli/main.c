@@ -292,3 +292,27 @@ cli_read_domains(const struct cli *cli, const char *path, char ***list,
 	}
 	return 0;
 }
+
+void
+cli_progress(const char *what, size_t done, size_t total)
+{
+	int width = 40,
+	    filled = total ? (int)(done * (size_t)width / total) : 0;
+
+	fprintf(stderr, "\r%s [%.*s%*s] %zu/%zu", what, filled,
+	    "########################################", width - filled, "",
+	    done, total);
+	if (done == total)
+		fputc('\n', stderr);
+}
+
+int
+cli_push_operands(int argc, char **argv, int first, char ***list, size_t *count)
+{
+	int i;
+
+	for (i = first; i < argc; i++)
+		if (cli_push(list, count, argv[i]) != 0)
+			return -1;
+	return 0;
+}
