@@ -278,8 +278,12 @@ get_str(struct reader *r, int lenbytes, char *out, size_t outlen)
 	r->pos += n;
 }
 
-/* Rebuilds the policy through the parser, so a record can never hold a
- * policy the parser would refuse. */
+/*
+ * Rebuilds the policy through the parser, so a record can never hold a
+ * policy the parser would refuse.  The text is written as tight as the
+ * grammar allows (no space after the colons, LF): never longer than the
+ * policy it came from, so never above the parser's size cap.
+ */
 static struct mtasts_policy *
 decode_policy(struct reader *r, enum mtasts_mode mode, uint32_t max_age)
 {
@@ -293,11 +297,11 @@ decode_policy(struct reader *r, enum mtasts_mode mode, uint32_t max_age)
 		return NULL;
 	if ((body = malloc(64 + count * 262)) == NULL)
 		return NULL;
-	n = (size_t)sprintf(body, "version: STSv1\nmode: %s\nmax_age: %u\n",
-	    modes[mode], max_age);
+	n = (size_t)sprintf(
+	    body, "version:STSv1\nmode:%s\nmax_age:%u\n", modes[mode], max_age);
 	for (i = 0; i < count && !r->failed; i++) {
 		get_str(r, 1, mx, sizeof(mx));
-		n += (size_t)sprintf(body + n, "mx: %s\n", mx);
+		n += (size_t)sprintf(body + n, "mx:%s\n", mx);
 	}
 	if (!r->failed && r->pos == r->len)
 		mtasts_policy_parse(body, n, &p, NULL);

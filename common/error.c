@@ -141,3 +141,18 @@ mtasts_quote(char *dst, size_t dstlen, const char *s, size_t len)
 	dst[o] = '\0';
 	return dst;
 }
+
+bool
+mtasts_error_is_local(mtasts_code code)
+{
+	switch (code) {
+	case MTASTS_ERR_CACHE:
+	case MTASTS_ERR_CONFIG:
+	case MTASTS_ERR_IO:
+	case MTASTS_ERR_NOMEM:
+	case MTASTS_ERR_INTERNAL:
+		return true;
+	default:
+		return false;
+	}
+}

@@ -2,6 +2,8 @@
 #ifndef MTASTS_ERROR_H
 #define MTASTS_ERROR_H
 
+#include <stdbool.h>
+
 #include "mtasts.h"
 
 /*
@@ -15,6 +17,13 @@ mtasts_code mtasts_error_set(struct mtasts_error *err, mtasts_code code,
 /* Sets err to http_status_<status> with a message naming url and status. */
 mtasts_code mtasts_error_set_http_status(
     struct mtasts_error *err, const char *url, long status);
+
+/*
+ * The failure is this host's own (memory, configuration, cache, I/O, a
+ * bug), not an answer about the domain: it says nothing of the domain's
+ * policy, so it must never be read as "no policy".
+ */
+bool mtasts_error_is_local(mtasts_code code);
 
 /*
  * Writes s (len bytes of untrusted input) into dst as printable ASCII for a

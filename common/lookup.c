@@ -124,6 +124,37 @@ next_entry(const struct mtasts_config *cfg, struct item *it,
 	}
 }
 
+/* The cache held a policy that is in force at now. */
+static bool
+had_policy(const struct item *it, int64_t now)
+{
+	return it->have_entry && it->entry.policy != NULL &&
+	    it->entry.policy->expires > now;
+}
+
+/*
+ * Discovery ended errored, for whatever reason (a broken resolver, memory):
+ * a cached policy still in force answers, with the error beside it (RFC
+ * 8461 §5.1 - failures never end a policy early).
+ */
+static void
+keep_known(struct item *it, struct mtasts_lookup *r, int64_t now)
+{
+	struct mtasts_error err = r->error;
+
+	if (r->status != MTASTS_STATUS_ERRORED || !had_policy(it, now))
+		return;
+	answer_from_entry(r, &it->entry, now);
+	if (r->policy != NULL)
+		r->error = err;
+}
+
+/*
+ * Writes the answer unless it would lose what the record may say: a result
+ * without a policy never replaces a policy in force or a record that could
+ * not be read (it may hold one), and a failure of this host is no answer
+ * to remember.
+ */
 static void
 store(struct lookup_env *env, struct item *it, struct mtasts_lookup *r,
     int64_t now)
@@ -131,6 +162,10 @@ store(struct lookup_env *env, struct item *it, struct mtasts_lookup *r,
 	struct cache_entry e;
 
 	if (env->cache == NULL)
+		return;
+	if (r->policy == NULL &&
+	    (had_policy(it, now) || r->cache_error.code != MTASTS_OK ||
+	        mtasts_error_is_local(r->error.code)))
 		return;
 	next_entry(env->cfg, it, r, now, &e);
 	cache_put(env->cache, it->domain, &e, &r->cache_error);
@@ -200,8 +235,17 @@ wait_for_peer(struct lookup_env *env, struct item *it, struct mtasts_lookup *r,
 		return false;
 	it->locked = true;
 	cache_entry_clear(&it->entry);
-	it->have_entry =
-	    cache_get(env->cache, it->domain, &it->entry, &err) == MTASTS_OK;
+	switch (cache_get(env->cache, it->domain, &it->entry, &err)) {
+	case MTASTS_OK:
+		it->have_entry = true;
+		break;
+	case MTASTS_ERR_DNS_NXDOMAIN:
+		it->have_entry = false;
+		break;
+	default:
+		it->have_entry = false;
+		r->cache_error = err;
+	}
 	if (it->have_entry && is_fresh(cfg, &it->entry, now)) {
 		answer_from_entry(r, &it->entry, now);
 		return true;
@@ -230,19 +274,19 @@ lookup_discoverer(struct lookup_env *env, struct mtasts_error *err)
 	return env->discoverer;
 }
 
-/* Every result to discover ends errored with err. */
+/* Every discovery ends errored with err (no discoverer could be made). */
 static void
-fail_all(struct item *items, size_t count, struct mtasts_lookup *results,
+fail_all(const char **names, size_t n, struct mtasts_lookup *found,
     const struct mtasts_error *err)
 {
 	size_t i;
 
-	for (i = 0; i < count; i++)
-		if (items[i].discover) {
-			results[i].status = MTASTS_STATUS_ERRORED;
-			results[i].error = *err;
-			items[i].discover = false;
-		}
+	for (i = 0; i < n; i++) {
+		snprintf(
+		    found[i].domain, sizeof(found[i].domain), "%s", names[i]);
+		found[i].status = MTASTS_STATUS_ERRORED;
+		found[i].error = *err;
+	}
 }
 
 void
@@ -283,7 +327,7 @@ lookup_run(struct lookup_env *env, const char *const *domains, size_t count,
 		struct discoverer *d = lookup_discoverer(env, &err);
 
 		if (d == NULL)
-			fail_all(items, count, results, &err);
+			fail_all(names, n, found, &err);
 		else
 			discover_run(d, names, n, known, found, now);
 	}
@@ -295,6 +339,7 @@ lookup_run(struct lookup_env *env, const char *const *domains, size_t count,
 
 			*r = found[n++];
 			r->cache_error = cache_error;
+			keep_known(&items[i], r, now);
 			store(env, &items[i], r, now);
 		}
 		apply_mode_override(&items[i], r);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "context.h"
+#include "error.h"
 #include "mtasts.h"
 
 const char *
@@ -41,11 +42,14 @@ verdict_of(const struct mtasts_lookup *r)
 	if (r->source == MTASTS_SOURCE_OVERRIDE)
 		return MTASTS_VERDICT_NONE;
 	/*
-	 * No policy from the network, and a cache that could not say whether
-	 * the domain had one: it may have been enforce.  Never guess towards
-	 * cleartext.
+	 * No policy, and a cache that could not say whether the domain had
+	 * one, or a failure of this host's own (memory, configuration) that
+	 * says nothing of the domain: it may have been enforce.  Never guess
+	 * towards cleartext.
 	 */
-	if (r->cache_error.code != MTASTS_OK)
+	if (r->cache_error.code != MTASTS_OK ||
+	    (r->status == MTASTS_STATUS_ERRORED &&
+	        mtasts_error_is_local(r->error.code)))
 		return MTASTS_VERDICT_DEFER;
 	return MTASTS_VERDICT_NONE;
 }
@@ -56,11 +60,15 @@ describe(struct mtasts_decision *d)
 	const struct mtasts_lookup *r = &d->lookup;
 	char why[400] = "";
 
-	if (d->verdict == MTASTS_VERDICT_DEFER)
+	if (d->verdict == MTASTS_VERDICT_DEFER &&
+	    r->cache_error.code != MTASTS_OK)
 		snprintf(why, sizeof(why),
 		    ": the policy cache failed (%.200s) and discovery gave no "
 		    "policy (%.32s)",
 		    r->cache_error.message, r->error.name);
+	else if (d->verdict == MTASTS_VERDICT_DEFER)
+		snprintf(why, sizeof(why), ": no policy known (%.32s: %.200s)",
+		    r->error.name, r->error.message);
 	else if (r->policy != NULL)
 		snprintf(why, sizeof(why), ", policy %s (%s%s%.32s)",
 		    r->policy->id, mtasts_source_name(r->source),

@@ -111,6 +111,38 @@ class Timeline(CacheWorld):
         self.assertEqual((r["status"], r["policy"]["error"]["code"]),
                          ("cached", "timeout"))
 
+    def test_largest_policy_survives_the_cache(self):
+        """A policy near the 64 KiB cap, written tight (no space after the
+        colons), is read back from its record and renewed, not refetched."""
+        d = "big.example"
+        self.world.add(d)
+        body = "version:STSv1\nmode:enforce\nmax_age:86400\n"
+        i = 0
+        while len(body) < 65536 - 32:
+            body += f"mx:m{i:05d}.{d}\n"
+            i += 1
+        self.site(d, body=body)
+        r = self.lookup(d)
+        self.assertEqual((r["status"], len(r["policy"]["mx"])), ("found", i))
+        self.assertEqual(self.mtasts("cache", "show", d)["status"], "found")
+        r = self.lookup(d, now=T0 + 100)
+        self.assertEqual(r["status"], "renewed")
+        self.assertEqual(self.world.fetches(d), 1)
+
+    def test_broken_resolver_keeps_cached_policy(self):
+        """A failure of this host's own (here a resolver address that
+        libunbound refuses) is no reason to forget a policy, nor an answer to cache."""
+        d = "r.example"
+        self.world.add(d)
+        self.assertEqual(self.lookup(d)["status"], "found")
+        self.world.write_config(self.extra + "resolver = 1.2.3.4.5\n")
+        r = self.lookup(d, now=T0 + 60)
+        self.assertEqual((r["status"], r["policy"]["mode"],
+                          r["policy"]["error"]["code"]),
+                         ("cached", "enforce", "config_error"))
+        self.assertEqual(
+            self.mtasts("cache", "show", d)["policy"]["mode"], "enforce")
+
     def test_mode_none_replaces_enforce(self):
         d = "c.example"
         self.world.add(d)
@@ -306,6 +338,31 @@ class Files(CacheWorld):
                             self.world.config], capture_output=True)
         self.assertEqual(p.returncode, 2)
         self.assertIn("cache", p.stderr.decode())
+
+    def test_damaged_record_is_never_forgotten(self):
+        """A record that no longer reads may hold an enforce policy: an
+        answer without a policy does not replace it (every verdict stays
+        defer), a policy found does."""
+        d = "a.example"
+        self.world.add(d)
+        self.lookup(d)
+        path = os.path.join(self.world.cache_dir, "data.mdb")
+        with open(path, "r+b") as f:
+            data = f.read()
+            at = data.index(b"MS\x01\x01")  # magic, version, has_policy
+            f.seek(at + 2)
+            f.write(b"\x63")  # a version this code does not know
+        self.set_txt(d, None)
+        for t in (T0 + 10, T0 + 20):
+            r = self.lookup(d, now=t)
+            self.assertEqual((r["status"], r["cache_error"]["code"]),
+                             ("not_found", "cache_error"))
+        self.assertIsNone(self.mtasts("cache", "show", d, check=False))
+        self.set_txt(d, "v=STSv1; id=again")
+        r = self.lookup(d, now=T0 + 30)
+        self.assertEqual(r["status"], "found")
+        self.assertEqual(self.mtasts("cache", "show", d)["policy"]["id"],
+                         "again")
 
     def test_cache_dir_that_is_a_file(self):
         os.makedirs(os.path.dirname(self.world.cache_dir), exist_ok=True)
