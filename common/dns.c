@@ -4,6 +4,7 @@
  * apart and carry the DNSSEC state.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -144,7 +145,23 @@ dns_answer_free(struct dns_answer *a)
 	free(a);
 }
 
-/* Wire-format name (RFC 1035 §3.1) at rd[*pos..len) to dotted text. */
+/*
+ * Wire-format name (RFC 1035 §3.1) at rd[*pos..len) to dotted text.  A
+ * host name's labels hold letters, digits, '-' (RFC 952, RFC 1123 §2.1)
+ * and, in service names, '_': any other byte (a '.', a control byte) would
+ * make the text mean another name or break the line it is written on.
+ */
+static bool
+is_host_label(const unsigned char *label, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (!isalnum(label[i]) && label[i] != '-' && label[i] != '_')
+			return false;
+	return true;
+}
+
 static int
 decode_name(
     const unsigned char *rd, size_t len, size_t pos, char *out, size_t outlen)
@@ -155,7 +172,8 @@ decode_name(
 		size_t l = rd[pos++];
 
 		/* compression pointers do not occur in libunbound's rdata */
-		if (l > 63 || pos + l > len || o + l + 2 > outlen)
+		if (l > 63 || pos + l > len || o + l + 2 > outlen ||
+		    !is_host_label(rd + pos, l))
 			return -1;
 		memcpy(out + o, rd + pos, l);
 		o += l;

@@ -7,10 +7,10 @@
  *   enforce  an MX of the domain the policy does not allow (after looking
  *            the policy up again; smtpd picks among all MX hosts itself):
  *            refused, 451 4.7.5 naming MTA-STS, the domain and the
- *            reason; otherwise the domain must be in the
- *            enforce table that smtpd.conf routes to "relay tls": when it
- *            was not, the table is rewritten and reloaded and the
- *            recipient is asked to retry (the route is fixed now)
+ *            reason; otherwise the domain must be in the enforce table
+ *            that smtpd.conf routes to "relay tls", as smtpd has loaded
+ *            it: when it was not, the table is rewritten and reloaded and
+ *            the recipient is asked to retry (the route is fixed now)
  *   testing  proceeds, and logs what enforce would have refused
  *   none, no policy, skip: proceeds
  *   defer    451 4.7.5: no safe answer now
@@ -25,7 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,6 +33,9 @@
 #define LINE_MAX_BYTES                                                         \
 	65536 /* longer lines are cut: the fields we use                       \
 	         come first */
+
+/* "reject|" + an SMTP reply line within RFC 5321's 512 octets */
+#define REPLY_MAX_BYTES 480
 
 struct filter {
 	struct mtasts_config *cfg;
@@ -73,15 +75,25 @@ note(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-/* Protocol 0.4 answers token first; 0.5 and later session id first. */
+/*
+ * Protocol 0.4 answers token first; 0.5 and later session id first.  The
+ * text may carry names from DNS and error messages: it goes out as one
+ * printable line, short enough for an SMTP reply (RFC 5321 §4.5.3.1.5).
+ */
 static void
 result(const struct filter *f, const char *session, const char *token,
     const char *what)
 {
+	char text[REPLY_MAX_BYTES + 1];
+	size_t i;
+
+	for (i = 0; what[i] != '\0' && i < REPLY_MAX_BYTES; i++)
+		text[i] = what[i] >= 0x20 && what[i] < 0x7f ? what[i] : '?';
+	text[i] = '\0';
 	if (strcmp(f->version, "0.4") == 0)
-		say("filter-result|%s|%s|%s", token, session, what);
+		say("filter-result|%s|%s|%s", token, session, text);
 	else
-		say("filter-result|%s|%s|%s", session, token, what);
+		say("filter-result|%s|%s|%s", session, token, text);
 }
 
 /* The domain of "<user@domain>" or "user@domain"; NULL when none. */
@@ -113,38 +125,22 @@ reload_table(const struct filter *f)
 	return status == 0;
 }
 
-static bool in_table(const struct filter *f, const char *domain);
-
 /*
- * Whether smtpd routes domain by the table now: the domain is in the file,
- * and the file was loaded since it last changed (whoever reloads it
- * touches FILE.loaded after "smtpctl update table" succeeded).  Until
- * then, a recipient accepted would be relayed without TLS.
+ * Whether smtpd routes domain by the table now.  Whoever reloads the table
+ * (mtasts-smtpd-table.service) copies it to FILE.loaded before "smtpctl
+ * update table" and renames the copy into place after it succeeded: what
+ * FILE.loaded lists, smtpd has loaded.  Until then, a recipient accepted
+ * would be relayed without TLS.
  */
 static bool
 routed(const struct filter *f, const char *domain)
 {
-	char stamp[4096];
-	struct stat table, loaded;
-
-	snprintf(stamp, sizeof(stamp), "%s.loaded", f->table);
-	if (stat(f->table, &table) != 0 || stat(stamp, &loaded) != 0)
-		return false;
-	if (loaded.st_mtim.tv_sec < table.st_mtim.tv_sec ||
-	    (loaded.st_mtim.tv_sec == table.st_mtim.tv_sec &&
-	        loaded.st_mtim.tv_nsec < table.st_mtim.tv_nsec))
-		return false;
-	return in_table(f, domain);
-}
-
-static bool
-in_table(const struct filter *f, const char *domain)
-{
-	char line[512];
-	FILE *t = fopen(f->table, "r");
+	char path[4096], line[512];
+	FILE *t;
 	bool found = false;
 
-	if (t == NULL)
+	snprintf(path, sizeof(path), "%s.loaded", f->table);
+	if ((t = fopen(path, "r")) == NULL)
 		return false;
 	while (!found && fgets(line, sizeof(line), t) != NULL) {
 		line[strcspn(line, "\r\n")] = '\0';
@@ -154,45 +150,27 @@ in_table(const struct filter *f, const char *domain)
 	return found;
 }
 
-/* The answer for an enforce domain. */
+/*
+ * Every MX host of the domain is allowed by the policy: smtpd picks among
+ * all of them itself, so one the policy does not allow could get the mail.
+ * Otherwise why says which are not, or why the MX lookup failed.
+ */
+static bool
+all_mx_allowed(
+    struct filter *f, const struct mtasts_decision *d, char *why, size_t whylen)
+{
+	return mtasts_mx_allowed(f->ctx, d, why, whylen) > 0 && why[0] == '\0';
+}
+
+/* An enforce domain whose MX hosts are all allowed: routed by the table. */
 static void
-enforce(struct filter *f, struct mtasts_decision *d, const char *session,
+route(struct filter *f, const struct mtasts_decision *d, const char *session,
     const char *token)
 {
 	struct mtasts_error err;
-	char why[600], reply[1200];
+	char reply[1200];
 	bool changed;
-	int allowed = mtasts_mx_allowed(f->ctx, d, why, sizeof(why));
 
-	/* smtpd picks among all MX hosts itself: one the policy does not
-	 * allow could get the mail, so every MX must be allowed */
-	if (allowed >= 0 && why[0] != '\0')
-		allowed = 0;
-	if (allowed == 0) {
-		char domain[sizeof(d->lookup.domain)];
-
-		/* RFC 8461 §5: look for an updated policy before refusing */
-		snprintf(domain, sizeof(domain), "%s", d->lookup.domain);
-		mtasts_decision_clear(d);
-		mtasts_decide(f->ctx, domain, true, d);
-		if (d->verdict == MTASTS_VERDICT_ENFORCE) {
-			allowed =
-			    mtasts_mx_allowed(f->ctx, d, why, sizeof(why));
-			if (allowed >= 0 && why[0] != '\0')
-				allowed = 0;
-		} else {
-			allowed = 1;
-		}
-	}
-	if (allowed <= 0) {
-		snprintf(reply, sizeof(reply),
-		    "reject|451 4.7.5 MTA-STS: an MX host of %s is not allowed "
-		    "by its policy (%s)",
-		    d->lookup.domain, why);
-		note("%s: refused: %s", d->lookup.domain, why);
-		result(f, session, token, reply);
-		return;
-	}
 	if (routed(f, d->lookup.domain)) {
 		result(f, session, token, "proceed");
 		return;
@@ -217,6 +195,7 @@ rcpt_to(struct filter *f, const char *session, const char *token, char *address)
 {
 	struct mtasts_decision d;
 	char *domain = recipient_domain(address), why[600], reply[1200];
+	bool allowed = false;
 
 	if (domain == NULL) {
 		result(f, session, token, "proceed");
@@ -230,9 +209,26 @@ rcpt_to(struct filter *f, const char *session, const char *token, char *address)
 		return;
 	}
 	mtasts_decide(f->ctx, domain, false, &d);
+	if (d.verdict == MTASTS_VERDICT_ENFORCE &&
+	    !(allowed = all_mx_allowed(f, &d, why, sizeof(why)))) {
+		/* RFC 8461 §5: look for an updated policy before refusing */
+		mtasts_decision_clear(&d);
+		mtasts_decide(f->ctx, domain, true, &d);
+		if (d.verdict == MTASTS_VERDICT_ENFORCE)
+			allowed = all_mx_allowed(f, &d, why, sizeof(why));
+	}
 	switch (d.verdict) {
 	case MTASTS_VERDICT_ENFORCE:
-		enforce(f, &d, session, token);
+		if (allowed) {
+			route(f, &d, session, token);
+			break;
+		}
+		snprintf(reply, sizeof(reply),
+		    "reject|451 4.7.5 MTA-STS: an MX host of %s is not allowed "
+		    "by its policy (%s)",
+		    d.lookup.domain, why);
+		note("%s: refused: %s", d.lookup.domain, why);
+		result(f, session, token, reply);
 		break;
 	case MTASTS_VERDICT_TESTING:
 		if (mtasts_mx_allowed(f->ctx, &d, why, sizeof(why)) >= 0 &&
@@ -277,8 +273,9 @@ split(char *line, char **fields, int max)
 static void
 handle(struct filter *f, char *line)
 {
-	char *fld[9];
-	int n = split(line, fld, 9);
+	/* the address, last, keeps any '|' it holds */
+	char *fld[8];
+	int n = split(line, fld, 8);
 
 	if (strcmp(fld[0], "config") == 0) {
 		if (n == 2 && strcmp(fld[1], "ready") == 0) {

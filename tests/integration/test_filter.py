@@ -11,6 +11,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "world"))
+from dnslib import DNSLabel  # noqa: E402
 from world import World, policy  # noqa: E402
 
 FILTER = os.environ["MTASTS_FILTER"]
@@ -67,8 +68,9 @@ class Filter(unittest.TestCase):
         data = "".join(line + "\n" for line in lines).encode() + raw
         p = subprocess.run([FILTER, "--config", self.world.config,
                             "--table", table, "--reload",
-                            f"echo reload >> {marker} && touch "
-                            f"{table}.loaded"],
+                            f"cp {table} {table}.loading && "
+                            f"echo reload >> {marker} && "
+                            f"mv {table}.loading {table}.loaded"],
                            input=data, capture_output=True, timeout=120)
         self.assertEqual(p.returncode, 0, p.stderr)
         out = p.stdout.decode().splitlines()
@@ -111,6 +113,55 @@ class Filter(unittest.TestCase):
                       "MX mx.attacker.example is not in the policy", err)
         self.assertEqual((got["a5"], got["a6"], got["a7"]),
                          ("proceed",) * 3)
+
+    def test_policy_rechecked_before_refusing(self):
+        """An enforce policy whose MX no longer matches is looked up again
+        first: the domain moved to testing, so the recipient proceeds, routed
+        or not."""
+        w, d = self.world, "moved.example"
+        w.add(d, mx=[(10, "mx1." + d, "127.0.0.1")],
+              site=dict(body=policy(mx=("mx1." + d,))))
+        out, _, table, _ = self.run_filter(
+            CONFIG_LINES + [request("ab1", "cd1", f"<bob@{d}>")])
+        self.assertIn("filter-result|ab1|cd1|reject|451 4.7.5 MTA-STS: "
+                      f"routing {d}", "\n".join(out))
+        os.unlink(table + ".loaded")  # as if smtpd had not loaded it yet
+        w.zone.remove(d, "MX")
+        w.zone.add(d, "MX", (10, "mx.new-provider.example"))
+        w.zone.remove("_mta-sts." + d, "TXT")
+        w.zone.add("_mta-sts." + d, "TXT", "v=STSv1; id=moved")
+        w.https.sites["mta-sts." + d].body = policy(
+            "testing", mx=("mx.new-provider.example",)).encode()
+        out, _, _, _ = self.run_filter(
+            CONFIG_LINES + [request("ab2", "cd2", f"<bob@{d}>")])
+        self.assertIn("filter-result|ab2|cd2|proceed", out)
+
+    def test_hostile_addresses_and_names(self):
+        """A '|' in the address stays in the address; MX names from DNS
+        with control bytes, and long replies, never break the line."""
+        w = self.world
+        for d, label in (("newline.example", b"mx1\nfilter-result"),
+                         ("pipe.example", b"mx1|x")):
+            w.add(d, mx=[], site=dict(body=policy(mx=("mx1." + d,))))
+            w.zone.add(d, "MX", (10, DNSLabel([label, *d.encode().split(
+                b".")])))
+        w.add("many.example", mx=[(10, f"mx{i:03d}.elsewhere.example",
+                                   "127.0.0.1") for i in range(60)],
+              site=dict(body=policy(mx=("mx1.many.example",))))
+        reqs = [request("aa1", "bb1", "<a|b@rogue.example>"),
+                request("aa2", "bb2", "<bob@newline.example>"),
+                request("aa3", "bb3", "<bob@pipe.example>"),
+                request("aa4", "bb4", "<bob@many.example>")]
+        out, _, _, _ = self.run_filter(CONFIG_LINES + reqs)
+        answers = self.answers(out)
+        self.assertEqual(len(answers), 4, out)
+        for a in answers:
+            self.assertRegex(a, r"^filter-result\|aa\d\|bb\d\|reject\|451 "
+                                r"4\.7\.5 MTA-STS: an MX host of "
+                                r"[a-z.]+ is not allowed")
+            self.assertLessEqual(len(a), len("filter-result|aa1|bb1|") + 480)
+        for line in out:
+            self.assertRegex(line, r"^(register|filter-result)\|")
 
     def test_protocol_07(self):
         out, _, _, _ = self.run_filter(

@@ -102,12 +102,14 @@ class Smtpd:
                 continue
             if now != seen and not self.reload_off.is_set():
                 seen = now
+                # as mtasts-smtpd-table.service: a copy taken before the
+                # update is what smtpd has loaded once it succeeded
+                shutil.copyfile(TABLE, TABLE + ".loading")
                 p = subprocess.run([self.smtpctl, "update", "table",
                                     "mtasts_enforce"], capture_output=True)
                 self.reload_status.append(p.returncode)
-                if p.returncode == 0:  # as mtasts-smtpd-table.service
-                    with open(TABLE + ".loaded", "w"):
-                        pass
+                if p.returncode == 0:
+                    os.replace(TABLE + ".loading", TABLE + ".loaded")
 
     def queue(self):
         p = subprocess.run([self.smtpctl, "show", "queue"],
