@@ -15,6 +15,7 @@
 #include "error.h"
 
 struct collect {
+	const struct mtasts_config *cfg;
 	int64_t now;
 	char *text;
 	size_t len, cap;
@@ -45,8 +46,11 @@ static int
 add_cached(void *arg, const char *domain, const struct cache_entry *e)
 {
 	struct collect *c = arg;
+	const struct override *o = config_override(c->cfg, domain);
 
-	if (e->policy != NULL && e->policy->mode == MTASTS_MODE_ENFORCE &&
+	/* an override decides its domain's mode, not the cache */
+	if (o == NULL && e->policy != NULL &&
+	    e->policy->mode == MTASTS_MODE_ENFORCE &&
 	    e->policy->expires > c->now)
 		append(c, domain);
 	return c->failed;
@@ -76,11 +80,13 @@ mtasts_enforce_table_write(struct mtasts_ctx *ctx, const char *path,
     bool *changed, struct mtasts_error *err)
 {
 	const struct mtasts_config *cfg = ctx_config(ctx);
-	struct collect c = {.now = wall_now()};
+	struct collect c = {.cfg = cfg, .now = wall_now()};
 	struct cache *cache = ctx_cache(ctx, err);
 	char tmp[4096];
 	size_t i;
 	FILE *f;
+	bool ok;
+	int saved;
 
 	*changed = false;
 	/* OpenSMTPD 6.8 refuses an empty file: table as a domain list; a
@@ -92,8 +98,10 @@ mtasts_enforce_table_write(struct mtasts_ctx *ctx, const char *path,
 		if (o->has_mode && o->mode == MTASTS_MODE_ENFORCE)
 			append(&c, o->domain);
 	}
-	if (cache == NULL)
+	if (cache == NULL) {
+		free(c.text);
 		return err != NULL ? err->code : MTASTS_ERR_CACHE;
+	}
 	if (cache_each(cache, add_cached, &c, err) != MTASTS_OK || c.failed) {
 		free(c.text);
 		return c.failed
@@ -106,16 +114,22 @@ mtasts_enforce_table_write(struct mtasts_ctx *ctx, const char *path,
 	}
 	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
 	/* smtpd reads it as its own user: readable by all (no secret here) */
-	if ((f = fopen(tmp, "w")) == NULL || fchmod(fileno(f), 0644) != 0 ||
-	    fwrite(c.text, 1, c.len, f) != c.len || fflush(f) != 0 ||
-	    fsync(fileno(f)) != 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
+	f = fopen(tmp, "w");
+	ok = f != NULL && fchmod(fileno(f), 0644) == 0 &&
+	    fwrite(c.text, 1, c.len, f) == c.len && fflush(f) == 0 &&
+	    fsync(fileno(f)) == 0;
+	if (f != NULL && fclose(f) != 0)
+		ok = false;
+	if (ok && rename(tmp, path) != 0)
+		ok = false;
+	saved = errno;
+	free(c.text);
+	if (!ok) {
 		mtasts_error_set(
-		    err, MTASTS_ERR_IO, "%s: %s", path, strerror(errno));
+		    err, MTASTS_ERR_IO, "%s: %s", path, strerror(saved));
 		unlink(tmp);
-		free(c.text);
 		return MTASTS_ERR_IO;
 	}
-	free(c.text);
 	*changed = true;
 	return MTASTS_OK;
 }

@@ -256,7 +256,25 @@ mode = enforce
 mode = enforce
 mx = mail.static.example
 mx = *.backup.static.example
+
+[domain relaxed.example]
+mode = testing
 """
+
+    def test_overrides_decide_the_smtpd_table(self):
+        """The table lists what the verdicts say: a mode override wins over
+        the enforce policy the cache holds."""
+        self.world.add("relaxed.example")
+        self.world.add("cached.example")
+        self.mtasts("lookup", "relaxed.example", "cached.example")
+        self.assertEqual(self.mtasts("cache", "show", "relaxed.example")
+                         ["policy"]["mode"], "enforce")
+        table = os.path.join(self.world.dir, "smtpd-enforce")
+        self.mtasts("refresh", "--smtpd-table", table, now=T0 + 10)
+        with open(table) as f:
+            self.assertEqual(sorted(f.read().split()),
+                             ["cached.example", "forced.example",
+                              "mtasts.invalid", "static.example"])
 
     def test_overrides(self):
         w = self.world
