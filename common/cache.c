@@ -384,6 +384,19 @@ cache_get(struct cache *c, const char *domain, struct cache_entry *e,
 	return MTASTS_OK;
 }
 
+/* When a record's TXT record was checked; INT64_MIN when it does not
+ * decode (then anything may replace it). */
+static int64_t
+record_checked(const unsigned char *data, size_t len)
+{
+	struct reader r = {data, len, 28, false}; /* see the layout */
+
+	if (len < 36 || data[0] != RECORD_MAGIC0 || data[1] != RECORD_MAGIC1 ||
+	    data[2] != RECORD_VERSION)
+		return INT64_MIN;
+	return (int64_t)get_uint(&r, 8);
+}
+
 mtasts_code
 cache_put(struct cache *c, const char *domain, const struct cache_entry *e,
     struct mtasts_error *err)
@@ -402,6 +415,16 @@ cache_put(struct cache *c, const char *domain, const struct cache_entry *e,
 	}
 	val = (MDB_val){w.len, w.p};
 	if ((rc = mdb_txn_begin(c->env, NULL, 0, &txn)) == 0) {
+		MDB_val old;
+
+		/* writers are serialised here: a peer's answer checked after
+		 * this one began is newer, and stays */
+		if (mdb_get(txn, c->dbi, &key, &old) == 0 &&
+		    record_checked(old.mv_data, old.mv_size) > e->checked) {
+			mdb_txn_abort(txn);
+			free(w.p);
+			return MTASTS_OK;
+		}
 		rc = mdb_put(txn, c->dbi, &key, &val, 0);
 		if (rc == 0)
 			rc = mdb_txn_commit(txn);
@@ -506,7 +529,7 @@ cache_lock(struct cache *c, const char *domain, long timeout_ms)
 		nanosleep(&pause, NULL);
 		waited += 20;
 	}
-	return 0;
+	return waited > 0 ? 1 : 0;
 }
 
 void

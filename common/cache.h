@@ -43,7 +43,8 @@ void cache_close(struct cache *c);
 mtasts_code cache_get(struct cache *c, const char *domain,
     struct cache_entry *entry, struct mtasts_error *err);
 
-/* Writes domain's entry. */
+/* Writes domain's entry, unless the record holds an answer checked later
+ * (a peer's, newer than this one): that one stays. */
 mtasts_code cache_put(struct cache *c, const char *domain,
     const struct cache_entry *entry, struct mtasts_error *err);
 
@@ -62,7 +63,8 @@ mtasts_code cache_each(struct cache *c,
 
 /*
  * Takes domain's discovery lock, waiting at most timeout_ms.  Returns 0
- * when held, -1 when the wait ran out (or locking failed).  Locks are per
+ * when taken at once, 1 when taken after a peer released it, -1 when the
+ * wait ran out (or locking failed).  Locks are per
  * open file description: a crashed holder's lock goes with it.
  */
 int cache_lock(struct cache *c, const char *domain, long timeout_ms);

@@ -220,18 +220,23 @@ prepare(struct lookup_env *env, struct item *it, const char *domain, bool force,
 
 /*
  * Alone, a process waits for a peer already discovering the domain, then
- * takes the answer it left in the cache.  Returns true when that answered.
+ * takes the answer it left in the cache: a fresh one, or for a forced
+ * lookup one the peer found while this one waited (as new as its own
+ * would be).  Returns true when that answered; otherwise the lock is held
+ * while this process discovers.
  */
 static bool
 wait_for_peer(struct lookup_env *env, struct item *it, struct mtasts_lookup *r,
-    int64_t now)
+    int64_t now, bool force)
 {
 	const struct mtasts_config *cfg = env->cfg;
 	long wait = 2 * cfg->dns_timeout_ms + cfg->connect_timeout_ms +
 	    cfg->fetch_timeout_ms + 1000;
 	struct mtasts_error err;
+	int waited;
 
-	if (env->cache == NULL || cache_lock(env->cache, it->domain, wait) != 0)
+	if (env->cache == NULL ||
+	    (waited = cache_lock(env->cache, it->domain, wait)) < 0)
 		return false;
 	it->locked = true;
 	cache_entry_clear(&it->entry);
@@ -246,7 +251,9 @@ wait_for_peer(struct lookup_env *env, struct item *it, struct mtasts_lookup *r,
 		it->have_entry = false;
 		r->cache_error = err;
 	}
-	if (it->have_entry && is_fresh(cfg, &it->entry, now)) {
+	if (it->have_entry &&
+	    (force ? waited == 1 && it->entry.checked >= now
+	           : is_fresh(cfg, &it->entry, now))) {
 		answer_from_entry(r, &it->entry, now);
 		return true;
 	}
@@ -313,13 +320,16 @@ lookup_run(struct lookup_env *env, const char *const *domains, size_t count,
 		prepare(env, &items[i], domains[i], force, &results[i], now);
 		if (!items[i].discover)
 			continue;
-		if (count == 1 && !force &&
-		    wait_for_peer(env, &items[i], &results[i], now)) {
+		if (count == 1 &&
+		    wait_for_peer(env, &items[i], &results[i], now, force)) {
 			items[i].discover = false;
 			continue;
 		}
 		names[n] = items[i].domain;
-		known[n] = items[i].have_entry ? items[i].entry.policy : NULL;
+		/* an expired policy is no policy (RFC 8461 §5.1): the same
+		 * id renews only a policy still in force */
+		known[n] =
+		    had_policy(&items[i], now) ? items[i].entry.policy : NULL;
 		n++;
 	}
 	if (n > 0) {

@@ -111,6 +111,34 @@ class Timeline(CacheWorld):
         self.assertEqual((r["status"], r["policy"]["error"]["code"]),
                          ("cached", "timeout"))
 
+    def test_expired_policy_is_fetched_again(self):
+        """Past its max_age a policy is gone: the same TXT id no longer
+        renews it, the policy is fetched again (RFC 8461 §5.1)."""
+        d = "old.example"
+        self.world.add(d)
+        self.lookup(d)
+        r = self.lookup(d, now=T0 + 86400 + 1)
+        self.assertEqual((r["status"], r["policy"]["mode"]),
+                         ("found", "enforce"))
+        self.assertEqual(self.world.fetches(d), 2)
+
+    def test_an_older_answer_never_replaces_a_newer_one(self):
+        """A process whose lookup began earlier (its clock says so) and
+        ends later does not overwrite what a peer checked after it."""
+        d = "race.example"
+        self.world.add(d)
+        self.lookup(d)
+        self.set_txt(d, "v=STSv1; id=second")
+        self.site(d, body=policy("testing").format(d=d))
+        self.assertEqual(self.lookup(d, now=T0 + 200)["policy"]["id"],
+                         "second")
+        self.site(d, status=500, body="down")
+        self.mtasts("refresh", "--all", now=T0 + 100)
+        show = self.mtasts("cache", "show", d, now=T0 + 200)
+        self.assertEqual((show["policy"]["id"], show["checked"]),
+                         ("second", time.strftime(
+                             "%Y-%m-%dT%H:%M:%SZ", time.gmtime(T0 + 200))))
+
     def test_largest_policy_survives_the_cache(self):
         """A policy near the 64 KiB cap, written tight (no space after the
         colons), is read back from its record and renewed, not refetched."""
@@ -214,6 +242,25 @@ class ManyProcesses(CacheWorld):
         for r in results:
             self.assertIn(r["status"], ("found", "cached"))
             self.assertEqual(r["policy"]["mode"], "enforce")
+
+    def test_forced_rechecks_fetch_once(self):
+        """Forced re-checks (what the adapters do before deferring) of one
+        domain at once: one discovers, the others take its answer."""
+        d = "moved.example"
+        self.world.add(d)
+        self.lookup(d)
+        self.set_txt(d, "v=STSv1; id=moved")
+        self.site(d, delay=1.0)
+        env = dict(os.environ, MTASTS_TEST_NOW=str(T0 + 60))
+        procs = [subprocess.Popen([MTASTS, "refresh", "--all", "--config",
+                                   self.world.config, "--json"],
+                                  stdout=subprocess.PIPE, env=env)
+                 for _ in range(16)]
+        for p in procs:
+            p.communicate(timeout=60)
+        self.assertEqual(self.world.fetches(d), 2)
+        self.assertEqual(self.mtasts("cache", "show", d, now=T0 + 60)
+                         ["policy"]["id"], "moved")
 
     def test_killed_writers_leave_a_working_cache(self):
         domains = [f"k{i}.example" for i in range(20)]
