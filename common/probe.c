@@ -69,29 +69,39 @@ connect_to(
 		close(fd);
 		return -1;
 	}
-	/* blocking from here, every read and write with the deadline */
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-	{
-		struct timeval tv = {
-		    timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	}
 	return fd;
+}
+
+/*
+ * Waits until fd is ready for events, at most until deadline (mono_ms):
+ * every read and write of the probe goes through here, so a server that
+ * answers a byte at a time still cannot hold it past the deadline.
+ */
+static bool
+ready(int fd, short events, int64_t deadline)
+{
+	struct pollfd pfd = {.fd = fd, .events = events};
+	int64_t left = deadline - mono_ms();
+
+	return left > 0 && poll(&pfd, 1, (int)left) == 1;
 }
 
 /* Reads one SMTP reply (all its lines) into buf; its code, or -1. */
 static int
-read_reply(int fd, char *buf, size_t cap)
+read_reply(int fd, char *buf, size_t cap, int64_t deadline)
 {
 	size_t len = 0;
 
 	buf[0] = '\0';
 	while (len + 1 < cap) {
 		char *line = buf, *nl;
-		ssize_t n = recv(fd, buf + len, cap - 1 - len, 0);
+		ssize_t n;
 
+		if (!ready(fd, POLLIN, deadline))
+			return -1;
+		n = recv(fd, buf + len, cap - 1 - len, 0);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
 		if (n <= 0)
 			return -1;
 		len += (size_t)n;
@@ -107,11 +117,13 @@ read_reply(int fd, char *buf, size_t cap)
 }
 
 static bool
-say(int fd, const char *line)
+say(int fd, const char *line, int64_t deadline)
 {
 	size_t n = strlen(line);
 
-	return send(fd, line, n, MSG_NOSIGNAL) == (ssize_t)n;
+	/* a few bytes: they fit in any socket buffer at once */
+	return ready(fd, POLLOUT, deadline) &&
+	    send(fd, line, n, MSG_NOSIGNAL) == (ssize_t)n;
 }
 
 static void
@@ -184,9 +196,32 @@ make_ctx(const char *ca_file, const char *ca_path)
 	return ctx;
 }
 
+/* SSL_connect on the non-blocking socket, within the deadline. */
+static bool
+tls_connect(SSL *ssl, int fd, int64_t deadline)
+{
+	int rc;
+
+	while ((rc = SSL_connect(ssl)) != 1) {
+		switch (SSL_get_error(ssl, rc)) {
+		case SSL_ERROR_WANT_READ:
+			if (!ready(fd, POLLIN, deadline))
+				return false;
+			break;
+		case SSL_ERROR_WANT_WRITE:
+			if (!ready(fd, POLLOUT, deadline))
+				return false;
+			break;
+		default:
+			return false;
+		}
+	}
+	return true;
+}
+
 static void
 handshake(int fd, const char *host, const char *ca_file, const char *ca_path,
-    struct probe_result *r)
+    int64_t deadline, struct probe_result *r)
 {
 	SSL_CTX *ctx = make_ctx(ca_file, ca_path);
 	SSL *ssl = ctx != NULL ? SSL_new(ctx) : NULL;
@@ -198,16 +233,19 @@ handshake(int fd, const char *host, const char *ca_file, const char *ca_path,
 	}
 	SSL_set_fd(ssl, fd);
 	SSL_set_tlsext_host_name(ssl, host); /* SNI */
-	if (SSL_connect(ssl) != 1) {
+	if (!tls_connect(ssl, fd, deadline)) {
 		unsigned long e = ERR_get_error();
 
 		snprintf(r->error, sizeof(r->error), "TLS handshake: %s",
-		    e != 0 ? ERR_reason_error_string(e) : "failed");
+		    e != 0                      ? ERR_reason_error_string(e)
+		        : mono_ms() >= deadline ? "timed out"
+		                                : "failed");
 	} else {
 		r->tls = true;
 		snprintf(r->tls_version, sizeof(r->tls_version), "%s",
 		    SSL_get_version(ssl));
 		read_certificate(ssl, host, r);
+		/* a goodbye without waiting: the socket is non-blocking */
 		SSL_write(ssl, "QUIT\r\n", 6);
 		SSL_shutdown(ssl);
 	}
@@ -216,24 +254,28 @@ handshake(int fd, const char *host, const char *ca_file, const char *ca_path,
 }
 
 void
-probe_smtp(const char *host, const char *address, int port, long timeout_ms,
-    const char *ca_file, const char *ca_path, struct probe_result *r)
+probe_smtp(const char *host, const char *address, int port, long connect_ms,
+    long total_ms, const char *ca_file, const char *ca_path,
+    struct probe_result *r)
 {
 	static char reply[REPLY_MAX];
+	int64_t deadline = mono_ms() + total_ms;
 	int fd, code;
 
 	memset(r, 0, sizeof(*r));
-	if ((fd = connect_to(address, port, timeout_ms, r)) < 0)
+	if ((fd = connect_to(address, port, connect_ms, r)) < 0)
 		return;
 	r->connected = true;
-	if ((code = read_reply(fd, reply, sizeof(reply))) != 220) {
+	if ((code = read_reply(fd, reply, sizeof(reply), deadline)) != 220) {
 		snprintf(r->error, sizeof(r->error), "greeting: %s",
-		    code < 0 ? "none" : "not 220");
+		    code >= 0                   ? "not 220"
+		        : mono_ms() >= deadline ? "timed out"
+		                                : "none");
 		close(fd);
 		return;
 	}
-	if (!say(fd, "EHLO mtasts-check.invalid\r\n") ||
-	    read_reply(fd, reply, sizeof(reply)) != 250) {
+	if (!say(fd, "EHLO mtasts-check.invalid\r\n", deadline) ||
+	    read_reply(fd, reply, sizeof(reply), deadline) != 250) {
 		snprintf(r->error, sizeof(r->error), "EHLO refused");
 		close(fd);
 		return;
@@ -246,14 +288,14 @@ probe_smtp(const char *host, const char *address, int port, long timeout_ms,
 			break;
 		}
 	if (r->starttls) {
-		if (say(fd, "STARTTLS\r\n") &&
-		    read_reply(fd, reply, sizeof(reply)) == 220)
-			handshake(fd, host, ca_file, ca_path, r);
+		if (say(fd, "STARTTLS\r\n", deadline) &&
+		    read_reply(fd, reply, sizeof(reply), deadline) == 220)
+			handshake(fd, host, ca_file, ca_path, deadline, r);
 		else
 			snprintf(
 			    r->error, sizeof(r->error), "STARTTLS refused");
 	} else {
-		say(fd, "QUIT\r\n");
+		say(fd, "QUIT\r\n", deadline);
 	}
 	close(fd);
 }

@@ -28,12 +28,13 @@ struct probe_result {
 };
 
 /*
- * Probes host (the MX name, for SNI and the name check) at address:port,
- * every step within timeout_ms.  ca_file and ca_path may be NULL (the
- * system's store).  Always fills r.
+ * Probes host (the MX name, for SNI and the name check) at address:port:
+ * the connection within connect_ms, the whole conversation within
+ * total_ms, however slowly the server answers.  ca_file and ca_path may
+ * be NULL (the system's store).  Always fills r.
  */
 void probe_smtp(const char *host, const char *address, int port,
-    long timeout_ms, const char *ca_file, const char *ca_path,
+    long connect_ms, long total_ms, const char *ca_file, const char *ca_path,
     struct probe_result *r);
 
 #endif

@@ -353,6 +353,13 @@ judge_probe(struct report *r, const char *host, const struct probe_result *p)
 		    "Make the MX accept SMTP on port 25, or remove it from "
 		    "the MX records.",
 		    "MX %s does not answer on port 25 (%s).", host, p->error);
+	else if (!p->starttls && p->error[0] != '\0')
+		finding(r, "error", "mx_unreachable",
+		    "Make the MX answer SMTP promptly on port 25, or remove it "
+		    "from the MX records.",
+		    "MX %s accepts connections on port 25 but does not hold an "
+		    "SMTP conversation (%s).",
+		    host, p->error);
 	else if (!p->starttls)
 		finding(r, "error", "mx_no_starttls", fix_tls,
 		    "MX %s does not offer STARTTLS: under enforce no mail "
@@ -482,8 +489,10 @@ check_mx(struct report *r)
 			    host);
 		if (count_of(a) > 0)
 			probe_smtp(host, a->data[0], 25,
-			    r->cfg->connect_timeout_ms, r->cfg->ca_bundle,
-			    r->cfg->ca_path, &p);
+			    r->cfg->connect_timeout_ms,
+			    r->cfg->connect_timeout_ms +
+			        r->cfg->fetch_timeout_ms,
+			    r->cfg->ca_bundle, r->cfg->ca_path, &p);
 		else {
 			memset(&p, 0, sizeof(p));
 			snprintf(p.error, sizeof(p.error), "no address");

@@ -14,13 +14,13 @@ import netns  # noqa: E402
 if os.geteuid() == 0:
     netns.enter()
 
-from smtp_sink import Sink  # noqa: E402
+from smtp_sink import BrokenSink, Sink  # noqa: E402
 from world import World, policy  # noqa: E402
 
 MTASTS = os.environ["MTASTS"]
-GOOD, WRONG, PLAIN, OLD, EXPIRED, STRANGER = (
+GOOD, WRONG, PLAIN, OLD, EXPIRED, STRANGER, DRIP, BADTLS = (
     "127.0.0.11", "127.0.0.12", "127.0.0.13", "127.0.0.16", "127.0.0.17",
-    "127.0.0.18")
+    "127.0.0.18", "127.0.0.20", "127.0.0.21")
 DOWN = "127.0.0.15"  # nothing listens there
 TWO_WEEKS = "1209600"
 RPT = "v=TLSRPTv1; rua=mailto:tls@{d}"
@@ -49,6 +49,9 @@ SCENARIOS = {
     "big.example": (dict(site=dict(body="x" * 70000)),
                     {"policy_policy_too_large"}),
     "expired.example": (dict(cert="expired"), {"policy_tls_error"}),
+    "policyname.example": (dict(cert="wrongname"), {"policy_tls_error"}),
+    "policyca.example": (dict(cert="untrusted"), {"policy_tls_error"}),
+    "slow.example": (dict(site=dict(how="hang")), {"policy_timeout"}),
     "syntax.example": (dict(site=dict(body=policy(max_age="-5"))),
                        {"policy_invalid_sts_max_age"}),
     "nohost.example": (dict(ip=None), {"policy_host_missing"}),
@@ -77,6 +80,10 @@ SCENARIOS = {
                      {"mx_unreachable"}),
     "plain.example": (dict(mx=[(10, "mx.plain.example", PLAIN)]),
                       {"mx_no_starttls"}),
+    "drip.example": (dict(mx=[(10, "mx.drip.example", DRIP)]),
+                     {"mx_unreachable"}),
+    "badtls.example": (dict(mx=[(10, "mx.badtls.example", BADTLS)]),
+                       {"mx_tls_failed"}),
     "oldtls.example": (dict(mx=[(10, "mx.oldtls.example", OLD)]),
                        {"mx_tls_old"}),
     "certexp.example": (dict(mx=[(10, "mx.certexp.example", EXPIRED)]),
@@ -147,6 +154,8 @@ class Check(unittest.TestCase):
                                           expired=True)),
             Sink(STRANGER, cert=w.stranger.issue(
                 "sink-stranger", ["mx.stranger.example"])),
+            BrokenSink(DRIP, "drip"),
+            BrokenSink(BADTLS, "badtls"),
         ]
         for domain, (changes, _) in SCENARIOS.items():
             build(w, domain, changes)
@@ -188,6 +197,8 @@ class Check(unittest.TestCase):
         self.assertIn("mx.clean.example", cert["sans"])
         self.assertEqual(r["tls_rpt"]["rua"], ["mailto:tls@clean.example"])
         self.assertEqual(r["policy"]["fetch"]["no_user_agent"], "ok")
+        # the probe named the MX host it meant (SNI)
+        self.assertIn("mx.clean.example", self.sinks[0].sni)
 
     def test_every_finding_is_explained(self):
         rc, out, _ = check(self.world, "plain.example", "norpt.example")

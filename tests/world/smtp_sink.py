@@ -1,5 +1,7 @@
 """STARTTLS SMTP sinks for the loopback test world (aiosmtpd): each keeps
-what it received, and whether it came over TLS."""
+what it received, whether it came over TLS, and the names asked for by SNI;
+and servers that misbehave on purpose."""
+import socket
 import ssl
 import threading
 
@@ -54,6 +56,9 @@ class Sink:
                 ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
                 ctx.minimum_version = ssl.TLSVersion.TLSv1
                 ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+        self.sni = []  # the names clients asked for (SNI)
+        if ctx is not None:
+            ctx.sni_callback = lambda sock, name, c: self.sni.append(name)
         self.controller = _Controller(self, address, port, ctx)
         self.controller.start()
 
@@ -64,3 +69,52 @@ class Sink:
 
     def stop(self):
         self.controller.stop()
+
+
+class BrokenSink:
+    """A server on address:port that misbehaves on purpose:
+    "drip": a greeting that comes a byte per second and never ends;
+    "badtls": offers STARTTLS, says 220 to it, then answers the TLS
+    handshake with bytes that are not TLS."""
+
+    def __init__(self, address, how, port=25):
+        self.how = how
+        self.stopping = threading.Event()
+        self.server = socket.create_server((address, port))
+        self.server.settimeout(0.2)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._talk, args=(conn,),
+                             daemon=True).start()
+
+    def _talk(self, conn):
+        conn.settimeout(30)
+        try:
+            if self.how == "drip":
+                while not self.stopping.wait(1):
+                    conn.sendall(b"2")
+                return
+            f = conn.makefile("rb")
+            conn.sendall(b"220 broken.example ESMTP\r\n")
+            f.readline()  # EHLO
+            conn.sendall(b"250-broken.example\r\n250 STARTTLS\r\n")
+            f.readline()  # STARTTLS
+            conn.sendall(b"220 go ahead\r\n")
+            conn.recv(4096)  # the ClientHello
+            conn.sendall(b"this is not TLS\r\n" * 4)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def stop(self):
+        self.stopping.set()
+        self.server.close()
+        self.thread.join()
