@@ -99,7 +99,8 @@ mtasts_decide(struct mtasts_ctx *ctx, const char *domain, bool recheck,
 		return rc;
 	}
 	d->verdict = verdict_of(&d->lookup);
-	if (recheck &&
+	/* a discovery just made is as new as a re-check would be */
+	if (recheck && d->lookup.source == MTASTS_SOURCE_CACHE &&
 	    (d->verdict == MTASTS_VERDICT_ENFORCE ||
 	        d->verdict == MTASTS_VERDICT_DEFER)) {
 		mtasts_lookup_clear(&d->lookup);

@@ -375,9 +375,10 @@ struct mtasts_decision {
 
 /*
  * Decides for mail to domain, through the cache (mtasts_lookup).  With
- * recheck, a domain whose verdict is enforce or defer is discovered again
- * at once (a deferral is about to happen: RFC 8461 §5 asks to look for an
- * updated policy first).  Always fills d; release with
+ * recheck, a domain whose verdict is enforce or defer, answered from the
+ * cache, is discovered again at once (a deferral is about to happen: RFC
+ * 8461 §5 asks to look for an updated policy first; an answer discovered
+ * just now needs no second look).  Always fills d; release with
  * mtasts_decision_clear().  Returns MTASTS_OK, or MTASTS_ERR_USAGE.
  */
 mtasts_code mtasts_decide(struct mtasts_ctx *ctx, const char *domain,

@@ -47,11 +47,16 @@ add_cached(void *arg, const char *domain, const struct cache_entry *e)
 {
 	struct collect *c = arg;
 	const struct override *o = config_override(c->cfg, domain);
+	enum mtasts_mode mode;
 
-	/* an override decides its domain's mode, not the cache */
-	if (o == NULL && e->policy != NULL &&
-	    e->policy->mode == MTASTS_MODE_ENFORCE &&
-	    e->policy->expires > c->now)
+	if (e->policy == NULL || e->policy->expires <= c->now)
+		return 0;
+	/* a mode override replaces the mode of the policy the domain
+	 * publishes (static policies are listed from the configuration) */
+	if (o != NULL && (o->skip || o->mx_count > 0))
+		return 0;
+	mode = o != NULL && o->has_mode ? o->mode : e->policy->mode;
+	if (mode == MTASTS_MODE_ENFORCE)
 		append(c, domain);
 	return c->failed;
 }
@@ -95,7 +100,7 @@ mtasts_enforce_table_write(struct mtasts_ctx *ctx, const char *path,
 	for (i = 0; i < cfg->override_count; i++) {
 		const struct override *o = &cfg->overrides[i];
 
-		if (o->has_mode && o->mode == MTASTS_MODE_ENFORCE)
+		if (o->mx_count > 0 && o->mode == MTASTS_MODE_ENFORCE)
 			append(&c, o->domain);
 	}
 	if (cache == NULL) {

@@ -20,12 +20,17 @@
  * and exits only at end of input.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mtasts.h"
@@ -36,14 +41,39 @@
 
 /* "reject|" + an SMTP reply line within RFC 5321's 512 octets */
 #define REPLY_MAX_BYTES 480
+/* how long a request waits for smtpd to load a route it installed */
+#define ROUTE_WAIT_MS 2000
+/* a missed reload is asked for again at most this often */
+#define NUDGE_EVERY_MS 10000
+/* the --reload command's time */
+#define RELOAD_MAX_MS 10000
 
 struct filter {
 	struct mtasts_config *cfg;
 	struct mtasts_ctx *ctx;
 	const char *table; /* the enforce table file */
+	const char *loaded; /* what smtpd loaded of it (mtasts smtpd-reload) */
 	const char *reload; /* the command that reloads it */
 	char version[16]; /* protocol, from the lines */
 };
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -109,38 +139,61 @@ recipient_domain(char *address)
 	return at + 1;
 }
 
-/* Runs the reload command, if one was given (a host running smtpd under
- * systemd reloads the table itself: mtasts-smtpd-table.path). */
-static bool
+/*
+ * Runs the reload command, if one was given (a host running smtpd under
+ * systemd reloads the table itself: mtasts-smtpd-table.path).  Its input
+ * is /dev/null and its output goes to stderr: what it printed on stdout
+ * would reach smtpd as a filter line, and smtpd stops on a bad one.
+ */
+static void
 reload_table(const struct filter *f)
 {
-	int status;
+	int64_t deadline = now_ms() + RELOAD_MAX_MS;
+	int status = 0, fd;
+	pid_t pid;
 
 	if (f->reload == NULL)
-		return true;
-	status = system(f->reload);
-
-	if (status != 0)
+		return;
+	if ((pid = fork()) < 0) {
+		note("fork: %s", strerror(errno));
+		return;
+	}
+	if (pid == 0) {
+		if ((fd = open("/dev/null", O_RDONLY)) >= 0)
+			dup2(fd, STDIN_FILENO);
+		dup2(STDERR_FILENO, STDOUT_FILENO);
+		setpgid(0, 0);
+		execl("/bin/sh", "sh", "-c", f->reload, (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		if (now_ms() > deadline) {
+			note("\"%s\" still runs after %d s: killed", f->reload,
+			    RELOAD_MAX_MS / 1000);
+			kill(-pid, SIGKILL);
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			return;
+		}
+		usleep(20000);
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		note("\"%s\" failed (status %d)", f->reload, status);
-	return status == 0;
 }
 
 /*
- * Whether smtpd routes domain by the table now.  Whoever reloads the table
- * (mtasts-smtpd-table.service) copies it to FILE.loaded before "smtpctl
- * update table" and renames the copy into place after it succeeded: what
- * FILE.loaded lists, smtpd has loaded.  Until then, a recipient accepted
- * would be relayed without TLS.
+ * Whether smtpd routes domain by the table now: the record that mtasts
+ * smtpd-reload keeps lists only domains smtpd has loaded.  Until then, a
+ * recipient accepted would be relayed without TLS.
  */
 static bool
 routed(const struct filter *f, const char *domain)
 {
-	char path[4096], line[512];
+	char line[512];
 	FILE *t;
 	bool found = false;
 
-	snprintf(path, sizeof(path), "%s.loaded", f->table);
-	if ((t = fopen(path, "r")) == NULL)
+	if ((t = fopen(f->loaded, "r")) == NULL)
 		return false;
 	while (!found && fgets(line, sizeof(line), t) != NULL) {
 		line[strcspn(line, "\r\n")] = '\0';
@@ -162,6 +215,27 @@ all_mx_allowed(
 	return mtasts_mx_allowed(f->ctx, d, why, whylen) > 0 && why[0] == '\0';
 }
 
+/*
+ * The table already lists the domain but smtpd has not loaded it: a reload
+ * was missed (smtpd restarting, a trigger lost while the reloader ran).
+ * Touching the table triggers the reloader again (systemd's PathChanged
+ * sees it), at most once per NUDGE_EVERY_MS.  True when it did.
+ */
+static bool
+nudge(const struct filter *f)
+{
+	struct stat st;
+
+	if (stat(f->table, &st) != 0 ||
+	    (int64_t)st.st_mtime * 1000 + NUDGE_EVERY_MS > wall_ms())
+		return false;
+	if (utimensat(AT_FDCWD, f->table, NULL, 0) != 0) {
+		note("%s: %s", f->table, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
 /* An enforce domain whose MX hosts are all allowed: routed by the table. */
 static void
 route(struct filter *f, const struct mtasts_decision *d, const char *session,
@@ -175,13 +249,22 @@ route(struct filter *f, const struct mtasts_decision *d, const char *session,
 		result(f, session, token, "proceed");
 		return;
 	}
-	/* the route is chosen when the message is accepted: install it, and
-	 * have the client come back to a smtpd that knows it */
+	/* the route is chosen when the message is accepted: install it, wait
+	 * a little for smtpd to load it, else have the client come back */
 	if (mtasts_enforce_table_write(f->ctx, f->table, &changed, &err) !=
-	    MTASTS_OK)
+	    MTASTS_OK) {
 		note("%s: %s", f->table, err.message);
-	else if (changed)
+	} else if (changed || nudge(f)) {
+		int64_t deadline = now_ms() + ROUTE_WAIT_MS;
+
 		reload_table(f);
+		while (!routed(f, d->lookup.domain) && now_ms() < deadline)
+			usleep(50000);
+		if (routed(f, d->lookup.domain)) {
+			result(f, session, token, "proceed");
+			return;
+		}
+	}
 	note("%s: enforce: routing it through relay tls", d->lookup.domain);
 	snprintf(reply, sizeof(reply),
 	    "reject|451 4.7.5 MTA-STS: routing %s under its enforce policy, "
@@ -340,40 +423,50 @@ run(struct filter *f)
 	}
 }
 
+#define DEFAULT_CONFIG "/etc/mtasts/mtasts.conf"
+
 int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
 	    {"table", required_argument, NULL, 't'},
+	    {"loaded", required_argument, NULL, 'l'},
 	    {"reload", required_argument, NULL, 'r'}, {NULL, 0, NULL, 0}};
-	struct filter f = {
-	    .table = "/var/lib/mtasts/smtpd-enforce", .version = "0.6"};
-	const char *config = "/etc/mtasts/mtasts.conf";
+	struct filter f = {.table = "/var/lib/mtasts/smtpd-enforce",
+	    .loaded = "/run/mtasts-smtpd/smtpd-enforce.loaded",
+	    .version = "0.6"};
+	const char *config = NULL;
 	struct mtasts_error err;
+	bool usable = true;
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "c:t:r:", opts, NULL)) != -1) {
+	/* a peer that went away is an error to handle, not a death */
+	signal(SIGPIPE, SIG_IGN);
+	while ((opt = getopt_long(argc, argv, "c:t:l:r:", opts, NULL)) != -1) {
 		if (opt == 'c')
 			config = optarg;
 		else if (opt == 't')
 			f.table = optarg;
+		else if (opt == 'l')
+			f.loaded = optarg;
 		else if (opt == 'r')
 			f.reload = optarg;
-		else {
-			fprintf(stderr,
-			    "usage: filter-mtasts [--config FILE] "
-			    "[--table FILE] [--reload COMMAND]\n");
-			return 2;
-		}
+		else
+			usable = false;
 	}
-	if (mtasts_config_load(access(config, F_OK) == 0 ? config : NULL,
-	        &f.cfg, &err) != MTASTS_OK ||
-	    mtasts_ctx_new(f.cfg, &f.ctx, &err) != MTASTS_OK) {
-		/* still answer: every recipient deferred, nothing in the clear
-		 */
+	/* exiting would stop smtpd: with a bad command line, still answer,
+	 * every recipient deferred, nothing in the clear */
+	if (!usable || optind != argc)
+		note("usage: filter-mtasts [--config FILE] [--table FILE] "
+		     "[--loaded FILE] [--reload COMMAND]");
+	/* only the default configuration may be absent (then: defaults) */
+	else if (mtasts_config_load(config != NULL           ? config
+	                 : access(DEFAULT_CONFIG, F_OK) == 0 ? DEFAULT_CONFIG
+	                                                     : NULL,
+	             &f.cfg, &err) != MTASTS_OK ||
+	    mtasts_ctx_new(f.cfg, &f.ctx, &err) != MTASTS_OK)
 		note("%s", err.message);
-	}
 	run(&f);
 	mtasts_ctx_free(f.ctx);
 	mtasts_config_free(f.cfg);

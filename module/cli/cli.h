@@ -93,6 +93,7 @@ int cli_open(
 int cli_parse_common(struct cli *cli, int argc, char **argv, int *status);
 
 int cmd_cache(int argc, char **argv);
+int cmd_smtpd_reload(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_lookup(int argc, char **argv);

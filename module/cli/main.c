@@ -24,6 +24,8 @@ static const struct {
     {"refresh", cmd_refresh,
         "refresh cached policies before they expire (RFC 8461 §5.1)"},
     {"cache", cmd_cache, "list, show or purge cached policies"},
+    {"smtpd-reload", cmd_smtpd_reload,
+        "have OpenSMTPD load the enforce table (as root)"},
     {"policy-lint", cmd_policy_lint, "parse a policy file (RFC 8461 §3.2)"},
     {"txt-lint", cmd_txt_lint,
         "parse the TXT records of _mta-sts.<domain> (§3.1)"},

@@ -306,14 +306,21 @@ mx = *.backup.static.example
 
 [domain relaxed.example]
 mode = testing
+
+[domain unpublished.example]
+mode = enforce
 """
 
     def test_overrides_decide_the_smtpd_table(self):
-        """The table lists what the verdicts say: a mode override wins over
-        the enforce policy the cache holds."""
+        """The table lists what the verdicts say: a mode override replaces
+        the mode of the policy the cache holds, and a domain that publishes
+        none stays out (unless its policy is static)."""
         self.world.add("relaxed.example")
         self.world.add("cached.example")
-        self.mtasts("lookup", "relaxed.example", "cached.example")
+        self.world.add("forced.example", site=dict(body=policy("testing")))
+        self.world.add("unpublished.example", txt=None, site=None)
+        self.mtasts("lookup", "relaxed.example", "cached.example",
+                    "forced.example", "unpublished.example")
         self.assertEqual(self.mtasts("cache", "show", "relaxed.example")
                          ["policy"]["mode"], "enforce")
         table = os.path.join(self.world.dir, "smtpd-enforce")

@@ -15,6 +15,7 @@ from dnslib import DNSLabel  # noqa: E402
 from world import World, policy  # noqa: E402
 
 FILTER = os.environ["MTASTS_FILTER"]
+MTASTS = os.environ["MTASTS"]
 CONFIG_LINES = ["config|smtpd-version|6.8.0p2", "config|protocol|0.6",
                 "config|smtp-session-timeout|300", "config|subsystem|smtp-in",
                 "config|ready"]
@@ -65,12 +66,19 @@ class Filter(unittest.TestCase):
     def run_filter(self, lines, raw=b""):
         table = os.path.join(self.world.dir, "enforce-table")
         marker = os.path.join(self.world.dir, "reloaded")
+        # smtpctl's part: it prints on stdout, which must never reach
+        # smtpd through the filter's output
+        smtpctl = os.path.join(self.world.dir, "smtpctl")
+        with open(smtpctl, "w") as f:
+            f.write(f"#!/bin/sh\necho reload >> {marker}\n"
+                    "echo command succeeded\n")
+        os.chmod(smtpctl, 0o755)
         data = "".join(line + "\n" for line in lines).encode() + raw
         p = subprocess.run([FILTER, "--config", self.world.config,
-                            "--table", table, "--reload",
-                            f"cp {table} {table}.loading && "
-                            f"echo reload >> {marker} && "
-                            f"mv {table}.loading {table}.loaded"],
+                            "--table", table, "--loaded", table + ".loaded",
+                            "--reload",
+                            f"{MTASTS} smtpd-reload --table {table} "
+                            f"--loaded {table}.loaded --smtpctl {smtpctl}"],
                            input=data, capture_output=True, timeout=120)
         self.assertEqual(p.returncode, 0, p.stderr)
         out = p.stdout.decode().splitlines()
@@ -98,10 +106,10 @@ class Filter(unittest.TestCase):
         got = {m.group(1): m.group(3)
                for m in map(RESULT.match, self.answers(out))}
         self.assertEqual(len(got), 7, out)
-        # enforce, first time: the route is installed, come back
-        self.assertIn("4.7.5 MTA-STS: routing good.example", got["a1"])
-        self.assertEqual(got["a2"], "proceed")
+        # enforce, first time: the route is installed and loaded at once
+        self.assertEqual((got["a1"], got["a2"]), ("proceed", "proceed"))
         self.assertEqual(reloads, 1)
+        self.assertNotIn("command succeeded", "\n".join(out))
         self.assertIn("good.example\n", read(table))
         # enforce with no allowed MX: refused, naming MTA-STS and the MX
         self.assertIn("reject|451 4.7.5 MTA-STS: an MX host of "
@@ -123,8 +131,7 @@ class Filter(unittest.TestCase):
               site=dict(body=policy(mx=("mx1." + d,))))
         out, _, table, _ = self.run_filter(
             CONFIG_LINES + [request("ab1", "cd1", f"<bob@{d}>")])
-        self.assertIn("filter-result|ab1|cd1|reject|451 4.7.5 MTA-STS: "
-                      f"routing {d}", "\n".join(out))
+        self.assertIn("filter-result|ab1|cd1|proceed", out)
         os.unlink(table + ".loaded")  # as if smtpd had not loaded it yet
         w.zone.remove(d, "MX")
         w.zone.add(d, "MX", (10, "mx.new-provider.example"))
@@ -162,6 +169,43 @@ class Filter(unittest.TestCase):
             self.assertLessEqual(len(a), len("filter-result|aa1|bb1|") + 480)
         for line in out:
             self.assertRegex(line, r"^(register|filter-result)\|")
+
+    def test_missed_reload_is_asked_again(self):
+        """The table lists the domain but smtpd never loaded it (a reload
+        was lost): the filter triggers one again, at most every 10 s."""
+        w, d = self.world, "missed.example"
+        w.add(d, mx=[(10, "mx1." + d, "127.0.0.1")],
+              site=dict(body=policy(mx=("mx1." + d,))))
+        out, _, table, before = self.run_filter(
+            CONFIG_LINES + [request("ee1", "ff1", f"<bob@{d}>")])
+        self.assertIn("filter-result|ee1|ff1|proceed", out)
+        os.unlink(table + ".loaded")
+        out, _, _, reloads = self.run_filter(
+            CONFIG_LINES + [request("ee2", "ff2", f"<bob@{d}>")])
+        # the table was written a moment ago: not yet
+        self.assertIn("filter-result|ee2|ff2|reject|451 4.7.5 MTA-STS: "
+                      f"routing {d} under its enforce policy, try again "
+                      "shortly", out)
+        self.assertEqual(reloads, before)
+        old = os.stat(table).st_mtime - 60
+        os.utime(table, (old, old))
+        out, _, _, reloads = self.run_filter(
+            CONFIG_LINES + [request("ee3", "ff3", f"<bob@{d}>")])
+        self.assertIn("filter-result|ee3|ff3|proceed", out)
+        self.assertEqual(reloads, before + 1)
+
+    def test_bad_command_line_still_answers(self):
+        for args in (["--no-such-option"], ["--config", "/nonexistent"]):
+            with self.subTest(args=args):
+                p = subprocess.run(
+                    [FILTER, *args], timeout=60, capture_output=True,
+                    input="\n".join(CONFIG_LINES + [
+                        request("ab9", "cd9", "bob@plain.example")])
+                    .encode() + b"\n")
+                self.assertEqual(p.returncode, 0)
+                self.assertIn("filter-result|ab9|cd9|reject|451 4.7.5 "
+                              "MTA-STS: filter-mtasts is not configured",
+                              p.stdout.decode())
 
     def test_protocol_07(self):
         out, _, _, _ = self.run_filter(
@@ -240,6 +284,47 @@ class Filter(unittest.TestCase):
         self.assertRegex(p.stdout.decode(),
                          r"filter-result\|aa1\|bb1\|reject\|451 4\.7\.5 "
                          r"MTA-STS: filter-mtasts is not configured")
+
+
+class SmtpdReload(unittest.TestCase):
+    """mtasts smtpd-reload: the record of what smtpd loaded never lists a
+    domain smtpd does not route by the table, even while it loads."""
+
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        d = self.dir.name
+        self.table, self.loaded = f"{d}/table", f"{d}/loaded"
+        self.seen, self.smtpctl = f"{d}/seen", f"{d}/smtpctl"
+        with open(self.table, "w") as f:
+            f.write("mtasts.invalid\na.example\nb.example\n")
+        with open(self.loaded, "w") as f:
+            f.write("mtasts.invalid\na.example\nc.example\n")
+
+    def tearDown(self):
+        self.dir.cleanup()
+
+    def reload(self, status):
+        with open(self.smtpctl, "w") as f:  # keeps what the record said
+            f.write(f"#!/bin/sh\ncp {self.loaded} {self.seen}\n"
+                    f"echo command output\nexit {status}\n")
+        os.chmod(self.smtpctl, 0o755)
+        return subprocess.run([MTASTS, "smtpd-reload", "--table",
+                               self.table, "--loaded", self.loaded,
+                               "--smtpctl", self.smtpctl],
+                              capture_output=True, text=True, timeout=60)
+
+    def test_loads_and_records(self):
+        p = self.reload(0)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout, "")  # smtpctl's output went to stderr
+        self.assertEqual(read(self.seen), "mtasts.invalid\na.example\n")
+        self.assertEqual(read(self.loaded), read(self.table))
+
+    def test_failed_load_records_only_what_both_had(self):
+        p = self.reload(1)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("update table mtasts_enforce failed", p.stderr)
+        self.assertEqual(read(self.loaded), "mtasts.invalid\na.example\n")
 
 
 if __name__ == "__main__":

@@ -6,8 +6,8 @@ this world: users and groups, spool, run directory, the CA bundle, the
 filter, the mtasts configuration and /var/lib/mtasts.
 
 The systemd path unit of a real host (mtasts-smtpd-table.path: when the
-filter rewrites the enforce table, root runs "smtpctl update table") is
-played by a thread here."""
+filter rewrites the enforce table, root runs "mtasts smtpd-reload") is
+played by a thread here, running the same command."""
 import os
 import shutil
 import socket
@@ -33,7 +33,8 @@ def available():
 
 class Smtpd:
     def __init__(self, directory, smtpd_conf, filter_path, mtasts_conf,
-                 ca_file):
+                 ca_file, mtasts):
+        self.mtasts = mtasts
         self.dir = directory
         os.makedirs(directory, exist_ok=True)
         for name, extra in (("passwd", USERS), ("group", GROUPS)):
@@ -43,6 +44,7 @@ class Smtpd:
             bind(path, f"/etc/{name}")
         tmpfs("/var/spool")
         tmpfs("/run")
+        os.makedirs("/run/mtasts-smtpd")  # RuntimeDirectory= of the unit
         tmpfs("/var/lib/opensmtpd")
         os.makedirs("/var/lib/opensmtpd/empty")
         # /var/lib/mtasts: the table and the cache, shared through the
@@ -102,14 +104,11 @@ class Smtpd:
                 continue
             if now != seen and not self.reload_off.is_set():
                 seen = now
-                # as mtasts-smtpd-table.service: a copy taken before the
-                # update is what smtpd has loaded once it succeeded
-                shutil.copyfile(TABLE, TABLE + ".loading")
-                p = subprocess.run([self.smtpctl, "update", "table",
-                                    "mtasts_enforce"], capture_output=True)
+                # as mtasts-smtpd-table.service
+                p = subprocess.run([self.mtasts, "smtpd-reload",
+                                    "--smtpctl", self.smtpctl],
+                                   capture_output=True)
                 self.reload_status.append(p.returncode)
-                if p.returncode == 0:
-                    os.replace(TABLE + ".loading", TABLE + ".loaded")
 
     def queue(self):
         p = subprocess.run([self.smtpctl, "show", "queue"],

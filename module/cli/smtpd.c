@@ -1,0 +1,219 @@
+/*
+ * smtpd.c - mtasts smtpd-reload: has OpenSMTPD load the enforce table and
+ * keeps the record of what it loaded, which filter-mtasts trusts before it
+ * lets a recipient of an enforce domain through (README, OpenSMTPD).
+ *
+ * The record (--loaded) must never list a domain smtpd does not route by
+ * the table: before "smtpctl update table" it is cut down to the domains
+ * both in it and in the table about to be loaded (a domain leaving the
+ * table is forgotten first), and only after the update succeeded does it
+ * become a copy of what was loaded.  It lives in a directory only root
+ * writes (/run/mtasts-smtpd): root never writes through a link that a
+ * member of the mtasts group could plant in /var/lib/mtasts.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define DEFAULT_TABLE "/var/lib/mtasts/smtpd-enforce"
+#define DEFAULT_LOADED "/run/mtasts-smtpd/smtpd-enforce.loaded"
+#define DEFAULT_NAME "mtasts_enforce"
+/* the table changed while it was loaded: load again, this many times */
+#define ROUNDS 5
+
+struct list {
+	char **domains;
+	size_t count;
+	char *text;
+};
+
+static void
+list_free(struct list *l)
+{
+	free(l->domains);
+	free(l->text);
+	memset(l, 0, sizeof(*l));
+}
+
+/* Reads a domain list; a missing file is an empty list when may_lack. */
+static int
+list_read(
+    const struct cli *cli, const char *path, bool may_lack, struct list *l)
+{
+	memset(l, 0, sizeof(*l));
+	if (may_lack && access(path, F_OK) != 0 && errno == ENOENT)
+		return 0;
+	return cli_read_domains(cli, path, &l->domains, &l->count, &l->text);
+}
+
+static bool
+list_has(const struct list *l, const char *domain)
+{
+	size_t i;
+
+	for (i = 0; i < l->count; i++)
+		if (strcasecmp(l->domains[i], domain) == 0)
+			return true;
+	return false;
+}
+
+static bool
+list_same(const struct list *a, const struct list *b)
+{
+	size_t i;
+
+	if (a->count != b->count)
+		return false;
+	for (i = 0; i < a->count; i++)
+		if (strcmp(a->domains[i], b->domains[i]) != 0)
+			return false;
+	return true;
+}
+
+/*
+ * Writes the domains of l that are also in only (every one when only is
+ * NULL) to path, atomically: a new file beside it, renamed over it.
+ */
+static int
+record_write(const struct cli *cli, const char *path, const struct list *l,
+    const struct list *only)
+{
+	char tmp[4096];
+	size_t i;
+	FILE *f;
+	int fd;
+	bool ok;
+
+	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
+	unlink(tmp);
+	fd = open(
+	    tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
+		fprintf(stderr, "mtasts %s: %s: %s\n", cli->name, tmp,
+		    strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	for (i = 0; i < l->count; i++)
+		if (only == NULL || list_has(only, l->domains[i]))
+			fprintf(f, "%s\n", l->domains[i]);
+	ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+	ok = fclose(f) == 0 && ok;
+	if (!ok || rename(tmp, path) != 0) {
+		fprintf(stderr, "mtasts %s: %s: %s\n", cli->name, path,
+		    strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+/* Runs "SMTPCTL update table NAME", its output to stderr; true on 0. */
+static bool
+update_table(const struct cli *cli, const char *smtpctl, const char *name)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		fprintf(stderr, "mtasts %s: fork: %s\n", cli->name,
+		    strerror(errno));
+		return false;
+	}
+	if (pid == 0) {
+		dup2(STDERR_FILENO, STDOUT_FILENO);
+		execlp(smtpctl, smtpctl, "update", "table", name, (char *)NULL);
+		fprintf(stderr, "mtasts %s: %s: %s\n", cli->name, smtpctl,
+		    strerror(errno));
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return false;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return true;
+	fprintf(stderr, "mtasts %s: %s update table %s failed\n", cli->name,
+	    smtpctl, name);
+	return false;
+}
+
+/* One load: CLI_OK and *settled when the table did not change meanwhile. */
+static int
+load_once(const struct cli *cli, const char *table, const char *loaded,
+    const char *smtpctl, const char *name, bool *settled)
+{
+	struct list next, old, after;
+	int status = CLI_ERROR;
+
+	*settled = false;
+	if (list_read(cli, table, false, &next) != 0)
+		return CLI_ERROR;
+	if (list_read(cli, loaded, true, &old) == 0 &&
+	    record_write(cli, loaded, &next, &old) == 0 &&
+	    update_table(cli, smtpctl, name) &&
+	    record_write(cli, loaded, &next, NULL) == 0) {
+		status = CLI_OK;
+		if (list_read(cli, table, false, &after) == 0) {
+			*settled = list_same(&next, &after);
+			list_free(&after);
+		}
+	}
+	list_free(&next);
+	list_free(&old);
+	return status;
+}
+
+int
+cmd_smtpd_reload(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"table", required_argument, NULL, 't'},
+	    {"loaded", required_argument, NULL, 'l'},
+	    {"smtpctl", required_argument, NULL, 's'},
+	    {"name", required_argument, NULL, 'n'}, CLI_COMMON_OPTIONS};
+	struct cli cli = {.name = "smtpd-reload",
+	    .usage =
+	        "usage: mtasts smtpd-reload [--table FILE] [--loaded FILE] "
+	        "[--smtpctl PATH] [--name TABLE]\n"
+	        "Has OpenSMTPD load the enforce table (smtpctl update "
+	        "table; root only) and\nrecords what it loaded for "
+	        "filter-mtasts; mtasts-smtpd-table.service runs it\nwhen "
+	        "the table changes.  Defaults:\n  --table " DEFAULT_TABLE
+	        "\n  --loaded " DEFAULT_LOADED "\n  --smtpctl smtpctl "
+	        "(from PATH)\n  --name " DEFAULT_NAME " (the table's name in "
+	        "smtpd.conf)\nExit 0, or 2 when the table could not be "
+	        "loaded.\n"};
+	const char *table = DEFAULT_TABLE, *loaded = DEFAULT_LOADED;
+	const char *smtpctl = "smtpctl", *name = DEFAULT_NAME;
+	bool done, settled = false;
+	int opt, status = CLI_OK, round;
+
+	while ((opt = getopt_long(argc, argv, "t:l:s:n:" CLI_COMMON_SHORT, opts,
+	            NULL)) != -1) {
+		if (opt == 't')
+			table = optarg;
+		else if (opt == 'l')
+			loaded = optarg;
+		else if (opt == 's')
+			smtpctl = optarg;
+		else if (opt == 'n')
+			name = optarg;
+		else if ((status = cli_common_option(&cli, opt, &done)), done)
+			return status;
+	}
+	if (optind != argc)
+		return cli_usage_error(&cli, "unexpected argument");
+	for (round = 0; round < ROUNDS && !settled; round++)
+		if ((status = load_once(&cli, table, loaded, smtpctl, name,
+		         &settled)) != CLI_OK)
+			return status;
+	return CLI_OK;
+}
