@@ -33,6 +33,8 @@ DOMAINS = {
     "testing-wrongcert.example": ("testing", WRONG),
     "testing-plain.example": ("testing", PLAIN),
     "testing-rogue.example": ("testing", None, ATTACKER),
+    "testing-share1.example": ("testing", None, ATTACKER),
+    "testing-share2.example": ("testing", None, ATTACKER),
     "nopolicy.example": (None, PLAIN),
     "none.example": ("none", PLAIN),
     "forced.example": ("testing", PLAIN),
@@ -165,6 +167,17 @@ class MinimalConfig(unittest.TestCase):
         self.assert_reported("testing-rogue.example", ROGUE, True,
                              "mx.attacker.example",
                              "MX mx.attacker.example is not in the policy")
+
+    def test_testing_one_message_two_domains_both_logged(self):
+        # one message, two testing domains on one MX: two deliveries, each
+        # knows its domain, each violation is logged
+        ds = ("testing-share1.example", "testing-share2.example")
+        msgid = self.exim.send([f"bob@{d}" for d in ds])
+        log = self.exim.mainlog(msgid)
+        for d in ds:
+            self.assertIn(f"MTA-STS testing: {d}: MX mx.attacker.example: "
+                          "enforce would refuse", log)
+            self.assertEqual(self.got(ROGUE, d), [True])
 
     # --- as without the module -------------------------------------------
 

@@ -78,11 +78,12 @@ class Exim:
             raise RuntimeError(p.stdout + p.stderr)
 
     def send(self, rcpt, sender="alice@client.example", subject="test"):
-        """Submits a message and delivers it in the foreground; returns its
-        message id."""
-        msg = (f"From: {sender}\nTo: {rcpt}\nSubject: {subject}\n\n"
-               f"Hello {rcpt}.\n")
-        p = subprocess.run([EXIM, "-odf", "-v", "-f", sender, rcpt],
+        """Submits a message (to one recipient, or a list) and delivers it
+        in the foreground; returns its message id."""
+        rcpts = rcpt if isinstance(rcpt, list) else [rcpt]
+        msg = (f"From: {sender}\nTo: {', '.join(rcpts)}\nSubject: "
+               f"{subject}\n\nHello {rcpts[0]}.\n")
+        p = subprocess.run([EXIM, "-odf", "-v", "-f", sender, *rcpts],
                            input=msg, capture_output=True, text=True,
                            timeout=120)
         m = re.search(MSGID, p.stdout + p.stderr)
