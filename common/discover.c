@@ -296,9 +296,11 @@ start_job(struct discoverer *d, const char *domain,
 	j->known = known;
 	j->out = out;
 	if (domain_normalize(domain, j->domain) != 0) {
-		mtasts_error_set(&err, MTASTS_ERR_USAGE,
-		    "\"%s\" is not a domain name",
-		    mtasts_quote(q, sizeof(q), domain, strlen(domain)));
+		/* said back as printable ASCII: it may be any bytes */
+		mtasts_quote(q, sizeof(q), domain, strlen(domain));
+		snprintf(out->domain, sizeof(out->domain), "%s", q);
+		mtasts_error_set(
+		    &err, MTASTS_ERR_USAGE, "\"%s\" is not a domain name", q);
 		fail(j, &err);
 		return;
 	}

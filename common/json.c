@@ -1,6 +1,8 @@
 /* json.c - result objects as JSON, shaped like mailauth's results. */
+#include <stdlib.h>
 #include <time.h>
 
+#include "error.h"
 #include "json.h"
 
 json_t *
@@ -14,6 +16,20 @@ mtasts_json_time(int64_t t)
 	    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
 		return json_null();
 	return json_string(buf);
+}
+
+json_t *
+mtasts_json_text(const char *s, size_t len)
+{
+	json_t *v = json_stringn(s, len);
+	char *quoted;
+
+	if (v != NULL || (quoted = malloc(4 * len + 8)) == NULL)
+		return v;
+	mtasts_quote(quoted, 4 * len + 8, s, len);
+	v = json_string(quoted);
+	free(quoted);
+	return v;
 }
 
 json_t *

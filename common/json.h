@@ -23,6 +23,13 @@ json_t *mtasts_json_mx_result(const struct mtasts_mx_result *result);
  * in force, policy is {"id","mode":"none"[,"error"]}. */
 json_t *mtasts_json_lookup(const struct mtasts_lookup *result);
 
+/*
+ * Untrusted bytes (a record, a policy body) as a JSON string: as they are
+ * when they are UTF-8, else as printable ASCII with \xNN for other bytes,
+ * so that one bad byte never spoils the document it is part of.
+ */
+json_t *mtasts_json_text(const char *s, size_t len);
+
 /* RFC 3339 UTC time ("2026-11-22T10:00:00Z") as a JSON string. */
 json_t *mtasts_json_time(int64_t t);
 

@@ -181,12 +181,13 @@ prepare(struct lookup_env *env, struct item *it, const char *domain, bool force,
 	char q[80];
 
 	memset(r, 0, sizeof(*r));
-	snprintf(r->domain, sizeof(r->domain), "%s", domain);
 	if (domain_normalize(domain, it->domain) != 0) {
+		/* said back as printable ASCII: it may be any bytes */
+		mtasts_quote(q, sizeof(q), domain, strlen(domain));
+		snprintf(r->domain, sizeof(r->domain), "%s", q);
 		r->status = MTASTS_STATUS_ERRORED;
 		mtasts_error_set(&r->error, MTASTS_ERR_USAGE,
-		    "\"%s\" is not a domain name",
-		    mtasts_quote(q, sizeof(q), domain, strlen(domain)));
+		    "\"%s\" is not a domain name", q);
 		return;
 	}
 	snprintf(r->domain, sizeof(r->domain), "%s", it->domain);

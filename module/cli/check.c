@@ -15,6 +15,7 @@
 #include "config.h"
 #include "dns.h"
 #include "domain.h"
+#include "error.h"
 #include "fetch.h"
 #include "json.h"
 #include "probe.h"
@@ -48,8 +49,9 @@ finding(struct report *r, const char *severity, const char *code,
 	va_end(ap);
 	json_array_append_new(
 	    strcmp(severity, "info") == 0 ? r->recommendations : r->issues,
-	    json_pack("{s:s, s:s, s:s, s:s}", "code", code, "severity",
-	        severity, "message", message, "fix", fix));
+	    json_pack("{s:s, s:s, s:o, s:s}", "code", code, "severity",
+	        severity, "message", mtasts_json_text(message, strlen(message)),
+	        "fix", fix));
 	if (strcmp(severity, "error") == 0)
 		r->errors++;
 	else if (strcmp(severity, "warning") == 0)
@@ -73,7 +75,7 @@ strings(const struct dns_answer *a)
 
 	for (i = 0; a != NULL && a->code == MTASTS_OK && i < a->count; i++)
 		json_array_append_new(
-		    list, json_stringn_nocheck(a->data[i], a->len[i]));
+		    list, mtasts_json_text(a->data[i], a->len[i]));
 	return list;
 }
 
@@ -314,7 +316,7 @@ check_policy(struct report *r, bool have_txt)
 	    fetch_now(&f, r->cfg, r->domain, joined, n, true, &r->policy, &err);
 	if (f.body != NULL)
 		json_object_set_new(json_object_get(r->obj, "policy"), "raw",
-		    json_stringn_nocheck(f.body, f.len));
+		    mtasts_json_text(f.body, f.len));
 	if (rc == MTASTS_OK) {
 		json_object_set_new(json_object_get(r->obj, "policy"), "parsed",
 		    mtasts_json_policy(r->policy));
@@ -554,7 +556,8 @@ check_tlsrpt(struct report *r)
 		    "TLS-RPT rua \"%s\" is neither mailto: nor https:.",
 		    t.rua[t.bad_scheme]);
 	for (i = 0; rc == MTASTS_OK && i < t.rua_count; i++)
-		json_array_append_new(rua, json_string(t.rua[i]));
+		json_array_append_new(
+		    rua, mtasts_json_text(t.rua[i], strlen(t.rua[i])));
 	json_object_set_new(r->obj, "tls_rpt",
 	    json_pack("{s:o, s:o}", "raw", strings(a), "rua", rua));
 	dns_answer_free(a);
@@ -570,9 +573,16 @@ check_domain(const struct mtasts_config *cfg, struct dns *dns, const char *arg,
 	bool have_txt;
 
 	if (domain_normalize(arg, domain) != 0) {
-		*errors = 1;
-		return json_pack(
-		    "{s:s, s:s}", "domain", arg, "error", "not a domain name");
+		struct mtasts_error err;
+		char q[80];
+
+		/* a usage error: said back as printable ASCII */
+		mtasts_quote(q, sizeof(q), arg, strlen(arg));
+		mtasts_error_set(
+		    &err, MTASTS_ERR_USAGE, "\"%s\" is not a domain name", q);
+		*errors = -1;
+		return json_pack("{s:s, s:o}", "domain", q, "error",
+		    mtasts_json_error(&err));
 	}
 	r.obj = json_pack("{s:s}", "domain", domain);
 	r.issues = json_array();
@@ -636,8 +646,15 @@ print_report(json_t *rep)
 {
 	json_t *summary = json_object_get(rep, "summary"), *h, *v;
 	const char *mode = json_string_value(json_object_get(rep, "mode"));
+	json_t *error = json_object_get(rep, "error");
 	size_t i;
 
+	if (error != NULL) {
+		printf("%s: %s\n",
+		    json_string_value(json_object_get(rep, "domain")),
+		    json_string_value(json_object_get(error, "message")));
+		return;
+	}
 	printf("%s%s%s: MTA-STS %s (%lld errors, %lld warnings)\n",
 	    colour ? "\033[1m" : "",
 	    json_string_value(json_object_get(rep, "domain")),
@@ -702,7 +719,9 @@ run_checks(struct cli *cli, char **domains, size_t n)
 	for (i = 0; i < n; i++) {
 		json_t *rep = check_domain(cfg, dns, domains[i], &errors);
 
-		if (errors > 0)
+		if (errors < 0)
+			status = CLI_ERROR; /* not a domain: a usage error */
+		else if (errors > 0 && status == CLI_OK)
 			status = CLI_PROBLEM;
 		if (n > 1 && isatty(STDERR_FILENO))
 			cli_progress("checking", i + 1, n);
@@ -763,7 +782,7 @@ cmd_check(int argc, char **argv)
 	        "DANE.  Every finding has a code, a severity and the fix.\n"
 	        "--file checks the domains of a file (one per line) with a "
 	        "summary table.\nExit 0 when nothing is an error, 1 "
-	        "otherwise.\n"};
+	        "otherwise, 2 when an operand is not a domain.\n"};
 	char **domains = NULL, *text = NULL;
 	size_t n = 0;
 	bool done;

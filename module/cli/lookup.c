@@ -35,7 +35,11 @@ run_lookups(struct cli *cli, char **domains, size_t n, bool no_cache)
 		    ctx, (const char *const *)domains, n, false, results);
 	all = json_array();
 	for (i = 0; i < n; i++) {
-		if (results[i].status == MTASTS_STATUS_ERRORED)
+		/* an operand that is not a domain is a usage error */
+		if (results[i].error.code == MTASTS_ERR_USAGE)
+			status = CLI_ERROR;
+		else if (results[i].status == MTASTS_STATUS_ERRORED &&
+		    status == CLI_OK)
 			status = CLI_PROBLEM;
 		/* the cache is one for all: say it once */
 		if (i == 0 && results[i].cache_error.code != MTASTS_OK)
@@ -76,7 +80,9 @@ cmd_lookup(int argc, char **argv)
 	        "--no-cache.  Domains are\nlooked up concurrently; --file "
 	        "reads more, one per line.  Status: found,\nnot_found, "
 	        "renewed, cached, errored.  Exit 0, or 1 when a lookup "
-	        "errored,\n2 on a usage or configuration error.\n"};
+	        "errored,\n2 on a usage or configuration error (an operand "
+	        "that is not "
+	        "a domain).\n"};
 	char **domains = NULL, *text = NULL;
 	size_t n = 0;
 	bool done, no_cache = false;

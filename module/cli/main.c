@@ -249,7 +249,11 @@ cli_emit(const struct cli *cli, json_t *obj)
 		return;
 	}
 	if (cli->json) {
-		json_dumpf(obj, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		if (json_dumpf(
+		        obj, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0)
+			fprintf(stderr,
+			    "mtasts %s: the JSON could not be written\n",
+			    cli->name);
 		fputc('\n', stdout);
 	} else {
 		json_object_foreach(obj, k, v) if (!json_is_null(v))

@@ -220,6 +220,21 @@ class Check(unittest.TestCase):
         self.assertRegex(p.stdout, r"clean\.example\s+enforce\s+0\s+0")
         self.assertRegex(p.stdout, r"plain\.example\s+enforce\s+1\s+0")
 
+    def test_bytes_that_are_not_utf8(self):
+        # Latin-1 in the TXT and TLS-RPT records: the JSON stays valid, the
+        # bytes are shown as \xNN, the findings are all there
+        w, d = self.world, "latin1.example"
+        build(w, d, dict(txt=[], rpt=[]))
+        w.zone.add("_mta-sts." + d, "TXT", [b"v=STSv1; id=caf\xe9"])
+        w.zone.add("_smtp._tls." + d, "TXT",
+                   [b"v=TLSRPTv1; rua=mailto:caf\xe9@" + d.encode()])
+        rc, r, err = check(w, d)
+        self.assertEqual(rc, 1)
+        self.assertEqual(r["dns_record"]["raw"], ["v=STSv1; id=caf\\xe9"])
+        self.assertIn("txt_invalid", codes(r))
+        self.assertEqual(r["summary"]["errors"], len(
+            [f for f in r["issues"] if f["severity"] == "error"]))
+
     def test_dnssec_bogus(self):
         # a trust anchor for bogus.example, whose answers are unsigned
         w, d = self.world, "sig.bogus.example"

@@ -116,7 +116,11 @@ class Lookup(unittest.TestCase):
     def test_invalid_domain_argument(self):
         rc, out, _ = lookup(self.world.config, "not a domain")
         self.assertEqual((rc, out["status"], code_of(out)),
-                         (1, "errored", "usage"))
+                         (2, "errored", "usage"))
+        # any bytes: the JSON stays valid, the operand said back in ASCII
+        rc, out, _ = lookup(self.world.config, b"caf\xe9.example")
+        self.assertEqual((rc, out["domain"], code_of(out)),
+                         (2, "caf\\xe9.example", "usage"))
 
     def test_resolver_that_never_answers(self):
         with tempfile.NamedTemporaryFile("w", suffix=".conf") as f:
@@ -132,7 +136,7 @@ class Lookup(unittest.TestCase):
         example = os.path.join(os.path.dirname(__file__), "..", "..",
                                "module", "mtasts.conf.example")
         rc, out, err = lookup(example, "not..a.domain")
-        self.assertEqual((rc, code_of(out)), (1, "usage"), err)
+        self.assertEqual((rc, code_of(out)), (2, "usage"), err)
 
     def test_bad_configuration(self):
         cases = {
