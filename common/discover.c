@@ -160,16 +160,20 @@ fail_answer(struct job *j, const struct dns_answer *a)
 	fail(j, &err);
 }
 
+#define ADDRS_PER_FAMILY 8
+
 static void
 start_fetch(struct job *j)
 {
 	struct mtasts_error err;
-	char *addrs[64];
+	char *addrs[2 * ADDRS_PER_FAMILY];
 	size_t n = 0, i, k;
 
+	/* a few of each family: curl splits the connect deadline among the
+	 * addresses it tries, so hundreds would leave each none */
 	for (k = 0; k < 2; k++)
 		for (i = 0; j->addr[k] != NULL && i < j->addr[k]->count &&
-		     n < sizeof(addrs) / sizeof(addrs[0]);
+		     i < ADDRS_PER_FAMILY;
 		     i++)
 			addrs[n++] = j->addr[k]->data[i];
 	if (n == 0) {

@@ -23,10 +23,8 @@ on_body(char *data, size_t size, size_t nmemb, void *arg)
 
 	/* a non-200 answer is an error whatever its body: stop reading */
 	curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &status);
-	if (status != 200) {
-		f->bad_status = true;
+	if (status != 200)
 		return 0;
-	}
 	/* RFC 8461 §3.3: senders may limit the body; 64 KiB */
 	if (n > MTASTS_POLICY_MAX_BYTES - f->len) {
 		f->too_large = true;
@@ -45,19 +43,27 @@ static struct curl_slist *
 add_resolve(struct curl_slist *list, const char *host, const char *port,
     char *const *addrs, size_t naddrs, bool *ok)
 {
-	struct curl_slist *grown;
-	char entry[1024];
-	size_t i, o;
+	struct curl_slist *grown = NULL;
+	size_t i, o, cap = strlen(host) + strlen(port) + 3;
+	char *entry;
 
-	o = (size_t)snprintf(entry, sizeof(entry), "%s:%s:", host, port);
-	for (i = 0; i < naddrs && o < sizeof(entry); i++) {
+	for (i = 0; i < naddrs; i++)
+		cap += strlen(addrs[i]) + 3;
+	if ((entry = malloc(cap)) == NULL) {
+		*ok = false;
+		return list;
+	}
+	o = (size_t)snprintf(entry, cap, "%s:%s:", host, port);
+	for (i = 0; i < naddrs; i++) {
 		bool v6 = strchr(addrs[i], ':') != NULL;
 
-		o += (size_t)snprintf(entry + o, sizeof(entry) - o, "%s%s%s%s",
+		o += (size_t)snprintf(entry + o, cap - o, "%s%s%s%s",
 		    i > 0 ? "," : "", v6 ? "[" : "", addrs[i], v6 ? "]" : "");
 	}
-	if (o >= sizeof(entry) ||
-	    (grown = curl_slist_append(list, entry)) == NULL) {
+	if (o < cap)
+		grown = curl_slist_append(list, entry);
+	free(entry);
+	if (grown == NULL) {
 		*ok = false;
 		return list;
 	}
@@ -226,7 +232,9 @@ fetch_finish(struct fetch *f, CURLcode rc, struct mtasts_policy **out,
 
 	*out = NULL;
 	curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &status);
-	if (rc == CURLE_OK || f->bad_status) {
+	/* a status line came: it speaks first, whatever stopped the body
+	 * (curl refuses a large Content-Length before reading it) */
+	if (status != 0) {
 		if (status >= 300 && status < 400) {
 			if (curl_easy_header(f->easy, "Location", 0,
 			        CURLH_HEADER, -1, &h) == CURLHE_OK)

@@ -19,7 +19,6 @@ struct fetch {
 	char *body;
 	size_t len;
 	bool too_large;
-	bool bad_status; /* stopped reading: not a 200 */
 	struct curl_slist *resolve;
 	struct curl_slist *connect_to;
 	char errbuf[CURL_ERROR_SIZE];

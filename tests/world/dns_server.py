@@ -6,7 +6,7 @@ import threading
 from dnslib import (AAAA, CNAME, MX, QTYPE, RCODE, RR, SOA, TXT, A, DNSLabel,
                     DNSRecord)
 from dnslib.dns import RD, DNSError
-from dnslib.server import BaseResolver, DNSServer
+from dnslib.server import BaseResolver, DNSHandler, DNSServer
 
 SOA_RR = SOA("ns.example.", "hostmaster.example.", (1, 3600, 600, 86400, 60))
 
@@ -104,6 +104,12 @@ class _Logger:
     def log_data(self, *a): pass
 
 
+class _Handler(DNSHandler):
+    # a UDP answer larger than EDNS's usual 1232 bytes is truncated (TC),
+    # as real servers do: the resolver asks again over TCP
+    udplen = 1232
+
+
 class DnsServer:
     """UDP and TCP on address:port, serving zone, in threads."""
 
@@ -112,11 +118,12 @@ class DnsServer:
         # a free UDP port may be taken for TCP: try again
         for _ in range(50):
             self.udp = DNSServer(zone, address=address, port=port,
-                                 logger=_Logger())
+                                 logger=_Logger(), handler=_Handler)
             self.port = self.udp.server.server_address[1]
             try:
                 self.tcp = DNSServer(zone, address=address, port=self.port,
-                                     tcp=True, logger=_Logger())
+                                     tcp=True, logger=_Logger(),
+                                     handler=_Handler)
                 return
             except OSError:
                 self.udp.server.server_close()

@@ -19,7 +19,7 @@ class Site:
         self.body = body if isinstance(body, bytes) else body.encode()
         self.status = status
         self.ctype = ctype
-        self.how = how  # normal | drip | hang | cut
+        self.how = how  # normal | drip | hang | cut | nolength
         self.location = location
         self.cert = cert  # certificate file; None: the host's own
         self.delay = delay  # seconds before answering
@@ -61,6 +61,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(site.body)
             self.wfile.flush()
             self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if site.how == "nolength":
+            # no Content-Length: the body ends when the connection does
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            try:
+                self.wfile.write(site.body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
             return
         self.send_header("Content-Length", str(len(site.body)))
         self.end_headers()

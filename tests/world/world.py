@@ -75,6 +75,13 @@ SCENARIOS = {
                            expect=("errored", "http_content_type")),
     "huge.example": dict(site=dict(body=GOOD + "x: " + "y" * (1 << 20)),
                          expect=("errored", "policy_too_large")),
+    # the cap holds whatever the length header says, or without one
+    "hugenolength.example": dict(
+        site=dict(body=GOOD + "x: " + "y" * (1 << 20), how="nolength"),
+        expect=("errored", "policy_too_large")),
+    # a refusal with a large page is a refusal, not an oversized policy
+    "huge404.example": dict(site=dict(status=404, body="z" * (1 << 20)),
+                            expect=("errored", "http_status_404")),
     "drip.example": dict(site=dict(how="drip"), expect=("errored", "timeout")),
     "silent.example": dict(ip=TARPIT_IP, expect=("errored", "timeout")),
     "refused.example": dict(ip=CLOSED_IP, expect=("errored", "http_error")),
