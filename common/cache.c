@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "clock.h"
 #include "error.h"
 
 #define RECORD_MAGIC0 'M'
@@ -27,6 +28,7 @@ struct cache {
 	MDB_env *env;
 	MDB_dbi dbi;
 	int lock_fd;
+	int64_t swept; /* mono_ms() of the last look for stale records */
 };
 
 static mtasts_code
@@ -46,12 +48,29 @@ set_ownership(const struct mtasts_config *cfg, const char *path, mode_t mode)
 {
 	struct group *g;
 
+	/* each on its own: a group that cannot be set leaves the mode due */
 	if (cfg->cache_group != NULL &&
 	    (g = getgrnam(cfg->cache_group)) != NULL &&
-	    chown(path, (uid_t)-1, g->gr_gid) != 0)
-		return;
-	if (chmod(path, mode) != 0)
-		return;
+	    chown(path, (uid_t)-1, g->gr_gid) != 0) {
+		/* not the owner, or not in the group: as set up before */
+	}
+	if (chmod(path, mode) != 0) {
+		/* not the owner: as set up before */
+	}
+}
+
+/*
+ * mdb_txn_begin, once more after adopting the map size when another
+ * process (with a larger cache_size) has grown the map.
+ */
+static int
+begin(struct cache *c, unsigned flags, MDB_txn **txn)
+{
+	int rc = mdb_txn_begin(c->env, NULL, flags, txn);
+
+	if (rc == MDB_MAP_RESIZED && mdb_env_set_mapsize(c->env, 0) == 0)
+		rc = mdb_txn_begin(c->env, NULL, flags, txn);
+	return rc;
 }
 
 /* The directory's mode: searchable where the files are readable, and
@@ -97,7 +116,7 @@ open_files(
 	set_ownership(cfg, path, (mode_t)cfg->cache_mode);
 	snprintf(path, sizeof(path), "%s/lock.mdb", dir);
 	set_ownership(cfg, path, (mode_t)cfg->cache_mode);
-	if ((rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn)) != 0)
+	if ((rc = begin(c, MDB_RDONLY, &txn)) != 0)
 		return lmdb_error(err, "read", dir, rc);
 	rc = mdb_dbi_open(txn, NULL, 0, &c->dbi);
 	mdb_txn_abort(txn);
@@ -362,7 +381,7 @@ cache_get(struct cache *c, const char *domain, struct cache_entry *e,
 	int rc;
 
 	memset(e, 0, sizeof(*e));
-	if ((rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn)) != 0)
+	if ((rc = begin(c, MDB_RDONLY, &txn)) != 0)
 		return lmdb_error(err, "read", domain, rc);
 	rc = mdb_get(txn, c->dbi, &key, &val);
 	if (rc == MDB_NOTFOUND) {
@@ -397,12 +416,132 @@ record_checked(const unsigned char *data, size_t len)
 	return (int64_t)get_uint(&r, 8);
 }
 
+/* A record that says nothing any more: its policy expired, or its "no
+ * policy" or error is past its retry time. */
+static bool
+is_stale(const unsigned char *data, size_t len, int64_t now)
+{
+	struct cache_entry e;
+	bool stale;
+
+	if (decode(data, len, &e) != 0) {
+		cache_entry_clear(&e);
+		return false; /* may hold a policy: never dropped unasked */
+	}
+	stale = e.policy != NULL ? e.policy->expires <= now : e.next_try <= now;
+	cache_entry_clear(&e);
+	return stale;
+}
+
+/* Deletes the stale records; how many went. */
+static size_t
+drop_stale(struct cache *c)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val key, val;
+	int64_t now = wall_now();
+	size_t n = 0;
+
+	if (begin(c, 0, &txn) != 0)
+		return 0;
+	if (mdb_cursor_open(txn, c->dbi, &cur) != 0) {
+		mdb_txn_abort(txn);
+		return 0;
+	}
+	while (mdb_cursor_get(cur, &key, &val, MDB_NEXT) == 0)
+		if (is_stale(val.mv_data, val.mv_size, now) &&
+		    mdb_cursor_del(cur, 0) == 0)
+			n++;
+	mdb_cursor_close(cur);
+	if (mdb_txn_commit(txn) != 0)
+		return 0;
+	return n;
+}
+
+/*
+ * Nine tenths of the map in use: the high-water mark less the pages LMDB
+ * keeps free for reuse.  Stale records must go before the map is full:
+ * then even a delete fails (it copies the pages it changes).
+ */
+static bool
+near_full(struct cache *c)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t total, used, free_pages = 0, count;
+
+	if (mdb_env_info(c->env, &info) != 0 || mdb_env_stat(c->env, &st) != 0)
+		return false;
+	total = info.me_mapsize / st.ms_psize;
+	used = info.me_last_pgno + 1;
+	if (used * 10 < total * 9)
+		return false;
+	if (begin(c, MDB_RDONLY, &txn) != 0)
+		return false;
+	/* the free list (database 0): each value counts its pages first */
+	if (mdb_cursor_open(txn, 0, &cur) == 0) {
+		while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0)
+			if (v.mv_size >= sizeof(count)) {
+				memcpy(&count, v.mv_data, sizeof(count));
+				free_pages += count;
+			}
+		mdb_cursor_close(cur);
+	}
+	mdb_txn_abort(txn);
+	used = used > free_pages ? used - free_pages : 0;
+	return used * 10 >= total * 9;
+}
+
+/*
+ * Room for one more record.  Near full, stale records go (looked for once
+ * a minute at most); if that frees nothing, nothing more is written: the
+ * last tenth of the map is kept for the deletes that will free it.
+ */
+static bool
+has_room(struct cache *c)
+{
+	int64_t now = mono_ms();
+
+	if (!near_full(c))
+		return true;
+	if (c->swept != 0 && now - c->swept < 60000)
+		return false;
+	c->swept = now;
+	return drop_stale(c) > 0 && !near_full(c);
+}
+
+static int
+put_record(struct cache *c, MDB_val *key, MDB_val *val, int64_t checked)
+{
+	MDB_txn *txn;
+	MDB_val old;
+	int rc;
+
+	if ((rc = begin(c, 0, &txn)) != 0)
+		return rc;
+	/* writers are serialised here: a peer's answer checked after this
+	 * one began is newer, and stays */
+	if (mdb_get(txn, c->dbi, key, &old) == 0 &&
+	    record_checked(old.mv_data, old.mv_size) > checked) {
+		mdb_txn_abort(txn);
+		return 0;
+	}
+	rc = mdb_put(txn, c->dbi, key, val, 0);
+	if (rc == 0)
+		return mdb_txn_commit(txn);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
 mtasts_code
 cache_put(struct cache *c, const char *domain, const struct cache_entry *e,
     struct mtasts_error *err)
 {
 	struct writer w = {NULL, 0, record_size(e), false};
-	MDB_txn *txn;
 	MDB_val key = {strlen(domain), (void *)domain}, val;
 	int rc;
 
@@ -414,27 +553,11 @@ cache_put(struct cache *c, const char *domain, const struct cache_entry *e,
 		    "cache: the record of %s does not fit", domain);
 	}
 	val = (MDB_val){w.len, w.p};
-	if ((rc = mdb_txn_begin(c->env, NULL, 0, &txn)) == 0) {
-		MDB_val old;
-
-		/* writers are serialised here: a peer's answer checked after
-		 * this one began is newer, and stays */
-		if (mdb_get(txn, c->dbi, &key, &old) == 0 &&
-		    record_checked(old.mv_data, old.mv_size) > e->checked) {
-			mdb_txn_abort(txn);
-			free(w.p);
-			return MTASTS_OK;
-		}
-		rc = mdb_put(txn, c->dbi, &key, &val, 0);
-		if (rc == 0)
-			rc = mdb_txn_commit(txn);
-		else
-			mdb_txn_abort(txn);
-	}
+	rc = has_room(c) ? put_record(c, &key, &val, e->checked) : MDB_MAP_FULL;
 	free(w.p);
 	if (rc == MDB_MAP_FULL)
 		return mtasts_error_set(err, MTASTS_ERR_CACHE,
-		    "cache: full; raise cache_size or purge domains");
+		    "cache: full of policies in force; raise cache_size");
 	if (rc != 0)
 		return lmdb_error(err, "write", domain, rc);
 	return MTASTS_OK;
@@ -447,7 +570,7 @@ cache_del(struct cache *c, const char *domain, struct mtasts_error *err)
 	MDB_val key = {strlen(domain), (void *)domain};
 	int rc;
 
-	if ((rc = mdb_txn_begin(c->env, NULL, 0, &txn)) != 0)
+	if ((rc = begin(c, 0, &txn)) != 0)
 		return lmdb_error(err, "write", domain, rc);
 	rc = mdb_del(txn, c->dbi, &key, NULL);
 	if (rc != 0) {
@@ -472,7 +595,7 @@ cache_each(struct cache *c,
 	char domain[300];
 	int rc, stop = 0;
 
-	if ((rc = mdb_txn_begin(c->env, NULL, MDB_RDONLY, &txn)) != 0)
+	if ((rc = begin(c, MDB_RDONLY, &txn)) != 0)
 		return lmdb_error(err, "read", "all", rc);
 	if ((rc = mdb_cursor_open(txn, c->dbi, &cur)) != 0) {
 		mdb_txn_abort(txn);

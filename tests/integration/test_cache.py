@@ -436,6 +436,21 @@ class Files(CacheWorld):
         self.assertEqual(self.mtasts("cache", "show", d)["policy"]["id"],
                          "again")
 
+    def test_full_cache_makes_room(self):
+        """A cache full of answers that have run out drops them to take a
+        new one (no cache_error, so no verdict defer)."""
+        self.world.write_config(self.extra + "cache_size = 1\n")
+        listing = os.path.join(self.world.dir, "domains")
+        with open(listing, "w") as f:
+            f.write("".join(f"gone{i}.example\n" for i in range(12000)))
+        self.mtasts("lookup", "--file", listing)
+        self.world.add("late.example")
+        r = self.lookup("late.example", now=T0 + 7200)
+        self.assertEqual(r["status"], "found")
+        self.assertNotIn("cache_error", r)
+        self.assertEqual(self.mtasts("cache", "show", "gone1.example",
+                                     check=False), None)
+
     def test_cache_dir_that_is_a_file(self):
         os.makedirs(os.path.dirname(self.world.cache_dir), exist_ok=True)
         open(self.world.cache_dir, "w").close()
