@@ -273,6 +273,21 @@ check_policy_content(struct report *r, const char *body, size_t len)
 		    "max_age is %u seconds: senders must fetch the policy "
 		    "again and again.",
 		    p->max_age);
+	if (p->mode == MTASTS_MODE_ENFORCE && p->max_age > 15778800)
+		finding(r, "info", "max_age_long",
+		    "A max_age of weeks to a few months (1209600 to 7776000) "
+		    "protects as well and forgives more.",
+		    "max_age is %u seconds (%u days): a sender that cannot "
+		    "reach the policy host when it changes keeps the old one, "
+		    "and defers mail to MX hosts it does not name, that long.",
+		    p->max_age, p->max_age / 86400);
+	else if (p->mode == MTASTS_MODE_TESTING && p->max_age > 1209600)
+		finding(r, "info", "max_age_long",
+		    "While testing, a day to a week (86400 to 604800) is "
+		    "enough; raise max_age when you move to enforce.",
+		    "max_age is %u seconds (%u days) for a testing policy: if "
+		    "you withdraw MTA-STS, senders keep the policy that long.",
+		    p->max_age, p->max_age / 86400);
 	for (i = 0; i < p->mx_count; i++)
 		if (strspn(p->mx[i], "0123456789.") == strlen(p->mx[i]))
 			finding(r, "error", "pattern_ip_address",

@@ -3,6 +3,7 @@
  * the policy file, the _mta-sts TXT record with a fresh id, a TLS-RPT
  * record, and the steps.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,28 @@ patterns(const struct dns_answer *mx, char *out, size_t outlen, json_t *list)
 	}
 }
 
+/* RFC 7505: one MX record, of "." (the name comes out empty). */
+static bool
+has_null_mx(const struct dns_answer *mx)
+{
+	return mx->count == 1 && mx->data[0][0] == '\0';
+}
+
+/* A URI that fits in a TXT record's rua= (RFC 8460 §3): mailto: or
+ * https:, printable ASCII, no separator of the record. */
+static bool
+is_rua(const char *rua)
+{
+	size_t i;
+
+	if (strncmp(rua, "mailto:", 7) != 0 && strncmp(rua, "https:", 6) != 0)
+		return false;
+	for (i = 0; rua[i] != '\0'; i++)
+		if (rua[i] <= ' ' || rua[i] >= 0x7f || rua[i] == ';')
+			return false;
+	return i < 250;
+}
+
 static int
 init_domain(struct cli *cli, const char *arg, const char *mode, const char *rua,
     long max_age)
@@ -72,9 +95,10 @@ init_domain(struct cli *cli, const char *arg, const char *mode, const char *rua,
 	char url[MTASTS_DOMAIN_MAX + 64], rua_buf[300];
 	char txt_name[300], txt_value[64], rpt_name[300], rpt_value[400];
 	char step1[800], step2[1400], step3[400];
-	json_t *mxl = json_array();
+	json_t *mxl = json_array(), *result;
 	time_t now = (time_t)wall_now();
 	struct tm tm;
+	int status;
 
 	if (domain_normalize(arg, domain) != 0)
 		return cli_usage_error(cli, "\"%s\" is not a domain name", arg);
@@ -86,14 +110,19 @@ init_domain(struct cli *cli, const char *arg, const char *mode, const char *rua,
 		return CLI_ERROR;
 	}
 	mx = dns_lookup(dns, domain, DNS_TYPE_MX, cfg->dns_timeout_ms);
+	if (mx != NULL && mx->code == MTASTS_OK && has_null_mx(mx)) {
+		fprintf(stderr,
+		    "mtasts init: %s publishes a null MX (RFC 7505): it "
+		    "receives no mail, so it has no policy to publish\n",
+		    domain);
+		status = CLI_PROBLEM;
+		goto out;
+	}
 	if (mx == NULL || mx->code != MTASTS_OK || mx->count == 0) {
 		fprintf(stderr, "mtasts init: %s has no MX records (%s)\n",
 		    domain, mx != NULL ? mx->message : "no answer");
-		dns_answer_free(mx);
-		dns_free(dns);
-		mtasts_config_free(cfg);
-		json_decref(mxl);
-		return CLI_PROBLEM;
+		status = CLI_PROBLEM;
+		goto out;
 	}
 	patterns(mx, lines, sizeof(lines), mxl);
 	/* RFC 8461 §3.2, with CRLF as its text shows */
@@ -127,17 +156,19 @@ init_domain(struct cli *cli, const char *arg, const char *mode, const char *rua,
 	    "Run mtasts check %s; in testing mode, read the TLS-RPT reports "
 	    "before moving to enforce.",
 	    domain);
-	cli_emit(cli,
-	    json_pack("{s:s, s:s, s:s, s:o, s:{s:s, s:s}, s:{s:s, s:s}, "
-	              "s:[s, s, s]}",
-	        "domain", domain, "policy", policy, "policy_url", url, "mx",
-	        mxl, "mta_sts_txt", "name", txt_name, "value", txt_value,
-	        "tls_rpt_txt", "name", rpt_name, "value", rpt_value, "steps",
-	        step1, step2, step3));
+	result = json_pack("{s:s, s:s, s:s, s:O, s:{s:s, s:s}, s:{s:s, s:s}, "
+	                   "s:[s, s, s]}",
+	    "domain", domain, "policy", policy, "policy_url", url, "mx", mxl,
+	    "mta_sts_txt", "name", txt_name, "value", txt_value, "tls_rpt_txt",
+	    "name", rpt_name, "value", rpt_value, "steps", step1, step2, step3);
+	status = result != NULL ? CLI_OK : CLI_ERROR;
+	cli_emit(cli, result);
+out:
+	json_decref(mxl);
 	dns_answer_free(mx);
 	dns_free(dns);
 	mtasts_config_free(cfg);
-	return CLI_OK;
+	return status;
 }
 
 int
@@ -161,7 +192,7 @@ cmd_init(int argc, char **argv)
 	        "enforce.\n"};
 	const char *mode = "testing", *rua = NULL;
 	long max_age = -1;
-	bool done;
+	bool done, bad_max_age = false;
 	int opt, status;
 	char *end;
 
@@ -171,20 +202,23 @@ cmd_init(int argc, char **argv)
 			mode = optarg;
 		else if (opt == 'r')
 			rua = optarg;
-		else if (opt == 'a')
+		else if (opt == 'a') {
+			errno = 0;
 			max_age = strtol(optarg, &end, 10);
-		else if ((status = cli_common_option(&cli, opt, &done)), done)
+			bad_max_age = end == optarg || *end != '\0' ||
+			    errno != 0 || max_age < 0;
+		} else if ((status = cli_common_option(&cli, opt, &done)), done)
 			return status;
 	}
 	if (strcmp(mode, "testing") != 0 && strcmp(mode, "enforce") != 0)
 		return cli_usage_error(&cli, "--mode is testing or enforce");
-	if (rua != NULL && strncmp(rua, "mailto:", 7) != 0 &&
-	    strncmp(rua, "https:", 6) != 0)
-		return cli_usage_error(
-		    &cli, "--rua is a mailto: or https: URI");
-	if (max_age == -1)
+	if (rua != NULL && !is_rua(rua))
+		return cli_usage_error(&cli,
+		    "--rua is one mailto: or https: URI, without spaces or "
+		    "';'");
+	if (max_age == -1 && !bad_max_age)
 		max_age = strcmp(mode, "enforce") == 0 ? 1209600 : 86400;
-	if (max_age < 0 || max_age > (long)MTASTS_MAX_AGE_LIMIT)
+	if (bad_max_age || max_age > (long)MTASTS_MAX_AGE_LIMIT)
 		return cli_usage_error(
 		    &cli, "--max-age is 0 to %u", MTASTS_MAX_AGE_LIMIT);
 	if (argc - optind != 1)

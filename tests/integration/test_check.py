@@ -66,6 +66,9 @@ SCENARIOS = {
     "testing.example": (dict(mode="testing"), {"mode_testing"}),
     "none.example": (dict(mode="none", pat=()), {"mode_none"}),
     "short.example": (dict(max_age="86400"), {"max_age_short"}),
+    "long.example": (dict(max_age="31557600"), {"max_age_long"}),
+    "longtest.example": (dict(mode="testing", max_age="2592000"),
+                         {"mode_testing", "max_age_long"}),
     "ipmx.example": (dict(pat=("mx.{d}", "127.0.0.11")),
                      {"pattern_ip_address", "pattern_stale"}),
     "uncovered.example": (dict(mx=[(10, "mx.uncovered.example", GOOD),
@@ -275,6 +278,39 @@ class Check(unittest.TestCase):
         rc, r, err = check(w, d)
         self.assertEqual(r["issues"], [], err)
         self.assertEqual(rc, 0)
+
+    def test_init_defaults_and_arguments(self):
+        w, d = self.world, "starter.example"
+        w.add(d, txt=None, site=None, mx=[(10, "mx.starter.example", GOOD)])
+
+        def init(*args):
+            return subprocess.run([MTASTS, "init", "--config", w.config,
+                                   *args], capture_output=True, text=True)
+        p = init("--json", "--rua", "https://reports.example/tls", d)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = json.loads(p.stdout)
+        self.assertEqual(out["policy"], "version: STSv1\r\nmode: testing"
+                         "\r\nmx: mx.starter.example\r\nmax_age: 86400"
+                         "\r\n")
+        self.assertEqual(out["tls_rpt_txt"]["value"],
+                         "v=TLSRPTv1; rua=https://reports.example/tls")
+        self.assertRegex(out["mta_sts_txt"]["value"],
+                         r"^v=STSv1; id=[0-9]{14}$")
+        # the text form, for a person
+        p = init(d)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("mode: testing", p.stdout)
+        self.assertIn("_mta-sts.starter.example", p.stdout)
+        for bad in (["--max-age", "1w"], ["--max-age", "-1"],
+                    ["--max-age", "99999999999"], ["--mode", "strict"],
+                    ["--rua", "mailto:a@b; rua=mailto:evil@x"]):
+            with self.subTest(args=bad):
+                self.assertEqual(init(*bad, d).returncode, 2)
+        # RFC 7505: a domain that receives no mail has nothing to publish
+        w.add("nullmx.example", txt=None, site=None, mx=[(0, "", GOOD)])
+        p = init("nullmx.example")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("null MX", p.stderr)
 
 
 if __name__ == "__main__":
