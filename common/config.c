@@ -258,8 +258,14 @@ set_override(struct override *o, const char *name, const char *value)
 		if (grown == NULL)
 			return -1;
 		o->mx = grown;
-		if ((o->mx[o->mx_count] = strdup(value)) == NULL)
+		/* as the policy parser keeps patterns: lower case, without
+		 * the trailing dot (the adapters build host lists from them) */
+		if ((o->mx[o->mx_count] = strndup(
+		         value, domain_trim_dot(value, strlen(value)))) == NULL)
 			return -1;
+		for (char *c = o->mx[o->mx_count]; *c != '\0'; c++)
+			if (*c >= 'A' && *c <= 'Z')
+				*c = (char)(*c - 'A' + 'a');
 		o->mx_count++;
 		return 0;
 	}

@@ -301,7 +301,7 @@ mode = enforce
 
 [domain static.example]
 mode = enforce
-mx = mail.static.example
+mx = Mail.Static.Example.
 mx = *.backup.static.example
 
 [domain relaxed.example]
