@@ -467,6 +467,40 @@ check_patterns(struct report *r, const struct dns_answer *mx)
 }
 
 /* Every MX: covered by the policy?  STARTTLS and certificate on port 25. */
+/* SMTP with STARTTLS and a TLS session: what a sender needs of an MX. */
+static bool
+probe_works(const struct probe_result *p)
+{
+	return p->connected && p->starttls && p->tls;
+}
+
+/*
+ * Probes host on port 25 at its first IPv4 address (into *p) and its first
+ * IPv6 address (into *p6); a family without an address says "no address".
+ */
+static void
+probe_host(struct report *r, const char *host, const struct dns_answer *a,
+    const struct dns_answer *a6, struct probe_result *p,
+    struct probe_result *p6)
+{
+	const struct dns_answer *fam[2] = {a, a6};
+	struct probe_result *out[2] = {p, p6};
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		if (count_of(fam[k]) == 0) {
+			memset(out[k], 0, sizeof(*out[k]));
+			snprintf(
+			    out[k]->error, sizeof(out[k]->error), "no address");
+			continue;
+		}
+		probe_smtp(host, fam[k]->data[0], 25,
+		    r->cfg->connect_timeout_ms,
+		    r->cfg->connect_timeout_ms + r->cfg->fetch_timeout_ms,
+		    r->cfg->ca_bundle, r->cfg->ca_path, out[k]);
+	}
+}
+
 static void
 check_mx(struct report *r)
 {
@@ -483,10 +517,12 @@ check_mx(struct report *r)
 	for (i = 0; i < count_of(mx); i++) {
 		const char *host = mx->data[i];
 		struct dns_answer *a = ask(r, "", host, DNS_TYPE_A);
+		struct dns_answer *a6 = ask(r, "", host, DNS_TYPE_AAAA);
 		struct dns_answer *tlsa =
 		    ask(r, "_25._tcp.", host, DNS_TYPE_TLSA);
 		json_t *matched = json_array(), *h;
-		struct probe_result p;
+		struct probe_result p, p6;
+		const struct probe_result *best;
 
 		for (k = 0; r->policy != NULL && k < r->policy->mx_count; k++)
 			if (mtasts_mx_match(r->policy->mx[k], host))
@@ -504,17 +540,23 @@ check_mx(struct report *r)
 			    "MX %s matches no mx pattern of the policy: under "
 			    "enforce, senders will not deliver to it.",
 			    host);
-		if (count_of(a) > 0)
-			probe_smtp(host, a->data[0], 25,
-			    r->cfg->connect_timeout_ms,
-			    r->cfg->connect_timeout_ms +
-			        r->cfg->fetch_timeout_ms,
-			    r->cfg->ca_bundle, r->cfg->ca_path, &p);
-		else {
-			memset(&p, 0, sizeof(p));
-			snprintf(p.error, sizeof(p.error), "no address");
-		}
-		judge_probe(r, host, &p);
+		probe_host(r, host, a, a6, &p, &p6);
+		/* judged by IPv4, unless only IPv6 has an address or answers */
+		best = count_of(a) > 0 && (p.connected || !p6.connected) ? &p
+		                                                         : &p6;
+		judge_probe(r, host, best);
+		if (count_of(a) > 0 && count_of(a6) > 0 &&
+		    probe_works(&p) != probe_works(&p6))
+			finding(r, "warning",
+			    probe_works(&p) ? "mx_ipv4_only" : "mx_ipv6_only",
+			    "Make the MX answer SMTP with STARTTLS on both its "
+			    "IPv4 and IPv6 addresses, or publish only the one "
+			    "that works.",
+			    "MX %s works over %s only (%s: %s): senders that "
+			    "use the other fail.",
+			    host, probe_works(&p) ? "IPv4" : "IPv6",
+			    probe_works(&p) ? a6->data[0] : a->data[0],
+			    probe_works(&p) ? p6.error : p.error);
 		dane = dane || count_of(tlsa) > 0;
 		if (count_of(tlsa) > 0)
 			finding(r, "info", "dane_present",
@@ -523,15 +565,24 @@ check_mx(struct report *r)
 			    "MX %s has TLSA records: DANE governs the senders "
 			    "that support it.",
 			    host);
-		h = probe_json(&p, matched);
+		h = probe_json(best, matched);
 		json_object_set_new(h, "host", json_string(host));
 		json_object_set_new(h, "preference", json_integer(mx->pref[i]));
 		json_object_set_new(h, "address",
 		    count_of(a) ? json_string(a->data[0]) : json_null());
+		json_object_set_new(h, "address6",
+		    count_of(a6) ? json_string(a6->data[0]) : json_null());
+		json_object_set_new(h, "ipv6",
+		    count_of(a6) == 0 ? json_null()
+		        : probe_works(&p6)
+		        ? json_string("ok")
+		        : json_string(
+		              p6.error[0] != '\0' ? p6.error : "no STARTTLS"));
 		json_object_set_new(h, "tlsa", json_boolean(count_of(tlsa)));
 		json_array_append_new(hosts, h);
 		json_decref(matched);
 		dns_answer_free(a);
+		dns_answer_free(a6);
 		dns_answer_free(tlsa);
 	}
 	json_object_set_new(r->obj, "mx_hosts", hosts);

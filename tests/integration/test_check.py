@@ -29,7 +29,8 @@ RPT = "v=TLSRPTv1; rua=mailto:tls@{d}"
 # (codes; a clean domain produces none).  Keys of the changes:
 #   txt: TXT records at _mta-sts; apex: TXT at the domain; cname: True;
 #   site: Site arguments; ip / ip6: policy host addresses;
-#   mx: [(pref, name, address)]; pat: the policy's mx patterns;
+#   mx: [(pref, name, address)]; mx6: [(name, IPv6 address)] beside;
+#   pat: the policy's mx patterns;
 #   rpt: TXT records at _smtp._tls; tlsa: True
 SCENARIOS = {
     "clean.example": ({}, set()),
@@ -87,6 +88,11 @@ SCENARIOS = {
                      {"mx_unreachable"}),
     "badtls.example": (dict(mx=[(10, "mx.badtls.example", BADTLS)]),
                        {"mx_tls_failed"}),
+    "v6mx.example": (dict(mx=[(10, "mx.v6mx.example", "::1")]), set()),
+    # ::2 is on no interface of the namespace: IPv6 fails at once
+    "v4mx.example": (dict(mx=[(10, "mx.v4mx.example", GOOD)],
+                          mx6=[("mx.v4mx.example", "::2")]),
+                     {"mx_ipv4_only"}),
     "oldtls.example": (dict(mx=[(10, "mx.oldtls.example", OLD)]),
                        {"mx_tls_old"}),
     "certexp.example": (dict(mx=[(10, "mx.certexp.example", EXPIRED)]),
@@ -123,6 +129,8 @@ def build(world, domain, c):
         z.add(domain, "TXT", t)
     for t in c.get("rpt", [RPT.format(d=domain)]):
         z.add("_smtp._tls." + domain, "TXT", t)
+    for name, address in c.get("mx6", []):
+        z.add(name, "AAAA", address)
     if c.get("tlsa"):
         z.add(f"_25._tcp.mx.{domain}", "TLSA", "030101" + "ab" * 32)
 
@@ -149,6 +157,7 @@ class Check(unittest.TestCase):
                        "mx1.mail.fresh.example", "mx2.mail.fresh.example"]
         cls.sinks = [
             Sink(GOOD, cert=w.ca.issue("sink-good", good_names)),
+            Sink("::1", cert=w.ca.issue("sink-v6", ["mx.v6mx.example"])),
             Sink(WRONG, cert=w.ca.issue("sink-wrong", ["x.other.example"])),
             Sink(PLAIN),
             Sink(OLD, cert=w.ca.issue("sink-old", ["mx.oldtls.example"]),

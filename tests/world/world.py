@@ -174,8 +174,8 @@ cache_dir = {self.cache_dir}
                   (20, f"mx2.{domain}", "127.0.0.1")]
         for pref, name, address in mx:
             z.add(domain, "MX", (pref, name))
-            if not self.zone.records.get(name):
-                z.add(name, "A", address)
+            if not self.zone.records.get(name) and address is not None:
+                z.add(name, "AAAA" if ":" in address else "A", address)
         if site is None:
             return
         kwargs = dict(site)
