@@ -14,6 +14,7 @@ import netns  # noqa: E402
 if os.geteuid() == 0:
     netns.enter()
 
+from dnssec import Signer  # noqa: E402
 from smtp_sink import BrokenSink, Sink  # noqa: E402
 from world import World, policy  # noqa: E402
 
@@ -154,6 +155,7 @@ class Check(unittest.TestCase):
                       if c.get("mx", [(0, 0, GOOD)])
                       and c.get("mx", [(0, 0, GOOD)])[0][2] == GOOD]
         good_names += ["mx.other.example", "a.b.deep.example",
+                       "mx.secure.example",
                        "mx1.mail.fresh.example", "mx2.mail.fresh.example"]
         cls.sinks = [
             Sink(GOOD, cert=w.ca.issue("sink-good", good_names)),
@@ -264,6 +266,25 @@ class Check(unittest.TestCase):
         self.assertNotIn("txt_missing", codes(r))
         self.assertEqual(r["dns_record"]["dnssec"], "bogus")
         self.assertEqual(p.returncode, 1)
+
+    def test_dnssec_secure(self):
+        # a zone signed at test time, its key as the trust anchor
+        w, d = self.world, "secure.example"
+        build(w, d, {})
+        w.zone.add(f"_25._tcp.mx.{d}", "TXT", "no TLSA here")  # NODATA
+        w.zone.signer = Signer(d)
+        anchor = os.path.join(w.dir, "secure-anchor")
+        with open(anchor, "w") as f:
+            f.write(w.zone.signer.anchor())
+        conf = os.path.join(w.dir, "secure.conf")
+        with open(w.config) as src, open(conf, "w") as f:
+            f.write(src.read() + f"trust_anchor = {anchor}\n")
+        p = subprocess.run([MTASTS, "check", "--config", conf, "--json", d],
+                           capture_output=True, timeout=120)
+        r = json.loads(p.stdout)
+        self.assertEqual(r["dns_record"]["dnssec"], "secure", r)
+        self.assertEqual(codes(r), {"dnssec_secure"})
+        self.assertEqual(p.returncode, 0)
 
     def test_init_output_passes_check(self):
         w, d = self.world, "fresh.example"

@@ -18,6 +18,7 @@ class Zone(BaseResolver):
     def __init__(self):
         self.records = {}
         self.behaviour = {}
+        self.signer = None  # dnssec.Signer of one zone, or None
         self.lock = threading.Lock()
         self.queries = []
 
@@ -88,10 +89,39 @@ class Zone(BaseResolver):
                 if t == qtype:
                     reply.add_answer(RR(name + ".", getattr(QTYPE, t),
                                         ttl=60, rdata=self._rdata(t, v)))
-            if not reply.rr:
+            if self.signer is not None and self.signer.covers(name):
+                self._signed(reply, name, qtype, rrs)
+            elif not reply.rr:
                 reply.add_auth(RR("example.", QTYPE.SOA, ttl=60,
                                   rdata=SOA_RR))
         return reply
+
+    def _signed(self, reply, name, qtype, rrs):
+        """The answer of a signed zone: its DNSKEY, an RRSIG beside each
+        rrset, and for NODATA the zone's SOA and an NSEC, signed."""
+        sig = self.signer
+        if qtype == "DNSKEY" and name == sig.zone:
+            reply.add_answer(RR(name + ".", QTYPE.DNSKEY, ttl=60,
+                                rdata=RD(sig.dnskey_wire())))
+        groups = {}
+        for rr in reply.rr:
+            groups.setdefault((str(rr.rname), rr.rtype), []).append(rr)
+        for (rname, rtype), rrs_ in groups.items():
+            tname = QTYPE[rtype]
+            texts = ([sig.dnskey.to_text()] if tname == "DNSKEY" else
+                     [rr.rdata.toZone() for rr in rrs_])
+            reply.add_answer(RR(rname, QTYPE.RRSIG, ttl=60, rdata=RD(
+                sig.rrsig(rname, tname, texts))))
+        if reply.rr:
+            return
+        soa = "ns.example. hostmaster.example. 1 3600 600 86400 60"
+        nsec = sig.nsec_text(name, {t for t, _ in rrs})
+        for owner, tname, text in ((sig.zone + ".", "SOA", soa),
+                                   (name + ".", "NSEC", nsec)):
+            reply.add_auth(RR(owner, getattr(QTYPE, tname), ttl=60,
+                              rdata=RD(sig.wire(tname, text))))
+            reply.add_auth(RR(owner, QTYPE.RRSIG, ttl=60,
+                              rdata=RD(sig.rrsig(owner, tname, [text]))))
 
 
 class _Logger:
