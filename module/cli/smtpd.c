@@ -17,14 +17,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "domain.h"
 
 #define DEFAULT_TABLE "/var/lib/mtasts/smtpd-enforce"
 #define DEFAULT_LOADED "/run/mtasts-smtpd/smtpd-enforce.loaded"
 #define DEFAULT_NAME "mtasts_enforce"
+/* the most a table may hold */
+#define LIST_MAX (16 * 1024 * 1024)
 /* the table changed while it was loaded: load again, this many times */
 #define ROUNDS 5
 
@@ -42,15 +46,46 @@ list_free(struct list *l)
 	memset(l, 0, sizeof(*l));
 }
 
-/* Reads a domain list; a missing file is an empty list when may_lack. */
+/*
+ * Reads a domain list, one per line: a regular file, never through a link
+ * (root reads here what the mtasts group may write), at most LIST_MAX
+ * bytes, and only lines that are domain names are kept (what is copied to
+ * the record is a list of domains, whatever the file held).  A missing
+ * file is an empty list when may_lack.
+ */
 static int
 list_read(
     const struct cli *cli, const char *path, bool may_lack, struct list *l)
 {
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	ssize_t n = 0;
+	char *line, *save = NULL;
+
 	memset(l, 0, sizeof(*l));
-	if (may_lack && access(path, F_OK) != 0 && errno == ENOENT)
+	if (fd < 0 && errno == ENOENT && may_lack)
 		return 0;
-	return cli_read_domains(cli, path, &l->domains, &l->count, &l->text);
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    st.st_size > LIST_MAX || (l->text = malloc(LIST_MAX + 1)) == NULL ||
+	    (n = read(fd, l->text, LIST_MAX)) < 0) {
+		fprintf(stderr, "mtasts %s: %s: %s\n", cli->name, path,
+		    fd < 0 || n < 0 ? strerror(errno)
+		                    : "not a regular file of a domain list");
+		if (fd >= 0)
+			close(fd);
+		list_free(l);
+		return -1;
+	}
+	close(fd);
+	l->text[n] = '\0';
+	for (line = strtok_r(l->text, "\r\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\r\n", &save))
+		if (domain_is_valid(line, strlen(line)) &&
+		    cli_push(&l->domains, &l->count, line) != 0) {
+			list_free(l);
+			return -1;
+		}
+	return 0;
 }
 
 static bool

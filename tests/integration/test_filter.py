@@ -320,6 +320,23 @@ class SmtpdReload(unittest.TestCase):
         self.assertEqual(read(self.seen), "mtasts.invalid\na.example\n")
         self.assertEqual(read(self.loaded), read(self.table))
 
+    def test_never_through_a_link_nor_other_lines(self):
+        # root runs this where the mtasts group writes: a table that is a
+        # link is refused, lines that are not domains are not copied
+        secret = os.path.join(self.dir.name, "secret")
+        with open(secret, "w") as f:
+            f.write("root:$y$secret:19000::::::\n")
+        os.unlink(self.table)
+        os.symlink(secret, self.table)
+        p = self.reload(0)
+        self.assertEqual(p.returncode, 2)
+        self.assertNotIn("secret", read(self.loaded))
+        os.unlink(self.table)
+        with open(self.table, "w") as f:
+            f.write("a.example\nroot:$y$secret:19000::::::\n")
+        self.assertEqual(self.reload(0).returncode, 0)
+        self.assertEqual(read(self.loaded), "a.example\n")
+
     def test_failed_load_records_only_what_both_had(self):
         p = self.reload(1)
         self.assertEqual(p.returncode, 2)
