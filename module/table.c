@@ -4,6 +4,7 @@
  * them through a "relay tls" action.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,7 +92,7 @@ mtasts_enforce_table_write(struct mtasts_ctx *ctx, const char *path,
 	size_t i;
 	FILE *f;
 	bool ok;
-	int saved;
+	int saved, fd;
 
 	*changed = false;
 	/* OpenSMTPD 6.8 refuses an empty file: table as a domain list; a
@@ -118,8 +119,13 @@ mtasts_enforce_table_write(struct mtasts_ctx *ctx, const char *path,
 		return MTASTS_OK;
 	}
 	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
-	/* smtpd reads it as its own user: readable by all (no secret here) */
-	f = fopen(tmp, "w");
+	/* smtpd reads it as its own user: readable by all (no secret here);
+	 * a new file, never through a link left in the shared directory */
+	unlink(tmp);
+	fd = open(
+	    tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if ((f = fd >= 0 ? fdopen(fd, "w") : NULL) == NULL && fd >= 0)
+		close(fd);
 	ok = f != NULL && fchmod(fileno(f), 0644) == 0 &&
 	    fwrite(c.text, 1, c.len, f) == c.len && fflush(f) == 0 &&
 	    fsync(fileno(f)) == 0;
