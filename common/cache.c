@@ -23,12 +23,14 @@
 #define RECORD_MAGIC1 'S'
 #define RECORD_VERSION 1
 #define LOCK_SLOTS 65536 /* byte-range locks in one file, by domain hash */
+/* percent of the map any record may fill; one with a policy in force */
+#define ROOM_FOR_ANSWERS 90
+#define ROOM_FOR_POLICIES 97
 
 struct cache {
 	MDB_env *env;
 	MDB_dbi dbi;
 	int lock_fd;
-	int64_t swept; /* mono_ms() of the last look for stale records */
 };
 
 static mtasts_code
@@ -460,12 +462,12 @@ drop_stale(struct cache *c)
 }
 
 /*
- * Nine tenths of the map in use: the high-water mark less the pages LMDB
- * keeps free for reuse.  Stale records must go before the map is full:
- * then even a delete fails (it copies the pages it changes).
+ * Percent of the map in use: the high-water mark less the pages LMDB keeps
+ * free for reuse.  Stale records must go before the map is full: then even
+ * a delete fails (it copies the pages it changes).
  */
-static bool
-near_full(struct cache *c)
+static unsigned
+percent_used(struct cache *c)
 {
 	MDB_envinfo info;
 	MDB_stat st;
@@ -474,14 +476,17 @@ near_full(struct cache *c)
 	MDB_val k, v;
 	size_t total, used, free_pages = 0, count;
 
-	if (mdb_env_info(c->env, &info) != 0 || mdb_env_stat(c->env, &st) != 0)
-		return false;
-	total = info.me_mapsize / st.ms_psize;
+	/* adopt a map another process grew (a cache_size raised since) */
+	mdb_env_set_mapsize(c->env, 0);
+	if (mdb_env_info(c->env, &info) != 0 ||
+	    mdb_env_stat(c->env, &st) != 0 ||
+	    (total = info.me_mapsize / st.ms_psize) == 0)
+		return 0;
 	used = info.me_last_pgno + 1;
-	if (used * 10 < total * 9)
-		return false;
+	if (used * 100 < total * ROOM_FOR_ANSWERS)
+		return (unsigned)(used * 100 / total);
 	if (begin(c, MDB_RDONLY, &txn) != 0)
-		return false;
+		return 0;
 	/* the free list (database 0): each value counts its pages first */
 	if (mdb_cursor_open(txn, 0, &cur) == 0) {
 		while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0)
@@ -493,25 +498,40 @@ near_full(struct cache *c)
 	}
 	mdb_txn_abort(txn);
 	used = used > free_pages ? used - free_pages : 0;
-	return used * 10 >= total * 9;
+	return (unsigned)(used * 100 / total);
 }
 
 /*
- * Room for one more record.  Near full, stale records go (looked for once
- * a minute at most); if that frees nothing, nothing more is written: the
- * last tenth of the map is kept for the deletes that will free it.
+ * Room for a record: up to ROOM_FOR_ANSWERS percent of the map for any,
+ * up to ROOM_FOR_POLICIES for one that keeps a policy in force; the rest
+ * is kept for the deletes that free space.  Above the limit, the stale
+ * records go first, swept by one process a minute at most (the lock
+ * file's time says when the last sweep was, for every process).
  */
 static bool
-has_room(struct cache *c)
+has_room(struct cache *c, bool policy)
 {
-	int64_t now = mono_ms();
+	unsigned limit = policy ? ROOM_FOR_POLICIES : ROOM_FOR_ANSWERS;
+	struct stat st;
 
-	if (!near_full(c))
+	if (percent_used(c) < limit)
 		return true;
-	if (c->swept != 0 && now - c->swept < 60000)
+	if (fstat(c->lock_fd, &st) != 0 || st.st_mtime + 60 > time(NULL))
 		return false;
-	c->swept = now;
-	return drop_stale(c) > 0 && !near_full(c);
+	futimens(c->lock_fd, NULL);
+	return drop_stale(c) > 0 && percent_used(c) < limit;
+}
+
+/*
+ * A record checked at then is newer than an answer checked at now: later,
+ * but not so much later that only a clock set back explains it (such a
+ * record would otherwise win against every answer until the clock caught
+ * up).
+ */
+static bool
+is_newer(int64_t then, int64_t now)
+{
+	return then > now && then - now <= 3600;
 }
 
 static int
@@ -526,7 +546,7 @@ put_record(struct cache *c, MDB_val *key, MDB_val *val, int64_t checked)
 	/* writers are serialised here: a peer's answer checked after this
 	 * one began is newer, and stays */
 	if (mdb_get(txn, c->dbi, key, &old) == 0 &&
-	    record_checked(old.mv_data, old.mv_size) > checked) {
+	    is_newer(record_checked(old.mv_data, old.mv_size), checked)) {
 		mdb_txn_abort(txn);
 		return 0;
 	}
@@ -553,7 +573,9 @@ cache_put(struct cache *c, const char *domain, const struct cache_entry *e,
 		    "cache: the record of %s does not fit", domain);
 	}
 	val = (MDB_val){w.len, w.p};
-	rc = has_room(c) ? put_record(c, &key, &val, e->checked) : MDB_MAP_FULL;
+	rc = has_room(c, e->policy != NULL && e->policy->expires > e->checked)
+	    ? put_record(c, &key, &val, e->checked)
+	    : MDB_MAP_FULL;
 	free(w.p);
 	if (rc == MDB_MAP_FULL)
 		return mtasts_error_set(err, MTASTS_ERR_CACHE,

@@ -29,11 +29,16 @@ struct item {
 	const struct override *override;
 };
 
-/* An answer from the cache is fresh enough to serve as it is. */
+/*
+ * An answer from the cache is fresh enough to serve as it is.  One from
+ * the future (the clock was set back since) is not: it is checked again.
+ */
 static bool
 is_fresh(
     const struct mtasts_config *cfg, const struct cache_entry *e, int64_t now)
 {
+	if (e->checked > now + 300)
+		return false;
 	if (e->policy != NULL)
 		return e->policy->expires > now &&
 		    now - e->checked < cfg->txt_recheck;
@@ -160,6 +165,7 @@ store(struct lookup_env *env, struct item *it, struct mtasts_lookup *r,
     int64_t now)
 {
 	struct cache_entry e;
+	struct mtasts_error werr;
 
 	if (env->cache == NULL)
 		return;
@@ -168,7 +174,12 @@ store(struct lookup_env *env, struct item *it, struct mtasts_lookup *r,
 	        mtasts_error_is_local(r->error.code)))
 		return;
 	next_entry(env->cfg, it, r, now, &e);
-	cache_put(env->cache, it->domain, &e, &r->cache_error);
+	/* the record was read: this answer stands; that it could not be
+	 * kept is said (io_error), and is no reason to defer */
+	if (cache_put(env->cache, it->domain, &e, &werr) != MTASTS_OK &&
+	    r->cache_error.code == MTASTS_OK)
+		mtasts_error_set(&r->cache_error, MTASTS_ERR_IO,
+		    "not stored: %s", werr.message);
 	/* e borrowed r->policy: nothing to free */
 }
 

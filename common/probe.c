@@ -54,6 +54,9 @@ connect_to(
 	if (fd < 0 ||
 	    (connect(fd, (struct sockaddr *)&ss, sslen) != 0 &&
 	        errno != EINPROGRESS)) {
+		/* this host has no way there: no fault of the server's */
+		r->no_route = errno == ENETUNREACH || errno == EAFNOSUPPORT ||
+		    errno == EADDRNOTAVAIL;
 		snprintf(
 		    r->error, sizeof(r->error), "connect: %s", strerror(errno));
 		if (fd >= 0)
@@ -202,6 +205,9 @@ tls_connect(SSL *ssl, int fd, int64_t deadline)
 {
 	int rc;
 
+	/* SSL_get_error reads the thread's error queue: start it empty, so
+	 * that no error left by someone else turns a WANT_READ into a fail */
+	ERR_clear_error();
 	while ((rc = SSL_connect(ssl)) != 1) {
 		switch (SSL_get_error(ssl, rc)) {
 		case SSL_ERROR_WANT_READ:
@@ -248,6 +254,7 @@ handshake(int fd, const char *host, const char *ca_file, const char *ca_path,
 		/* a goodbye without waiting: the socket is non-blocking */
 		SSL_write(ssl, "QUIT\r\n", 6);
 		SSL_shutdown(ssl);
+		ERR_clear_error();
 	}
 	SSL_free(ssl);
 	SSL_CTX_free(ctx);

@@ -25,6 +25,7 @@ struct probe_result {
 	char sans[PROBE_MAX_SANS][256];
 	int san_count;
 	char error[256]; /* what stopped the probe, "" if nothing */
+	bool no_route; /* this host has no route to the address's network */
 };
 
 /*

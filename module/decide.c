@@ -43,11 +43,13 @@ verdict_of(const struct mtasts_lookup *r)
 		return MTASTS_VERDICT_NONE;
 	/*
 	 * No policy, and a cache that could not say whether the domain had
-	 * one, or a failure of this host's own (memory, configuration) that
+	 * one (io_error: it said, but the new answer could not be kept), or
+	 * a failure of this host's own (memory, configuration) that
 	 * says nothing of the domain: it may have been enforce.  Never guess
 	 * towards cleartext.
 	 */
-	if (r->cache_error.code != MTASTS_OK ||
+	if ((r->cache_error.code != MTASTS_OK &&
+	        r->cache_error.code != MTASTS_ERR_IO) ||
 	    (r->status == MTASTS_STATUS_ERRORED &&
 	        mtasts_error_is_local(r->error.code)))
 		return MTASTS_VERDICT_DEFER;

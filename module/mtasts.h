@@ -269,8 +269,9 @@ const char *mtasts_override_name(enum mtasts_override override);
  * result; NULL for not_found and errored, which mean "mode none").  id is
  * the id of the TXT record seen ("" when none); error says what failed
  * (code MTASTS_OK when nothing did) and for not_found why nothing was
- * found.  cache_error is set when the cache could not be read or written:
- * the answer then comes from the network alone.  Release the contents with
+ * found.  cache_error is set when the cache could not be read (code
+ * MTASTS_ERR_CACHE: the answer then comes from the network alone) or the
+ * answer could not be kept in it (MTASTS_ERR_IO).  Release the contents with
  * mtasts_lookup_clear().
  */
 struct mtasts_lookup {
@@ -403,8 +404,8 @@ int mtasts_check_connection(const struct mtasts_policy *policy,
  * ("MX mx.rogue.example is not in the policy; ...").  Returns the number
  * allowed, or -1 when the MX lookup failed (out says why).
  */
-int mtasts_mx_allowed(struct mtasts_ctx *ctx,
-    const struct mtasts_decision *d, char *out, size_t outlen);
+int mtasts_mx_allowed(struct mtasts_ctx *ctx, const struct mtasts_decision *d,
+    char *out, size_t outlen);
 
 /*
  * Writes the domains mail must go to under enforce (cached enforce
@@ -412,8 +413,8 @@ int mtasts_mx_allowed(struct mtasts_ctx *ctx,
  * path, atomically (a new file renamed over the old).  Sets *changed when
  * the list differs from what path held.  For OpenSMTPD's file: table.
  */
-mtasts_code mtasts_enforce_table_write(struct mtasts_ctx *ctx,
-    const char *path, bool *changed, struct mtasts_error *err);
+mtasts_code mtasts_enforce_table_write(struct mtasts_ctx *ctx, const char *path,
+    bool *changed, struct mtasts_error *err);
 
 #ifdef __cplusplus
 }

@@ -417,7 +417,8 @@ probe_json(const struct probe_result *p, const json_t *matched)
 	int i;
 
 	for (i = 0; i < p->san_count; i++)
-		json_array_append_new(sans, json_string(p->sans[i]));
+		json_array_append_new(
+		    sans, mtasts_json_text(p->sans[i], strlen(p->sans[i])));
 	return json_pack("{s:O, s:b, s:b, s:s?, s:o, s:s?}", "patterns_matched",
 	    matched, "reachable", p->connected, "starttls", p->starttls,
 	    "tls_version", p->tls ? p->tls_version : NULL, "certificate",
@@ -501,6 +502,19 @@ probe_host(struct report *r, const char *host, const struct dns_answer *a,
 	}
 }
 
+/* "ok", what failed over IPv6, or null when the MX has no IPv6 address. */
+static json_t *
+ipv6_state(const struct dns_answer *a6, const struct probe_result *p6)
+{
+	if (count_of(a6) == 0)
+		return json_null();
+	if (p6->no_route)
+		return json_string("not probed: no IPv6 route from this host");
+	if (probe_works(p6))
+		return json_string("ok");
+	return json_string(p6->error[0] != '\0' ? p6->error : "no STARTTLS");
+}
+
 static void
 check_mx(struct report *r)
 {
@@ -545,8 +559,9 @@ check_mx(struct report *r)
 		best = count_of(a) > 0 && (p.connected || !p6.connected) ? &p
 		                                                         : &p6;
 		judge_probe(r, host, best);
-		if (count_of(a) > 0 && count_of(a6) > 0 &&
-		    probe_works(&p) != probe_works(&p6))
+		/* a family this host cannot reach says nothing of the MX */
+		if (count_of(a) > 0 && count_of(a6) > 0 && !p.no_route &&
+		    !p6.no_route && probe_works(&p) != probe_works(&p6))
 			finding(r, "warning",
 			    probe_works(&p) ? "mx_ipv4_only" : "mx_ipv6_only",
 			    "Make the MX answer SMTP with STARTTLS on both its "
@@ -572,12 +587,7 @@ check_mx(struct report *r)
 		    count_of(a) ? json_string(a->data[0]) : json_null());
 		json_object_set_new(h, "address6",
 		    count_of(a6) ? json_string(a6->data[0]) : json_null());
-		json_object_set_new(h, "ipv6",
-		    count_of(a6) == 0 ? json_null()
-		        : probe_works(&p6)
-		        ? json_string("ok")
-		        : json_string(
-		              p6.error[0] != '\0' ? p6.error : "no STARTTLS"));
+		json_object_set_new(h, "ipv6", ipv6_state(a6, &p6));
 		json_object_set_new(h, "tlsa", json_boolean(count_of(tlsa)));
 		json_array_append_new(hosts, h);
 		json_decref(matched);

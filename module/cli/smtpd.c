@@ -6,10 +6,13 @@
  * The record (--loaded) must never list a domain smtpd does not route by
  * the table: before "smtpctl update table" it is cut down to the domains
  * both in it and in the table about to be loaded (a domain leaving the
- * table is forgotten first), and only after the update succeeded does it
- * become a copy of what was loaded.  It lives in a directory only root
- * writes (/run/mtasts-smtpd): root never writes through a link that a
- * member of the mtasts group could plant in /var/lib/mtasts.
+ * table is forgotten first); after the update succeeded it lists what the
+ * table held both before and after it (smtpd read one or the other), and
+ * the load is done again until those two agree.  Runs take turns (a lock
+ * beside the record).  The record lives in a directory only root writes
+ * (/run/mtasts-smtpd), and the table, in a directory the mtasts group
+ * writes, is read as a regular file with one name, never through a link
+ * or a FIFO, and only its domain names are kept.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -57,7 +61,8 @@ static int
 list_read(
     const struct cli *cli, const char *path, bool may_lack, struct list *l)
 {
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO put there must not hang root */
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	struct stat st;
 	ssize_t n = 0;
 	char *line, *save = NULL;
@@ -65,8 +70,10 @@ list_read(
 	memset(l, 0, sizeof(*l));
 	if (fd < 0 && errno == ENOENT && may_lack)
 		return 0;
+	/* one name only: not a hard link to a file of someone else's */
 	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-	    st.st_size > LIST_MAX || (l->text = malloc(LIST_MAX + 1)) == NULL ||
+	    st.st_nlink != 1 || st.st_size > LIST_MAX ||
+	    (l->text = malloc(LIST_MAX + 1)) == NULL ||
 	    (n = read(fd, l->text, LIST_MAX)) < 0) {
 		fprintf(stderr, "mtasts %s: %s: %s\n", cli->name, path,
 		    fd < 0 || n < 0 ? strerror(errno)
@@ -140,7 +147,9 @@ record_write(const struct cli *cli, const char *path, const struct list *l,
 	for (i = 0; i < l->count; i++)
 		if (only == NULL || list_has(only, l->domains[i]))
 			fprintf(f, "%s\n", l->domains[i]);
-	ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+	/* a record cut short (a full /run) could name a domain that is not
+	 * the one loaded */
+	ok = fflush(f) == 0 && !ferror(f) && fsync(fileno(f)) == 0;
 	ok = fclose(f) == 0 && ok;
 	if (!ok || rename(tmp, path) != 0) {
 		fprintf(stderr, "mtasts %s: %s: %s\n", cli->name, path,
@@ -180,29 +189,34 @@ update_table(const struct cli *cli, const char *smtpctl, const char *name)
 	return false;
 }
 
-/* One load: CLI_OK and *settled when the table did not change meanwhile. */
+/*
+ * One load.  smtpd reads the table itself when told to, at a moment
+ * between the two reads here: after the load, the record lists what both
+ * reads had (what smtpd has whichever it saw), and *settled says whether
+ * they were the same.
+ */
 static int
 load_once(const struct cli *cli, const char *table, const char *loaded,
     const char *smtpctl, const char *name, bool *settled)
 {
-	struct list next, old, after;
+	struct list before, old, after;
 	int status = CLI_ERROR;
 
 	*settled = false;
-	if (list_read(cli, table, false, &next) != 0)
+	if (list_read(cli, table, false, &before) != 0)
 		return CLI_ERROR;
+	memset(&after, 0, sizeof(after));
 	if (list_read(cli, loaded, true, &old) == 0 &&
-	    record_write(cli, loaded, &next, &old) == 0 &&
+	    record_write(cli, loaded, &before, &old) == 0 &&
 	    update_table(cli, smtpctl, name) &&
-	    record_write(cli, loaded, &next, NULL) == 0) {
+	    list_read(cli, table, false, &after) == 0 &&
+	    record_write(cli, loaded, &before, &after) == 0) {
 		status = CLI_OK;
-		if (list_read(cli, table, false, &after) == 0) {
-			*settled = list_same(&next, &after);
-			list_free(&after);
-		}
+		*settled = list_same(&before, &after);
 	}
-	list_free(&next);
+	list_free(&before);
 	list_free(&old);
+	list_free(&after);
 	return status;
 }
 
@@ -229,7 +243,8 @@ cmd_smtpd_reload(int argc, char **argv)
 	const char *table = DEFAULT_TABLE, *loaded = DEFAULT_LOADED;
 	const char *smtpctl = "smtpctl", *name = DEFAULT_NAME;
 	bool done, settled = false;
-	int opt, status = CLI_OK, round;
+	int opt, status = CLI_OK, round, fd;
+	char lock[4096];
 
 	while ((opt = getopt_long(argc, argv, "t:l:s:n:" CLI_COMMON_SHORT, opts,
 	            NULL)) != -1) {
@@ -246,9 +261,28 @@ cmd_smtpd_reload(int argc, char **argv)
 	}
 	if (optind != argc)
 		return cli_usage_error(&cli, "unexpected argument");
+	/* one run at a time: the record is written in steps */
+	snprintf(lock, sizeof(lock), "%s.lock", loaded);
+	if ((fd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600)) <
+	        0 ||
+	    flock(fd, LOCK_EX) != 0) {
+		fprintf(stderr, "mtasts %s: %s: %s\n", cli.name, lock,
+		    strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return CLI_ERROR;
+	}
 	for (round = 0; round < ROUNDS && !settled; round++)
 		if ((status = load_once(&cli, table, loaded, smtpctl, name,
 		         &settled)) != CLI_OK)
-			return status;
-	return CLI_OK;
+			break;
+	close(fd);
+	if (status == CLI_OK && !settled) {
+		fprintf(stderr,
+		    "mtasts %s: %s kept changing while it was loaded; the "
+		    "record lists only what every load had\n",
+		    cli.name, table);
+		status = CLI_ERROR;
+	}
+	return status;
 }

@@ -139,6 +139,19 @@ class Timeline(CacheWorld):
                          ("second", time.strftime(
                              "%Y-%m-%dT%H:%M:%SZ", time.gmtime(T0 + 200))))
 
+    def test_clock_set_back(self):
+        """Records written while the clock ran a day ahead neither stay
+        fresh nor win against answers once it is set right."""
+        d = "clock.example"
+        self.world.add(d)
+        self.lookup(d, now=T0 + 86400)
+        self.set_txt(d, "v=STSv1; id=after")
+        self.site(d, body=policy("testing").format(d=d))
+        r = self.lookup(d, now=T0)
+        self.assertEqual((r["status"], r["policy"]["id"]), ("found", "after"))
+        self.assertEqual(self.mtasts("cache", "show", d)["policy"]["id"],
+                         "after")
+
     def test_largest_policy_survives_the_cache(self):
         """A policy near the 64 KiB cap, written tight (no space after the
         colons), is read back from its record and renewed, not refetched."""
@@ -444,12 +457,23 @@ class Files(CacheWorld):
         with open(listing, "w") as f:
             f.write("".join(f"gone{i}.example\n" for i in range(12000)))
         self.mtasts("lookup", "--file", listing)
+        # a policy found still has room (the last tenth is kept for them
+        # and for deletes)
         self.world.add("late.example")
         r = self.lookup("late.example", now=T0 + 7200)
         self.assertEqual(r["status"], "found")
         self.assertNotIn("cache_error", r)
+        # an answer without one makes room: the stale records go, once a
+        # minute at most (the lock file's time; a minute passes here)
+        lock = os.path.join(self.world.cache_dir, "discovery.lock")
+        os.utime(lock, (time.time() - 61, time.time() - 61))
+        self.world.add("late-none.example", txt=None, site=None)
+        r = self.lookup("late-none.example", now=T0 + 7200)
+        self.assertNotIn("cache_error", r)
         self.assertEqual(self.mtasts("cache", "show", "gone1.example",
                                      check=False), None)
+        self.assertEqual(self.mtasts("cache", "show", "late-none.example")
+                         ["status"], "not_found")
 
     def test_cache_dir_that_is_a_file(self):
         os.makedirs(os.path.dirname(self.world.cache_dir), exist_ok=True)

@@ -23,6 +23,7 @@ GOOD, WRONG, PLAIN, OLD, EXPIRED, STRANGER, DRIP, BADTLS = (
     "127.0.0.11", "127.0.0.12", "127.0.0.13", "127.0.0.16", "127.0.0.17",
     "127.0.0.18", "127.0.0.20", "127.0.0.21")
 DOWN = "127.0.0.15"  # nothing listens there
+V6CLOSED = "fd00::25"  # added to loopback; nothing listens there either
 TWO_WEEKS = "1209600"
 RPT = "v=TLSRPTv1; rua=mailto:tls@{d}"
 
@@ -90,10 +91,14 @@ SCENARIOS = {
     "badtls.example": (dict(mx=[(10, "mx.badtls.example", BADTLS)]),
                        {"mx_tls_failed"}),
     "v6mx.example": (dict(mx=[(10, "mx.v6mx.example", "::1")]), set()),
-    # ::2 is on no interface of the namespace: IPv6 fails at once
+    # V6CLOSED is on loopback, nothing listens there: the MX's fault
     "v4mx.example": (dict(mx=[(10, "mx.v4mx.example", GOOD)],
-                          mx6=[("mx.v4mx.example", "::2")]),
+                          mx6=[("mx.v4mx.example", V6CLOSED)]),
                      {"mx_ipv4_only"}),
+    # ::2 has no route from here: not the MX's fault, not a finding
+    "v6noroute.example": (dict(mx=[(10, "mx.v6noroute.example", GOOD)],
+                               mx6=[("mx.v6noroute.example", "2001:db8::2")]),
+                          set()),
     "oldtls.example": (dict(mx=[(10, "mx.oldtls.example", OLD)]),
                        {"mx_tls_old"}),
     "certexp.example": (dict(mx=[(10, "mx.certexp.example", EXPIRED)]),
@@ -150,12 +155,15 @@ def codes(report):
 class Check(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        subprocess.run(["ip", "-6", "addr", "add", V6CLOSED + "/128", "dev",
+                        "lo"], check=True)
         w = cls.world = World(scenarios={}, real_ports=True)
         good_names = [f"mx.{d}" for d, (c, _) in SCENARIOS.items()
                       if c.get("mx", [(0, 0, GOOD)])
                       and c.get("mx", [(0, 0, GOOD)])[0][2] == GOOD]
         good_names += ["mx.other.example", "a.b.deep.example",
-                       "mx.secure.example",
+                       "mx.secure.example", "mx.v4mx.example",
+                       "mx.v6noroute.example",
                        "mx1.mail.fresh.example", "mx2.mail.fresh.example"]
         cls.sinks = [
             Sink(GOOD, cert=w.ca.issue("sink-good", good_names)),
