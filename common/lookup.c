@@ -183,12 +183,24 @@ store(struct lookup_env *env, struct item *it, struct mtasts_lookup *r,
 	/* e borrowed r->policy: nothing to free */
 }
 
+/* The domain's record into it->entry; a record that cannot be read is
+ * said in r->cache_error (none at all is no error). */
+static void
+read_entry(struct lookup_env *env, struct item *it, struct mtasts_lookup *r)
+{
+	struct mtasts_error err;
+	mtasts_code rc = cache_get(env->cache, it->domain, &it->entry, &err);
+
+	it->have_entry = rc == MTASTS_OK;
+	if (rc != MTASTS_OK && rc != MTASTS_ERR_DNS_NXDOMAIN)
+		r->cache_error = err;
+}
+
 /* Overrides and fresh cache entries; marks the rest for discovery. */
 static void
 prepare(struct lookup_env *env, struct item *it, const char *domain, bool force,
     struct mtasts_lookup *r, int64_t now)
 {
-	struct mtasts_error err;
 	char q[80];
 
 	memset(r, 0, sizeof(*r));
@@ -213,16 +225,10 @@ prepare(struct lookup_env *env, struct item *it, const char *domain, bool force,
 		answer_static(r, it->override);
 		return;
 	}
-	if (env->cache == NULL) {
+	if (env->cache == NULL)
 		r->cache_error = env->cache_error;
-	} else {
-		mtasts_code rc =
-		    cache_get(env->cache, it->domain, &it->entry, &err);
-
-		it->have_entry = rc == MTASTS_OK;
-		if (rc != MTASTS_OK && rc != MTASTS_ERR_DNS_NXDOMAIN)
-			r->cache_error = err;
-	}
+	else
+		read_entry(env, it, r);
 	if (it->have_entry && !force && is_fresh(env->cfg, &it->entry, now)) {
 		answer_from_entry(r, &it->entry, now);
 		return;
@@ -244,7 +250,6 @@ wait_for_peer(struct lookup_env *env, struct item *it, struct mtasts_lookup *r,
 	const struct mtasts_config *cfg = env->cfg;
 	long wait = 2 * cfg->dns_timeout_ms + cfg->connect_timeout_ms +
 	    cfg->fetch_timeout_ms + 1000;
-	struct mtasts_error err;
 	int waited;
 
 	if (env->cache == NULL ||
@@ -252,17 +257,7 @@ wait_for_peer(struct lookup_env *env, struct item *it, struct mtasts_lookup *r,
 		return false;
 	it->locked = true;
 	cache_entry_clear(&it->entry);
-	switch (cache_get(env->cache, it->domain, &it->entry, &err)) {
-	case MTASTS_OK:
-		it->have_entry = true;
-		break;
-	case MTASTS_ERR_DNS_NXDOMAIN:
-		it->have_entry = false;
-		break;
-	default:
-		it->have_entry = false;
-		r->cache_error = err;
-	}
+	read_entry(env, it, r);
 	if (it->have_entry &&
 	    (force ? waited == 1 && it->entry.checked >= now
 	           : is_fresh(cfg, &it->entry, now))) {

@@ -257,23 +257,29 @@ class Check(unittest.TestCase):
         self.assertEqual(r["summary"]["errors"], len(
             [f for f in r["issues"] if f["severity"] == "error"]))
 
+    def check_anchored(self, domain, anchor_text):
+        """mtasts check of domain with a DNSSEC trust anchor."""
+        w = self.world
+        anchor = os.path.join(w.dir, domain + ".anchor")
+        with open(anchor, "w") as f:
+            f.write(anchor_text)
+        conf = os.path.join(w.dir, domain + ".conf")
+        with open(w.config) as src, open(conf, "w") as f:
+            f.write(src.read() + f"trust_anchor = {anchor}\n")
+        p = subprocess.run([MTASTS, "check", "--config", conf, "--json",
+                            domain], capture_output=True, timeout=120)
+        return p.returncode, json.loads(p.stdout)
+
     def test_dnssec_bogus(self):
         # a trust anchor for bogus.example, whose answers are unsigned
         w, d = self.world, "sig.bogus.example"
         build(w, d, {})
-        anchor = os.path.join(w.dir, "anchor")
-        with open(anchor, "w") as f:
-            f.write("bogus.example. IN DS 12345 13 2 " + "ab" * 32 + "\n")
-        conf = os.path.join(w.dir, "dnssec.conf")
-        with open(w.config) as src, open(conf, "w") as f:
-            f.write(src.read() + f"trust_anchor = {anchor}\n")
-        p = subprocess.run([MTASTS, "check", "--config", conf, "--json", d],
-                           capture_output=True, timeout=120)
-        r = json.loads(p.stdout)
+        rc, r = self.check_anchored(
+            d, "bogus.example. IN DS 12345 13 2 " + "ab" * 32 + "\n")
         self.assertIn("dnssec_bogus", codes(r))
         self.assertNotIn("txt_missing", codes(r))
         self.assertEqual(r["dns_record"]["dnssec"], "bogus")
-        self.assertEqual(p.returncode, 1)
+        self.assertEqual(rc, 1)
 
     def test_dnssec_secure(self):
         # a zone signed at test time, its key as the trust anchor
@@ -281,18 +287,10 @@ class Check(unittest.TestCase):
         build(w, d, {})
         w.zone.add(f"_25._tcp.mx.{d}", "TXT", "no TLSA here")  # NODATA
         w.zone.signer = Signer(d)
-        anchor = os.path.join(w.dir, "secure-anchor")
-        with open(anchor, "w") as f:
-            f.write(w.zone.signer.anchor())
-        conf = os.path.join(w.dir, "secure.conf")
-        with open(w.config) as src, open(conf, "w") as f:
-            f.write(src.read() + f"trust_anchor = {anchor}\n")
-        p = subprocess.run([MTASTS, "check", "--config", conf, "--json", d],
-                           capture_output=True, timeout=120)
-        r = json.loads(p.stdout)
+        rc, r = self.check_anchored(d, w.zone.signer.anchor())
         self.assertEqual(r["dns_record"]["dnssec"], "secure", r)
         self.assertEqual(codes(r), {"dnssec_secure"})
-        self.assertEqual(p.returncode, 0)
+        self.assertEqual(rc, 0)
 
     def test_init_output_passes_check(self):
         w, d = self.world, "fresh.example"

@@ -86,6 +86,11 @@ class Filter(unittest.TestCase):
                    if os.path.exists(marker) else 0)
         return out, p.stderr.decode(), table, reloads
 
+    def add_enforce(self, d):
+        """An enforce domain whose one MX its policy allows."""
+        self.world.add(d, mx=[(10, "mx1." + d, "127.0.0.1")],
+                       site=dict(body=policy(mx=("mx1." + d,))))
+
     def answers(self, out):
         return [line for line in out if line.startswith("filter-result")]
 
@@ -127,8 +132,7 @@ class Filter(unittest.TestCase):
         first: the domain moved to testing, so the recipient proceeds, routed
         or not."""
         w, d = self.world, "moved.example"
-        w.add(d, mx=[(10, "mx1." + d, "127.0.0.1")],
-              site=dict(body=policy(mx=("mx1." + d,))))
+        self.add_enforce(d)
         out, _, table, _ = self.run_filter(
             CONFIG_LINES + [request("ab1", "cd1", f"<bob@{d}>")])
         self.assertIn("filter-result|ab1|cd1|proceed", out)
@@ -173,9 +177,8 @@ class Filter(unittest.TestCase):
     def test_missed_reload_is_asked_again(self):
         """The table lists the domain but smtpd never loaded it (a reload
         was lost): the filter triggers one again, at most every 10 s."""
-        w, d = self.world, "missed.example"
-        w.add(d, mx=[(10, "mx1." + d, "127.0.0.1")],
-              site=dict(body=policy(mx=("mx1." + d,))))
+        d = "missed.example"
+        self.add_enforce(d)
         out, _, table, before = self.run_filter(
             CONFIG_LINES + [request("ee1", "ff1", f"<bob@{d}>")])
         self.assertIn("filter-result|ee1|ff1|proceed", out)
