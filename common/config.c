@@ -202,17 +202,18 @@ static struct override *
 section_override(struct reader *r, const char *section)
 {
 	struct mtasts_config *cfg = r->cfg;
-	const char *name = strchr(section, ' ') + 1; /* "domain NAME" */
-	size_t i, n = domain_trim_dot(name, strlen(name));
+	const char *raw = strchr(section, ' ') + 1; /* "domain NAME" */
+	char name[MTASTS_DOMAIN_MAX + 1];
+	size_t i;
 	struct override *grown, *o;
 
 	if (strcmp(r->section, section) == 0)
 		return &cfg->overrides[cfg->override_count - 1];
-	if (!domain_is_valid(name, n))
+	/* as lookups name it: A-labels, lower case, no trailing dot */
+	if (domain_normalize(raw, name) != 0)
 		return NULL;
 	for (i = 0; i < cfg->override_count; i++)
-		if (domain_equal(cfg->overrides[i].domain,
-		        strlen(cfg->overrides[i].domain), name, n))
+		if (strcmp(cfg->overrides[i].domain, name) == 0)
 			return NULL; /* the same domain twice */
 	grown =
 	    realloc(cfg->overrides, (cfg->override_count + 1) * sizeof(*grown));
@@ -221,11 +222,8 @@ section_override(struct reader *r, const char *section)
 	cfg->overrides = grown;
 	o = &grown[cfg->override_count];
 	memset(o, 0, sizeof(*o));
-	if ((o->domain = strndup(name, n)) == NULL)
+	if ((o->domain = strdup(name)) == NULL)
 		return NULL;
-	for (i = 0; i < n; i++)
-		if (o->domain[i] >= 'A' && o->domain[i] <= 'Z')
-			o->domain[i] += 'a' - 'A';
 	cfg->override_count++;
 	snprintf(r->section, sizeof(r->section), "%s", section);
 	return o;
@@ -376,6 +374,12 @@ check_overrides(const struct mtasts_config *cfg, struct mtasts_error *err)
 			    cfg->path, o->domain);
 	}
 	return MTASTS_OK;
+}
+
+const char *
+mtasts_config_default_path(void)
+{
+	return "/etc/mtasts/mtasts.conf";
 }
 
 mtasts_code

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ca.h"
 #include "discover.h"
 #include "dns.h"
 #include "domain.h"
@@ -23,6 +24,8 @@ struct discoverer {
 	const struct mtasts_config *cfg;
 	struct dns *dns;
 	CURLM *multi;
+	X509_STORE *ca; /* read at a fetch, for the next hour's fetches */
+	int64_t ca_read; /* when (mono_ms) */
 	int64_t now;
 	size_t active;
 	size_t done, total;
@@ -77,6 +80,7 @@ discoverer_free(struct discoverer *d)
 	if (d == NULL)
 		return;
 	dns_free(d->dns);
+	X509_STORE_free(d->ca);
 	if (d->multi != NULL)
 		curl_multi_cleanup(d->multi);
 	curl_global_cleanup();
@@ -123,6 +127,15 @@ adopt(struct job *j, const struct mtasts_policy *p, int64_t expires)
 	j->out->policy = copy;
 }
 
+/* The TXT records were there and were read: RFC 8461 §3.1 answers. */
+static bool
+is_txt_answer(mtasts_code code)
+{
+	return code == MTASTS_ERR_MULTI_STS_RECORDS ||
+	    code == MTASTS_ERR_INVALID_STS_RECORD ||
+	    code == MTASTS_ERR_INVALID_STS_ID;
+}
+
 /*
  * Discovery failed with err.  RFC 8461 §5: a known unexpired policy stays
  * in force (cached); otherwise the domain is treated as having no policy,
@@ -137,11 +150,19 @@ fail(struct job *j, const struct mtasts_error *err)
 	        err->code == MTASTS_ERR_DNS_NXDOMAIN ||
 	        err->code == MTASTS_ERR_DNS_NODATA);
 
+	/* no answer about the domain: a TXT query that went unanswered
+	 * (only NXDOMAIN, NODATA or the records themselves answer it), a
+	 * failure of this host, a name that is none */
+	bool undecided = mtasts_error_is_local(err->code) ||
+	    err->code == MTASTS_ERR_USAGE ||
+	    (!j->have_txt && !absent && !is_txt_answer(err->code));
+
 	j->out->error = *err;
 	if (known_in_force(j)) {
 		j->out->status = MTASTS_STATUS_CACHED;
 		adopt(j, j->known, j->known->expires);
 	} else {
+		j->out->undecided = undecided;
 		j->out->status =
 		    absent ? MTASTS_STATUS_NOT_FOUND : MTASTS_STATUS_ERRORED;
 	}
@@ -161,6 +182,24 @@ fail_answer(struct job *j, const struct dns_answer *a)
 }
 
 #define ADDRS_PER_FAMILY 8
+
+/*
+ * The CA store, read again after an hour (a long-lived filter sees a
+ * new CA bundle) or after it could not be read (a failure of this host,
+ * which defers until mended).
+ */
+static X509_STORE *
+ca_store(struct discoverer *d, struct mtasts_error *err)
+{
+	int64_t now = mono_ms();
+
+	if (d->ca != NULL && now - d->ca_read < 3600 * 1000)
+		return d->ca;
+	X509_STORE_free(d->ca);
+	d->ca = ca_store_load(d->cfg, err);
+	d->ca_read = now;
+	return d->ca;
+}
 
 static void
 start_fetch(struct job *j)
@@ -186,7 +225,12 @@ start_fetch(struct job *j)
 		fail_answer(j, a);
 		return;
 	}
-	if (fetch_init(&j->fetch, j->d->cfg, j->domain, addrs, n, &err) != 0) {
+	if (ca_store(j->d, &err) == NULL) {
+		fail(j, &err);
+		return;
+	}
+	if (fetch_init(&j->fetch, j->d->cfg, j->d->ca, j->domain, addrs, n,
+	        &err) != 0) {
 		fail(j, &err);
 		return;
 	}

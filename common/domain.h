@@ -22,9 +22,10 @@ size_t domain_trim_dot(const char *s, size_t len);
 bool domain_equal(const char *a, size_t alen, const char *b, size_t blen);
 
 /*
- * Writes domain in the form keys and URLs use: lower case, no trailing dot,
- * short enough that "_mta-sts." fits before it.  Returns 0, or -1 when it
- * is not a domain name.
+ * Writes domain in the form keys and URLs use: A-labels (a name in UTF-8
+ * is converted, IDNA 2008), lower case, no trailing dot, short enough
+ * that "_mta-sts." fits before it.  Returns 0, or -1 when it is not a
+ * domain name (a U-label libidn2 refuses included).
  */
 int domain_normalize(const char *domain, char out[MTASTS_DOMAIN_MAX + 1]);
 

@@ -53,6 +53,8 @@ static const struct {
     [MTASTS_ERR_IO] = {"io_error", "a file could not be read or written"},
     [MTASTS_ERR_NOMEM] = {"out_of_memory", "out of memory"},
     [MTASTS_ERR_INTERNAL] = {"internal_error", "internal error"},
+    [MTASTS_ERR_TLS_SETUP] = {"tls_setup_error",
+        "this host's TLS setup failed (the CA store cannot be read)"},
 };
 
 const char *
@@ -151,6 +153,7 @@ mtasts_error_is_local(mtasts_code code)
 	case MTASTS_ERR_IO:
 	case MTASTS_ERR_NOMEM:
 	case MTASTS_ERR_INTERNAL:
+	case MTASTS_ERR_TLS_SETUP:
 		return true;
 	default:
 		return false;

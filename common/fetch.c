@@ -8,6 +8,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/ssl.h>
+
+#include "ca.h"
 #include "error.h"
 #include "fetch.h"
 
@@ -94,6 +97,16 @@ resolve_list(const struct mtasts_config *cfg, const char *host,
 	return list;
 }
 
+/* curl's CURLOPT_SSL_CTX_FUNCTION: every handshake verifies against the
+ * store of the fetch (shared, counted by OpenSSL). */
+static CURLcode
+use_store(CURL *easy, void *ssl_ctx, void *store)
+{
+	(void)easy;
+	SSL_CTX_set1_cert_store(ssl_ctx, store);
+	return CURLE_OK;
+}
+
 static int
 set_options(struct fetch *f, const struct mtasts_config *cfg)
 {
@@ -113,10 +126,11 @@ set_options(struct fetch *f, const struct mtasts_config *cfg)
 	SET(CURLOPT_SSL_VERIFYPEER, 1L);
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
 	SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	if (cfg->ca_bundle != NULL)
-		SET(CURLOPT_CAINFO, cfg->ca_bundle);
-	if (cfg->ca_path != NULL)
-		SET(CURLOPT_CAPATH, cfg->ca_path);
+	/* the store read once (ca.c), not curl's defaults for each transfer */
+	SET(CURLOPT_CAINFO, NULL);
+	SET(CURLOPT_CAPATH, NULL);
+	SET(CURLOPT_SSL_CTX_FUNCTION, use_store);
+	SET(CURLOPT_SSL_CTX_DATA, f->ca);
 	/* "" turns off the proxies of the environment */
 	SET(CURLOPT_PROXY, cfg->proxy != NULL ? cfg->proxy : "");
 	SET(CURLOPT_CONNECTTIMEOUT_MS, cfg->connect_timeout_ms);
@@ -139,13 +153,19 @@ set_options(struct fetch *f, const struct mtasts_config *cfg)
 }
 
 int
-fetch_init(struct fetch *f, const struct mtasts_config *cfg, const char *domain,
-    char *const *addrs, size_t naddrs, struct mtasts_error *err)
+fetch_init(struct fetch *f, const struct mtasts_config *cfg, X509_STORE *ca,
+    const char *domain, char *const *addrs, size_t naddrs,
+    struct mtasts_error *err)
 {
 	char host[MTASTS_DOMAIN_MAX + 1];
 	size_t i;
 
 	memset(f, 0, sizeof(*f));
+	if (ca == NULL || X509_STORE_up_ref(ca) != 1) {
+		mtasts_error_set(err, MTASTS_ERR_TLS_SETUP, "no CA store");
+		return -1;
+	}
+	f->ca = ca;
 	snprintf(host, sizeof(host), "mta-sts.%s", domain);
 	snprintf(
 	    f->url, sizeof(f->url), "https://%s/.well-known/mta-sts.txt", host);
@@ -191,15 +211,32 @@ transfer_error(struct fetch *f, CURLcode rc, struct mtasts_error *err)
 		    MTASTS_POLICY_MAX_BYTES);
 	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_SSL_CIPHER:
-	case CURLE_SSL_CACERT_BADFILE:
 	case CURLE_SSL_ISSUER_ERROR:
 	case CURLE_SSL_INVALIDCERTSTATUS:
 	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-	case CURLE_SSL_CRL_BADFILE:
 		return mtasts_error_set(
 		    err, MTASTS_ERR_TLS, "%s: %s", f->url, why);
+	/* this host's TLS machinery, not the policy host's answer */
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_SSL_ENGINE_NOTFOUND:
+	case CURLE_SSL_ENGINE_SETFAILED:
+	case CURLE_SSL_ENGINE_INITFAILED:
+		return mtasts_error_set(
+		    err, MTASTS_ERR_TLS_SETUP, "%s: %s", f->url, why);
+	case CURLE_OUT_OF_MEMORY:
+		return mtasts_error_set(
+		    err, MTASTS_ERR_NOMEM, "%s: %s", f->url, why);
+	case CURLE_FAILED_INIT:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_NOT_BUILT_IN:
+	case CURLE_BAD_FUNCTION_ARGUMENT:
+	case CURLE_UNKNOWN_OPTION:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		return mtasts_error_set(
+		    err, MTASTS_ERR_INTERNAL, "%s: %s", f->url, why);
 	default:
 		return mtasts_error_set(
 		    err, MTASTS_ERR_HTTP, "%s: %s", f->url, why);
@@ -279,8 +316,16 @@ fetch_now(struct fetch *f, const struct mtasts_config *cfg, const char *domain,
     char *const *addrs, size_t naddrs, bool user_agent,
     struct mtasts_policy **out, struct mtasts_error *err)
 {
+	X509_STORE *ca;
+	int rc;
+
 	*out = NULL;
-	if (fetch_init(f, cfg, domain, addrs, naddrs, err) != 0)
+	memset(f, 0, sizeof(*f));
+	if ((ca = ca_store_load(cfg, err)) == NULL)
+		return err != NULL ? err->code : MTASTS_ERR_TLS_SETUP;
+	rc = fetch_init(f, cfg, ca, domain, addrs, naddrs, err);
+	X509_STORE_free(ca); /* the fetch holds its own reference */
+	if (rc != 0)
 		return err != NULL ? err->code : MTASTS_ERR_INTERNAL;
 	if (!user_agent)
 		curl_easy_setopt(f->easy, CURLOPT_USERAGENT, NULL);
@@ -295,5 +340,6 @@ fetch_cleanup(struct fetch *f)
 	curl_slist_free_all(f->resolve);
 	curl_slist_free_all(f->connect_to);
 	free(f->body);
+	X509_STORE_free(f->ca);
 	memset(f, 0, sizeof(*f));
 }

@@ -7,6 +7,7 @@
 #define MTASTS_FETCH_H
 
 #include <curl/curl.h>
+#include <openssl/x509.h>
 #include <stdbool.h>
 
 #include "config.h"
@@ -22,14 +23,16 @@ struct fetch {
 	struct curl_slist *resolve;
 	struct curl_slist *connect_to;
 	char errbuf[CURL_ERROR_SIZE];
+	X509_STORE *ca; /* a reference of its own */
 };
 
 /*
  * Prepares f to fetch the policy of domain from the given addresses
- * (text, as DNS gave them).  Returns 0, or -1 with err set.
+ * (text, as DNS gave them), the certificate verified against ca (see
+ * ca.h; f takes a reference).  Returns 0, or -1 with err set.
  */
 int fetch_init(struct fetch *f, const struct mtasts_config *cfg,
-    const char *domain, char *const *addrs, size_t naddrs,
+    X509_STORE *ca, const char *domain, char *const *addrs, size_t naddrs,
     struct mtasts_error *err);
 
 /*
@@ -42,8 +45,8 @@ mtasts_code fetch_finish(struct fetch *f, CURLcode rc,
     struct mtasts_policy **out, struct mtasts_error *err);
 
 /*
- * The whole fetch at once, blocking (for mtasts check): fetch_init, the
- * transfer, fetch_finish.  Without user_agent no User-Agent is sent, as
+ * The whole fetch at once, blocking (for mtasts check): the CA store read,
+ * fetch_init, the transfer, fetch_finish.  Without user_agent no User-Agent is sent, as
  * some large senders fetch.  The body stays in f until fetch_cleanup().
  */
 mtasts_code fetch_now(struct fetch *f, const struct mtasts_config *cfg,

@@ -84,6 +84,8 @@ mtasts_json_lookup(const struct mtasts_lookup *r)
 	    "status", mtasts_status_name(r->status), "policy", policy, "dnssec",
 	    mtasts_dnssec_name(r->dnssec), "source",
 	    mtasts_source_name(r->source));
+	if (obj != NULL && r->undecided)
+		json_object_set_new(obj, "undecided", json_true());
 	if (obj != NULL && r->override != MTASTS_OVERRIDE_NONE)
 		json_object_set_new(obj, "override",
 		    json_string(mtasts_override_name(r->override)));

@@ -150,8 +150,10 @@ keep_known(struct item *it, struct mtasts_lookup *r, int64_t now)
 	if (r->status != MTASTS_STATUS_ERRORED || !had_policy(it, now))
 		return;
 	answer_from_entry(r, &it->entry, now);
-	if (r->policy != NULL)
+	if (r->policy != NULL) {
 		r->error = err;
+		r->undecided = false;
+	}
 }
 
 /*
@@ -171,7 +173,7 @@ store(struct lookup_env *env, struct item *it, struct mtasts_lookup *r,
 		return;
 	if (r->policy == NULL &&
 	    (had_policy(it, now) || r->cache_error.code != MTASTS_OK ||
-	        mtasts_error_is_local(r->error.code)))
+	        r->undecided || mtasts_error_is_local(r->error.code)))
 		return;
 	next_entry(env->cfg, it, r, now, &e);
 	/* the record was read: this answer stands; that it could not be
@@ -209,6 +211,7 @@ prepare(struct lookup_env *env, struct item *it, const char *domain, bool force,
 		mtasts_quote(q, sizeof(q), domain, strlen(domain));
 		snprintf(r->domain, sizeof(r->domain), "%s", q);
 		r->status = MTASTS_STATUS_ERRORED;
+		r->undecided = true;
 		mtasts_error_set(&r->error, MTASTS_ERR_USAGE,
 		    "\"%s\" is not a domain name", q);
 		return;
@@ -299,6 +302,7 @@ fail_all(const char **names, size_t n, struct mtasts_lookup *found,
 		snprintf(
 		    found[i].domain, sizeof(found[i].domain), "%s", names[i]);
 		found[i].status = MTASTS_STATUS_ERRORED;
+		found[i].undecided = true;
 		found[i].error = *err;
 	}
 }
@@ -318,6 +322,7 @@ lookup_run(struct lookup_env *env, const char *const *domains, size_t count,
 		for (i = 0; i < count; i++) {
 			memset(&results[i], 0, sizeof(results[i]));
 			results[i].status = MTASTS_STATUS_ERRORED;
+			results[i].undecided = true;
 			mtasts_error_set(&results[i].error, MTASTS_ERR_NOMEM,
 			    "out of memory");
 		}

@@ -25,7 +25,6 @@
 
 #include "mtasts.h"
 
-#define DEFAULT_CONFIG "/etc/mtasts/mtasts.conf"
 /* ignore_target_hosts that drops every address: the router declines and
  * the next router defers */
 #define IGNORE_ALL "0.0.0.0/0 ; ::/0"
@@ -46,7 +45,7 @@ context(const char *config)
 	struct mtasts_error err;
 
 	if (config == NULL)
-		config = DEFAULT_CONFIG;
+		config = mtasts_config_default_path();
 	if (state.pid == getpid() && strcmp(state.config, config) == 0)
 		return state.ctx;
 	/* after fork the parent's context is left alone, not freed: its
@@ -56,13 +55,12 @@ context(const char *config)
 	state.pid = getpid();
 	state.logged[0] = '\0';
 	snprintf(state.config, sizeof(state.config), "%s", config);
-	if (mtasts_config_load(
-	        access(config, F_OK) == 0 || strcmp(config, DEFAULT_CONFIG) != 0
-	            ? config
-	            : NULL,
-	        &state.cfg, &err) != MTASTS_OK ||
+	/* a file that cannot be read, the default one included, defers
+	 * every domain: its overrides may be what protects one */
+	if (mtasts_config_load(config, &state.cfg, &err) != MTASTS_OK ||
 	    mtasts_ctx_new(state.cfg, &state.ctx, &err) != MTASTS_OK) {
-		log_write(0, LOG_MAIN, "MTA-STS: %s", err.message);
+		log_write(0, LOG_MAIN | LOG_PANIC,
+		    "MTA-STS: every domain defers: %s", err.message);
 		state.ctx = NULL;
 	}
 	return state.ctx;
@@ -81,8 +79,8 @@ static bool
 decide(int argc, uschar *argv[], int nargs, bool recheck, bool log,
     struct mtasts_decision *d)
 {
-	const char *config =
-	    argc > nargs ? (const char *)argv[nargs] : DEFAULT_CONFIG;
+	const char *config = argc > nargs ? (const char *)argv[nargs]
+	                                  : mtasts_config_default_path();
 	struct mtasts_ctx *ctx;
 
 	memset(d, 0, sizeof(*d));

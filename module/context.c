@@ -105,6 +105,7 @@ mtasts_get_policies(struct mtasts_ctx *ctx, const char *const *domains,
 			snprintf(results[i].domain, sizeof(results[i].domain),
 			    "%s", domains[i]);
 			results[i].status = MTASTS_STATUS_ERRORED;
+			results[i].undecided = true;
 			results[i].error = err;
 		}
 		return MTASTS_OK;

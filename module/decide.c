@@ -26,9 +26,50 @@ mtasts_verdict_name(enum mtasts_verdict verdict)
 	return "none";
 }
 
-static enum mtasts_verdict
-verdict_of(const struct mtasts_lookup *r)
+/*
+ * The answers of the network that say a domain has no usable policy:
+ * no STSv1 TXT record (RFC 8461 §3.1), a malformed one (§3.1: "MUST
+ * assume the recipient domain does not have an available MTA-STS
+ * policy"), or a TXT record whose policy could not be fetched or parsed
+ * "for any reason" (§5).  A list of what may say "none", not of what may
+ * not: a code added later defers until it is placed here.
+ */
+static bool
+says_no_policy(mtasts_code code)
 {
+	switch (code) {
+	case MTASTS_OK: /* not_found carries its reason, or none */
+	case MTASTS_ERR_NO_STS_RECORD:
+	case MTASTS_ERR_MULTI_STS_RECORDS:
+	case MTASTS_ERR_INVALID_STS_RECORD:
+	case MTASTS_ERR_INVALID_STS_ID:
+	case MTASTS_ERR_INVALID_STS_POLICY:
+	case MTASTS_ERR_INVALID_STS_VERSION:
+	case MTASTS_ERR_INVALID_STS_MODE:
+	case MTASTS_ERR_INVALID_STS_MAX_AGE:
+	case MTASTS_ERR_INVALID_STS_MX:
+	case MTASTS_ERR_POLICY_TOO_LARGE:
+	case MTASTS_ERR_HTTP_STATUS:
+	case MTASTS_ERR_HTTP_REDIRECT:
+	case MTASTS_ERR_HTTP_CONTENT_TYPE:
+	case MTASTS_ERR_HTTP:
+	case MTASTS_ERR_TLS:
+	case MTASTS_ERR_TIMEOUT: /* of the fetch: a silent TXT query is
+	                            undecided */
+	case MTASTS_ERR_DNS_NXDOMAIN:
+	case MTASTS_ERR_DNS_NODATA:
+	case MTASTS_ERR_DNS: /* of the policy host, likewise */
+		return true;
+	default:
+		return false;
+	}
+}
+
+enum mtasts_verdict
+mtasts_verdict_of(const struct mtasts_lookup *r)
+{
+	if (r == NULL)
+		return MTASTS_VERDICT_DEFER;
 	if (r->policy != NULL) {
 		switch (r->policy->mode) {
 		case MTASTS_MODE_ENFORCE:
@@ -38,22 +79,28 @@ verdict_of(const struct mtasts_lookup *r)
 		case MTASTS_MODE_NONE:
 			return MTASTS_VERDICT_NONE;
 		}
+		return MTASTS_VERDICT_DEFER;
 	}
-	if (r->source == MTASTS_SOURCE_OVERRIDE)
+	if (r->override == MTASTS_OVERRIDE_SKIP)
 		return MTASTS_VERDICT_NONE;
 	/*
-	 * No policy, and a cache that could not say whether the domain had
-	 * one (io_error: it said, but the new answer could not be kept), or
-	 * a failure of this host's own (memory, configuration) that
-	 * says nothing of the domain: it may have been enforce.  Never guess
-	 * towards cleartext.
+	 * No policy.  Only the network may say there is none; a cache that
+	 * could not say whether the domain had one (io_error: it said, but
+	 * the new answer could not be kept), an override that failed, or
+	 * an undecided result say nothing of the domain: it may have been
+	 * enforce.  Never guess towards cleartext.
 	 */
-	if ((r->cache_error.code != MTASTS_OK &&
+	if (r->undecided || r->source == MTASTS_SOURCE_OVERRIDE ||
+	    (r->cache_error.code != MTASTS_OK &&
 	        r->cache_error.code != MTASTS_ERR_IO) ||
-	    (r->status == MTASTS_STATUS_ERRORED &&
-	        mtasts_error_is_local(r->error.code)))
+	    mtasts_error_is_local(r->error.code) ||
+	    !says_no_policy(r->error.code))
 		return MTASTS_VERDICT_DEFER;
-	return MTASTS_VERDICT_NONE;
+	if (r->status == MTASTS_STATUS_NOT_FOUND ||
+	    r->status == MTASTS_STATUS_ERRORED)
+		return MTASTS_VERDICT_NONE;
+	/* found, renewed or cached without a policy: a bug path */
+	return MTASTS_VERDICT_DEFER;
 }
 
 static void
@@ -100,14 +147,14 @@ mtasts_decide(struct mtasts_ctx *ctx, const char *domain, bool recheck,
 		    domain != NULL ? domain : "(null)", mtasts_strerror(rc));
 		return rc;
 	}
-	d->verdict = verdict_of(&d->lookup);
+	d->verdict = mtasts_verdict_of(&d->lookup);
 	/* a discovery just made is as new as a re-check would be */
 	if (recheck && d->lookup.source == MTASTS_SOURCE_CACHE &&
 	    (d->verdict == MTASTS_VERDICT_ENFORCE ||
 	        d->verdict == MTASTS_VERDICT_DEFER)) {
 		mtasts_lookup_clear(&d->lookup);
 		mtasts_lookups(ctx, &domain, 1, true, &d->lookup);
-		d->verdict = verdict_of(&d->lookup);
+		d->verdict = mtasts_verdict_of(&d->lookup);
 	}
 	describe(d);
 	return MTASTS_OK;

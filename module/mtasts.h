@@ -69,6 +69,9 @@ typedef enum mtasts_code {
 	MTASTS_ERR_IO, /* "io_error" */
 	MTASTS_ERR_NOMEM, /* "out_of_memory" */
 	MTASTS_ERR_INTERNAL, /* "internal_error" */
+	/* this host's TLS machinery: the CA store cannot be read, or the
+	 * TLS library failed (not an answer about the policy host) */
+	MTASTS_ERR_TLS_SETUP, /* "tls_setup_error" */
 	MTASTS_CODE_COUNT
 } mtasts_code;
 
@@ -194,13 +197,22 @@ void mtasts_validate_mx(const struct mtasts_policy *policy, const char *host,
 /*
  * Configuration: one file, read by the command and both adapters; the
  * README's "Configuration" and mtasts.conf(5) list every setting.
- * mtasts_config_load(NULL, ...) gives the defaults.  On failure *out is
+ * mtasts_config_load(NULL, ...) gives the defaults; a path that cannot be
+ * read is an error (MTASTS_ERR_CONFIG), never the defaults.  On failure *out is
  * NULL and err (MTASTS_ERR_CONFIG) names the file, line and setting.
  */
 struct mtasts_config;
 
 mtasts_code mtasts_config_load(
     const char *path, struct mtasts_config **out, struct mtasts_error *err);
+
+/*
+ * The file the MTA adapters read when told none: /etc/mtasts/mtasts.conf.
+ * The adapters require it (without it every domain defers: its overrides
+ * may be what protects a domain); the mtasts command falls back to the
+ * defaults when it does not exist.
+ */
+const char *mtasts_config_default_path(void);
 
 /* Releases a configuration.  NULL is fine. */
 void mtasts_config_free(struct mtasts_config *config);
@@ -276,6 +288,12 @@ const char *mtasts_override_name(enum mtasts_override override);
  */
 struct mtasts_lookup {
 	char domain[254];
+	/* No answer from the network said "no policy": the TXT query went
+	 * unanswered (SERVFAIL, a timeout, a bogus DNSSEC answer), this host
+	 * failed (memory, the CA store, the resolver setup), or the domain
+	 * could not be read as one.  Without a policy in force such a domain
+	 * may be under enforce: mtasts_decide() defers it.  Never cached. */
+	bool undecided;
 	enum mtasts_status status;
 	struct mtasts_policy *policy;
 	char id[MTASTS_ID_MAX + 1];
@@ -362,6 +380,16 @@ enum mtasts_verdict {
 
 /* "none", "testing", "enforce", "defer". */
 const char *mtasts_verdict_name(enum mtasts_verdict verdict);
+
+/*
+ * The verdict a lookup result gives (what mtasts_decide() does after its
+ * lookup).  A policy gives its mode; "none" comes only from an answer of
+ * the network that the domain has no usable policy (RFC 8461 §3.1, §5)
+ * or from a skip override; everything else - an undecided result, a
+ * cache that could not be read - is "defer": never a guess towards
+ * cleartext.
+ */
+enum mtasts_verdict mtasts_verdict_of(const struct mtasts_lookup *result);
 
 /*
  * A decision and what it stands on.  lookup.policy (when not NULL) holds

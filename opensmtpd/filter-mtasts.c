@@ -423,8 +423,6 @@ run(struct filter *f)
 	}
 }
 
-#define DEFAULT_CONFIG "/etc/mtasts/mtasts.conf"
-
 int
 main(int argc, char **argv)
 {
@@ -460,10 +458,12 @@ main(int argc, char **argv)
 	if (!usable || optind != argc)
 		note("usage: filter-mtasts [--config FILE] [--table FILE] "
 		     "[--loaded FILE] [--reload COMMAND]");
-	/* only the default configuration may be absent (then: defaults) */
-	else if (mtasts_config_load(config != NULL           ? config
-	                 : access(DEFAULT_CONFIG, F_OK) == 0 ? DEFAULT_CONFIG
-	                                                     : NULL,
+	/* a configuration that cannot be read, the default one included,
+	 * defers every recipient: its overrides may be what protects a
+	 * domain */
+	else if (mtasts_config_load(config != NULL
+	                 ? config
+	                 : mtasts_config_default_path(),
 	             &f.cfg, &err) != MTASTS_OK ||
 	    mtasts_ctx_new(f.cfg, &f.ctx, &err) != MTASTS_OK)
 		note("%s", err.message);

@@ -77,7 +77,7 @@ int cli_read_domains(const struct cli *cli, const char *path, char ***list,
 
 /*
  * Loads the configuration: --config FILE, else $MTASTS_CONFIG, else
- * /etc/mtasts/mtasts.conf when it exists, else the defaults.  Returns 0, or
+ * mtasts_config_default_path() when it exists, else the defaults.  Returns 0, or
  * -1 with the error printed.
  */
 int cli_load_config(const struct cli *cli, struct mtasts_config **cfg);

@@ -10,6 +10,18 @@
 #include "json.h"
 #include "mtasts.h"
 
+/* The result, and what an MTA would make of it. */
+static json_t *
+with_verdict(const struct mtasts_lookup *r)
+{
+	json_t *obj = mtasts_json_lookup(r);
+
+	if (obj != NULL)
+		json_object_set_new(obj, "verdict",
+		    json_string(mtasts_verdict_name(mtasts_verdict_of(r))));
+	return obj;
+}
+
 static int
 run_lookups(struct cli *cli, char **domains, size_t n, bool no_cache)
 {
@@ -45,7 +57,7 @@ run_lookups(struct cli *cli, char **domains, size_t n, bool no_cache)
 		if (i == 0 && results[i].cache_error.code != MTASTS_OK)
 			fprintf(stderr, "mtasts %s: warning: %s\n", cli->name,
 			    results[i].cache_error.message);
-		json_array_append_new(all, mtasts_json_lookup(&results[i]));
+		json_array_append_new(all, with_verdict(&results[i]));
 		mtasts_lookup_clear(&results[i]);
 	}
 	/* one domain: its result; several: {"results": [...]} */
@@ -79,7 +91,8 @@ cmd_lookup(int argc, char **argv)
 	        "Lookups go through the cache and update it, unless "
 	        "--no-cache.  Domains are\nlooked up concurrently; --file "
 	        "reads more, one per line.  Status: found,\nnot_found, "
-	        "renewed, cached, errored.  Exit 0, or 1 when a lookup "
+	        "renewed, cached, errored; verdict: what an MTA does (none, "
+	        "testing,\nenforce, defer).  Exit 0, or 1 when a lookup "
 	        "errored,\n2 on a usage or configuration error (an operand "
 	        "that is not "
 	        "a domain).\n"};

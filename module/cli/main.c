@@ -9,7 +9,6 @@
 #include "cli.h"
 #include "mtasts.h"
 
-#define DEFAULT_CONFIG "/etc/mtasts/mtasts.conf"
 #define DOMAIN_LIST_MAX (16 * 1024 * 1024)
 
 static const struct {
@@ -116,8 +115,10 @@ cli_load_config(const struct cli *cli, struct mtasts_config **cfg)
 
 	if (path == NULL)
 		path = getenv("MTASTS_CONFIG");
-	if (path == NULL && access(DEFAULT_CONFIG, F_OK) == 0)
-		path = DEFAULT_CONFIG;
+	/* only the default file may be absent: the command then runs on
+	 * the defaults (a named file that cannot be read is an error) */
+	if (path == NULL && access(mtasts_config_default_path(), F_OK) == 0)
+		path = mtasts_config_default_path();
 	if (mtasts_config_load(path, cfg, &err) != MTASTS_OK) {
 		fprintf(stderr, "mtasts %s: %s\n", cli->name, err.message);
 		return -1;

@@ -11,7 +11,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "world"))
-from world import SCENARIOS, World  # noqa: E402
+from world import SCENARIOS, World, expected_verdict  # noqa: E402
 
 MTASTS = os.environ["MTASTS"]
 
@@ -44,11 +44,12 @@ class Lookup(unittest.TestCase):
         rc, out, err = lookup(self.world.config, *domains)
         elapsed = time.monotonic() - start
         self.assertEqual(rc, 1, err)  # some lookups errored
-        got = {r["domain"]: (r["status"], code_of(r))
+        got = {r["domain"]: (r["status"], code_of(r), r["verdict"])
                for r in out["results"]}
         for domain, s in SCENARIOS.items():
             with self.subTest(domain=domain):
-                self.assertEqual(got[domain], s["expect"])
+                self.assertEqual(got[domain],
+                                 (*s["expect"], expected_verdict(domain)))
         # a deadline, not a speed claim: every step is bounded (DNS 2 s,
         # connect 2 s, fetch 3 s), so nothing may hang the whole run
         self.assertLess(elapsed, 15)
@@ -96,10 +97,7 @@ class Lookup(unittest.TestCase):
         self.assertEqual(out["status"], "found")
 
     def test_configured_proxy_is_used(self):
-        with tempfile.NamedTemporaryFile("w", suffix=".conf") as f:
-            f.write(open(self.world.config).read() +
-                    "proxy = http://127.0.0.3:9\n")
-            f.flush()
+        with self.with_config("proxy = http://127.0.0.3:9\n") as f:
             rc, out, _ = lookup(f.name, "crlf.example")
         self.assertEqual((out["status"], code_of(out)),
                          ("errored", "http_error"))
@@ -131,6 +129,51 @@ class Lookup(unittest.TestCase):
         self.assertEqual(out["status"], "errored")
         self.assertIn(code_of(out), ("timeout", "dns_error"))
         self.assertLess(time.monotonic() - start, 10)
+        # a dead resolver is this host's fault: nothing said "no policy"
+        self.assertEqual((out["verdict"], out.get("undecided")),
+                         ("defer", True))
+
+    def with_config(self, extra="", bundle=None):
+        """The world's configuration plus extra lines; bundle replaces
+        its CA bundle."""
+        with open(self.world.config) as src:
+            text = src.read()
+        if bundle is not None:
+            text = text.replace(self.world.ca.cert_file, bundle)
+        f = tempfile.NamedTemporaryFile("w", suffix=".conf")
+        f.write(text + extra)
+        f.flush()
+        return f
+
+    def test_unreadable_ca_bundle_defers(self):
+        # this host's CA store, not the policy host: never "no policy"
+        for bundle in ("/nonexistent/ca.pem", "/dev/null", "/etc"):
+            with self.subTest(bundle=bundle), \
+                    self.with_config(bundle=bundle) as f:
+                rc, out, _ = lookup(f.name, "crlf.example")
+                self.assertEqual((out["status"], code_of(out),
+                                  out["verdict"]),
+                                 ("errored", "tls_setup_error", "defer"))
+
+    def test_unreadable_ca_path_defers(self):
+        with self.with_config("ca_path = /nonexistent/certs\n") as f:
+            rc, out, _ = lookup(f.name, "crlf.example")
+        self.assertEqual((code_of(out), out["verdict"]),
+                         ("tls_setup_error", "defer"))
+
+    def test_unicode_domain_is_looked_up_as_a_labels(self):
+        rc, out, _ = lookup(self.world.config, "bücher.example")
+        self.assertEqual((rc, out["domain"], out["status"]),
+                         (0, "xn--bcher-kva.example", "found"))
+        self.assertEqual(out["verdict"], "enforce")
+
+    def test_unconvertible_unicode_domain_defers(self):
+        # IDNA 2008 refuses these: no domain, so no "no policy" either
+        for name in ("a\u2488.example", "\u0661\u06f1.example"):
+            with self.subTest(name=name):
+                rc, out, _ = lookup(self.world.config, name)
+                self.assertEqual((rc, code_of(out), out["verdict"]),
+                                 (2, "usage", "defer"))
 
     def test_shipped_example_configuration_parses(self):
         example = os.path.join(os.path.dirname(__file__), "..", "..",

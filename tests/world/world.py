@@ -34,7 +34,8 @@ GOOD = policy()
 
 # domain -> scenario.  txt: the TXT records at _mta-sts (a list; None: the
 # name does not exist); site: keyword arguments of Site; expect: (status,
-# error code) of a lookup without a cache.
+# error code) of a lookup without a cache; verdict: what an MTA does
+# (default: the policy's mode when found, else none).
 SCENARIOS = {
     "crlf.example": dict(expect=("found", None)),
     "lf.example": dict(site=dict(body=policy(eol="\n")),
@@ -48,6 +49,8 @@ SCENARIOS = {
     "wildcard.example": dict(site=dict(body=policy(mx=("*.wildcard.example",))),
                              expect=("found", None)),
     "cname.example": dict(txt="cname", expect=("found", None)),
+    # bücher.example: looked up in A-labels
+    "xn--bcher-kva.example": dict(expect=("found", None)),
     "junktxt.example": dict(txt=["v=spf1 -all", "v=STSv1; id=junk1",
                                  "hello world"],
                             expect=("found", None)),
@@ -56,8 +59,11 @@ SCENARIOS = {
                              expect=("not_found", "dns_nxdomain")),
     "nosts.example": dict(txt=["v=spf1 -all"],
                           expect=("not_found", "no_sts_record")),
-    "servfail.example": dict(dns="servfail", expect=("errored", "dns_error")),
-    "txttimeout.example": dict(dns="timeout", expect=("errored", "timeout")),
+    # a TXT query nobody answered says nothing of the domain: defer
+    "servfail.example": dict(dns="servfail", expect=("errored", "dns_error"),
+                             verdict="defer"),
+    "txttimeout.example": dict(dns="timeout", expect=("errored", "timeout"),
+                               verdict="defer"),
     "twotxt.example": dict(txt=["v=STSv1; id=one", "v=STSv1; id=two"],
                            expect=("errored", "multi_sts_records")),
     "badid.example": dict(txt=["v=STSv1; id=not-valid!"],
@@ -98,6 +104,15 @@ SCENARIOS = {
                          expect=("errored", "invalid_sts_mx")),
     "nohost.example": dict(ip=None, expect=("errored", "dns_nxdomain")),
 }
+
+
+def expected_verdict(domain):
+    s = SCENARIOS[domain]
+    if "verdict" in s:
+        return s["verdict"]
+    if s["expect"][0] != "found":
+        return "none"
+    return (s.get("site") or {}).get("body", GOOD).split("mode: ")[1].split()[0]
 
 
 class World:
@@ -149,8 +164,8 @@ cache_dir = {self.cache_dir}
 {extra}""")
 
     def add(self, domain, txt=("v=STSv1; id={id}",), site=(), ip=HTTPS_IP,
-            cert="good", dns=None, expect=None, policy_id="20261122",
-            mx=None):
+            cert="good", dns=None, expect=None, verdict=None,
+            policy_id="20261122", mx=None):
         """One domain: its TXT records, its policy host and its MX hosts
         (mx: [(preference, name, address)], default mx1 and mx2 of the
         domain on 127.0.0.1)."""
