@@ -68,14 +68,20 @@ class Exim:
         user = pwd.getpwnam("Debian-exim")
         for d in (self.spool, self.logdir):
             os.chown(d, user.pw_uid, user.pw_gid)
-        with open(os.path.join(etc, "exim4.conf"), "w") as f:
-            f.write(config_text)
+        self.config_file = os.path.join(etc, "exim4.conf")
+        self.configure(config_text)
         bind(etc, "/etc/exim4")
         bind(self.spool, "/var/spool/exim4")
         bind(self.logdir, "/var/log/exim4")
         p = subprocess.run([EXIM, "-bV"], capture_output=True, text=True)
         if p.returncode != 0:
             raise RuntimeError(p.stdout + p.stderr)
+
+    def configure(self, config_text):
+        """The configuration every later command reads."""
+        self.config_text = config_text
+        with open(self.config_file, "w") as f:
+            f.write(config_text)
 
     def send(self, rcpt, sender="alice@client.example", subject="test"):
         """Submits a message (to one recipient, or a list) and delivers it
@@ -106,4 +112,7 @@ class Exim:
 
     def paniclog(self):
         path = os.path.join(self.logdir, "paniclog")
-        return open(path).read() if os.path.exists(path) else ""
+        if not os.path.exists(path):
+            return ""
+        with open(path) as f:
+            return f.read()
