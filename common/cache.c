@@ -19,9 +19,6 @@
 #include "clock.h"
 #include "error.h"
 
-#define RECORD_MAGIC0 'M'
-#define RECORD_MAGIC1 'S'
-#define RECORD_VERSION 1
 #define LOCK_SLOTS 65536 /* byte-range locks in one file, by domain hash */
 /* percent of the map any record may fill; one with a policy in force */
 #define ROOM_FOR_ANSWERS 90
@@ -167,212 +164,6 @@ cache_close(struct cache *c)
 	free(c);
 }
 
-void
-cache_entry_clear(struct cache_entry *e)
-{
-	mtasts_policy_free(e->policy);
-	memset(e, 0, sizeof(*e));
-}
-
-/* ---- the record layout, version 1 (little-endian) ----
- *   'M' 'S' version has_policy status mode dnssec 0
- *   max_age:u32 fetched:i64 expires:i64 checked:i64 next_try:i64
- *   failures:u32 error_code:u8
- *   id:str8 error_name:str8 error_message:str16
- *   mx_count:u16 { mx:str8 }
- */
-
-struct writer {
-	unsigned char *p;
-	size_t len, cap;
-	bool failed;
-};
-
-static void
-put_bytes(struct writer *w, const void *b, size_t n)
-{
-	if (w->failed || n > w->cap - w->len) {
-		w->failed = true;
-		return;
-	}
-	memcpy(w->p + w->len, b, n);
-	w->len += n;
-}
-
-static void
-put_uint(struct writer *w, uint64_t v, int bytes)
-{
-	unsigned char b[8];
-	int i;
-
-	for (i = 0; i < bytes; i++)
-		b[i] = (unsigned char)(v >> (8 * i));
-	put_bytes(w, b, (size_t)bytes);
-}
-
-static void
-put_str(struct writer *w, const char *s, int lenbytes)
-{
-	size_t n = strlen(s), max = lenbytes == 1 ? 255 : 65535;
-
-	if (n > max)
-		n = max;
-	put_uint(w, n, lenbytes);
-	put_bytes(w, s, n);
-}
-
-static size_t
-record_size(const struct cache_entry *e)
-{
-	size_t i, n = 64 + 3 * 256 + 2 + 65536;
-
-	if (e->policy != NULL)
-		for (i = 0; i < e->policy->mx_count; i++)
-			n += 1 + strlen(e->policy->mx[i]);
-	return n;
-}
-
-static int
-encode(const struct cache_entry *e, struct writer *w)
-{
-	const struct mtasts_policy *p = e->policy;
-	size_t i;
-
-	put_bytes(w, (const char[]){RECORD_MAGIC0, RECORD_MAGIC1}, 2);
-	put_uint(w, RECORD_VERSION, 1);
-	put_uint(w, p != NULL, 1);
-	put_uint(w, (uint64_t)e->status, 1);
-	put_uint(w, p != NULL ? (uint64_t)p->mode : 0, 1);
-	put_uint(w, (uint64_t)e->dnssec, 1);
-	put_uint(w, 0, 1);
-	put_uint(w, p != NULL ? p->max_age : 0, 4);
-	put_uint(w, (uint64_t)e->fetched, 8);
-	put_uint(w, p != NULL ? (uint64_t)p->expires : 0, 8);
-	put_uint(w, (uint64_t)e->checked, 8);
-	put_uint(w, (uint64_t)e->next_try, 8);
-	put_uint(w, e->failures, 4);
-	put_uint(w, (uint64_t)e->error.code, 1);
-	put_str(w, p != NULL ? p->id : "", 1);
-	put_str(w, e->error.name, 1);
-	put_str(w, e->error.message, 2);
-	put_uint(w, p != NULL ? p->mx_count : 0, 2);
-	for (i = 0; p != NULL && i < p->mx_count; i++)
-		put_str(w, p->mx[i], 1);
-	return w->failed ? -1 : 0;
-}
-
-struct reader {
-	const unsigned char *p;
-	size_t len, pos;
-	bool failed;
-};
-
-static uint64_t
-get_uint(struct reader *r, int bytes)
-{
-	uint64_t v = 0;
-	int i;
-
-	if (r->failed || (size_t)bytes > r->len - r->pos) {
-		r->failed = true;
-		return 0;
-	}
-	for (i = 0; i < bytes; i++)
-		v |= (uint64_t)r->p[r->pos + (size_t)i] << (8 * i);
-	r->pos += (size_t)bytes;
-	return v;
-}
-
-/* Copies a length-prefixed string into out (outlen with the NUL). */
-static void
-get_str(struct reader *r, int lenbytes, char *out, size_t outlen)
-{
-	size_t n = (size_t)get_uint(r, lenbytes);
-
-	if (r->failed || n > r->len - r->pos || n >= outlen) {
-		r->failed = true;
-		out[0] = '\0';
-		return;
-	}
-	memcpy(out, r->p + r->pos, n);
-	out[n] = '\0';
-	r->pos += n;
-}
-
-/*
- * Rebuilds the policy through the parser, so a record can never hold a
- * policy the parser would refuse.  The text is written as tight as the
- * grammar allows (no space after the colons, LF): never longer than the
- * policy it came from, so never above the parser's size cap.
- */
-static struct mtasts_policy *
-decode_policy(struct reader *r, enum mtasts_mode mode, uint32_t max_age)
-{
-	static const char *modes[] = {"none", "testing", "enforce"};
-	struct mtasts_policy *p = NULL;
-	size_t i, count = (size_t)get_uint(r, 2), n;
-	char *body, mx[256];
-
-	if (r->failed || (unsigned)mode > MTASTS_MODE_ENFORCE ||
-	    count > MTASTS_POLICY_MAX_BYTES / 4)
-		return NULL;
-	if ((body = malloc(64 + count * 262)) == NULL)
-		return NULL;
-	n = (size_t)sprintf(
-	    body, "version:STSv1\nmode:%s\nmax_age:%u\n", modes[mode], max_age);
-	for (i = 0; i < count && !r->failed; i++) {
-		get_str(r, 1, mx, sizeof(mx));
-		n += (size_t)sprintf(body + n, "mx:%s\n", mx);
-	}
-	if (!r->failed && r->pos == r->len)
-		mtasts_policy_parse(body, n, &p, NULL);
-	free(body);
-	return p;
-}
-
-static int
-decode(const unsigned char *data, size_t len, struct cache_entry *e)
-{
-	struct reader r = {data, len, 0, false};
-	char id[MTASTS_ID_MAX + 1];
-	bool has_policy;
-	enum mtasts_mode mode;
-	uint32_t max_age;
-	int64_t expires;
-
-	memset(e, 0, sizeof(*e));
-	if (len < 4 || data[0] != RECORD_MAGIC0 || data[1] != RECORD_MAGIC1 ||
-	    data[2] != RECORD_VERSION)
-		return -1;
-	r.pos = 3;
-	has_policy = get_uint(&r, 1) != 0;
-	e->status = (enum mtasts_status)get_uint(&r, 1);
-	mode = (enum mtasts_mode)get_uint(&r, 1);
-	e->dnssec = (enum mtasts_dnssec)get_uint(&r, 1);
-	get_uint(&r, 1);
-	max_age = (uint32_t)get_uint(&r, 4);
-	e->fetched = (int64_t)get_uint(&r, 8);
-	expires = (int64_t)get_uint(&r, 8);
-	e->checked = (int64_t)get_uint(&r, 8);
-	e->next_try = (int64_t)get_uint(&r, 8);
-	e->failures = (uint32_t)get_uint(&r, 4);
-	e->error.code = (mtasts_code)get_uint(&r, 1);
-	get_str(&r, 1, id, sizeof(id));
-	get_str(&r, 1, e->error.name, sizeof(e->error.name));
-	get_str(&r, 2, e->error.message, sizeof(e->error.message));
-	if (r.failed || e->status > MTASTS_STATUS_ERRORED ||
-	    e->dnssec > MTASTS_DNSSEC_BOGUS ||
-	    e->error.code >= MTASTS_CODE_COUNT)
-		return -1;
-	if (!has_policy)
-		return get_uint(&r, 2) == 0 && !r.failed && r.pos == len ? 0
-		                                                         : -1;
-	if ((e->policy = decode_policy(&r, mode, max_age)) == NULL)
-		return -1;
-	snprintf(e->policy->id, sizeof(e->policy->id), "%s", id);
-	e->policy->expires = expires;
-	return 0;
-}
 
 mtasts_code
 cache_get(struct cache *c, const char *domain, struct cache_entry *e,
@@ -394,7 +185,7 @@ cache_get(struct cache *c, const char *domain, struct cache_entry *e,
 		mdb_txn_abort(txn);
 		return lmdb_error(err, "read", domain, rc);
 	}
-	rc = decode(val.mv_data, val.mv_size, e);
+	rc = record_decode(val.mv_data, val.mv_size, e);
 	mdb_txn_abort(txn);
 	if (rc != 0) {
 		cache_entry_clear(e);
@@ -405,18 +196,6 @@ cache_get(struct cache *c, const char *domain, struct cache_entry *e,
 	return MTASTS_OK;
 }
 
-/* When a record's TXT record was checked; INT64_MIN when it does not
- * decode (then anything may replace it). */
-static int64_t
-record_checked(const unsigned char *data, size_t len)
-{
-	struct reader r = {data, len, 28, false}; /* see the layout */
-
-	if (len < 36 || data[0] != RECORD_MAGIC0 || data[1] != RECORD_MAGIC1 ||
-	    data[2] != RECORD_VERSION)
-		return INT64_MIN;
-	return (int64_t)get_uint(&r, 8);
-}
 
 /* A record that says nothing any more: its policy expired, or its "no
  * policy" or error is past its retry time. */
@@ -426,7 +205,7 @@ is_stale(const unsigned char *data, size_t len, int64_t now)
 	struct cache_entry e;
 	bool stale;
 
-	if (decode(data, len, &e) != 0) {
+	if (record_decode(data, len, &e) != 0) {
 		cache_entry_clear(&e);
 		return false; /* may hold a policy: never dropped unasked */
 	}
@@ -534,8 +313,33 @@ is_newer(int64_t then, int64_t now)
 	return then > now && then - now <= 3600;
 }
 
+/* What an old record holds that an answer without a policy must not
+ * replace: a policy in force at now, or bytes that do not decode (they
+ * may hold one). */
+static bool
+holds_policy(const MDB_val *old, int64_t now)
+{
+	struct cache_entry e;
+	bool holds;
+
+	if (record_decode(old->mv_data, old->mv_size, &e) != 0) {
+		cache_entry_clear(&e);
+		return true;
+	}
+	holds = e.policy != NULL && e.policy->expires > now;
+	cache_entry_clear(&e);
+	return holds;
+}
+
+/*
+ * Writes the record, unless what the cache holds must stay: both rules
+ * are checked inside the write transaction, where writers are
+ * serialised, not on a read made before discovery (a peer may have
+ * written since).
+ */
 static int
-put_record(struct cache *c, MDB_val *key, MDB_val *val, int64_t checked)
+put_record(struct cache *c, MDB_val *key, MDB_val *val, int64_t checked,
+    bool has_policy)
 {
 	MDB_txn *txn;
 	MDB_val old;
@@ -543,10 +347,11 @@ put_record(struct cache *c, MDB_val *key, MDB_val *val, int64_t checked)
 
 	if ((rc = begin(c, 0, &txn)) != 0)
 		return rc;
-	/* writers are serialised here: a peer's answer checked after this
-	 * one began is newer, and stays */
 	if (mdb_get(txn, c->dbi, key, &old) == 0 &&
-	    is_newer(record_checked(old.mv_data, old.mv_size), checked)) {
+	    /* a peer's answer checked after this one began is newer */
+	    (is_newer(record_checked(old.mv_data, old.mv_size), checked) ||
+	        /* RFC 8461 §5.1: failures never end a policy early */
+	        (!has_policy && holds_policy(&old, checked)))) {
 		mdb_txn_abort(txn);
 		return 0;
 	}
@@ -561,22 +366,18 @@ mtasts_code
 cache_put(struct cache *c, const char *domain, const struct cache_entry *e,
     struct mtasts_error *err)
 {
-	struct writer w = {NULL, 0, record_size(e), false};
 	MDB_val key = {strlen(domain), (void *)domain}, val;
+	unsigned char *data;
+	size_t len;
 	int rc;
 
-	if ((w.p = malloc(w.cap)) == NULL)
+	if (record_encode(e, &data, &len) != 0)
 		return mtasts_error_set(err, MTASTS_ERR_NOMEM, "out of memory");
-	if (encode(e, &w) != 0) {
-		free(w.p);
-		return mtasts_error_set(err, MTASTS_ERR_INTERNAL,
-		    "cache: the record of %s does not fit", domain);
-	}
-	val = (MDB_val){w.len, w.p};
+	val = (MDB_val){len, data};
 	rc = has_room(c, e->policy != NULL && e->policy->expires > e->checked)
-	    ? put_record(c, &key, &val, e->checked)
+	    ? put_record(c, &key, &val, e->checked, e->policy != NULL)
 	    : MDB_MAP_FULL;
-	free(w.p);
+	free(data);
 	if (rc == MDB_MAP_FULL)
 		return mtasts_error_set(err, MTASTS_ERR_CACHE,
 		    "cache: full of policies in force; raise cache_size");
@@ -630,7 +431,7 @@ cache_each(struct cache *c,
 			continue;
 		memcpy(domain, key.mv_data, key.mv_size);
 		domain[key.mv_size] = '\0';
-		if (decode(val.mv_data, val.mv_size, &e) != 0) {
+		if (record_decode(val.mv_data, val.mv_size, &e) != 0) {
 			cache_entry_clear(&e);
 			e.status = MTASTS_STATUS_ERRORED;
 			mtasts_error_set(&e.error, MTASTS_ERR_CACHE,

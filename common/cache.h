@@ -11,19 +11,7 @@
 
 #include "config.h"
 #include "mtasts.h"
-
-/* What the cache knows of one domain. */
-struct cache_entry {
-	enum mtasts_status status; /* of the last discovery */
-	struct mtasts_policy *policy; /* in force until policy->expires,
-	                                 or NULL (owned by the entry) */
-	int64_t fetched; /* when the policy was fetched */
-	int64_t checked; /* when the TXT record was last checked */
-	int64_t next_try; /* no discovery before this (backoff) */
-	uint32_t failures; /* discoveries failed in a row */
-	enum mtasts_dnssec dnssec;
-	struct mtasts_error error; /* of the last discovery */
-};
+#include "record.h"
 
 struct cache;
 
@@ -69,7 +57,5 @@ mtasts_code cache_each(struct cache *c,
  */
 int cache_lock(struct cache *c, const char *domain, long timeout_ms);
 void cache_unlock(struct cache *c, const char *domain);
-
-void cache_entry_clear(struct cache_entry *entry);
 
 #endif

@@ -434,7 +434,7 @@ class Files(CacheWorld):
         path = os.path.join(self.world.cache_dir, "data.mdb")
         with open(path, "r+b") as f:
             data = f.read()
-            at = data.index(b"MS\x01\x01")  # magic, version, has_policy
+            at = data.index(b"MS\x02\x01")  # magic, version, has_policy
             f.seek(at + 2)
             f.write(b"\x63")  # a version this code does not know
         self.set_txt(d, None)

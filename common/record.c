@@ -1,0 +1,267 @@
+/*
+ * record.c - the cache record codec.  Layout, version 2 (little-endian):
+ *
+ *   'M' 'S' version has_policy status mode dnssec 0
+ *   max_age:u32 fetched:i64 expires:i64 checked:i64 next_try:i64
+ *   used:i64 failures:u32 error_code:u8
+ *   id:str8 error_name:str8 error_message:str16
+ *   mx_count:u16 { mx:str8 }
+ *   crc32:u32 of every byte before it
+ *
+ * Version 1 (written before 0.2) has no used and no CRC; it is still read.
+ * LMDB checks nothing of what it stores: the CRC tells a record a disk or
+ * a stray write damaged from one written whole.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "record.h"
+
+#define MAGIC0 'M'
+#define MAGIC1 'S'
+#define VERSION 2
+#define HEADER 8
+#define CHECKED_AT 28 /* offset of checked, in both versions */
+
+void
+cache_entry_clear(struct cache_entry *e)
+{
+	mtasts_policy_free(e->policy);
+	memset(e, 0, sizeof(*e));
+}
+
+struct writer {
+	unsigned char *p;
+	size_t len, cap;
+	bool failed;
+};
+
+static void
+put_bytes(struct writer *w, const void *b, size_t n)
+{
+	if (w->failed || n > w->cap - w->len) {
+		w->failed = true;
+		return;
+	}
+	memcpy(w->p + w->len, b, n);
+	w->len += n;
+}
+
+static void
+put_uint(struct writer *w, uint64_t v, int bytes)
+{
+	unsigned char b[8];
+	int i;
+
+	for (i = 0; i < bytes; i++)
+		b[i] = (unsigned char)(v >> (8 * i));
+	put_bytes(w, b, (size_t)bytes);
+}
+
+static void
+put_str(struct writer *w, const char *s, int lenbytes)
+{
+	size_t n = strlen(s), max = lenbytes == 1 ? 255 : 65535;
+
+	if (n > max)
+		n = max;
+	put_uint(w, n, lenbytes);
+	put_bytes(w, s, n);
+}
+
+static size_t
+record_size(const struct cache_entry *e)
+{
+	size_t i, n = 80 + 3 * 256 + 2 + 65536;
+
+	if (e->policy != NULL)
+		for (i = 0; i < e->policy->mx_count; i++)
+			n += 1 + strlen(e->policy->mx[i]);
+	return n;
+}
+
+int
+record_encode(const struct cache_entry *e, unsigned char **out, size_t *len)
+{
+	const struct mtasts_policy *p = e->policy;
+	struct writer w = {NULL, 0, record_size(e), false};
+	size_t i;
+
+	*out = NULL;
+	if ((w.p = malloc(w.cap)) == NULL)
+		return -1;
+	put_bytes(&w, (const char[]){MAGIC0, MAGIC1}, 2);
+	put_uint(&w, VERSION, 1);
+	put_uint(&w, p != NULL, 1);
+	put_uint(&w, (uint64_t)e->status, 1);
+	put_uint(&w, p != NULL ? (uint64_t)p->mode : 0, 1);
+	put_uint(&w, (uint64_t)e->dnssec, 1);
+	put_uint(&w, 0, 1);
+	put_uint(&w, p != NULL ? p->max_age : 0, 4);
+	put_uint(&w, (uint64_t)e->fetched, 8);
+	put_uint(&w, p != NULL ? (uint64_t)p->expires : 0, 8);
+	put_uint(&w, (uint64_t)e->checked, 8);
+	put_uint(&w, (uint64_t)e->next_try, 8);
+	put_uint(&w, (uint64_t)e->used, 8);
+	put_uint(&w, e->failures, 4);
+	put_uint(&w, (uint64_t)e->error.code, 1);
+	put_str(&w, p != NULL ? p->id : "", 1);
+	put_str(&w, e->error.name, 1);
+	put_str(&w, e->error.message, 2);
+	put_uint(&w, p != NULL ? p->mx_count : 0, 2);
+	for (i = 0; p != NULL && i < p->mx_count; i++)
+		put_str(&w, p->mx[i], 1);
+	put_uint(&w, crc32(0, w.p, (uInt)w.len), 4);
+	if (w.failed) {
+		free(w.p);
+		return -1;
+	}
+	*out = w.p;
+	*len = w.len;
+	return 0;
+}
+
+struct reader {
+	const unsigned char *p;
+	size_t len, pos;
+	bool failed;
+};
+
+static uint64_t
+get_uint(struct reader *r, int bytes)
+{
+	uint64_t v = 0;
+	int i;
+
+	if (r->failed || (size_t)bytes > r->len - r->pos) {
+		r->failed = true;
+		return 0;
+	}
+	for (i = 0; i < bytes; i++)
+		v |= (uint64_t)r->p[r->pos + (size_t)i] << (8 * i);
+	r->pos += (size_t)bytes;
+	return v;
+}
+
+/* Copies a length-prefixed string into out (outlen with the NUL). */
+static void
+get_str(struct reader *r, int lenbytes, char *out, size_t outlen)
+{
+	size_t n = (size_t)get_uint(r, lenbytes);
+
+	if (r->failed || n > r->len - r->pos || n >= outlen) {
+		r->failed = true;
+		out[0] = '\0';
+		return;
+	}
+	memcpy(out, r->p + r->pos, n);
+	out[n] = '\0';
+	r->pos += n;
+}
+
+/*
+ * Rebuilds the policy through the parser, so a record can never hold a
+ * policy the parser would refuse.  The text is written as tight as the
+ * grammar allows (no space after the colons, LF): never longer than the
+ * policy it came from, so never above the parser's size cap.
+ */
+static struct mtasts_policy *
+decode_policy(struct reader *r, enum mtasts_mode mode, uint32_t max_age)
+{
+	static const char *modes[] = {"none", "testing", "enforce"};
+	struct mtasts_policy *p = NULL;
+	size_t i, count = (size_t)get_uint(r, 2), n;
+	char *body, mx[256];
+
+	if (r->failed || (unsigned)mode > MTASTS_MODE_ENFORCE ||
+	    count > MTASTS_POLICY_MAX_BYTES / 4)
+		return NULL;
+	if ((body = malloc(64 + count * 262)) == NULL)
+		return NULL;
+	n = (size_t)sprintf(
+	    body, "version:STSv1\nmode:%s\nmax_age:%u\n", modes[mode], max_age);
+	for (i = 0; i < count && !r->failed; i++) {
+		get_str(r, 1, mx, sizeof(mx));
+		n += (size_t)sprintf(body + n, "mx:%s\n", mx);
+	}
+	if (!r->failed && r->pos == r->len)
+		mtasts_policy_parse(body, n, &p, NULL);
+	free(body);
+	return p;
+}
+
+/* The version byte of a record whose frame is whole (a version 2 record
+ * with its CRC right), or 0. */
+static int
+version_of(const unsigned char *data, size_t len)
+{
+	uint32_t crc;
+
+	if (len < HEADER || data[0] != MAGIC0 || data[1] != MAGIC1)
+		return 0;
+	if (data[2] == 1)
+		return 1;
+	if (data[2] != VERSION || len < HEADER + 4)
+		return 0;
+	crc = (uint32_t)data[len - 4] | (uint32_t)data[len - 3] << 8 |
+	    (uint32_t)data[len - 2] << 16 | (uint32_t)data[len - 1] << 24;
+	return crc32(0, data, (uInt)(len - 4)) == crc ? VERSION : 0;
+}
+
+int
+record_decode(const unsigned char *data, size_t len, struct cache_entry *e)
+{
+	struct reader r = {data, len, HEADER, false};
+	char id[MTASTS_ID_MAX + 1];
+	int version = version_of(data, len);
+	bool has_policy;
+	enum mtasts_mode mode;
+	uint32_t max_age;
+	int64_t expires;
+
+	memset(e, 0, sizeof(*e));
+	if (version == 0)
+		return -1;
+	if (version == VERSION)
+		r.len -= 4; /* the CRC */
+	has_policy = data[3] != 0;
+	e->status = (enum mtasts_status)data[4];
+	mode = (enum mtasts_mode)data[5];
+	e->dnssec = (enum mtasts_dnssec)data[6];
+	max_age = (uint32_t)get_uint(&r, 4);
+	e->fetched = (int64_t)get_uint(&r, 8);
+	expires = (int64_t)get_uint(&r, 8);
+	e->checked = (int64_t)get_uint(&r, 8);
+	e->next_try = (int64_t)get_uint(&r, 8);
+	e->used = version == 1 ? e->checked : (int64_t)get_uint(&r, 8);
+	e->failures = (uint32_t)get_uint(&r, 4);
+	e->error.code = (mtasts_code)get_uint(&r, 1);
+	get_str(&r, 1, id, sizeof(id));
+	get_str(&r, 1, e->error.name, sizeof(e->error.name));
+	get_str(&r, 2, e->error.message, sizeof(e->error.message));
+	if (r.failed || e->status > MTASTS_STATUS_ERRORED ||
+	    e->dnssec > MTASTS_DNSSEC_BOGUS ||
+	    e->error.code >= MTASTS_CODE_COUNT)
+		return -1;
+	if (!has_policy)
+		return get_uint(&r, 2) == 0 && !r.failed && r.pos == r.len
+		    ? 0
+		    : -1;
+	if ((e->policy = decode_policy(&r, mode, max_age)) == NULL)
+		return -1;
+	snprintf(e->policy->id, sizeof(e->policy->id), "%s", id);
+	e->policy->expires = expires;
+	return 0;
+}
+
+int64_t
+record_checked(const unsigned char *data, size_t len)
+{
+	struct reader r = {data, len, CHECKED_AT, false};
+
+	if (version_of(data, len) == 0 || len < CHECKED_AT + 8)
+		return INT64_MIN;
+	return (int64_t)get_uint(&r, 8);
+}

@@ -1,0 +1,133 @@
+/* Unit tests of the cache record codec (common/record.c). */
+#include <string.h>
+
+#include "error.h"
+#include "record.h"
+#include "unit.h"
+
+static void
+entry_with_policy(struct cache_entry *e)
+{
+	static const char body[] = "version: STSv1\r\nmode: enforce\r\n"
+	                           "mx: mx1.example.com\r\nmx: *.example.net\r\n"
+	                           "max_age: 86400\r\n";
+
+	memset(e, 0, sizeof(*e));
+	ck_assert_int_eq(
+	    mtasts_policy_parse(body, sizeof(body) - 1, &e->policy, NULL),
+	    MTASTS_OK);
+	snprintf(e->policy->id, sizeof(e->policy->id), "20261122");
+	e->policy->expires = 1900086400;
+	e->status = MTASTS_STATUS_FOUND;
+	e->fetched = 1900000000;
+	e->checked = 1900000100;
+	e->next_try = 0;
+	e->used = 1900000200;
+	e->failures = 3;
+	mtasts_error_set(&e->error, MTASTS_ERR_HTTP_STATUS, "a message");
+}
+
+START_TEST(round_trip)
+{
+	struct cache_entry e, d;
+	unsigned char *data;
+	size_t len;
+
+	entry_with_policy(&e);
+	ck_assert_int_eq(record_encode(&e, &data, &len), 0);
+	ck_assert_int_eq(record_decode(data, len, &d), 0);
+	ck_assert_ptr_nonnull(d.policy);
+	ck_assert_str_eq(d.policy->id, "20261122");
+	ck_assert_int_eq(d.policy->mode, MTASTS_MODE_ENFORCE);
+	ck_assert_uint_eq(d.policy->mx_count, 2);
+	ck_assert_str_eq(d.policy->mx[1], "*.example.net");
+	ck_assert_int_eq(d.policy->expires, 1900086400);
+	ck_assert_int_eq(d.checked, 1900000100);
+	ck_assert_int_eq(d.used, 1900000200);
+	ck_assert_int_eq(d.failures, 3);
+	ck_assert_str_eq(d.error.message, "a message");
+	ck_assert_int_eq(record_checked(data, len), 1900000100);
+	cache_entry_clear(&d);
+	cache_entry_clear(&e);
+	free(data);
+}
+END_TEST
+
+START_TEST(every_damaged_byte_is_refused)
+{
+	struct cache_entry e, d;
+	unsigned char *data;
+	size_t len, i;
+	int bit;
+
+	entry_with_policy(&e);
+	ck_assert_int_eq(record_encode(&e, &data, &len), 0);
+	/* the CRC: no flipped bit anywhere reads back as a record */
+	for (i = 0; i < len; i++)
+		for (bit = 0; bit < 8; bit++) {
+			data[i] ^= (unsigned char)(1 << bit);
+			ck_assert_int_eq(record_decode(data, len, &d), -1);
+			cache_entry_clear(&d);
+			data[i] ^= (unsigned char)(1 << bit);
+		}
+	/* nor any record cut short */
+	for (i = 0; i < len; i++) {
+		ck_assert_int_eq(record_decode(data, i, &d), -1);
+		cache_entry_clear(&d);
+		ck_assert(record_checked(data, i) == INT64_MIN);
+	}
+	cache_entry_clear(&e);
+	free(data);
+}
+END_TEST
+
+START_TEST(version_1_is_read)
+{
+	/* 'M' 'S' 1, no policy, status not_found, error dns_nxdomain */
+	unsigned char v1[64] = {'M', 'S', 1, 0, MTASTS_STATUS_NOT_FOUND};
+	struct cache_entry d;
+	size_t o = 8 + 4 + 8 + 8;
+
+	v1[o] = 0x10; /* checked = 16 */
+	o += 8 + 8 + 4;
+	v1[o++] = MTASTS_ERR_DNS_NXDOMAIN;
+	o += 1 + 1 + 2 + 2; /* empty id, name, message; no mx */
+	ck_assert_int_eq(record_decode(v1, o, &d), 0);
+	ck_assert_ptr_null(d.policy);
+	ck_assert_int_eq(d.status, MTASTS_STATUS_NOT_FOUND);
+	ck_assert_int_eq(d.checked, 16);
+	ck_assert_int_eq(d.used, 16);
+	ck_assert_int_eq(record_checked(v1, o), 16);
+	cache_entry_clear(&d);
+}
+END_TEST
+
+START_TEST(unknown_version_refused)
+{
+	struct cache_entry e, d;
+	unsigned char *data;
+	size_t len;
+
+	entry_with_policy(&e);
+	ck_assert_int_eq(record_encode(&e, &data, &len), 0);
+	data[2] = 3;
+	ck_assert_int_eq(record_decode(data, len, &d), -1);
+	cache_entry_clear(&d);
+	cache_entry_clear(&e);
+	free(data);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("record");
+	TCase *tc = tcase_create("record");
+
+	tcase_add_test(tc, round_trip);
+	tcase_add_test(tc, every_damaged_byte_is_refused);
+	tcase_add_test(tc, version_1_is_read);
+	tcase_add_test(tc, unknown_version_refused);
+	suite_add_tcase(s, tc);
+	return unit_run(s);
+}
