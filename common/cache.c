@@ -18,6 +18,7 @@
 #include "cache.h"
 #include "clock.h"
 #include "error.h"
+#include "guard.h"
 
 #define LOCK_SLOTS 65536 /* byte-range locks in one file, by domain hash */
 /* percent of the map any record may fill; one with a policy in force */
@@ -25,10 +26,18 @@
 #define ROOM_FOR_POLICIES 97
 
 struct cache {
-	MDB_env *env;
+	const struct mtasts_config *cfg;
+	MDB_env *env; /* NULL after a fault: left as it was, never touched */
 	MDB_dbi dbi;
 	int lock_fd;
+	dev_t dev; /* data.mdb as opened: one set aside is replaced */
+	ino_t ino;
+	int64_t looked; /* when (mono_ms) data.mdb was last compared */
+	MDB_txn *volatile writing; /* the write transaction under way */
 };
+
+static mtasts_code failed(struct cache *c, struct mtasts_error *err,
+    const char *what, const char *domain, int rc);
 
 static mtasts_code
 lmdb_error(struct mtasts_error *err, const char *what, const char *dir, int rc)
@@ -92,6 +101,7 @@ open_files(
 {
 	const char *dir = cfg->cache_dir;
 	char path[4096];
+	struct stat st;
 	int rc, dead;
 	MDB_txn *txn;
 
@@ -106,21 +116,30 @@ open_files(
 	/* every Exim delivery is a reader for a moment */
 	mdb_env_set_maxreaders(c->env, 1024);
 	/* NOTLS: read transactions are not tied to threads */
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	if (stat(path, &st) == 0) {
+		c->dev = st.st_dev;
+		c->ino = st.st_ino;
+	}
+	c->looked = mono_ms();
 	rc = mdb_env_open(c->env, dir, MDB_NOTLS, (mdb_mode_t)cfg->cache_mode);
 	if (rc != 0)
-		return lmdb_error(err, "open", dir, rc);
+		return failed(c, err, "open", dir, rc);
 	/* clear reader slots of processes that died holding them */
 	mdb_reader_check(c->env, &dead);
-	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	if (stat(path, &st) == 0) { /* made just now */
+		c->dev = st.st_dev;
+		c->ino = st.st_ino;
+	}
 	set_ownership(cfg, path, (mode_t)cfg->cache_mode);
 	snprintf(path, sizeof(path), "%s/lock.mdb", dir);
 	set_ownership(cfg, path, (mode_t)cfg->cache_mode);
 	if ((rc = begin(c, MDB_RDONLY, &txn)) != 0)
-		return lmdb_error(err, "read", dir, rc);
+		return failed(c, err, "read", dir, rc);
 	rc = mdb_dbi_open(txn, NULL, 0, &c->dbi);
 	mdb_txn_abort(txn);
 	if (rc != 0)
-		return lmdb_error(err, "open", dir, rc);
+		return failed(c, err, "open", dir, rc);
 	snprintf(path, sizeof(path), "%s/discovery.lock", dir);
 	c->lock_fd =
 	    open(path, O_RDWR | O_CREAT | O_CLOEXEC, (mode_t)cfg->cache_mode);
@@ -145,6 +164,7 @@ cache_open(const struct mtasts_config *cfg, struct mtasts_error *err)
 		return NULL;
 	}
 	c->lock_fd = -1;
+	c->cfg = cfg;
 	if (open_files(c, cfg, err) != 0) {
 		cache_close(c);
 		return NULL;
@@ -164,6 +184,100 @@ cache_close(struct cache *c)
 	free(c);
 }
 
+/* A file of the cache, for a name beside it (data.mdb.damaged). */
+static void
+path_of(const struct cache *c, const char *name, char *path, size_t len)
+{
+	snprintf(path, len, "%s/%s", c->cfg->cache_dir, name);
+}
+
+/*
+ * The map is damaged (a memory fault while reading it, or LMDB saw a page
+ * that cannot be): this process lets go of its view of it - a write under
+ * way first, under a guard of its own (the writer lock would hold every
+ * other writer) - and never touches it again.  The file stays: it may
+ * hold enforce policies that "no policy" answers must not replace, so
+ * domains without a policy from the network defer until the operator
+ * runs mtasts cache rebuild, which keeps every record still readable.
+ */
+static void
+let_go(struct cache *c)
+{
+	MDB_txn *txn = c->writing;
+	sigjmp_buf jump;
+
+	c->writing = NULL;
+	if (txn != NULL && sigsetjmp(jump, 1) == 0) {
+		guard_enter(&jump);
+		mdb_txn_abort(txn);
+		guard_leave();
+	}
+	c->env = NULL;
+}
+
+static bool
+is_damage(int rc)
+{
+	return rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND ||
+	    rc == MDB_INVALID || rc == MDB_BAD_TXN;
+}
+
+/* An LMDB failure; one that says the map is damaged sets it aside. */
+static mtasts_code
+failed(struct cache *c, struct mtasts_error *err, const char *what,
+    const char *domain, int rc)
+{
+	if (!is_damage(rc))
+		return lmdb_error(err, what, domain, rc);
+	let_go(c);
+	return mtasts_error_set(err, MTASTS_ERR_CACHE,
+	    "cache %s: damaged (%s): run mtasts cache rebuild",
+	    c->cfg->cache_dir, mdb_strerror(rc));
+}
+
+static mtasts_code
+faulted(struct cache *c, struct mtasts_error *err)
+{
+	let_go(c);
+	return mtasts_error_set(err, MTASTS_ERR_CACHE,
+	    "cache %s: damaged (a memory fault reading it): run mtasts cache "
+	    "rebuild",
+	    c->cfg->cache_dir);
+}
+
+/*
+ * The map to use: the one open, unless this process let go of it after a
+ * fault, or mtasts cache rebuild replaced the file (looked at once a
+ * second): then the file there now.
+ */
+static int
+current(struct cache *c, struct mtasts_error *err)
+{
+	char path[4096];
+	struct stat st;
+	int64_t now = mono_ms();
+
+	if (c->env != NULL) {
+		if (now - c->looked < 1000)
+			return 0;
+		c->looked = now;
+		path_of(c, "data.mdb", path, sizeof(path));
+		if (stat(path, &st) == 0 && st.st_dev == c->dev &&
+		    st.st_ino == c->ino)
+			return 0;
+		mdb_env_close(c->env);
+		c->env = NULL;
+	}
+	if (c->lock_fd >= 0)
+		close(c->lock_fd);
+	c->lock_fd = -1;
+	if (open_files(c, c->cfg, err) == 0)
+		return 0;
+	if (c->env != NULL)
+		mdb_env_close(c->env);
+	c->env = NULL;
+	return -1;
+}
 
 mtasts_code
 cache_get(struct cache *c, const char *domain, struct cache_entry *e,
@@ -171,22 +285,33 @@ cache_get(struct cache *c, const char *domain, struct cache_entry *e,
 {
 	MDB_txn *txn;
 	MDB_val key = {strlen(domain), (void *)domain}, val;
+	sigjmp_buf jump;
 	int rc;
 
 	memset(e, 0, sizeof(*e));
-	if ((rc = begin(c, MDB_RDONLY, &txn)) != 0)
-		return lmdb_error(err, "read", domain, rc);
+	if (current(c, err) != 0)
+		return MTASTS_ERR_CACHE;
+	if (sigsetjmp(jump, 1) != 0)
+		return faulted(c, err);
+	guard_enter(&jump);
+	if ((rc = begin(c, MDB_RDONLY, &txn)) != 0) {
+		guard_leave();
+		return failed(c, err, "read", domain, rc);
+	}
 	rc = mdb_get(txn, c->dbi, &key, &val);
 	if (rc == MDB_NOTFOUND) {
 		mdb_txn_abort(txn);
+		guard_leave();
 		return MTASTS_ERR_DNS_NXDOMAIN;
 	}
 	if (rc != 0) {
 		mdb_txn_abort(txn);
-		return lmdb_error(err, "read", domain, rc);
+		guard_leave();
+		return failed(c, err, "read", domain, rc);
 	}
 	rc = record_decode(val.mv_data, val.mv_size, e);
 	mdb_txn_abort(txn);
+	guard_leave();
 	if (rc != 0) {
 		cache_entry_clear(e);
 		return mtasts_error_set(err, MTASTS_ERR_CACHE,
@@ -226,8 +351,10 @@ drop_stale(struct cache *c)
 
 	if (begin(c, 0, &txn) != 0)
 		return 0;
+	c->writing = txn;
 	if (mdb_cursor_open(txn, c->dbi, &cur) != 0) {
 		mdb_txn_abort(txn);
+		c->writing = NULL;
 		return 0;
 	}
 	while (mdb_cursor_get(cur, &key, &val, MDB_NEXT) == 0)
@@ -235,6 +362,7 @@ drop_stale(struct cache *c)
 		    mdb_cursor_del(cur, 0) == 0)
 			n++;
 	mdb_cursor_close(cur);
+	c->writing = NULL;
 	if (mdb_txn_commit(txn) != 0)
 		return 0;
 	return n;
@@ -347,15 +475,18 @@ put_record(struct cache *c, MDB_val *key, MDB_val *val, int64_t checked,
 
 	if ((rc = begin(c, 0, &txn)) != 0)
 		return rc;
+	c->writing = txn;
 	if (mdb_get(txn, c->dbi, key, &old) == 0 &&
 	    /* a peer's answer checked after this one began is newer */
 	    (is_newer(record_checked(old.mv_data, old.mv_size), checked) ||
 	        /* RFC 8461 §5.1: failures never end a policy early */
 	        (!has_policy && holds_policy(&old, checked)))) {
 		mdb_txn_abort(txn);
+		c->writing = NULL;
 		return 0;
 	}
 	rc = mdb_put(txn, c->dbi, key, val, 0);
+	c->writing = NULL;
 	if (rc == 0)
 		return mdb_txn_commit(txn);
 	mdb_txn_abort(txn);
@@ -367,17 +498,28 @@ cache_put(struct cache *c, const char *domain, const struct cache_entry *e,
     struct mtasts_error *err)
 {
 	MDB_val key = {strlen(domain), (void *)domain}, val;
-	unsigned char *data;
+	unsigned char *volatile data = NULL;
 	size_t len;
+	sigjmp_buf jump;
 	int rc;
 
-	if (record_encode(e, &data, &len) != 0)
+	if (current(c, err) != 0)
+		return MTASTS_ERR_CACHE;
+	if (sigsetjmp(jump, 1) != 0) {
+		free(data);
+		return faulted(c, err);
+	}
+	if (record_encode(e, (unsigned char **)&data, &len) != 0)
 		return mtasts_error_set(err, MTASTS_ERR_NOMEM, "out of memory");
 	val = (MDB_val){len, data};
+	guard_enter(&jump);
 	rc = has_room(c, e->policy != NULL && e->policy->expires > e->checked)
 	    ? put_record(c, &key, &val, e->checked, e->policy != NULL)
 	    : MDB_MAP_FULL;
+	guard_leave();
 	free(data);
+	if (is_damage(rc))
+		return failed(c, err, "write", domain, rc);
 	if (rc == MDB_MAP_FULL)
 		return mtasts_error_set(err, MTASTS_ERR_CACHE,
 		    "cache: full of policies in force; raise cache_size");
@@ -391,19 +533,28 @@ cache_del(struct cache *c, const char *domain, struct mtasts_error *err)
 {
 	MDB_txn *txn;
 	MDB_val key = {strlen(domain), (void *)domain};
+	sigjmp_buf jump;
 	int rc;
 
-	if ((rc = begin(c, 0, &txn)) != 0)
-		return lmdb_error(err, "write", domain, rc);
-	rc = mdb_del(txn, c->dbi, &key, NULL);
-	if (rc != 0) {
-		mdb_txn_abort(txn);
-		if (rc == MDB_NOTFOUND)
-			return MTASTS_ERR_DNS_NXDOMAIN;
-		return lmdb_error(err, "write", domain, rc);
+	if (current(c, err) != 0)
+		return MTASTS_ERR_CACHE;
+	if (sigsetjmp(jump, 1) != 0)
+		return faulted(c, err);
+	guard_enter(&jump);
+	if ((rc = begin(c, 0, &txn)) == 0) {
+		c->writing = txn;
+		rc = mdb_del(txn, c->dbi, &key, NULL);
+		c->writing = NULL;
+		if (rc == 0)
+			rc = mdb_txn_commit(txn);
+		else
+			mdb_txn_abort(txn);
 	}
-	if ((rc = mdb_txn_commit(txn)) != 0)
-		return lmdb_error(err, "write", domain, rc);
+	guard_leave();
+	if (rc == MDB_NOTFOUND)
+		return MTASTS_ERR_DNS_NXDOMAIN;
+	if (rc != 0)
+		return failed(c, err, "write", domain, rc);
 	return MTASTS_OK;
 }
 
@@ -416,15 +567,25 @@ cache_each(struct cache *c,
 	MDB_cursor *cur;
 	MDB_val key, val;
 	char domain[300];
-	int rc, stop = 0;
+	sigjmp_buf jump;
+	int rc;
+	volatile int stop = 0; /* kept across the fault guard */
 
-	if ((rc = begin(c, MDB_RDONLY, &txn)) != 0)
-		return lmdb_error(err, "read", "all", rc);
+	if (current(c, err) != 0)
+		return MTASTS_ERR_CACHE;
+	if (sigsetjmp(jump, 1) != 0)
+		return faulted(c, err);
+	guard_enter(&jump);
+	if ((rc = begin(c, MDB_RDONLY, &txn)) != 0) {
+		guard_leave();
+		return failed(c, err, "read", "all", rc);
+	}
 	if ((rc = mdb_cursor_open(txn, c->dbi, &cur)) != 0) {
 		mdb_txn_abort(txn);
-		return lmdb_error(err, "read", "all", rc);
+		guard_leave();
+		return failed(c, err, "read", "all", rc);
 	}
-	while (!stop && mdb_cursor_get(cur, &key, &val, MDB_NEXT) == 0) {
+	while (!stop && (rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) == 0) {
 		struct cache_entry e;
 
 		if (key.mv_size >= sizeof(domain))
@@ -442,6 +603,10 @@ cache_each(struct cache *c,
 	}
 	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
+	guard_leave();
+	/* a walk cut short by damage is no listing */
+	if (!stop && rc != MDB_NOTFOUND)
+		return failed(c, err, "read", "all", rc);
 	return MTASTS_OK;
 }
 
@@ -487,4 +652,144 @@ cache_unlock(struct cache *c, const char *domain)
 	    .l_len = 1};
 
 	fcntl(c->lock_fd, F_OFD_SETLK, &fl);
+}
+
+/* ---- mtasts cache rebuild ---- */
+
+struct salvage {
+	char **domains;
+	unsigned char **records;
+	size_t *lens;
+	size_t count, cap;
+	bool failed;
+};
+
+/* Every record that still decodes, re-encoded (a cache_each walker). */
+static int
+salvage_one(void *arg, const char *domain, const struct cache_entry *e)
+{
+	struct salvage *s = arg;
+
+	if (e->status == MTASTS_STATUS_ERRORED &&
+	    e->error.code == MTASTS_ERR_CACHE)
+		return 0; /* did not decode: lost */
+	if (s->count == s->cap) {
+		size_t cap = s->cap * 2 + 64;
+		char **d = realloc(s->domains, cap * sizeof(*d));
+		unsigned char **r = d == NULL
+		    ? NULL
+		    : realloc(s->records, cap * sizeof(*r));
+		size_t *l = r == NULL ? NULL : realloc(s->lens, cap * sizeof(*l));
+
+		if (d != NULL)
+			s->domains = d;
+		if (r != NULL)
+			s->records = r;
+		if (l == NULL) {
+			s->failed = true;
+			return 1;
+		}
+		s->lens = l;
+		s->cap = cap;
+	}
+	if ((s->domains[s->count] = strdup(domain)) == NULL ||
+	    record_encode(e, &s->records[s->count], &s->lens[s->count]) != 0) {
+		free(s->domains[s->count]);
+		s->failed = true;
+		return 1;
+	}
+	s->count++;
+	return 0;
+}
+
+/* The salvaged records into a new map in dir. */
+static int
+write_fresh(const struct mtasts_config *cfg, const char *dir,
+    const struct salvage *s)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	size_t i;
+	int rc;
+
+	if ((rc = mdb_env_create(&env)) != 0)
+		return rc;
+	mdb_env_set_mapsize(env, cfg->cache_size);
+	if ((rc = mdb_env_open(env, dir, MDB_NOTLS,
+	         (mdb_mode_t)cfg->cache_mode)) != 0 ||
+	    (rc = mdb_txn_begin(env, NULL, 0, &txn)) != 0) {
+		mdb_env_close(env);
+		return rc;
+	}
+	rc = mdb_dbi_open(txn, NULL, 0, &dbi);
+	for (i = 0; rc == 0 && i < s->count; i++) {
+		MDB_val key = {strlen(s->domains[i]), s->domains[i]};
+		MDB_val val = {s->lens[i], s->records[i]};
+
+		rc = mdb_put(txn, dbi, &key, &val, 0);
+	}
+	rc = rc == 0 ? mdb_txn_commit(txn) : (mdb_txn_abort(txn), rc);
+	mdb_env_close(env);
+	return rc;
+}
+
+mtasts_code
+cache_rebuild(const struct mtasts_config *cfg, size_t *kept,
+    struct mtasts_error *err)
+{
+	struct salvage s = {0};
+	struct mtasts_error ignored;
+	struct cache *old;
+	char fresh[4096], from[4200], to[4300];
+	const char *files[] = {"data.mdb", "lock.mdb"};
+	size_t i;
+	int rc;
+
+	*kept = 0;
+	if (cfg->cache_dir == NULL)
+		return mtasts_error_set(err, MTASTS_ERR_CACHE, "no cache_dir is set");
+	snprintf(fresh, sizeof(fresh), "%s/rebuild", cfg->cache_dir);
+	for (i = 0; i < 2; i++) {
+		snprintf(from, sizeof(from), "%s/%s", fresh, files[i]);
+		unlink(from);
+	}
+	if (mkdir(fresh, 0700) != 0 && errno != EEXIST)
+		return mtasts_error_set(err, MTASTS_ERR_CACHE, "%s: %s", fresh,
+		    strerror(errno));
+	/* what can be read, up to where the damage stops the walk */
+	if ((old = cache_open(cfg, &ignored)) != NULL) {
+		cache_each(old, salvage_one, &s, &ignored);
+		cache_close(old); /* a map let go of stays unmapped */
+	}
+	rc = s.failed ? ENOMEM : write_fresh(cfg, fresh, &s);
+	*kept = s.count;
+	for (i = 0; i < s.count; i++) {
+		free(s.domains[i]);
+		free(s.records[i]);
+	}
+	free(s.domains);
+	free(s.records);
+	free(s.lens);
+	if (rc != 0)
+		return mtasts_error_set(err, MTASTS_ERR_CACHE,
+		    "cache %s: rebuild: %s", cfg->cache_dir,
+		    rc == ENOMEM ? "out of memory" : mdb_strerror(rc));
+	/* the damaged files aside, the new map in their place: processes
+	 * that have the old one open move to the new within a second */
+	for (i = 0; i < 2; i++) {
+		snprintf(from, sizeof(from), "%s/%s", cfg->cache_dir, files[i]);
+		snprintf(to, sizeof(to), "%s.damaged", from);
+		rename(from, to);
+	}
+	snprintf(from, sizeof(from), "%s/data.mdb", fresh);
+	snprintf(to, sizeof(to), "%s/data.mdb", cfg->cache_dir);
+	if (rename(from, to) != 0)
+		return mtasts_error_set(err, MTASTS_ERR_CACHE,
+		    "cache %s: rebuild: %s", cfg->cache_dir, strerror(errno));
+	set_ownership(cfg, to, (mode_t)cfg->cache_mode);
+	snprintf(from, sizeof(from), "%s/lock.mdb", fresh);
+	unlink(from);
+	rmdir(fresh);
+	return MTASTS_OK;
 }

@@ -24,6 +24,17 @@ struct cache *cache_open(
 void cache_close(struct cache *c);
 
 /*
+ * Rebuilds a damaged cache: every record that still reads goes into a new
+ * map, which replaces data.mdb; the damaged files are kept beside it
+ * (data.mdb.damaged, lock.mdb.damaged).  The records that did not read
+ * are lost: those domains are discovered afresh.  *kept says how many
+ * were kept.  For the operator (mtasts cache rebuild), never automatic:
+ * a lost record may have held an enforce policy.
+ */
+mtasts_code cache_rebuild(const struct mtasts_config *cfg, size_t *kept,
+    struct mtasts_error *err);
+
+/*
  * Reads domain's entry.  Returns MTASTS_OK (entry filled), MTASTS_ERR_
  * DNS_NXDOMAIN when the cache has none, or MTASTS_ERR_CACHE with err set
  * when the record cannot be read or decoded.

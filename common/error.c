@@ -55,6 +55,9 @@ static const struct {
     [MTASTS_ERR_INTERNAL] = {"internal_error", "internal error"},
     [MTASTS_ERR_TLS_SETUP] = {"tls_setup_error",
         "this host's TLS setup failed (the CA store cannot be read)"},
+    [MTASTS_ERR_TLS_CERT_TIME] = {"tls_cert_time",
+        "the policy server's certificate is expired or not yet valid (or "
+        "this host's clock is wrong)"},
 };
 
 const char *

@@ -201,7 +201,18 @@ transfer_error(struct fetch *f, CURLcode rc, struct mtasts_error *err)
 	const char *why =
 	    f->errbuf[0] != '\0' ? f->errbuf : curl_easy_strerror(rc);
 
+	long verify = X509_V_OK;
+
 	switch (rc) {
+	case CURLE_PEER_FAILED_VERIFICATION:
+		/* a certificate outside its dates, by this host's clock */
+		curl_easy_getinfo(f->easy, CURLINFO_SSL_VERIFYRESULT, &verify);
+		if (verify == X509_V_ERR_CERT_HAS_EXPIRED ||
+		    verify == X509_V_ERR_CERT_NOT_YET_VALID)
+			return mtasts_error_set(err, MTASTS_ERR_TLS_CERT_TIME,
+			    "%s: %s", f->url, why);
+		return mtasts_error_set(
+		    err, MTASTS_ERR_TLS, "%s: %s", f->url, why);
 	case CURLE_OPERATION_TIMEDOUT:
 		return mtasts_error_set(
 		    err, MTASTS_ERR_TIMEOUT, "%s: %s", f->url, why);
@@ -210,7 +221,6 @@ transfer_error(struct fetch *f, CURLcode rc, struct mtasts_error *err)
 		    "%s: the policy has more than %d bytes", f->url,
 		    MTASTS_POLICY_MAX_BYTES);
 	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_ISSUER_ERROR:
 	case CURLE_SSL_INVALIDCERTSTATUS:
 	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:

@@ -157,6 +157,23 @@ keep_known(struct item *it, struct mtasts_lookup *r, int64_t now)
 }
 
 /*
+ * The policy host's certificate is outside its dates, and the domain had
+ * an enforce policy, now expired: both are what a clock set forward looks
+ * like (every policy lapses at once, every certificate looks expired), so
+ * the lapse is not taken as the domain's word: undecided, mail waits, the
+ * record stays.  A domain never seen under enforce gets RFC 8461 §5's
+ * "no policy" for the same certificate.
+ */
+static void
+suspect_clock(const struct item *it, struct mtasts_lookup *r)
+{
+	if (r->policy == NULL && r->error.code == MTASTS_ERR_TLS_CERT_TIME &&
+	    it->have_entry && it->entry.policy != NULL &&
+	    it->entry.policy->mode == MTASTS_MODE_ENFORCE)
+		r->undecided = true;
+}
+
+/*
  * Writes the answer unless it would lose what the record may say: a result
  * without a policy never replaces a policy in force or a record that could
  * not be read (it may hold one), and a failure of this host is no answer
@@ -362,6 +379,7 @@ lookup_run(struct lookup_env *env, const char *const *domains, size_t count,
 			*r = found[n++];
 			r->cache_error = cache_error;
 			keep_known(&items[i], r, now);
+			suspect_clock(&items[i], r);
 			store(env, &items[i], r, now);
 		}
 		apply_mode_override(&items[i], r);

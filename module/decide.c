@@ -54,6 +54,7 @@ says_no_policy(mtasts_code code)
 	case MTASTS_ERR_HTTP_CONTENT_TYPE:
 	case MTASTS_ERR_HTTP:
 	case MTASTS_ERR_TLS:
+	case MTASTS_ERR_TLS_CERT_TIME: /* undecided where a policy was */
 	case MTASTS_ERR_TIMEOUT: /* of the fetch: a silent TXT query is
 	                            undecided */
 	case MTASTS_ERR_DNS_NXDOMAIN:

@@ -72,6 +72,9 @@ typedef enum mtasts_code {
 	/* this host's TLS machinery: the CA store cannot be read, or the
 	 * TLS library failed (not an answer about the policy host) */
 	MTASTS_ERR_TLS_SETUP, /* "tls_setup_error" */
+	/* the policy host's certificate is outside its validity period by
+	 * this host's clock: expired, or the clock is wrong */
+	MTASTS_ERR_TLS_CERT_TIME, /* "tls_cert_time" */
 	MTASTS_CODE_COUNT
 } mtasts_code;
 

@@ -92,6 +92,27 @@ one_domain(
 	return CLI_ERROR;
 }
 
+/* mtasts cache rebuild: what still reads, in a new file. */
+static int
+rebuild(const struct cli *cli)
+{
+	struct mtasts_config *cfg = NULL;
+	struct mtasts_error err;
+	size_t kept;
+
+	if (cli_load_config(cli, &cfg) != 0)
+		return CLI_ERROR;
+	if (cache_rebuild(cfg, &kept, &err) != MTASTS_OK) {
+		fprintf(stderr, "mtasts %s: %s\n", cli->name, err.message);
+		mtasts_config_free(cfg);
+		return CLI_ERROR;
+	}
+	cli_emit(cli, json_pack("{s:b, s:I}", "rebuilt", 1, "kept",
+	                  (json_int_t)kept));
+	mtasts_config_free(cfg);
+	return CLI_OK;
+}
+
 int
 cmd_cache(int argc, char **argv)
 {
@@ -101,9 +122,13 @@ cmd_cache(int argc, char **argv)
 	        "       mtasts cache [--config FILE] [--json] show DOMAIN\n"
 	        "       mtasts cache [--config FILE] [--json] purge "
 	        "DOMAIN\n"
+	        "       mtasts cache [--config FILE] [--json] rebuild\n"
 	        "Lists the cached policies, shows one domain's record "
 	        "(policy, when fetched\nand checked, errors), or removes "
-	        "a domain so that its next lookup discovers\nit afresh.\n"};
+	        "a domain so that its next lookup discovers\nit afresh.  "
+	        "rebuild: after the cache was damaged, keeps every record that "
+	        "still\nreads in a new file (the old one stays beside it as "
+	        "data.mdb.damaged).\n"};
 	struct mtasts_config *cfg = NULL;
 	struct mtasts_error err;
 	struct cache *c;
@@ -113,14 +138,16 @@ cmd_cache(int argc, char **argv)
 	if ((first = cli_parse_common(&cli, argc, argv, &status)) < 0)
 		return status;
 	n = argc - first;
+	if (n == 1 && strcmp(argv[first], "rebuild") == 0)
+		return rebuild(&cli);
 	if (n < 1 || (strcmp(argv[first], "list") == 0 && n != 1) ||
 	    (strcmp(argv[first], "list") != 0 &&
 	        ((strcmp(argv[first], "show") != 0 &&
 	             strcmp(argv[first], "purge") != 0) ||
 	            n != 2)))
 		return cli_usage_error(&cli,
-		    "expected list, show DOMAIN or "
-		    "purge DOMAIN");
+		    "expected list, show DOMAIN, "
+		    "purge DOMAIN or rebuild");
 	if ((c = open_cache(&cli, &cfg)) == NULL)
 		return CLI_ERROR;
 	if (n == 2) {

@@ -184,6 +184,31 @@ class Timeline(CacheWorld):
         self.assertEqual(
             self.mtasts("cache", "show", d)["policy"]["mode"], "enforce")
 
+    def test_clock_set_forward(self):
+        """A clock jumped past max_age and every certificate's end: the
+        enforce policy expired, the policy host's certificate looks
+        expired.  The domain's word is not that its policy ended: defer
+        (undecided, the record kept) - where a domain never seen under
+        enforce gets "no policy" for the same certificate."""
+        d = "jump.example"
+        self.world.add(d)
+        self.assertEqual(self.lookup(d)["verdict"], "enforce")
+        self.set_txt(d, "v=STSv1; id=later")
+        self.site(d, cert=self.world.ca.issue(d + "-expired",
+                                              ["mta-sts." + d], expired=True))
+        later = T0 + 2 * 365 * 86400
+        r = self.lookup(d, now=later)
+        self.assertEqual((r["status"], r["policy"]["error"]["code"],
+                          r["verdict"], r.get("undecided")),
+                         ("errored", "tls_cert_time", "defer", True))
+        # the record still says what it said: asked again, the same
+        self.assertEqual(self.lookup(d, now=later + 60)["verdict"], "defer")
+        # the clock mended, the certificate renewed: enforce again
+        self.site(d, cert=self.world.ca.issue(d + "-renewed",
+                                              ["mta-sts." + d]))
+        self.assertEqual(self.lookup(d, now=later + 120)["verdict"],
+                         "enforce")
+
     def test_mode_none_replaces_enforce(self):
         d = "c.example"
         self.world.add(d)
@@ -416,6 +441,7 @@ class Files(CacheWorld):
                            env=env)
         r = json.loads(p.stdout)
         self.assertEqual(r["cache_error"]["code"], "cache_error")
+        self.assertIn("mtasts cache rebuild", r["cache_error"]["message"])
         self.assertIn("warning", p.stderr.decode())
         # the answer still comes, from the network
         self.assertEqual(r["status"], "found")
@@ -423,6 +449,15 @@ class Files(CacheWorld):
                             self.world.config], capture_output=True)
         self.assertEqual(p.returncode, 2)
         self.assertIn("cache", p.stderr.decode())
+        # the operator rebuilds: the damaged file kept aside, a new one
+        r = self.mtasts("cache", "rebuild")
+        self.assertEqual(r["rebuilt"], True)
+        self.assertTrue(os.path.exists(os.path.join(
+            self.world.cache_dir, "data.mdb.damaged")))
+        r = self.lookup("a.example")
+        self.assertEqual(r["status"], "found")
+        self.assertNotIn("cache_error", r)
+        self.assertEqual(len(self.mtasts("cache", "list")["domains"]), 1)
 
     def test_damaged_record_is_never_forgotten(self):
         """A record that no longer reads may hold an enforce policy: an

@@ -51,7 +51,7 @@ SCENARIOS = {
                       {"policy_http_content_type"}),
     "big.example": (dict(site=dict(body="x" * 70000)),
                     {"policy_policy_too_large"}),
-    "expired.example": (dict(cert="expired"), {"policy_tls_error"}),
+    "expired.example": (dict(cert="expired"), {"policy_tls_cert_time"}),
     "policyname.example": (dict(cert="wrongname"), {"policy_tls_error"}),
     "policyca.example": (dict(cert="untrusted"), {"policy_tls_error"}),
     "slow.example": (dict(site=dict(how="hang")), {"policy_timeout"}),
