@@ -201,7 +201,7 @@ path_of(const struct cache *c, const char *name, char *path, size_t len)
  * runs mtasts cache rebuild, which keeps every record still readable.
  */
 static void
-let_go(struct cache *c)
+let_go(struct cache *c, bool faulted)
 {
 	MDB_txn *txn = c->writing;
 	sigjmp_buf jump;
@@ -212,6 +212,11 @@ let_go(struct cache *c)
 		mdb_txn_abort(txn);
 		guard_leave();
 	}
+	/* after an error LMDB returned, every transaction is closed and the
+	 * map can be let go of properly; after a fault, nothing of it is
+	 * touched again (a leak, once per damage) */
+	if (!faulted && c->env != NULL)
+		mdb_env_close(c->env);
 	c->env = NULL;
 }
 
@@ -229,7 +234,7 @@ failed(struct cache *c, struct mtasts_error *err, const char *what,
 {
 	if (!is_damage(rc))
 		return lmdb_error(err, what, domain, rc);
-	let_go(c);
+	let_go(c, false);
 	return mtasts_error_set(err, MTASTS_ERR_CACHE,
 	    "cache %s: damaged (%s): run mtasts cache rebuild",
 	    c->cfg->cache_dir, mdb_strerror(rc));
@@ -238,7 +243,7 @@ failed(struct cache *c, struct mtasts_error *err, const char *what,
 static mtasts_code
 faulted(struct cache *c, struct mtasts_error *err)
 {
-	let_go(c);
+	let_go(c, true);
 	return mtasts_error_set(err, MTASTS_ERR_CACHE,
 	    "cache %s: damaged (a memory fault reading it): run mtasts cache "
 	    "rebuild",
