@@ -373,6 +373,75 @@ drop_stale(struct cache *c)
 	return n;
 }
 
+static int
+by_time(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * A record's rank for eviction, lowest first: the hours it was used in,
+ * then when it was last used (a domain mail goes to every day outranks a
+ * flood of domains asked for once, however recent).  INT64_MAX for one
+ * that does not decode: it may hold a policy, never evicted unasked.
+ */
+static int64_t
+used_of(const MDB_val *val)
+{
+	struct cache_entry e;
+	int64_t rank = INT64_MAX;
+
+	if (record_decode(val->mv_data, val->mv_size, &e) == 0)
+		rank = ((int64_t)e.uses << 40) + (e.used & (((int64_t)1 << 40) - 1));
+	cache_entry_clear(&e);
+	return rank;
+}
+
+/* Deletes the least used tenth of the records (at least one; never one
+ * that does not decode); how many went. */
+static size_t
+evict_least_used(struct cache *c)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur = NULL;
+	MDB_val key, val;
+	MDB_stat st;
+	int64_t *times = NULL, cut, used;
+	size_t n = 0, gone = 0;
+
+	if (begin(c, 0, &txn) != 0)
+		return 0;
+	c->writing = txn;
+	if (mdb_stat(txn, c->dbi, &st) != 0 || st.ms_entries == 0 ||
+	    (times = malloc(st.ms_entries * sizeof(*times))) == NULL ||
+	    mdb_cursor_open(txn, c->dbi, &cur) != 0) {
+		free(times);
+		c->writing = NULL;
+		mdb_txn_abort(txn);
+		return 0;
+	}
+	while (n < st.ms_entries &&
+	    mdb_cursor_get(cur, &key, &val, MDB_NEXT) == 0)
+		times[n++] = used_of(&val);
+	qsort(times, n, sizeof(*times), by_time);
+	cut = n > 0 ? times[n / 10] : INT64_MIN;
+	free(times);
+	if (mdb_cursor_get(cur, &key, &val, MDB_FIRST) == 0)
+		do {
+			used = used_of(&val);
+			if (used <= cut && used != INT64_MAX &&
+			    mdb_cursor_del(cur, 0) == 0)
+				gone++;
+		} while (mdb_cursor_get(cur, &key, &val, MDB_NEXT) == 0);
+	mdb_cursor_close(cur);
+	c->writing = NULL;
+	if (mdb_txn_commit(txn) != 0)
+		return 0;
+	return gone;
+}
+
 /*
  * Percent of the map in use: the high-water mark less the pages LMDB keeps
  * free for reuse.  Stale records must go before the map is full: then even
@@ -428,10 +497,18 @@ has_room(struct cache *c, bool policy)
 
 	if (percent_used(c) < limit)
 		return true;
-	if (fstat(c->lock_fd, &st) != 0 || st.st_mtime + 60 > time(NULL))
-		return false;
-	futimens(c->lock_fd, NULL);
-	return drop_stale(c) > 0 && percent_used(c) < limit;
+	if (fstat(c->lock_fd, &st) == 0 && st.st_mtime + 60 <= time(NULL)) {
+		futimens(c->lock_fd, NULL);
+		if (drop_stale(c) > 0 && percent_used(c) < limit)
+			return true;
+	}
+	/* a policy in force is never refused: the least used records go
+	 * (a cache filled on purpose with an attacker's domains, each used
+	 * once, loses those before the domains mail goes to every day) */
+	while (policy && percent_used(c) >= limit)
+		if (evict_least_used(c) == 0)
+			return false;
+	return policy;
 }
 
 /*

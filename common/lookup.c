@@ -107,6 +107,8 @@ next_entry(const struct mtasts_config *cfg, struct item *it,
 	e->error = r->error;
 	e->policy = r->policy; /* borrowed for the write */
 	e->checked = now;
+	e->used = now;
+	e->uses = old != NULL ? old->uses : 0;
 	switch (r->status) {
 	case MTASTS_STATUS_FOUND:
 		e->fetched = now;
@@ -215,6 +217,23 @@ read_entry(struct lookup_env *env, struct item *it, struct mtasts_lookup *r)
 		r->cache_error = err;
 }
 
+/*
+ * Notes that the domain was used, at most once an hour (a write): when
+ * the cache is full, the least recently used records go first.
+ */
+static void
+touch(struct lookup_env *env, struct item *it, int64_t now)
+{
+	struct mtasts_error err;
+
+	if (now - it->entry.used < 3600)
+		return;
+	it->entry.used = now;
+	if (it->entry.uses < 255)
+		it->entry.uses++;
+	cache_put(env->cache, it->domain, &it->entry, &err);
+}
+
 /* Overrides and fresh cache entries; marks the rest for discovery. */
 static void
 prepare(struct lookup_env *env, struct item *it, const char *domain, bool force,
@@ -251,6 +270,7 @@ prepare(struct lookup_env *env, struct item *it, const char *domain, bool force,
 		read_entry(env, it, r);
 	if (it->have_entry && !force && is_fresh(env->cfg, &it->entry, now)) {
 		answer_from_entry(r, &it->entry, now);
+		touch(env, it, now);
 		return;
 	}
 	it->discover = true;

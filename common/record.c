@@ -1,7 +1,7 @@
 /*
  * record.c - the cache record codec.  Layout, version 2 (little-endian):
  *
- *   'M' 'S' version has_policy status mode dnssec 0
+ *   'M' 'S' version has_policy status mode dnssec uses
  *   max_age:u32 fetched:i64 expires:i64 checked:i64 next_try:i64
  *   used:i64 failures:u32 error_code:u8
  *   id:str8 error_name:str8 error_message:str16
@@ -98,7 +98,7 @@ record_encode(const struct cache_entry *e, unsigned char **out, size_t *len)
 	put_uint(&w, (uint64_t)e->status, 1);
 	put_uint(&w, p != NULL ? (uint64_t)p->mode : 0, 1);
 	put_uint(&w, (uint64_t)e->dnssec, 1);
-	put_uint(&w, 0, 1);
+	put_uint(&w, e->uses, 1);
 	put_uint(&w, p != NULL ? p->max_age : 0, 4);
 	put_uint(&w, (uint64_t)e->fetched, 8);
 	put_uint(&w, p != NULL ? (uint64_t)p->expires : 0, 8);
@@ -230,6 +230,7 @@ record_decode(const unsigned char *data, size_t len, struct cache_entry *e)
 	e->status = (enum mtasts_status)data[4];
 	mode = (enum mtasts_mode)data[5];
 	e->dnssec = (enum mtasts_dnssec)data[6];
+	e->uses = version == 1 ? 0 : data[7];
 	max_age = (uint32_t)get_uint(&r, 4);
 	e->fetched = (int64_t)get_uint(&r, 8);
 	expires = (int64_t)get_uint(&r, 8);

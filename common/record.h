@@ -22,6 +22,7 @@ struct cache_entry {
 	int64_t checked; /* when the TXT record was last checked */
 	int64_t next_try; /* no discovery before this (backoff) */
 	int64_t used; /* when a lookup last asked for it (within an hour) */
+	uint8_t uses; /* hours it was asked for in, up to 255 */
 	uint32_t failures; /* discoveries failed in a row */
 	enum mtasts_dnssec dnssec;
 	struct mtasts_error error; /* of the last discovery */

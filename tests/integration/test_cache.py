@@ -510,6 +510,36 @@ class Files(CacheWorld):
         self.assertEqual(self.mtasts("cache", "show", "late-none.example")
                          ["status"], "not_found")
 
+    def test_cache_filled_on_purpose_keeps_the_domains_in_use(self):
+        """An attacker's domains with large policies, each asked for
+        once, fill the map: a new enforce policy is still kept (never
+        refused), and the domain mail goes to every hour stays, while
+        the flood's records go."""
+        self.world.write_config(self.extra + "cache_size = 1\n")
+        daily = "daily.example"
+        self.world.add(daily)
+        for hour in range(3):  # used in three hours: it counts
+            self.lookup(daily, now=T0 + 3600 * hour + 1)
+        big = policy(mx=[f"mx{i:04d}.{{d}}-padding-padding-padding"
+                         for i in range(1200)])
+        flood = [f"flood{i}.example" for i in range(40)]
+        for d in flood:
+            self.world.add(d, site=dict(body=big))
+        listing = os.path.join(self.world.dir, "flood")
+        with open(listing, "w") as f:
+            f.write("\n".join(flood) + "\n")
+        self.mtasts("lookup", "--file", listing, now=T0 + 4 * 3600)
+        self.world.add("new.example")
+        r = self.lookup("new.example", now=T0 + 4 * 3600 + 60)
+        self.assertEqual(r["status"], "found")
+        self.assertNotIn("cache_error", r)
+        kept = {e["domain"] for e in self.mtasts("cache", "list",
+                                                   now=T0 + 4 * 3600 + 60)
+                ["domains"]}
+        self.assertIn("new.example", kept)
+        self.assertIn(daily, kept)
+        self.assertLess(len(kept & set(flood)), len(flood))
+
     def test_cache_dir_that_is_a_file(self):
         os.makedirs(os.path.dirname(self.world.cache_dir), exist_ok=True)
         open(self.world.cache_dir, "w").close()

@@ -23,6 +23,7 @@ entry_with_policy(struct cache_entry *e)
 	e->checked = 1900000100;
 	e->next_try = 0;
 	e->used = 1900000200;
+	e->uses = 7;
 	e->failures = 3;
 	mtasts_error_set(&e->error, MTASTS_ERR_HTTP_STATUS, "a message");
 }
@@ -44,6 +45,7 @@ START_TEST(round_trip)
 	ck_assert_int_eq(d.policy->expires, 1900086400);
 	ck_assert_int_eq(d.checked, 1900000100);
 	ck_assert_int_eq(d.used, 1900000200);
+	ck_assert_int_eq(d.uses, 7);
 	ck_assert_int_eq(d.failures, 3);
 	ck_assert_str_eq(d.error.message, "a message");
 	ck_assert_int_eq(record_checked(data, len), 1900000100);
