@@ -162,8 +162,8 @@ is_host_label(const unsigned char *label, size_t len)
 	return true;
 }
 
-static int
-decode_name(
+int
+dns_decode_name(
     const unsigned char *rd, size_t len, size_t pos, char *out, size_t outlen)
 {
 	size_t o = 0;
@@ -214,12 +214,13 @@ decode_rdata(
 		a->len[i] = n;
 		return 0;
 	case DNS_TYPE_MX:
-		if (len < 3 || decode_name(rd, len, 2, buf, sizeof(buf)) != 0)
+		if (len < 3 ||
+		    dns_decode_name(rd, len, 2, buf, sizeof(buf)) != 0)
 			return -1;
 		a->pref[i] = (uint16_t)(rd[0] << 8 | rd[1]);
 		break;
 	case DNS_TYPE_CNAME:
-		if (decode_name(rd, len, 0, buf, sizeof(buf)) != 0)
+		if (dns_decode_name(rd, len, 0, buf, sizeof(buf)) != 0)
 			return -1;
 		break;
 	case DNS_TYPE_A:

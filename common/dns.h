@@ -69,6 +69,17 @@ size_t dns_pending(const struct dns *dns);
 void dns_answer_free(struct dns_answer *answer);
 
 /*
+ * The wire-format name (RFC 1035 §3.1, no compression) at rd[pos..len) as
+ * dotted text without the trailing dot, in out (outlen bytes with the
+ * NUL).  Returns 0, or -1 when the name runs past len, does not fit, or
+ * has a label with a byte no host name has (anything but letters, digits,
+ * '-' and '_'): such text could name another host or break a log line.
+ * Exposed for the fuzzer; answers are decoded with it.
+ */
+int dns_decode_name(
+    const unsigned char *rd, size_t len, size_t pos, char *out, size_t outlen);
+
+/*
  * One query, waited for (at most timeout_ms): for programs that ask one
  * thing at a time, such as mtasts check.  Never NULL but when memory ran
  * out; the caller frees the answer.

@@ -89,15 +89,59 @@ ready(int fd, short events, int64_t deadline)
 	return left > 0 && poll(&pfd, 1, (int)left) == 1;
 }
 
+/* The reply code that starts line (RFC 5321 §4.2: three digits), or 0.
+ * Never atoi: it skips blanks and CR LF, into the next line. */
+static int
+reply_code(const char *line)
+{
+	int i, code = 0;
+
+	for (i = 0; i < 3; i++) {
+		if (line[i] < '0' || line[i] > '9')
+			return 0;
+		code = code * 10 + (line[i] - '0');
+	}
+	return code;
+}
+
+bool
+probe_reply_complete(const char *text, int *code)
+{
+	const char *line = text, *nl;
+
+	/* RFC 5321 §4.2.1: "NNN-" goes on, "NNN " is the last line */
+	while ((nl = strstr(line, "\r\n")) != NULL) {
+		if (nl - line >= 4 && line[3] == ' ') {
+			*code = reply_code(line);
+			return true;
+		}
+		line = nl + 2;
+	}
+	return false;
+}
+
+bool
+probe_offers_starttls(const char *reply)
+{
+	const char *p;
+
+	/* "250-STARTTLS" or "250 STARTTLS", in any case */
+	for (p = reply; (p = strcasestr(p, "STARTTLS")) != NULL; p++)
+		if (p >= reply + 4 && (p[-1] == '-' || p[-1] == ' ') &&
+		    (p[8] == '\r' || p[8] == ' '))
+			return true;
+	return false;
+}
+
 /* Reads one SMTP reply (all its lines) into buf; its code, or -1. */
 static int
 read_reply(int fd, char *buf, size_t cap, int64_t deadline)
 {
 	size_t len = 0;
+	int code;
 
 	buf[0] = '\0';
 	while (len + 1 < cap) {
-		char *line = buf, *nl;
 		ssize_t n;
 
 		if (!ready(fd, POLLIN, deadline))
@@ -109,12 +153,8 @@ read_reply(int fd, char *buf, size_t cap, int64_t deadline)
 			return -1;
 		len += (size_t)n;
 		buf[len] = '\0';
-		/* complete when the last full line is "NNN " */
-		while ((nl = strstr(line, "\r\n")) != NULL) {
-			if (nl - line >= 4 && line[3] == ' ')
-				return atoi(line);
-			line = nl + 2;
-		}
+		if (probe_reply_complete(buf, &code))
+			return code;
 	}
 	return -1;
 }
@@ -287,13 +327,7 @@ probe_smtp(const char *host, const char *address, int port, long connect_ms,
 		close(fd);
 		return;
 	}
-	/* "250-STARTTLS" or "250 STARTTLS", in any case */
-	for (char *p = reply; (p = strcasestr(p, "STARTTLS")) != NULL; p++)
-		if (p >= reply + 4 && (p[-1] == '-' || p[-1] == ' ') &&
-		    (p[8] == '\r' || p[8] == ' ')) {
-			r->starttls = true;
-			break;
-		}
+	r->starttls = probe_offers_starttls(reply);
 	if (r->starttls) {
 		if (say(fd, "STARTTLS\r\n", deadline) &&
 		    read_reply(fd, reply, sizeof(reply), deadline) == 220)

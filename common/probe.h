@@ -38,4 +38,19 @@ void probe_smtp(const char *host, const char *address, int port,
     long connect_ms, long total_ms, const char *ca_file, const char *ca_path,
     struct probe_result *r);
 
+/*
+ * Whether text (NUL-terminated, what has arrived so far) holds a whole
+ * SMTP reply: a line "NNN " ending in CRLF after any "NNN-" lines.  Then
+ * *code is that line's reply code, or 0 when its first three bytes are
+ * not digits.  Bytes after a NUL are not seen.
+ */
+bool probe_reply_complete(const char *text, int *code);
+
+/*
+ * Whether an EHLO reply (NUL-terminated) offers STARTTLS (RFC 3207 §4):
+ * the word, in any case, after a '-' or ' ' at least four bytes in, and
+ * followed by CR or a space.  Lenient: the word in a line's text counts.
+ */
+bool probe_offers_starttls(const char *reply);
+
 #endif

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "mtasts.h"
+#include "protocol.h"
 
 #define LINE_MAX_BYTES                                                         \
 	65536 /* longer lines are cut: the fields we use                       \
@@ -124,19 +125,6 @@ result(const struct filter *f, const char *session, const char *token,
 		say("filter-result|%s|%s|%s", token, session, text);
 	else
 		say("filter-result|%s|%s|%s", session, token, text);
-}
-
-/* The domain of "<user@domain>" or "user@domain"; NULL when none. */
-static char *
-recipient_domain(char *address)
-{
-	char *at = strrchr(address, '@'), *end;
-
-	if (at == NULL || at[1] == '\0')
-		return NULL;
-	if ((end = strchr(at, '>')) != NULL)
-		*end = '\0';
-	return at + 1;
 }
 
 /*
@@ -277,7 +265,7 @@ static void
 rcpt_to(struct filter *f, const char *session, const char *token, char *address)
 {
 	struct mtasts_decision d;
-	char *domain = recipient_domain(address), why[600], reply[1200];
+	char *domain = protocol_domain(address), why[600], reply[1200];
 	bool allowed = false;
 
 	if (domain == NULL) {
@@ -333,58 +321,37 @@ rcpt_to(struct filter *f, const char *session, const char *token, char *address)
 	mtasts_decision_clear(&d);
 }
 
-static bool
-is_hex(const char *s)
-{
-	return s[0] != '\0' && strspn(s, "0123456789abcdef") == strlen(s);
-}
-
-/* Splits line on '|' into at most max fields; returns how many. */
-static int
-split(char *line, char **fields, int max)
-{
-	int n = 0;
-
-	fields[n++] = line;
-	while (n < max && (line = strchr(line, '|')) != NULL) {
-		*line++ = '\0';
-		fields[n++] = line;
-	}
-	return n;
-}
-
 static void
 handle(struct filter *f, char *line)
 {
-	/* the address, last, keeps any '|' it holds */
-	char *fld[8];
-	int n = split(line, fld, 8);
+	struct protocol_line l;
 
-	if (strcmp(fld[0], "config") == 0) {
-		if (n == 2 && strcmp(fld[1], "ready") == 0) {
-			say("register|filter|smtp-in|rcpt-to");
-			say("register|ready");
-		} else if (n == 3 && strcmp(fld[1], "protocol") == 0) {
-			snprintf(f->version, sizeof(f->version), "%s", fld[2]);
-		}
-		return;
-	}
-	/* filter|VERSION|TIME|SUBSYSTEM|PHASE|SESSION|TOKEN[|PARAMS]; smtpd's
-	 * session ids and tokens are hex: anything else did not come from it,
-	 * and an answer echoing it could be malformed */
-	if (strcmp(fld[0], "filter") == 0 && n >= 7 && is_hex(fld[5]) &&
-	    is_hex(fld[6])) {
-		snprintf(f->version, sizeof(f->version), "%s", fld[1]);
-		if (strcmp(fld[4], "rcpt-to") == 0 && n >= 8)
-			rcpt_to(f, fld[5], fld[6], fld[7]);
+	protocol_parse(line, &l);
+	switch (l.kind) {
+	case PROTOCOL_READY:
+		say("register|filter|smtp-in|rcpt-to");
+		say("register|ready");
+		break;
+	case PROTOCOL_VERSION:
+		snprintf(f->version, sizeof(f->version), "%s", l.version);
+		break;
+	case PROTOCOL_REQUEST:
+		snprintf(f->version, sizeof(f->version), "%s", l.version);
+		if (strcmp(l.phase, "rcpt-to") == 0 && l.params != NULL)
+			rcpt_to(f, l.session, l.token, l.params);
 		else
-			result(f, fld[5], fld[6], "proceed");
-		return;
-	}
-	if (strcmp(fld[0], "report") != 0 && strcmp(fld[0], "filter") != 0)
-		note("ignoring an unknown line");
-	else if (strcmp(fld[0], "filter") == 0)
+			result(f, l.session, l.token, "proceed");
+		break;
+	case PROTOCOL_MALFORMED:
 		note("ignoring a malformed filter line");
+		break;
+	case PROTOCOL_UNKNOWN:
+		note("ignoring an unknown line");
+		break;
+	case PROTOCOL_CONFIG:
+	case PROTOCOL_REPORT:
+		break;
+	}
 }
 
 /* Reads lines of at most LINE_MAX_BYTES (the rest of a longer line is
