@@ -1,7 +1,14 @@
 /*
- * table.c - the list of domains under enforce, as a file for OpenSMTPD's
- * "table NAME file:PATH" (one key per line), so that smtpd.conf can route
- * them through a "relay tls" action.
+ * table.c - OpenSMTPD's two tables of the domains under enforce: the list
+ * (PATH, "table mtasts_enforce file:PATH", one key per line) that
+ * smtpd.conf matches to route a domain through the "relay_tls" action, and
+ * the routes (PATH.routes, "domain smtp+tls://MX:25") that action relays
+ * by ("relay domain <mtasts_routes> tls"): smtpd then does no MX lookup of
+ * its own at delivery, so a DNS change after a message was accepted can
+ * never send it to a host outside the policy (RFC 8461 §4.1); STARTTLS is
+ * required and the certificate checked against the MX name the route
+ * names.  A domain on the list without a route waits in the queue
+ * ("Cannot retrieve smarthost").
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,34 +20,156 @@
 
 #include "clock.h"
 #include "context.h"
+#include "dns.h"
+#include "domain.h"
 #include "error.h"
 
+/* A route kept from the routes file as it was: domain -> host. */
+struct old_route {
+	char domain[MTASTS_DOMAIN_MAX + 1];
+	char host[MTASTS_DOMAIN_MAX + 1];
+};
+
 struct collect {
+	struct mtasts_ctx *ctx;
 	const struct mtasts_config *cfg;
 	int64_t now;
-	char *text;
+	char *text; /* the list */
 	size_t len, cap;
+	char *routes; /* the routes */
+	size_t rlen, rcap;
+	struct old_route *old; /* what the routes file held */
+	size_t old_count;
+	bool recheck_mx; /* ask DNS even where an old route still holds */
 	bool failed;
 };
+
+/* Appends a line to a growing text. */
+static void
+add_line(struct collect *c, char **text, size_t *len, size_t *cap,
+    const char *line)
+{
+	size_t n = strlen(line) + 1;
+	char *grown;
+
+	if (*len + n + 1 > *cap) {
+		*cap = (*len + n + 1) * 2;
+		if ((grown = realloc(*text, *cap)) == NULL) {
+			c->failed = true;
+			return;
+		}
+		*text = grown;
+	}
+	memcpy(*text + *len, line, n - 1);
+	(*text)[*len + n - 1] = '\n';
+	*len += n;
+	(*text)[*len] = '\0';
+}
 
 static void
 append(struct collect *c, const char *domain)
 {
-	size_t n = strlen(domain) + 1;
-	char *grown;
+	add_line(c, &c->text, &c->len, &c->cap, domain);
+}
 
-	if (c->len + n + 1 > c->cap) {
-		c->cap = (c->len + n + 1) * 2;
-		if ((grown = realloc(c->text, c->cap)) == NULL) {
-			c->failed = true;
-			return;
+/* The old route of domain, if it still names a host the policy allows. */
+static const char *
+old_route(const struct collect *c, const char *domain,
+    const struct mtasts_policy *p)
+{
+	struct mtasts_mx_result r;
+	size_t i;
+
+	for (i = 0; i < c->old_count; i++)
+		if (strcmp(c->old[i].domain, domain) == 0) {
+			mtasts_validate_mx(p, c->old[i].host, &r);
+			return r.valid ? c->old[i].host : NULL;
 		}
-		c->text = grown;
+	return NULL;
+}
+
+/*
+ * The MX host mail to domain goes to under policy p: the most preferred
+ * one the policy allows (RFC 8461 §4.1), asked of DNS; when DNS does not
+ * answer, the old route while the policy still allows it.  NULL when no
+ * MX qualifies: the domain gets no route and its mail waits.
+ */
+static const char *
+choose_mx(struct collect *c, const char *domain,
+    const struct mtasts_policy *p, char *out, size_t outlen)
+{
+	const char *old = old_route(c, domain, p);
+	struct mtasts_error err;
+	struct dns_answer *mx;
+	struct dns *dns;
+	struct mtasts_mx_result r;
+	size_t i, best = SIZE_MAX;
+
+	if (old != NULL && !c->recheck_mx)
+		return old;
+	if ((dns = ctx_dns(c->ctx, &err)) == NULL ||
+	    (mx = dns_lookup(dns, domain, DNS_TYPE_MX, c->cfg->dns_timeout_ms)) ==
+	        NULL)
+		return old;
+	if (mx->code != MTASTS_OK) {
+		/* NXDOMAIN and NODATA are answers: no MX, no route */
+		bool answered = mx->code == MTASTS_ERR_DNS_NXDOMAIN ||
+		    mx->code == MTASTS_ERR_DNS_NODATA;
+
+		dns_answer_free(mx);
+		return answered ? NULL : old;
 	}
-	memcpy(c->text + c->len, domain, n - 1);
-	c->text[c->len + n - 1] = '\n';
-	c->len += n;
-	c->text[c->len] = '\0';
+	for (i = 0; i < mx->count; i++) {
+		mtasts_validate_mx(p, mx->data[i], &r);
+		if (r.valid && r.match != NULL &&
+		    (best == SIZE_MAX || mx->pref[i] < mx->pref[best]))
+			best = i;
+	}
+	if (best != SIZE_MAX)
+		snprintf(out, outlen, "%s", mx->data[best]);
+	dns_answer_free(mx);
+	return best != SIZE_MAX ? out : NULL;
+}
+
+/* The list line of domain, and its route when an MX qualifies. */
+static void
+add_domain(struct collect *c, const char *domain, const struct mtasts_policy *p)
+{
+	char host[MTASTS_DOMAIN_MAX + 1], line[2 * MTASTS_DOMAIN_MAX + 32];
+	const char *mx = choose_mx(c, domain, p, host, sizeof(host));
+
+	append(c, domain);
+	if (mx == NULL)
+		return;
+	snprintf(line, sizeof(line), "%s smtp+tls://%s:25", domain, mx);
+	add_line(c, &c->routes, &c->rlen, &c->rcap, line);
+}
+
+/* What the routes file at path holds: "domain smtp+tls://host:25". */
+static void
+read_old_routes(struct collect *c, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char line[1024], d[MTASTS_DOMAIN_MAX + 1], h[MTASTS_DOMAIN_MAX + 1];
+	struct old_route *grown;
+
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "%253s smtp+tls://%253[^:]:25", d, h) != 2 ||
+		    !domain_is_valid(d, strlen(d)) ||
+		    !domain_is_valid(h, strlen(h)))
+			continue;
+		if ((grown = realloc(c->old, (c->old_count + 1) *
+		                                 sizeof(*grown))) == NULL)
+			break;
+		c->old = grown;
+		snprintf(c->old[c->old_count].domain, MTASTS_DOMAIN_MAX + 1,
+		    "%s", d);
+		snprintf(
+		    c->old[c->old_count].host, MTASTS_DOMAIN_MAX + 1, "%s", h);
+		c->old_count++;
+	}
+	if (f != NULL)
+		fclose(f);
 }
 
 static int
@@ -58,7 +187,7 @@ add_cached(void *arg, const char *domain, const struct cache_entry *e)
 		return 0;
 	mode = o != NULL && o->has_mode ? o->mode : e->policy->mode;
 	if (mode == MTASTS_MODE_ENFORCE)
-		append(c, domain);
+		add_domain(c, domain, e->policy);
 	return c->failed;
 }
 
@@ -81,66 +210,99 @@ same_content(const char *path, const char *text, size_t len)
 	return same;
 }
 
-mtasts_code
-mtasts_enforce_table_write(struct mtasts_ctx *ctx, const char *path,
-    bool *changed, struct mtasts_error *err)
+/* Writes text to path unless it holds it already: a new file renamed over
+ * it, readable by all (smtpd reads it as its own user; no secret here),
+ * never through a link left in the shared directory. */
+static mtasts_code
+write_file(const char *path, const char *text, size_t len, bool *changed,
+    struct mtasts_error *err)
 {
-	const struct mtasts_config *cfg = ctx_config(ctx);
-	struct collect c = {.cfg = cfg, .now = wall_now()};
-	struct cache *cache = ctx_cache(ctx, err);
-	char tmp[4096];
-	size_t i;
+	char tmp[4200];
 	FILE *f;
 	bool ok;
 	int saved, fd;
 
-	*changed = false;
-	/* OpenSMTPD 6.8 refuses an empty file: table as a domain list; a
-	 * domain that can receive no mail (RFC 2606) keeps it a list */
-	append(&c, "mtasts.invalid");
-	for (i = 0; i < cfg->override_count; i++) {
-		const struct override *o = &cfg->overrides[i];
-
-		if (o->mx_count > 0 && o->mode == MTASTS_MODE_ENFORCE)
-			append(&c, o->domain);
-	}
-	if (cache == NULL) {
-		free(c.text);
-		return err != NULL ? err->code : MTASTS_ERR_CACHE;
-	}
-	if (cache_each(cache, add_cached, &c, err) != MTASTS_OK || c.failed) {
-		free(c.text);
-		return c.failed
-		    ? mtasts_error_set(err, MTASTS_ERR_NOMEM, "out of memory")
-		    : MTASTS_ERR_CACHE;
-	}
-	if (same_content(path, c.text, c.len)) {
-		free(c.text);
+	if (same_content(path, text, len))
 		return MTASTS_OK;
-	}
 	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
-	/* smtpd reads it as its own user: readable by all (no secret here);
-	 * a new file, never through a link left in the shared directory */
 	unlink(tmp);
 	fd = open(
 	    tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if ((f = fd >= 0 ? fdopen(fd, "w") : NULL) == NULL && fd >= 0)
 		close(fd);
 	ok = f != NULL && fchmod(fileno(f), 0644) == 0 &&
-	    fwrite(c.text, 1, c.len, f) == c.len && fflush(f) == 0 &&
+	    fwrite(text, 1, len, f) == len && fflush(f) == 0 &&
 	    fsync(fileno(f)) == 0;
 	if (f != NULL && fclose(f) != 0)
 		ok = false;
 	if (ok && rename(tmp, path) != 0)
 		ok = false;
 	saved = errno;
-	free(c.text);
 	if (!ok) {
-		mtasts_error_set(
-		    err, MTASTS_ERR_IO, "%s: %s", path, strerror(saved));
 		unlink(tmp);
-		return MTASTS_ERR_IO;
+		return mtasts_error_set(
+		    err, MTASTS_ERR_IO, "%s: %s", path, strerror(saved));
 	}
 	*changed = true;
 	return MTASTS_OK;
+}
+
+static mtasts_code
+write_tables(struct mtasts_ctx *ctx, const char *path, bool recheck_mx,
+    bool *changed, struct mtasts_error *err)
+{
+	const struct mtasts_config *cfg = ctx_config(ctx);
+	struct collect c = {.ctx = ctx, .cfg = cfg, .now = wall_now(),
+	    .recheck_mx = recheck_mx};
+	struct cache *cache = ctx_cache(ctx, err);
+	char routes[4200];
+	mtasts_code rc;
+	size_t i;
+
+	*changed = false;
+	snprintf(routes, sizeof(routes), "%s.routes", path);
+	read_old_routes(&c, routes);
+	/* OpenSMTPD 6.8 refuses an empty file table: a domain that can
+	 * receive no mail (RFC 2606) keeps each what it is, a list and a
+	 * mapping */
+	append(&c, "mtasts.invalid");
+	add_line(&c, &c.routes, &c.rlen, &c.rcap,
+	    "mtasts.invalid smtp+tls://mtasts.invalid:25");
+	for (i = 0; i < cfg->override_count; i++) {
+		const struct override *o = &cfg->overrides[i];
+		struct mtasts_policy p = {.mode = o->mode,
+		    .mx_count = o->mx_count, .mx = o->mx};
+
+		if (o->mx_count > 0 && o->mode == MTASTS_MODE_ENFORCE)
+			add_domain(&c, o->domain, &p);
+	}
+	if (cache == NULL)
+		rc = err != NULL ? err->code : MTASTS_ERR_CACHE;
+	else if (cache_each(cache, add_cached, &c, err) != MTASTS_OK)
+		rc = MTASTS_ERR_CACHE;
+	else if (c.failed)
+		rc = mtasts_error_set(err, MTASTS_ERR_NOMEM, "out of memory");
+	/* the routes first: a domain on the list before its route waits,
+	 * one routed before it is listed is relayed as before */
+	else if ((rc = write_file(routes, c.routes, c.rlen, changed, err)) ==
+	    MTASTS_OK)
+		rc = write_file(path, c.text, c.len, changed, err);
+	free(c.text);
+	free(c.routes);
+	free(c.old);
+	return rc;
+}
+
+mtasts_code
+mtasts_enforce_table_write(struct mtasts_ctx *ctx, const char *path,
+    bool *changed, struct mtasts_error *err)
+{
+	return write_tables(ctx, path, false, changed, err);
+}
+
+mtasts_code
+mtasts_enforce_table_refresh(struct mtasts_ctx *ctx, const char *path,
+    bool *changed, struct mtasts_error *err)
+{
+	return write_tables(ctx, path, true, changed, err);
 }

@@ -192,15 +192,16 @@ routed(const struct filter *f, const char *domain)
 }
 
 /*
- * Every MX host of the domain is allowed by the policy: smtpd picks among
- * all of them itself, so one the policy does not allow could get the mail.
- * Otherwise why says which are not, or why the MX lookup failed.
+ * An MX host of the domain is allowed by the policy (RFC 8461 §4.1): the
+ * route smtpd relays by names the most preferred of those, never another.
+ * why names the MX hosts the policy does not allow, or why the MX lookup
+ * failed.
  */
 static bool
-all_mx_allowed(
+some_mx_allowed(
     struct filter *f, const struct mtasts_decision *d, char *why, size_t whylen)
 {
-	return mtasts_mx_allowed(f->ctx, d, why, whylen) > 0 && why[0] == '\0';
+	return mtasts_mx_allowed(f->ctx, d, why, whylen) > 0;
 }
 
 /*
@@ -281,12 +282,12 @@ rcpt_to(struct filter *f, const char *session, const char *token, char *address)
 	}
 	mtasts_decide(f->ctx, domain, false, &d);
 	if (d.verdict == MTASTS_VERDICT_ENFORCE &&
-	    !(allowed = all_mx_allowed(f, &d, why, sizeof(why)))) {
+	    !(allowed = some_mx_allowed(f, &d, why, sizeof(why)))) {
 		/* RFC 8461 §5: look for an updated policy before refusing */
 		mtasts_decision_clear(&d);
 		mtasts_decide(f->ctx, domain, true, &d);
 		if (d.verdict == MTASTS_VERDICT_ENFORCE)
-			allowed = all_mx_allowed(f, &d, why, sizeof(why));
+			allowed = some_mx_allowed(f, &d, why, sizeof(why));
 	}
 	switch (d.verdict) {
 	case MTASTS_VERDICT_ENFORCE:
@@ -295,7 +296,7 @@ rcpt_to(struct filter *f, const char *session, const char *token, char *address)
 			break;
 		}
 		snprintf(reply, sizeof(reply),
-		    "reject|451 4.7.5 MTA-STS: an MX host of %s is not allowed "
+		    "reject|451 4.7.5 MTA-STS: no MX host of %s is allowed "
 		    "by its policy (%s)",
 		    d.lookup.domain, why);
 		note("%s: refused: %s", d.lookup.domain, why);

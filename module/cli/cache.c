@@ -313,7 +313,7 @@ cmd_refresh(int argc, char **argv)
 	}
 	/* OpenSMTPD routes enforce domains by this table: keep it current */
 	if (ctx != NULL && table != NULL &&
-	    mtasts_enforce_table_write(ctx, table, &changed, &err) !=
+	    mtasts_enforce_table_refresh(ctx, table, &changed, &err) !=
 	        MTASTS_OK) {
 		fprintf(stderr, "mtasts refresh: %s\n", err.message);
 		status = CLI_ERROR;

@@ -31,6 +31,7 @@
 #define DEFAULT_TABLE "/var/lib/mtasts/smtpd-enforce"
 #define DEFAULT_LOADED "/run/mtasts-smtpd/smtpd-enforce.loaded"
 #define DEFAULT_NAME "mtasts_enforce"
+#define DEFAULT_ROUTES_NAME "mtasts_routes"
 /* the most a table may hold */
 #define LIST_MAX (16 * 1024 * 1024)
 /* the table changed while it was loaded: load again, this many times */
@@ -197,7 +198,7 @@ update_table(const struct cli *cli, const char *smtpctl, const char *name)
  */
 static int
 load_once(const struct cli *cli, const char *table, const char *loaded,
-    const char *smtpctl, const char *name, bool *settled)
+    const char *smtpctl, const char *const names[2], bool *settled)
 {
 	struct list before, old, after;
 	int status = CLI_ERROR;
@@ -206,9 +207,12 @@ load_once(const struct cli *cli, const char *table, const char *loaded,
 	if (list_read(cli, table, false, &before) != 0)
 		return CLI_ERROR;
 	memset(&after, 0, sizeof(after));
+	/* the routes first (the relay_tls action relays by them), then the
+	 * list that sends domains to that action */
 	if (list_read(cli, loaded, true, &old) == 0 &&
 	    record_write(cli, loaded, &before, &old) == 0 &&
-	    update_table(cli, smtpctl, name) &&
+	    update_table(cli, smtpctl, names[1]) &&
+	    update_table(cli, smtpctl, names[0]) &&
 	    list_read(cli, table, false, &after) == 0 &&
 	    record_write(cli, loaded, &before, &after) == 0) {
 		status = CLI_OK;
@@ -227,27 +231,32 @@ cmd_smtpd_reload(int argc, char **argv)
 	    {"table", required_argument, NULL, 't'},
 	    {"loaded", required_argument, NULL, 'l'},
 	    {"smtpctl", required_argument, NULL, 's'},
-	    {"name", required_argument, NULL, 'n'}, CLI_COMMON_OPTIONS};
+	    {"name", required_argument, NULL, 'n'},
+	    {"routes-name", required_argument, NULL, 'r'}, CLI_COMMON_OPTIONS};
 	struct cli cli = {.name = "smtpd-reload",
 	    .usage =
 	        "usage: mtasts smtpd-reload [--table FILE] [--loaded FILE] "
 	        "[--smtpctl PATH] [--name TABLE]\n"
-	        "Has OpenSMTPD load the enforce table (smtpctl update "
-	        "table; root only) and\nrecords what it loaded for "
-	        "filter-mtasts; mtasts-smtpd-table.service runs it\nwhen "
-	        "the table changes.  Defaults:\n  --table " DEFAULT_TABLE
+	        "                           [--routes-name TABLE]\n"
+	        "Has OpenSMTPD load the enforce tables (smtpctl update "
+	        "table; root only): the\nroutes (FILE.routes), then the "
+	        "list, and records what it loaded for\nfilter-mtasts; "
+	        "mtasts-smtpd-table.service runs it when they change.\n"
+	        "Defaults:\n  --table " DEFAULT_TABLE
 	        "\n  --loaded " DEFAULT_LOADED "\n  --smtpctl smtpctl "
-	        "(from PATH)\n  --name " DEFAULT_NAME " (the table's name in "
-	        "smtpd.conf)\nExit 0, or 2 when the table could not be "
+	        "(from PATH)\n  --name " DEFAULT_NAME " (the list's name in "
+	        "smtpd.conf)\n  --routes-name " DEFAULT_ROUTES_NAME
+	        " (the routes' name)\nExit 0, or 2 when a table could not be "
 	        "loaded.\n"};
 	const char *table = DEFAULT_TABLE, *loaded = DEFAULT_LOADED;
-	const char *smtpctl = "smtpctl", *name = DEFAULT_NAME;
+	const char *smtpctl = "smtpctl";
+	const char *names[2] = {DEFAULT_NAME, DEFAULT_ROUTES_NAME};
 	bool done, settled = false;
 	int opt, status = CLI_OK, round, fd;
 	char lock[4096];
 
-	while ((opt = getopt_long(argc, argv, "t:l:s:n:" CLI_COMMON_SHORT, opts,
-	            NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "t:l:s:n:r:" CLI_COMMON_SHORT,
+	            opts, NULL)) != -1) {
 		if (opt == 't')
 			table = optarg;
 		else if (opt == 'l')
@@ -255,7 +264,9 @@ cmd_smtpd_reload(int argc, char **argv)
 		else if (opt == 's')
 			smtpctl = optarg;
 		else if (opt == 'n')
-			name = optarg;
+			names[0] = optarg;
+		else if (opt == 'r')
+			names[1] = optarg;
 		else if ((status = cli_common_option(&cli, opt, &done)), done)
 			return status;
 	}
@@ -273,7 +284,7 @@ cmd_smtpd_reload(int argc, char **argv)
 		return CLI_ERROR;
 	}
 	for (round = 0; round < ROUNDS && !settled; round++)
-		if ((status = load_once(&cli, table, loaded, smtpctl, name,
+		if ((status = load_once(&cli, table, loaded, smtpctl, names,
 		         &settled)) != CLI_OK)
 			break;
 	close(fd);

@@ -5,6 +5,7 @@ loopback world.  For each case: the SMTP replies, what each sink received
 and whether over TLS, the queue, and the log lines."""
 import os
 import smtplib
+import subprocess
 import sys
 import time
 import unittest
@@ -27,6 +28,7 @@ DOMAINS = {
     "enforce-good.example": ("enforce", GOOD),
     "enforce-rogue.example": ("enforce", None, ATTACKER),
     "enforce-mixed.example": ("enforce", GOOD, ATTACKER),
+    "enforce-swap.example": ("enforce", GOOD),
     "enforce-plain.example": ("enforce", PLAIN),
     "enforce-wrongcert.example": ("enforce", WRONG),
     "testing-rogue.example": ("testing", None, ATTACKER),
@@ -105,22 +107,55 @@ class OpenSmtpd(unittest.TestCase):
                       self.smtpd.logtext())
         self.assertTrue(self.smtpd.alive())
 
+    def assert_sinks(self, domain, expected):
+        """What every sink got for domain: expected maps a sink to the
+        [tls] of its messages; every other sink got nothing."""
+        for address in self.mail.sinks:
+            self.assertEqual(self.mail.got(address, domain),
+                             expected.get(address, []), address)
+
     def test_enforce_mx_outside_policy_refused(self):
         d = "enforce-rogue.example"
         code, text = self.rcpt(d)
         self.assertEqual(code, 451)
-        self.assertIn(f"4.7.5 MTA-STS: an MX host of {d} is not allowed by "
+        self.assertIn(f"4.7.5 MTA-STS: no MX host of {d} is allowed by "
                       "its policy", text)
         self.assertIn("mx.attacker.example", text)
         time.sleep(1)
-        self.assertEqual(self.mail.got(ROGUE, d), [])
+        self.assert_sinks(d, {})
 
-    def test_enforce_one_mx_outside_policy_refused(self):
-        # smtpd would choose among both MX hosts: refused as a whole
+    def test_enforce_delivered_to_the_policy_mx_only(self):
+        # the attacker's MX comes first (preference 5) and holds a valid
+        # certificate for its own name: "relay tls" alone would deliver
+        # there; the route names the policy's MX, and only it gets mail
         d = "enforce-mixed.example"
-        code, text = self.rcpt(d)
-        self.assertEqual(code, 451)
-        self.assertIn("mx.attacker.example is not in the policy", text)
+        self.accepted_after_routing(d)
+        self.assertEqual(self.wait_for(GOOD, d), [True])
+        self.assert_sinks(d, {GOOD: [True]})
+        with open(opensmtpd.TABLE + ".routes") as f:
+            self.assertIn(f"{d} smtp+tls://mx.{d}:25\n", f.read())
+
+    def test_mx_swapped_after_acceptance(self):
+        """Accepted while delivery waits; then DNS names the attacker's
+        MX (a valid certificate for its own name) instead of the policy's.
+        smtpd does no MX lookup of its own: the mail goes to the route,
+        the policy's MX, over verified TLS, and nothing to the attacker
+        (RFC 8461 §4.1)."""
+        d = "enforce-swap.example"
+        zone = self.mail.world.zone
+        subprocess.run([self.smtpd.smtpctl, "pause", "mta"], check=True)
+        try:
+            self.accepted_after_routing(d)
+            zone.remove(d, "MX")
+            zone.add(d, "MX", (10, "mx.attacker.example"))
+        finally:
+            subprocess.run([self.smtpd.smtpctl, "resume", "mta"],
+                           check=True)
+        subprocess.run([self.smtpd.smtpctl, "schedule", "all"],
+                       capture_output=True)
+        self.assertEqual(self.wait_for(GOOD, d), [True])
+        time.sleep(1)
+        self.assert_sinks(d, {GOOD: [True]})
 
     def assert_stays_queued(self, domain, reason):
         self.accepted_after_routing(domain)

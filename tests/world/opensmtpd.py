@@ -53,9 +53,13 @@ class Smtpd:
         os.makedirs(lib)
         os.chown(lib, 0, 992)
         os.chmod(lib, 0o2775)  # smtpd's own user reads the table
-        with open(os.path.join(lib, "smtpd-enforce"), "w") as f:
-            f.write("mtasts.invalid\n")  # what mtasts writes when empty
-        os.chmod(os.path.join(lib, "smtpd-enforce"), 0o644)
+        # what mtasts writes when there is no enforce domain
+        for name, text in (("smtpd-enforce", "mtasts.invalid\n"),
+                           ("smtpd-enforce.routes", "mtasts.invalid "
+                            "smtp+tls://mtasts.invalid:25\n")):
+            with open(os.path.join(lib, name), "w") as f:
+                f.write(text)
+            os.chmod(os.path.join(lib, name), 0o644)
         bind(lib, "/var/lib/mtasts")
         bind(ca_file, "/etc/ssl/certs/ca-certificates.crt")
         # the paths of the shipped smtpd.conf, without writing to the host:
@@ -96,10 +100,13 @@ class Smtpd:
         raise RuntimeError("smtpd did not start:\n" + self.logtext())
 
     def _watch_table(self):
-        seen = os.stat(TABLE).st_mtime_ns
+        def stamp():
+            return tuple(os.stat(p).st_mtime_ns
+                         for p in (TABLE, TABLE + ".routes"))
+        seen = stamp()
         while not self.stopping.wait(0.05):
             try:
-                now = os.stat(TABLE).st_mtime_ns
+                now = stamp()
             except OSError:
                 continue
             if now != seen and not self.reload_off.is_set():
