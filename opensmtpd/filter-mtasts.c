@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "mtasts.h"
+#include "instance.h"
 #include "protocol.h"
 
 #define LINE_MAX_BYTES                                                         \
@@ -177,12 +178,24 @@ reload_table(const struct filter *f)
 static bool
 routed(const struct filter *f, const char *domain)
 {
-	char line[512];
+	char line[512], instance[128];
 	FILE *t;
 	bool found = false;
 
 	if ((t = fopen(f->loaded, "r")) == NULL)
 		return false;
+	/*
+	 * The record names the smtpd it was made with: one made with an
+	 * earlier smtpd says nothing of what the running one loaded (a table
+	 * that shrank without a reload, then a restart).
+	 */
+	smtpd_instance(instance, sizeof(instance));
+	if (fgets(line, sizeof(line), t) == NULL ||
+	    strncmp(line, instance, strlen(instance)) != 0 ||
+	    line[strlen(instance)] != '\n') {
+		fclose(t);
+		return false;
+	}
 	while (!found && fgets(line, sizeof(line), t) != NULL) {
 		line[strcspn(line, "\r\n")] = '\0';
 		found = strcasecmp(line, domain) == 0;
@@ -435,6 +448,12 @@ main(int argc, char **argv)
 	             &f.cfg, &err) != MTASTS_OK ||
 	    mtasts_ctx_new(f.cfg, &f.ctx, &err) != MTASTS_OK)
 		note("%s", err.message);
+	/* a new smtpd: have the tables loaded into it and recorded anew
+	 * (mtasts-smtpd-table.path sees the touch; with --reload, the first
+	 * recipient that needs it asks) */
+	else if (f.reload == NULL &&
+	    utimensat(AT_FDCWD, f.table, NULL, 0) != 0 && errno != ENOENT)
+		note("%s: %s", f.table, strerror(errno));
 	run(&f);
 	mtasts_ctx_free(f.ctx);
 	mtasts_config_free(f.cfg);

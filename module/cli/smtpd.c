@@ -4,7 +4,10 @@
  * lets a recipient of an enforce domain through (README, OpenSMTPD).
  *
  * The record (--loaded) must never list a domain smtpd does not route by
- * the table: before "smtpctl update table" it is cut down to the domains
+ * the table.  Its first line names the smtpd it was made with (instance.h):
+ * a record of an earlier smtpd counts as empty, for the running one read
+ * the table afresh when it started.  Before "smtpctl update table" it is
+ * cut down to the domains
  * both in it and in the table about to be loaded (a domain leaving the
  * table is forgotten first); after the update succeeded it lists what the
  * table held both before and after it (smtpd read one or the other), and
@@ -27,6 +30,7 @@
 
 #include "cli.h"
 #include "domain.h"
+#include "instance.h"
 
 #define DEFAULT_TABLE "/var/lib/mtasts/smtpd-enforce"
 #define DEFAULT_LOADED "/run/mtasts-smtpd/smtpd-enforce.loaded"
@@ -125,8 +129,8 @@ list_same(const struct list *a, const struct list *b)
  * NULL) to path, atomically: a new file beside it, renamed over it.
  */
 static int
-record_write(const struct cli *cli, const char *path, const struct list *l,
-    const struct list *only)
+record_write(const struct cli *cli, const char *path, const char *instance,
+    const struct list *l, const struct list *only)
 {
 	char tmp[4096];
 	size_t i;
@@ -145,6 +149,7 @@ record_write(const struct cli *cli, const char *path, const struct list *l,
 			close(fd);
 		return -1;
 	}
+	fprintf(f, "%s\n", instance);
 	for (i = 0; i < l->count; i++)
 		if (only == NULL || list_has(only, l->domains[i]))
 			fprintf(f, "%s\n", l->domains[i]);
@@ -159,6 +164,27 @@ record_write(const struct cli *cli, const char *path, const struct list *l,
 		return -1;
 	}
 	return 0;
+}
+
+/* Whether the record at path was made with this smtpd instance. */
+static bool
+record_of(const char *path, const char *instance)
+{
+	char line[128];
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+	bool same;
+
+	if (f == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	same = fgets(line, sizeof(line), f) != NULL &&
+	    strncmp(line, instance, strlen(instance)) == 0 &&
+	    line[strlen(instance)] == '\n';
+	fclose(f);
+	return same;
 }
 
 /* Runs "SMTPCTL update table NAME", its output to stderr; true on 0. */
@@ -201,22 +227,30 @@ load_once(const struct cli *cli, const char *table, const char *loaded,
     const char *smtpctl, const char *const names[2], bool *settled)
 {
 	struct list before, old, after;
+	char instance[128], now[128];
 	int status = CLI_ERROR;
 
 	*settled = false;
 	if (list_read(cli, table, false, &before) != 0)
 		return CLI_ERROR;
 	memset(&after, 0, sizeof(after));
-	/* the routes first (the relay_tls action relays by them), then the
-	 * list that sends domains to that action */
-	if (list_read(cli, loaded, true, &old) == 0 &&
-	    record_write(cli, loaded, &before, &old) == 0 &&
+	memset(&old, 0, sizeof(old));
+	smtpd_instance(instance, sizeof(instance));
+	/* what an earlier smtpd loaded, this one may not have: nothing */
+	if ((!record_of(loaded, instance) ||
+	        list_read(cli, loaded, true, &old) == 0) &&
+	    record_write(cli, loaded, instance, &before, &old) == 0 &&
+	    /* the routes first (the relay_tls action relays by them), then
+	     * the list that sends domains to that action */
 	    update_table(cli, smtpctl, names[1]) &&
 	    update_table(cli, smtpctl, names[0]) &&
 	    list_read(cli, table, false, &after) == 0 &&
-	    record_write(cli, loaded, &before, &after) == 0) {
+	    record_write(cli, loaded, instance, &before, &after) == 0) {
 		status = CLI_OK;
-		*settled = list_same(&before, &after);
+		/* a restart in between: load into the new smtpd too */
+		smtpd_instance(now, sizeof(now));
+		*settled = list_same(&before, &after) &&
+		    strcmp(instance, now) == 0;
 	}
 	list_free(&before);
 	list_free(&old);

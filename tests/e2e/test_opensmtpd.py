@@ -33,6 +33,7 @@ DOMAINS = {
     "enforce-wrongcert.example": ("enforce", WRONG),
     "testing-rogue.example": ("testing", None, ATTACKER),
     "enforce-unrouted.example": ("enforce", PLAIN2),
+    "enforce-restart.example": ("enforce", PLAIN2),
     # not PLAIN: smtpd holds back a host where TLS failed (enforce-plain)
     "nopolicy.example": (None, PLAIN2),
     "skipped.example": ("enforce", PLAIN2),
@@ -189,6 +190,43 @@ class OpenSmtpd(unittest.TestCase):
         finally:
             self.smtpd.reload_off.clear()
         self.assertEqual(self.mail.got(PLAIN2, d), [])
+
+    def test_zz_record_of_an_earlier_smtpd_not_trusted(self):
+        """The record says smtpd loaded the domain; the table then shrank
+        without a reload (the path unit off), and smtpd restarted: the
+        new smtpd has no route for the domain.  The filter must not take
+        the old record's word: 451 until a load into the new smtpd, and
+        nothing relayed in the clear."""
+        d = "enforce-restart.example"
+        self.accepted_after_routing(d)
+        loaded = "/run/mtasts-smtpd/smtpd-enforce.loaded"
+        with open(loaded) as f:
+            self.assertIn(d + "\n", f.read())
+        self.smtpd.reload_off.set()
+        try:
+            for path in (opensmtpd.TABLE, opensmtpd.TABLE + ".routes"):
+                with open(path) as f:
+                    lines = [x for x in f if not x.startswith(d)]
+                with open(path + ".new", "w") as f:
+                    f.writelines(lines)
+                os.chmod(path + ".new", 0o644)
+                os.rename(path + ".new", path)
+            self.smtpd.restart()
+            for _ in range(3):
+                code, text = self.rcpt(d)
+                self.assertEqual(code, 451, text)
+                self.assertIn("MTA-STS: routing", text)
+        finally:
+            self.smtpd.reload_off.clear()
+        # the reload into the new smtpd: routed again (no STARTTLS at its
+        # MX: it waits in the queue), never in the clear
+        self.accepted_after_routing(d)
+        time.sleep(2)
+        try:
+            self.assert_sinks(d, {})
+        except AssertionError:
+            sys.stderr.write("--- smtpd's log:\n" + self.smtpd.logtext())
+            raise
 
     def test_testing_delivered_and_logged(self):
         d = "testing-rogue.example"

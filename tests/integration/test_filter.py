@@ -37,6 +37,10 @@ def well_formed(text):
             bool(hexa.match(f[5])) and bool(hexa.match(f[6])))
 
 
+# the record's first line: the smtpd it was made with (none runs here)
+HEADER = "# smtpd none\n"
+
+
 def request(session, token, address, phase="rcpt-to", version="0.6"):
     return (f"filter|{version}|1700000000.000000|smtp-in|{phase}|{session}|"
             f"{token}|{address}")
@@ -306,8 +310,8 @@ class SmtpdReload(unittest.TestCase):
         self.seen, self.smtpctl = f"{d}/seen", f"{d}/smtpctl"
         with open(self.table, "w") as f:
             f.write("mtasts.invalid\na.example\nb.example\n")
-        with open(self.loaded, "w") as f:
-            f.write("mtasts.invalid\na.example\nc.example\n")
+        with open(self.loaded, "w") as f:  # of the running smtpd (none)
+            f.write(HEADER + "mtasts.invalid\na.example\nc.example\n")
 
     def tearDown(self):
         self.dir.cleanup()
@@ -326,8 +330,9 @@ class SmtpdReload(unittest.TestCase):
         p = self.reload(0)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(p.stdout, "")  # smtpctl's output went to stderr
-        self.assertEqual(read(self.seen), "mtasts.invalid\na.example\n")
-        self.assertEqual(read(self.loaded), read(self.table))
+        self.assertEqual(read(self.seen),
+                         HEADER + "mtasts.invalid\na.example\n")
+        self.assertEqual(read(self.loaded), HEADER + read(self.table))
 
     def test_never_through_a_link_nor_other_lines(self):
         # root runs this where the mtasts group writes: a table that is a
@@ -344,7 +349,18 @@ class SmtpdReload(unittest.TestCase):
         with open(self.table, "w") as f:
             f.write("a.example\nroot:$y$secret:19000::::::\n")
         self.assertEqual(self.reload(0).returncode, 0)
-        self.assertEqual(read(self.loaded), "a.example\n")
+        self.assertEqual(read(self.loaded), HEADER + "a.example\n")
+
+    def test_record_of_an_earlier_smtpd_is_not_carried_over(self):
+        # a record made with another smtpd: nothing of it survives the
+        # cut before the load (the running smtpd never loaded it)
+        with open(self.loaded, "w") as f:
+            f.write("# smtpd 1234.1700000000.0\nmtasts.invalid\n"
+                    "a.example\n")
+        p = self.reload(1)
+        self.assertEqual(p.returncode, 2)
+        self.assertEqual(read(self.seen), HEADER)
+        self.assertEqual(read(self.loaded), HEADER)
 
     def test_failed_load_records_only_what_both_had(self):
         p = self.reload(1)
@@ -352,7 +368,8 @@ class SmtpdReload(unittest.TestCase):
         # the routes are loaded first: their load failed, the list's
         # was never tried
         self.assertIn("update table mtasts_routes failed", p.stderr)
-        self.assertEqual(read(self.loaded), "mtasts.invalid\na.example\n")
+        self.assertEqual(read(self.loaded),
+                         HEADER + "mtasts.invalid\na.example\n")
 
 
 if __name__ == "__main__":

@@ -80,13 +80,24 @@ class Smtpd:
         os.chmod(self.smtpctl, 0o2755)
         self.log_path = os.path.join(directory, "smtpd.log")
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([SMTPD, "-d", "-f", smtpd_conf],
-                                     stdout=self.log, stderr=self.log)
-        self._wait_listening()
+        self.conf = smtpd_conf
+        self._start()
         self.stopping = threading.Event()
         self.reload_status = []
         self.reload_off = threading.Event()  # as if the path unit failed
         threading.Thread(target=self._watch_table, daemon=True).start()
+
+    def _start(self):
+        self.proc = subprocess.Popen([SMTPD, "-d", "-f", self.conf],
+                                     stdout=self.log, stderr=self.log)
+        self._wait_listening()
+
+    def restart(self):
+        """A new smtpd (and with it a new filter); the files of /run and
+        /var/lib/mtasts stay, as a restart leaves them."""
+        self.proc.terminate()
+        self.proc.wait(10)
+        self._start()
 
     def _wait_listening(self):
         for _ in range(100):
