@@ -17,7 +17,9 @@
  *
  * smtpd stops when a filter writes a malformed line or exits, so this one
  * answers every filter request with a well-formed line, survives any input,
- * and exits only at end of input.
+ * and exits only at end of input.  Each rcpt-to is decided in a process of
+ * its own (workers.c), within REQUEST_BUDGET_MS: a domain whose policy
+ * host stalls holds its own sessions, never the others.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +38,7 @@
 #include "mtasts.h"
 #include "instance.h"
 #include "protocol.h"
+#include "workers.h"
 
 #define LINE_MAX_BYTES                                                         \
 	65536 /* longer lines are cut: the fields we use                       \
@@ -49,6 +52,11 @@
 #define NUDGE_EVERY_MS 10000
 /* the --reload command's time */
 #define RELOAD_MAX_MS 10000
+/* requests decided at once, and each one's time: discovery's own
+ * deadlines (DNS, connect, fetch, a peer's lock) fit well within it, and
+ * smtpd's session timeout (300 s) is far */
+#define WORKERS_MAX 64
+#define REQUEST_BUDGET_MS 60000
 
 struct filter {
 	struct mtasts_config *cfg;
@@ -57,6 +65,14 @@ struct filter {
 	const char *loaded; /* what smtpd loaded of it (mtasts smtpd-reload) */
 	const char *reload; /* the command that reloads it */
 	char version[16]; /* protocol, from the lines */
+	struct workers *workers;
+};
+
+/* One rcpt-to, for a worker. */
+struct request {
+	struct filter *f;
+	const char *session, *token;
+	char *address;
 };
 
 static int64_t
@@ -256,10 +272,13 @@ route(struct filter *f, const struct mtasts_decision *d, const char *session,
 	if (mtasts_enforce_table_write(f->ctx, f->table, &changed, &err) !=
 	    MTASTS_OK) {
 		note("%s: %s", f->table, err.message);
-	} else if (changed || nudge(f)) {
+	} else {
 		int64_t deadline = now_ms() + ROUTE_WAIT_MS;
 
-		reload_table(f);
+		/* unchanged: a peer request of this domain, decided at the
+		 * same time, may have written it; its load is on its way */
+		if (changed || nudge(f))
+			reload_table(f);
 		while (!routed(f, d->lookup.domain) && now_ms() < deadline)
 			usleep(50000);
 		if (routed(f, d->lookup.domain)) {
@@ -286,7 +305,7 @@ rcpt_to(struct filter *f, const char *session, const char *token, char *address)
 		result(f, session, token, "proceed");
 		return;
 	}
-	if (f->ctx == NULL) {
+	if (f->cfg == NULL || mtasts_ctx_new(f->cfg, &f->ctx, NULL) != MTASTS_OK) {
 		/* no configuration: never guess towards cleartext */
 		result(f, session, token,
 		    "reject|451 4.7.5 MTA-STS: filter-mtasts is not configured "
@@ -335,6 +354,39 @@ rcpt_to(struct filter *f, const char *session, const char *token, char *address)
 	mtasts_decision_clear(&d);
 }
 
+/* In a worker: the context is made here, in the process that uses it. */
+static void
+decide_request(void *arg)
+{
+	struct request *r = arg;
+
+	rcpt_to(r->f, r->session, r->token, r->address);
+	mtasts_ctx_free(r->f->ctx);
+	r->f->ctx = NULL;
+}
+
+/* A request its worker did not answer in time (or died on). */
+static void
+answer_late(void *arg, const char *session, const char *token)
+{
+	note("session %s: no decision within %d s", session,
+	    REQUEST_BUDGET_MS / 1000);
+	result(arg, session, token,
+	    "reject|451 4.7.5 MTA-STS: no decision in time, try again later");
+}
+
+static void
+dispatch(struct filter *f, const char *session, const char *token,
+    char *address)
+{
+	struct request r = {f, session, token, address};
+
+	if (workers_start(f->workers, session, token, decide_request, &r) !=
+	    0)
+		result(f, session, token,
+		    "reject|451 4.7.5 MTA-STS: busy, try again shortly");
+}
+
 static void
 handle(struct filter *f, char *line)
 {
@@ -352,7 +404,7 @@ handle(struct filter *f, char *line)
 	case PROTOCOL_REQUEST:
 		snprintf(f->version, sizeof(f->version), "%s", l.version);
 		if (strcmp(l.phase, "rcpt-to") == 0 && l.params != NULL)
-			rcpt_to(f, l.session, l.token, l.params);
+			dispatch(f, l.session, l.token, l.params);
 		else
 			result(f, l.session, l.token, "proceed");
 		break;
@@ -369,39 +421,50 @@ handle(struct filter *f, char *line)
 }
 
 /* Reads lines of at most LINE_MAX_BYTES (the rest of a longer line is
- * dropped) until end of input. */
+ * dropped) until end of input, while the workers decide. */
 static void
 run(struct filter *f)
 {
 	static char line[LINE_MAX_BYTES + 2];
+	char buf[8192];
 	size_t len = 0;
 	bool cut = false;
-	int c;
+	ssize_t n, i;
 
-	while ((c = getchar()) != EOF) {
-		if (c != '\n') {
-			if (len < LINE_MAX_BYTES)
-				line[len++] = (char)c;
-			else
-				cut = true;
+	for (;;) {
+		if (!workers_wait(f->workers, STDIN_FILENO, 1000))
 			continue;
-		}
-		line[len] = '\0';
-		/* smtpd never sends a NUL byte: such a line is noise */
-		if (memchr(line, '\0', len) != NULL) {
-			note("ignoring a line with a NUL byte");
+		if ((n = read(STDIN_FILENO, buf, sizeof(buf))) < 0 &&
+		    (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0)
+			break;
+		for (i = 0; i < n; i++) {
+			if (buf[i] != '\n') {
+				if (len < LINE_MAX_BYTES)
+					line[len++] = buf[i];
+				else
+					cut = true;
+				continue;
+			}
+			line[len] = '\0';
+			/* smtpd never sends a NUL byte: such a line is noise */
+			if (memchr(line, '\0', len) != NULL)
+				note("ignoring a line with a NUL byte");
+			else if (len > 0) {
+				if (cut)
+					note("a line longer than %d bytes was "
+					     "cut",
+					    LINE_MAX_BYTES);
+				handle(f, line);
+			}
 			len = 0;
 			cut = false;
-			continue;
 		}
-		if (cut)
-			note("a line longer than %d bytes was cut",
-			    LINE_MAX_BYTES);
-		if (len > 0)
-			handle(f, line);
-		len = 0;
-		cut = false;
 	}
+	/* the end of input: the requests under way are still answered */
+	while (workers_busy(f->workers) > 0)
+		workers_wait(f->workers, -1, 1000);
 }
 
 int
@@ -445,8 +508,7 @@ main(int argc, char **argv)
 	else if (mtasts_config_load(config != NULL
 	                 ? config
 	                 : mtasts_config_default_path(),
-	             &f.cfg, &err) != MTASTS_OK ||
-	    mtasts_ctx_new(f.cfg, &f.ctx, &err) != MTASTS_OK)
+	             &f.cfg, &err) != MTASTS_OK)
 		note("%s", err.message);
 	/* a new smtpd: have the tables loaded into it and recorded anew
 	 * (mtasts-smtpd-table.path sees the touch; with --reload, the first
@@ -454,8 +516,11 @@ main(int argc, char **argv)
 	else if (f.reload == NULL &&
 	    utimensat(AT_FDCWD, f.table, NULL, 0) != 0 && errno != ENOENT)
 		note("%s: %s", f.table, strerror(errno));
+	if ((f.workers = workers_new(WORKERS_MAX, REQUEST_BUDGET_MS,
+	         answer_late, &f)) == NULL)
+		note("out of memory: every recipient is answered busy");
 	run(&f);
-	mtasts_ctx_free(f.ctx);
+	workers_free(f.workers);
 	mtasts_config_free(f.cfg);
 	return 0;
 }
