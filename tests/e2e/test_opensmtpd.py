@@ -29,6 +29,7 @@ DOMAINS = {
     "enforce-rogue.example": ("enforce", None, ATTACKER),
     "enforce-mixed.example": ("enforce", GOOD, ATTACKER),
     "enforce-swap.example": ("enforce", GOOD),
+    "enforce-down.example": ("enforce", GOOD),
     "enforce-plain.example": ("enforce", PLAIN),
     "enforce-wrongcert.example": ("enforce", WRONG),
     "testing-rogue.example": ("testing", None, ATTACKER),
@@ -190,6 +191,31 @@ class OpenSmtpd(unittest.TestCase):
         finally:
             self.smtpd.reload_off.clear()
         self.assertEqual(self.mail.got(PLAIN2, d), [])
+
+    def test_mx_down_at_acceptance_then_back(self):
+        """The route's host cannot be reached when the message is
+        accepted (its address gone from DNS); smtpd keeps the message and
+        tries again; once the host is back it gets the mail, over
+        verified TLS, and no other host ever does."""
+        d = "enforce-down.example"
+        zone = self.mail.world.zone
+        subprocess.run([self.smtpd.smtpctl, "pause", "mta"], check=True)
+        try:
+            self.accepted_after_routing(d)
+            zone.remove(f"mx.{d}", "A")
+        finally:
+            subprocess.run([self.smtpd.smtpctl, "resume", "mta"],
+                           check=True)
+        subprocess.run([self.smtpd.smtpctl, "schedule", "all"],
+                       capture_output=True)
+        time.sleep(3)
+        self.assert_sinks(d, {})
+        self.assertIn(f"bob@{d}", self.smtpd.queue())
+        zone.add(f"mx.{d}", "A", GOOD)
+        subprocess.run([self.smtpd.smtpctl, "schedule", "all"],
+                       capture_output=True)
+        self.assertEqual(self.wait_for(GOOD, d, seconds=30), [True])
+        self.assert_sinks(d, {GOOD: [True]})
 
     def test_zz_record_of_an_earlier_smtpd_not_trusted(self):
         """The record says smtpd loaded the domain; the table then shrank
