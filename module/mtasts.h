@@ -25,6 +25,13 @@ extern "C" {
 
 #define MTASTS_VERSION "0.1.0"
 
+/* What libmtasts exports: these declarations, and nothing else. */
+#if defined(__GNUC__)
+#define MTASTS_API __attribute__((visibility("default")))
+#else
+#define MTASTS_API
+#endif
+
 /* RFC 8461 §3.3: senders limit the policy body; 64 KiB as the RFC suggests. */
 #define MTASTS_POLICY_MAX_BYTES 65536
 /* RFC 8461 §3.2: max_age is at most 31557600 seconds (about one year). */
@@ -81,10 +88,10 @@ typedef enum mtasts_code {
 /* The stable string of a code ("invalid_sts_mode"); "http_status" for
  * MTASTS_ERR_HTTP_STATUS, whose full name carries the status number.
  * Never NULL. */
-const char *mtasts_code_name(mtasts_code code);
+MTASTS_API const char *mtasts_code_name(mtasts_code code);
 
 /* A generic English sentence for a code.  Never NULL. */
-const char *mtasts_strerror(mtasts_code code);
+MTASTS_API const char *mtasts_strerror(mtasts_code code);
 
 /*
  * What went wrong, in detail.  Caller-owned (usually on the stack); the
@@ -99,7 +106,7 @@ struct mtasts_error {
 };
 
 /* Empties an error (code MTASTS_OK, empty strings). */
-void mtasts_error_clear(struct mtasts_error *err);
+MTASTS_API void mtasts_error_clear(struct mtasts_error *err);
 
 /*
  * Policy modes, RFC 8461 §5.  NONE is also what a domain without a policy
@@ -112,7 +119,7 @@ enum mtasts_mode {
 };
 
 /* "none", "testing", "enforce". */
-const char *mtasts_mode_name(enum mtasts_mode mode);
+MTASTS_API const char *mtasts_mode_name(enum mtasts_mode mode);
 
 /*
  * A parsed policy (RFC 8461 §3.2).  Made by the library in one allocation
@@ -141,14 +148,14 @@ struct mtasts_policy {
  * for a missing, repeated or bad field, MTASTS_ERR_NOMEM.
  * Lines end in LF or CRLF; the README lists every reading the RFC left open.
  */
-mtasts_code mtasts_policy_parse(const char *body, size_t len,
+MTASTS_API mtasts_code mtasts_policy_parse(const char *body, size_t len,
     struct mtasts_policy **out, struct mtasts_error *err);
 
 /* Copies a policy into one new allocation; NULL when memory runs out. */
-struct mtasts_policy *mtasts_policy_dup(const struct mtasts_policy *policy);
+MTASTS_API struct mtasts_policy *mtasts_policy_dup(const struct mtasts_policy *policy);
 
 /* Releases a policy.  NULL is fine. */
-void mtasts_policy_free(struct mtasts_policy *policy);
+MTASTS_API void mtasts_policy_free(struct mtasts_policy *policy);
 
 /*
  * Picks the one STSv1 record among the TXT records found at
@@ -160,7 +167,7 @@ void mtasts_policy_free(struct mtasts_policy *policy);
  * MTASTS_ERR_INVALID_STS_RECORD or MTASTS_ERR_INVALID_STS_ID when the one
  * record is malformed.
  */
-mtasts_code mtasts_txt_parse(const char *const *records, const size_t *lens,
+MTASTS_API mtasts_code mtasts_txt_parse(const char *const *records, const size_t *lens,
     size_t count, char id[MTASTS_ID_MAX + 1], struct mtasts_error *err);
 
 /*
@@ -168,7 +175,7 @@ mtasts_code mtasts_txt_parse(const char *const *records, const size_t *lens,
  * domain name (RFC 8461 §3.2, RFC 5321 §4.1.2).  A single trailing dot is
  * accepted.  Returns MTASTS_OK or MTASTS_ERR_INVALID_STS_MX with err set.
  */
-mtasts_code mtasts_mx_pattern_check(
+MTASTS_API mtasts_code mtasts_mx_pattern_check(
     const char *pattern, size_t len, struct mtasts_error *err);
 
 /*
@@ -177,7 +184,7 @@ mtasts_code mtasts_mx_pattern_check(
  * label: "*.example.com" matches "mx.example.com", not "example.com" nor
  * "a.b.example.com".
  */
-bool mtasts_mx_match(const char *pattern, const char *host);
+MTASTS_API bool mtasts_mx_match(const char *pattern, const char *host);
 
 /*
  * The answer to "may mail for this policy go to this MX host?", in the shape
@@ -194,7 +201,7 @@ struct mtasts_mx_result {
 };
 
 /* Validates host against policy (NULL policy: mode none). */
-void mtasts_validate_mx(const struct mtasts_policy *policy, const char *host,
+MTASTS_API void mtasts_validate_mx(const struct mtasts_policy *policy, const char *host,
     struct mtasts_mx_result *result);
 
 /*
@@ -206,7 +213,7 @@ void mtasts_validate_mx(const struct mtasts_policy *policy, const char *host,
  */
 struct mtasts_config;
 
-mtasts_code mtasts_config_load(
+MTASTS_API mtasts_code mtasts_config_load(
     const char *path, struct mtasts_config **out, struct mtasts_error *err);
 
 /*
@@ -215,10 +222,10 @@ mtasts_code mtasts_config_load(
  * may be what protects a domain); the mtasts command falls back to the
  * defaults when it does not exist.
  */
-const char *mtasts_config_default_path(void);
+MTASTS_API const char *mtasts_config_default_path(void);
 
 /* Releases a configuration.  NULL is fine. */
-void mtasts_config_free(struct mtasts_config *config);
+MTASTS_API void mtasts_config_free(struct mtasts_config *config);
 
 /*
  * A context: the resolver and HTTPS client one process uses.  Make it in
@@ -227,11 +234,11 @@ void mtasts_config_free(struct mtasts_config *config);
  */
 struct mtasts_ctx;
 
-mtasts_code mtasts_ctx_new(const struct mtasts_config *config,
+MTASTS_API mtasts_code mtasts_ctx_new(const struct mtasts_config *config,
     struct mtasts_ctx **out, struct mtasts_error *err);
 
 /* Releases a context.  NULL is fine. */
-void mtasts_ctx_free(struct mtasts_ctx *ctx);
+MTASTS_API void mtasts_ctx_free(struct mtasts_ctx *ctx);
 
 /* What a policy lookup found, as mailauth's getPolicy() says it. */
 enum mtasts_status {
@@ -245,7 +252,7 @@ enum mtasts_status {
 };
 
 /* "found", "not_found", "renewed", "cached", "errored". */
-const char *mtasts_status_name(enum mtasts_status status);
+MTASTS_API const char *mtasts_status_name(enum mtasts_status status);
 
 /* DNSSEC state of the _mta-sts TXT answer. */
 enum mtasts_dnssec {
@@ -255,7 +262,7 @@ enum mtasts_dnssec {
 };
 
 /* "insecure", "secure", "bogus". */
-const char *mtasts_dnssec_name(enum mtasts_dnssec state);
+MTASTS_API const char *mtasts_dnssec_name(enum mtasts_dnssec state);
 
 /* Where a lookup's answer came from. */
 enum mtasts_source {
@@ -274,10 +281,10 @@ enum mtasts_override {
 };
 
 /* "network", "cache", "override". */
-const char *mtasts_source_name(enum mtasts_source source);
+MTASTS_API const char *mtasts_source_name(enum mtasts_source source);
 
 /* "none", "skip", "mode", "static". */
-const char *mtasts_override_name(enum mtasts_override override);
+MTASTS_API const char *mtasts_override_name(enum mtasts_override override);
 
 /*
  * The result of a lookup.  policy is the policy in force (owned by the
@@ -308,7 +315,7 @@ struct mtasts_lookup {
 };
 
 /* Frees what a lookup result holds and empties it. */
-void mtasts_lookup_clear(struct mtasts_lookup *result);
+MTASTS_API void mtasts_lookup_clear(struct mtasts_lookup *result);
 
 /*
  * Policy discovery without a cache (RFC 8461 §3), like mailauth's
@@ -326,10 +333,10 @@ void mtasts_lookup_clear(struct mtasts_lookup *result);
  * elements.  Both return MTASTS_OK once every result is filled (the
  * results carry the failures), or an error for a bad argument.
  */
-mtasts_code mtasts_get_policy(struct mtasts_ctx *ctx, const char *domain,
+MTASTS_API mtasts_code mtasts_get_policy(struct mtasts_ctx *ctx, const char *domain,
     const struct mtasts_policy *known, struct mtasts_lookup *result);
 
-mtasts_code mtasts_get_policies(struct mtasts_ctx *ctx,
+MTASTS_API mtasts_code mtasts_get_policies(struct mtasts_ctx *ctx,
     const char *const *domains, size_t count,
     const struct mtasts_policy *const *known, struct mtasts_lookup *results);
 
@@ -352,7 +359,7 @@ mtasts_code mtasts_get_policies(struct mtasts_ctx *ctx,
  * (as mtasts refresh does).  Both return MTASTS_OK when every result is
  * filled, or MTASTS_ERR_USAGE for a bad argument.
  */
-mtasts_code mtasts_lookup(
+MTASTS_API mtasts_code mtasts_lookup(
     struct mtasts_ctx *ctx, const char *domain, struct mtasts_lookup *result);
 
 /*
@@ -360,10 +367,10 @@ mtasts_code mtasts_lookup(
  * mtasts_get_policies() each time a discovery ends, for progress bars.
  * NULL turns it off.
  */
-void mtasts_ctx_set_progress(struct mtasts_ctx *ctx,
+MTASTS_API void mtasts_ctx_set_progress(struct mtasts_ctx *ctx,
     void (*fn)(void *arg, size_t done, size_t total), void *arg);
 
-mtasts_code mtasts_lookups(struct mtasts_ctx *ctx, const char *const *domains,
+MTASTS_API mtasts_code mtasts_lookups(struct mtasts_ctx *ctx, const char *const *domains,
     size_t count, bool force, struct mtasts_lookup *results);
 
 /*
@@ -382,7 +389,7 @@ enum mtasts_verdict {
 };
 
 /* "none", "testing", "enforce", "defer". */
-const char *mtasts_verdict_name(enum mtasts_verdict verdict);
+MTASTS_API const char *mtasts_verdict_name(enum mtasts_verdict verdict);
 
 /*
  * The verdict a lookup result gives (what mtasts_decide() does after its
@@ -392,7 +399,7 @@ const char *mtasts_verdict_name(enum mtasts_verdict verdict);
  * cache that could not be read - is "defer": never a guess towards
  * cleartext.
  */
-enum mtasts_verdict mtasts_verdict_of(const struct mtasts_lookup *result);
+MTASTS_API enum mtasts_verdict mtasts_verdict_of(const struct mtasts_lookup *result);
 
 /*
  * A decision and what it stands on.  lookup.policy (when not NULL) holds
@@ -413,10 +420,10 @@ struct mtasts_decision {
  * just now needs no second look).  Always fills d; release with
  * mtasts_decision_clear().  Returns MTASTS_OK, or MTASTS_ERR_USAGE.
  */
-mtasts_code mtasts_decide(struct mtasts_ctx *ctx, const char *domain,
+MTASTS_API mtasts_code mtasts_decide(struct mtasts_ctx *ctx, const char *domain,
     bool recheck, struct mtasts_decision *d);
 
-void mtasts_decision_clear(struct mtasts_decision *d);
+MTASTS_API void mtasts_decision_clear(struct mtasts_decision *d);
 
 /*
  * Checks one SMTP connection against a policy (RFC 8461 §4): host is the
@@ -425,7 +432,7 @@ void mtasts_decision_clear(struct mtasts_decision *d);
  * sentence each, separated by "; ", into out, and returns how many there
  * were (0: the connection was as the policy asks).
  */
-int mtasts_check_connection(const struct mtasts_policy *policy,
+MTASTS_API int mtasts_check_connection(const struct mtasts_policy *policy,
     const char *host, bool tls, bool verified, char *out, size_t outlen);
 
 /*
@@ -435,7 +442,7 @@ int mtasts_check_connection(const struct mtasts_policy *policy,
  * ("MX mx.rogue.example is not in the policy; ...").  Returns the number
  * allowed, or -1 when the MX lookup failed (out says why).
  */
-int mtasts_mx_allowed(struct mtasts_ctx *ctx, const struct mtasts_decision *d,
+MTASTS_API int mtasts_mx_allowed(struct mtasts_ctx *ctx, const struct mtasts_decision *d,
     char *out, size_t outlen);
 
 /*
@@ -456,9 +463,9 @@ int mtasts_mx_allowed(struct mtasts_ctx *ctx, const struct mtasts_decision *d,
  * refresh --smtpd-table), keeping the old route only when DNS does not
  * answer.
  */
-mtasts_code mtasts_enforce_table_write(struct mtasts_ctx *ctx, const char *path,
+MTASTS_API mtasts_code mtasts_enforce_table_write(struct mtasts_ctx *ctx, const char *path,
     bool *changed, struct mtasts_error *err);
-mtasts_code mtasts_enforce_table_refresh(struct mtasts_ctx *ctx,
+MTASTS_API mtasts_code mtasts_enforce_table_refresh(struct mtasts_ctx *ctx,
     const char *path, bool *changed, struct mtasts_error *err);
 
 #ifdef __cplusplus

@@ -1,0 +1,40 @@
+"""What the shared objects export: libmtasts.so the functions mtasts.h
+declares with MTASTS_API, and nothing else; mtasts_exim.so, loaded into
+Exim's own process (which has a dns_lookup of its own), only its
+${dlfunc} functions."""
+import os
+import re
+import subprocess
+import unittest
+
+HEADER = os.path.join(os.path.dirname(__file__), "..", "..", "module",
+                      "mtasts.h")
+EXIM_FUNCTIONS = {"mtasts_mode", "mtasts_recheck", "mtasts_ignore",
+                  "mtasts_reason", "mtasts_report"}
+
+
+def exported(path):
+    """The functions and data a shared object defines for others."""
+    out = subprocess.run(["nm", "-D", "--defined-only", path],
+                         capture_output=True, text=True, check=True).stdout
+    return {line.split()[-1] for line in out.splitlines()
+            if line.split()[-2] in ("T", "D", "B", "R", "W", "V")}
+
+
+class Symbols(unittest.TestCase):
+    def test_library_exports_the_api(self):
+        with open(HEADER) as f:
+            api = set(re.findall(r"^MTASTS_API [^(]*?\b(mtasts_\w+)\(",
+                                 f.read(), re.M))
+        self.assertGreater(len(api), 30)
+        self.assertEqual(exported(os.environ["MTASTS_LIB"]), api)
+
+    @unittest.skipUnless(os.environ.get("MTASTS_EXIM_SO"),
+                         "no Exim adapter built (exim4-dev)")
+    def test_exim_module_exports_its_functions(self):
+        self.assertEqual(exported(os.environ["MTASTS_EXIM_SO"]),
+                         EXIM_FUNCTIONS)
+
+
+if __name__ == "__main__":
+    unittest.main()
