@@ -1,0 +1,109 @@
+/* Unit tests of the configuration file (common/config.c). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "unit.h"
+
+/* Loads text as a configuration file; the error in err. */
+static mtasts_code
+load(const char *text, struct mtasts_config **cfg, struct mtasts_error *err)
+{
+	char path[] = "/tmp/mtasts-config-XXXXXX";
+	int fd = mkstemp(path);
+	mtasts_code rc;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	rc = mtasts_config_load(path, cfg, err);
+	unlink(path);
+	return rc;
+}
+
+START_TEST(defaults)
+{
+	struct mtasts_config *cfg;
+	struct mtasts_error err;
+
+	ck_assert_int_eq(mtasts_config_load(NULL, &cfg, &err), MTASTS_OK);
+	ck_assert_int_eq(cfg->txt_recheck, 900);
+	ck_assert_str_eq(cfg->cache_dir, "/var/lib/mtasts");
+	ck_assert_ptr_null(cfg->ca_bundle);
+	mtasts_config_free(cfg);
+}
+END_TEST
+
+START_TEST(a_named_file_must_be_read)
+{
+	struct mtasts_config *cfg;
+	struct mtasts_error err;
+
+	/* never the defaults in its place */
+	ck_assert_int_eq(mtasts_config_load("/nonexistent/mtasts.conf", &cfg,
+	                     &err),
+	    MTASTS_ERR_CONFIG);
+	ck_assert_ptr_null(cfg);
+	ck_assert_ptr_nonnull(strstr(err.message, "/nonexistent/mtasts.conf"));
+}
+END_TEST
+
+START_TEST(settings_and_overrides)
+{
+	struct mtasts_config *cfg;
+	struct mtasts_error err;
+	const struct override *o;
+
+	ck_assert_int_eq(load("[mtasts]\ndns_timeout = 2.5\ntxt_recheck = 0\n"
+	                      "[domain B\xc3\xbc" "cher.example]\n"
+	                      "mode = enforce\nmx = *.MX.Example.\n",
+	                     &cfg, &err),
+	    MTASTS_OK);
+	ck_assert_int_eq(cfg->dns_timeout_ms, 2500);
+	ck_assert_int_eq(cfg->txt_recheck, 0);
+	/* the section named in Unicode is keyed by its A-labels */
+	o = config_override(cfg, "xn--bcher-kva.example");
+	ck_assert_ptr_nonnull(o);
+	ck_assert_int_eq(o->mode, MTASTS_MODE_ENFORCE);
+	ck_assert_str_eq(o->mx[0], "*.mx.example");
+	mtasts_config_free(cfg);
+}
+END_TEST
+
+START_TEST(errors_name_the_line)
+{
+	static const char *bad[] = {"[mtasts]\nresolver = not an address\n",
+	    "[mtasts]\nbogus = 1\n", "[other]\nx = 1\n",
+	    "[mtasts]\ndns_timeout = -1\n", "[mtasts]\ncache_size = 0\n",
+	    "[domain a.example]\nmx = x.example\n",
+	    "[domain a.example]\nskip = yes\nmode = enforce\n",
+	    "[domain a.example]\nmode = enforce\n[domain A.example.]\n"
+	    "mode = testing\n",
+	    "[domain a\xe2\x92\x88.example]\nmode = enforce\n"};
+	struct mtasts_config *cfg;
+	struct mtasts_error err;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_int_eq(load(bad[i], &cfg, &err), MTASTS_ERR_CONFIG);
+		ck_assert_ptr_null(cfg);
+		ck_assert_ptr_nonnull(strstr(err.message, "/tmp/mtasts-config-"));
+	}
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("config");
+
+	tcase_add_test(tc, defaults);
+	tcase_add_test(tc, a_named_file_must_be_read);
+	tcase_add_test(tc, settings_and_overrides);
+	tcase_add_test(tc, errors_name_the_line);
+	suite_add_tcase(s, tc);
+	return unit_run(s);
+}
