@@ -250,3 +250,28 @@ mtasts_mx_allowed(struct mtasts_ctx *ctx, const struct mtasts_decision *d,
 	dns_answer_free(mx);
 	return allowed;
 }
+
+mtasts_code
+mtasts_decide_mx(struct mtasts_ctx *ctx, const char *domain,
+    struct mtasts_decision *d, int *allowed, char *why, size_t whylen)
+{
+	mtasts_code rc = mtasts_decide(ctx, domain, false, d);
+
+	*allowed = 0;
+	if (whylen > 0)
+		why[0] = '\0';
+	if (rc != MTASTS_OK)
+		return rc;
+	if (d->verdict == MTASTS_VERDICT_ENFORCE &&
+	    (*allowed = mtasts_mx_allowed(ctx, d, why, whylen)) <= 0) {
+		/* RFC 8461 §5: look for an updated policy before refusing */
+		mtasts_decision_clear(d);
+		rc = mtasts_decide(ctx, domain, true, d);
+		if (rc == MTASTS_OK && d->verdict == MTASTS_VERDICT_ENFORCE)
+			*allowed = mtasts_mx_allowed(ctx, d, why, whylen);
+	} else if (d->verdict == MTASTS_VERDICT_TESTING) {
+		/* what enforce would refuse, for the report */
+		*allowed = mtasts_mx_allowed(ctx, d, why, whylen);
+	}
+	return rc;
+}

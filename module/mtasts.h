@@ -446,6 +446,19 @@ MTASTS_API int mtasts_mx_allowed(struct mtasts_ctx *ctx, const struct mtasts_dec
     char *out, size_t outlen);
 
 /*
+ * The decision for an MTA that cannot steer each connection (OpenSMTPD),
+ * with RFC 8461 §4.1 checked against the domain's MX hosts: mtasts_decide(),
+ * then *allowed = mtasts_mx_allowed() under enforce and testing.  Under
+ * enforce with no MX allowed, the policy is looked up again first (§5)
+ * and the answer is the new decision's.  why names the MX hosts the policy
+ * does not allow (what testing reports), or why the MX lookup failed
+ * (*allowed -1).  Always fills d; release with mtasts_decision_clear().
+ */
+MTASTS_API mtasts_code mtasts_decide_mx(struct mtasts_ctx *ctx,
+    const char *domain, struct mtasts_decision *d, int *allowed, char *why,
+    size_t whylen);
+
+/*
  * OpenSMTPD's tables of the domains mail must go to under enforce (cached
  * enforce policies that have not expired, and enforce overrides): path,
  * one domain per line ("table mtasts_enforce file:PATH", matched to route

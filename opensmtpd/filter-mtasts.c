@@ -3,14 +3,15 @@
  * (smtpd-filters protocol 0.6 of OpenSMTPD 6.8, and 0.7 of 7.x: the
  * version is read from the lines themselves).
  *
- * At rcpt-to, for the recipient's domain (module/decide.c decides):
- *   enforce  an MX of the domain the policy does not allow (after looking
- *            the policy up again; smtpd picks among all MX hosts itself):
- *            refused, 451 4.7.5 naming MTA-STS, the domain and the
- *            reason; otherwise the domain must be in the enforce table
- *            that smtpd.conf routes to "relay tls", as smtpd has loaded
- *            it: when it was not, the table is rewritten and reloaded and
- *            the recipient is asked to retry (the route is fixed now)
+ * At rcpt-to, for the recipient's domain (module/decide.c decides, with
+ * the domain's MX hosts checked: mtasts_decide_mx):
+ *   enforce  no MX of the domain the policy allows (after looking the
+ *            policy up again): refused, 451 4.7.5 naming MTA-STS, the
+ *            domain and the reason; otherwise the domain must be in the
+ *            enforce tables (module/table.c) that smtpd.conf relays by,
+ *            to the policy's MX, as smtpd has loaded them: when it was not,
+ *            the tables are rewritten and reloaded and the recipient waits
+ *            for them a little, or is asked to retry
  *   testing  proceeds, and logs what enforce would have refused
  *   none, no policy, skip: proceeds
  *   defer    451 4.7.5: no safe answer now
@@ -221,19 +222,6 @@ routed(const struct filter *f, const char *domain)
 }
 
 /*
- * An MX host of the domain is allowed by the policy (RFC 8461 §4.1): the
- * route smtpd relays by names the most preferred of those, never another.
- * why names the MX hosts the policy does not allow, or why the MX lookup
- * failed.
- */
-static bool
-some_mx_allowed(
-    struct filter *f, const struct mtasts_decision *d, char *why, size_t whylen)
-{
-	return mtasts_mx_allowed(f->ctx, d, why, whylen) > 0;
-}
-
-/*
  * The table already lists the domain but smtpd has not loaded it: a reload
  * was missed (smtpd restarting, a trigger lost while the reloader ran).
  * Touching the table triggers the reloader again (systemd's PathChanged
@@ -299,7 +287,7 @@ rcpt_to(struct filter *f, const char *session, const char *token, char *address)
 {
 	struct mtasts_decision d;
 	char *domain = protocol_domain(address), why[600], reply[1200];
-	bool allowed = false;
+	int allowed;
 
 	if (domain == NULL) {
 		result(f, session, token, "proceed");
@@ -312,18 +300,11 @@ rcpt_to(struct filter *f, const char *session, const char *token, char *address)
 		    "(see the mail log)");
 		return;
 	}
-	mtasts_decide(f->ctx, domain, false, &d);
-	if (d.verdict == MTASTS_VERDICT_ENFORCE &&
-	    !(allowed = some_mx_allowed(f, &d, why, sizeof(why)))) {
-		/* RFC 8461 §5: look for an updated policy before refusing */
-		mtasts_decision_clear(&d);
-		mtasts_decide(f->ctx, domain, true, &d);
-		if (d.verdict == MTASTS_VERDICT_ENFORCE)
-			allowed = some_mx_allowed(f, &d, why, sizeof(why));
-	}
+	mtasts_decide_mx(f->ctx, domain, &d, &allowed, why, sizeof(why));
 	switch (d.verdict) {
 	case MTASTS_VERDICT_ENFORCE:
-		if (allowed) {
+		/* the route names one of the allowed MX hosts (RFC 8461 §4.1) */
+		if (allowed > 0) {
 			route(f, &d, session, token);
 			break;
 		}
@@ -335,8 +316,7 @@ rcpt_to(struct filter *f, const char *session, const char *token, char *address)
 		result(f, session, token, reply);
 		break;
 	case MTASTS_VERDICT_TESTING:
-		if (mtasts_mx_allowed(f->ctx, &d, why, sizeof(why)) >= 0 &&
-		    why[0] != '\0')
+		if (allowed >= 0 && why[0] != '\0')
 			note("testing: %s: enforce would refuse: %s",
 			    d.lookup.domain, why);
 		result(f, session, token, "proceed");
