@@ -55,6 +55,12 @@ static const struct {
     [MTASTS_ERR_INTERNAL] = {"internal_error", "internal error"},
     [MTASTS_ERR_TLS_SETUP] = {"tls_setup_error",
         "this host's TLS setup failed (the CA store cannot be read)"},
+    [MTASTS_ERR_HTTP_CONNECT] = {"http_connect_error",
+        "the policy server refused the connection or could not be reached"},
+    [MTASTS_ERR_HTTP_CUT] = {"http_incomplete",
+        "the policy server cut the transfer short"},
+    [MTASTS_ERR_PROXY] = {"proxy_error",
+        "the configured proxy failed"},
     [MTASTS_ERR_TLS_CERT_TIME] = {"tls_cert_time",
         "the policy server's certificate is expired or not yet valid (or "
         "this host's clock is wrong)"},
@@ -157,6 +163,7 @@ mtasts_error_is_local(mtasts_code code)
 	case MTASTS_ERR_NOMEM:
 	case MTASTS_ERR_INTERNAL:
 	case MTASTS_ERR_TLS_SETUP:
+	case MTASTS_ERR_PROXY:
 		return true;
 	default:
 		return false;

@@ -166,6 +166,7 @@ fetch_init(struct fetch *f, const struct mtasts_config *cfg, X509_STORE *ca,
 		return -1;
 	}
 	f->ca = ca;
+	f->via_proxy = cfg->proxy != NULL;
 	snprintf(host, sizeof(host), "mta-sts.%s", domain);
 	snprintf(
 	    f->url, sizeof(f->url), "https://%s/.well-known/mta-sts.txt", host);
@@ -203,6 +204,14 @@ transfer_error(struct fetch *f, CURLcode rc, struct mtasts_error *err)
 
 	long verify = X509_V_OK;
 
+	/* through a proxy, a connection that fails may be the proxy's: this
+	 * host's machinery, which says nothing of the policy host */
+	if (f->via_proxy &&
+	    (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_PROXY ||
+	        rc == CURLE_PROXY || rc == CURLE_RECV_ERROR ||
+	        rc == CURLE_GOT_NOTHING))
+		return mtasts_error_set(
+		    err, MTASTS_ERR_PROXY, "%s: %s", f->url, why);
 	switch (rc) {
 	case CURLE_PEER_FAILED_VERIFICATION:
 		/* a certificate outside its dates, by this host's clock */
@@ -236,6 +245,14 @@ transfer_error(struct fetch *f, CURLcode rc, struct mtasts_error *err)
 	case CURLE_SSL_ENGINE_INITFAILED:
 		return mtasts_error_set(
 		    err, MTASTS_ERR_TLS_SETUP, "%s: %s", f->url, why);
+	case CURLE_COULDNT_CONNECT:
+		return mtasts_error_set(
+		    err, MTASTS_ERR_HTTP_CONNECT, "%s: %s", f->url, why);
+	case CURLE_PARTIAL_FILE:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+		return mtasts_error_set(
+		    err, MTASTS_ERR_HTTP_CUT, "%s: %s", f->url, why);
 	case CURLE_OUT_OF_MEMORY:
 		return mtasts_error_set(
 		    err, MTASTS_ERR_NOMEM, "%s: %s", f->url, why);
@@ -244,7 +261,6 @@ transfer_error(struct fetch *f, CURLcode rc, struct mtasts_error *err)
 	case CURLE_NOT_BUILT_IN:
 	case CURLE_BAD_FUNCTION_ARGUMENT:
 	case CURLE_UNKNOWN_OPTION:
-	case CURLE_COULDNT_RESOLVE_PROXY:
 		return mtasts_error_set(
 		    err, MTASTS_ERR_INTERNAL, "%s: %s", f->url, why);
 	default:

@@ -24,6 +24,7 @@ struct fetch {
 	struct curl_slist *connect_to;
 	char errbuf[CURL_ERROR_SIZE];
 	X509_STORE *ca; /* a reference of its own */
+	bool via_proxy; /* the configured proxy carries the transfer */
 };
 
 /*

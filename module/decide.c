@@ -53,6 +53,8 @@ says_no_policy(mtasts_code code)
 	case MTASTS_ERR_HTTP_REDIRECT:
 	case MTASTS_ERR_HTTP_CONTENT_TYPE:
 	case MTASTS_ERR_HTTP:
+	case MTASTS_ERR_HTTP_CONNECT:
+	case MTASTS_ERR_HTTP_CUT:
 	case MTASTS_ERR_TLS:
 	case MTASTS_ERR_TLS_CERT_TIME: /* undecided where a policy was */
 	case MTASTS_ERR_TIMEOUT: /* of the fetch: a silent TXT query is

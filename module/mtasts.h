@@ -40,49 +40,58 @@ extern "C" {
 #define MTASTS_ID_MAX 32
 
 /*
- * Result codes.  The numbers may change between releases; the strings that
- * mtasts_code_name() returns are stable and are what JSON output carries.
+ * Result codes.  Append-only: a code keeps its number and its string
+ * (mtasts_code_name(), what JSON output carries) from release to release,
+ * and new codes come after the last.  A caller that meets a code it does
+ * not know should treat it as a failure of this host.
  */
 typedef enum mtasts_code {
 	MTASTS_OK = 0,
 	/* _mta-sts TXT record (RFC 8461 §3.1) */
-	MTASTS_ERR_NO_STS_RECORD, /* "no_sts_record" */
-	MTASTS_ERR_MULTI_STS_RECORDS, /* "multi_sts_records" */
-	MTASTS_ERR_INVALID_STS_RECORD, /* "invalid_sts_record" */
-	MTASTS_ERR_INVALID_STS_ID, /* "invalid_sts_id" */
+	MTASTS_ERR_NO_STS_RECORD = 1, /* "no_sts_record" */
+	MTASTS_ERR_MULTI_STS_RECORDS = 2, /* "multi_sts_records" */
+	MTASTS_ERR_INVALID_STS_RECORD = 3, /* "invalid_sts_record" */
+	MTASTS_ERR_INVALID_STS_ID = 4, /* "invalid_sts_id" */
 	/* policy body (RFC 8461 §3.2) */
-	MTASTS_ERR_INVALID_STS_POLICY, /* "invalid_sts_policy": syntax */
-	MTASTS_ERR_INVALID_STS_VERSION, /* "invalid_sts_version" */
-	MTASTS_ERR_INVALID_STS_MODE, /* "invalid_sts_mode" */
-	MTASTS_ERR_INVALID_STS_MAX_AGE, /* "invalid_sts_max_age" */
-	MTASTS_ERR_INVALID_STS_MX, /* "invalid_sts_mx" */
-	MTASTS_ERR_POLICY_TOO_LARGE, /* "policy_too_large" */
+	MTASTS_ERR_INVALID_STS_POLICY = 5, /* "invalid_sts_policy": syntax */
+	MTASTS_ERR_INVALID_STS_VERSION = 6, /* "invalid_sts_version" */
+	MTASTS_ERR_INVALID_STS_MODE = 7, /* "invalid_sts_mode" */
+	MTASTS_ERR_INVALID_STS_MAX_AGE = 8, /* "invalid_sts_max_age" */
+	MTASTS_ERR_INVALID_STS_MX = 9, /* "invalid_sts_mx" */
+	MTASTS_ERR_POLICY_TOO_LARGE = 10, /* "policy_too_large" */
 	/* policy fetch (RFC 8461 §3.3) */
-	MTASTS_ERR_HTTP_STATUS, /* "http_status_<n>", e.g. http_status_404 */
-	MTASTS_ERR_HTTP_REDIRECT, /* "http_redirect" */
-	MTASTS_ERR_HTTP_CONTENT_TYPE, /* "http_content_type" */
-	MTASTS_ERR_HTTP, /* "http_error": connection or protocol */
-	MTASTS_ERR_TLS, /* "tls_error" */
-	MTASTS_ERR_TIMEOUT, /* "timeout" */
+	MTASTS_ERR_HTTP_STATUS = 11, /* "http_status_<n>", e.g. http_status_404 */
+	MTASTS_ERR_HTTP_REDIRECT = 12, /* "http_redirect" */
+	MTASTS_ERR_HTTP_CONTENT_TYPE = 13, /* "http_content_type" */
+	MTASTS_ERR_HTTP = 14, /* "http_error": other HTTP failures */
+	MTASTS_ERR_TLS = 15, /* "tls_error" */
+	MTASTS_ERR_TIMEOUT = 16, /* "timeout" */
 	/* DNS */
-	MTASTS_ERR_DNS_NXDOMAIN, /* "dns_nxdomain" */
-	MTASTS_ERR_DNS_NODATA, /* "dns_nodata" */
-	MTASTS_ERR_DNS, /* "dns_error": SERVFAIL, bogus, ... */
+	MTASTS_ERR_DNS_NXDOMAIN = 17, /* "dns_nxdomain" */
+	MTASTS_ERR_DNS_NODATA = 18, /* "dns_nodata" */
+	MTASTS_ERR_DNS = 19, /* "dns_error": SERVFAIL, bogus, ... */
 	/* the cache */
-	MTASTS_ERR_CACHE, /* "cache_error" */
+	MTASTS_ERR_CACHE = 20, /* "cache_error" */
 	/* the library and its caller */
-	MTASTS_ERR_USAGE, /* "usage": a bad argument */
-	MTASTS_ERR_CONFIG, /* "config_error" */
-	MTASTS_ERR_IO, /* "io_error" */
-	MTASTS_ERR_NOMEM, /* "out_of_memory" */
-	MTASTS_ERR_INTERNAL, /* "internal_error" */
+	MTASTS_ERR_USAGE = 21, /* "usage": a bad argument */
+	MTASTS_ERR_CONFIG = 22, /* "config_error" */
+	MTASTS_ERR_IO = 23, /* "io_error" */
+	MTASTS_ERR_NOMEM = 24, /* "out_of_memory" */
+	MTASTS_ERR_INTERNAL = 25, /* "internal_error" */
 	/* this host's TLS machinery: the CA store cannot be read, or the
 	 * TLS library failed (not an answer about the policy host) */
-	MTASTS_ERR_TLS_SETUP, /* "tls_setup_error" */
+	MTASTS_ERR_TLS_SETUP = 26, /* "tls_setup_error" */
 	/* the policy host's certificate is outside its validity period by
 	 * this host's clock: expired, or the clock is wrong */
-	MTASTS_ERR_TLS_CERT_TIME, /* "tls_cert_time" */
-	MTASTS_CODE_COUNT
+	MTASTS_ERR_TLS_CERT_TIME = 27, /* "tls_cert_time" */
+	/* the policy host refused or could not be reached */
+	MTASTS_ERR_HTTP_CONNECT = 28, /* "http_connect_error" */
+	/* the policy's transfer was cut short */
+	MTASTS_ERR_HTTP_CUT = 29, /* "http_incomplete" */
+	/* the proxy this host is configured to use failed (this host's
+	 * machinery: never read as the policy host's answer) */
+	MTASTS_ERR_PROXY = 30, /* "proxy_error" */
+	MTASTS_CODE_COUNT /* not a code: one past the last */
 } mtasts_code;
 
 /* The stable string of a code ("invalid_sts_mode"); "http_status" for

@@ -99,8 +99,9 @@ class Lookup(unittest.TestCase):
     def test_configured_proxy_is_used(self):
         with self.with_config("proxy = http://127.0.0.3:9\n") as f:
             rc, out, _ = lookup(f.name, "crlf.example")
-        self.assertEqual((out["status"], code_of(out)),
-                         ("errored", "http_error"))
+        # the proxy is this host's: its failure is no answer, it defers
+        self.assertEqual((out["status"], code_of(out), out["verdict"]),
+                         ("errored", "proxy_error", "defer"))
 
     def test_domain_file(self):
         with tempfile.NamedTemporaryFile("w") as f:
