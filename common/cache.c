@@ -307,7 +307,7 @@ cache_get(struct cache *c, const char *domain, struct cache_entry *e,
 	if (rc == MDB_NOTFOUND) {
 		mdb_txn_abort(txn);
 		guard_leave();
-		return MTASTS_ERR_DNS_NXDOMAIN;
+		return MTASTS_ERR_NOT_CACHED;
 	}
 	if (rc != 0) {
 		mdb_txn_abort(txn);
@@ -634,7 +634,7 @@ cache_del(struct cache *c, const char *domain, struct mtasts_error *err)
 	}
 	guard_leave();
 	if (rc == MDB_NOTFOUND)
-		return MTASTS_ERR_DNS_NXDOMAIN;
+		return MTASTS_ERR_NOT_CACHED;
 	if (rc != 0)
 		return failed(c, err, "write", domain, rc);
 	return MTASTS_OK;

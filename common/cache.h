@@ -35,9 +35,9 @@ mtasts_code cache_rebuild(const struct mtasts_config *cfg, size_t *kept,
     struct mtasts_error *err);
 
 /*
- * Reads domain's entry.  Returns MTASTS_OK (entry filled), MTASTS_ERR_
- * DNS_NXDOMAIN when the cache has none, or MTASTS_ERR_CACHE with err set
- * when the record cannot be read or decoded.
+ * Reads domain's entry.  Returns MTASTS_OK (entry filled),
+ * MTASTS_ERR_NOT_CACHED when the cache has none, or MTASTS_ERR_CACHE with
+ * err set when the record cannot be read or decoded.
  */
 mtasts_code cache_get(struct cache *c, const char *domain,
     struct cache_entry *entry, struct mtasts_error *err);
@@ -47,7 +47,7 @@ mtasts_code cache_get(struct cache *c, const char *domain,
 mtasts_code cache_put(struct cache *c, const char *domain,
     const struct cache_entry *entry, struct mtasts_error *err);
 
-/* Removes domain's entry; MTASTS_ERR_DNS_NXDOMAIN when there was none. */
+/* Removes domain's entry; MTASTS_ERR_NOT_CACHED when there was none. */
 mtasts_code cache_del(
     struct cache *c, const char *domain, struct mtasts_error *err);
 

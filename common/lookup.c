@@ -213,7 +213,7 @@ read_entry(struct lookup_env *env, struct item *it, struct mtasts_lookup *r)
 	mtasts_code rc = cache_get(env->cache, it->domain, &it->entry, &err);
 
 	it->have_entry = rc == MTASTS_OK;
-	if (rc != MTASTS_OK && rc != MTASTS_ERR_DNS_NXDOMAIN)
+	if (rc != MTASTS_OK && rc != MTASTS_ERR_NOT_CACHED)
 		r->cache_error = err;
 }
 

@@ -128,7 +128,7 @@ tlsrpt_parse(const char *const *records, const size_t *lens, size_t count,
 			which = i;
 		}
 	if (found == 0)
-		return mtasts_error_set(err, MTASTS_ERR_NO_STS_RECORD,
+		return mtasts_error_set(err, MTASTS_ERR_NO_TLSRPT_RECORD,
 		    "no TXT record begins with v=TLSRPTv1");
 	if (found > 1)
 		return mtasts_error_set(err, MTASTS_ERR_MULTI_STS_RECORDS,

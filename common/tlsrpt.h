@@ -16,7 +16,7 @@ struct tlsrpt {
 
 /*
  * Picks the one record beginning with v=TLSRPTv1 among count TXT records
- * and parses it.  MTASTS_ERR_NO_STS_RECORD when none begins so,
+ * and parses it.  MTASTS_ERR_NO_TLSRPT_RECORD when none begins so,
  * MTASTS_ERR_MULTI_STS_RECORDS when several do, MTASTS_ERR_INVALID_STS_RECORD
  * when it is malformed (err says how).
  */

@@ -91,6 +91,10 @@ typedef enum mtasts_code {
 	/* the proxy this host is configured to use failed (this host's
 	 * machinery: never read as the policy host's answer) */
 	MTASTS_ERR_PROXY = 30, /* "proxy_error" */
+	/* the cache holds no record of the domain */
+	MTASTS_ERR_NOT_CACHED = 31, /* "not_cached" */
+	/* no TXT record at _smtp._tls begins with v=TLSRPTv1 (RFC 8460) */
+	MTASTS_ERR_NO_TLSRPT_RECORD = 32, /* "no_tlsrpt_record" */
 	MTASTS_CODE_COUNT /* not a code: one past the last */
 } mtasts_code;
 

@@ -69,7 +69,7 @@ one_domain(
 		return cli_usage_error(cli, "\"%s\" is not a domain name", arg);
 	if (strcmp(verb, "purge") == 0) {
 		rc = cache_del(c, domain, &err);
-		if (rc == MTASTS_OK || rc == MTASTS_ERR_DNS_NXDOMAIN) {
+		if (rc == MTASTS_OK || rc == MTASTS_ERR_NOT_CACHED) {
 			cli_emit(cli,
 			    json_pack("{s:s, s:b}", "domain", domain, "purged",
 			        rc == MTASTS_OK));
@@ -82,7 +82,7 @@ one_domain(
 			cache_entry_clear(&e);
 			return CLI_OK;
 		}
-		if (rc == MTASTS_ERR_DNS_NXDOMAIN) {
+		if (rc == MTASTS_ERR_NOT_CACHED) {
 			fprintf(stderr, "mtasts %s: %s is not in the cache\n",
 			    cli->name, domain);
 			return CLI_PROBLEM;

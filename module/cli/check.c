@@ -610,12 +610,12 @@ check_tlsrpt(struct report *r)
 	struct tlsrpt t;
 	json_t *rua = json_array();
 	mtasts_code rc = count_of(a) == 0
-	    ? MTASTS_ERR_NO_STS_RECORD
+	    ? MTASTS_ERR_NO_TLSRPT_RECORD
 	    : tlsrpt_parse(
 	          (const char *const *)a->data, a->len, a->count, &t, &err);
 	size_t i;
 
-	if (rc == MTASTS_ERR_NO_STS_RECORD)
+	if (rc == MTASTS_ERR_NO_TLSRPT_RECORD)
 		finding(r, "warning", "tlsrpt_missing",
 		    "Publish \"v=TLSRPTv1; rua=mailto:tls-reports@DOMAIN\" at "
 		    "_smtp._tls.DOMAIN.",
