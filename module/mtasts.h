@@ -11,6 +11,12 @@
  *
  * Threads.  Nothing here keeps global state; objects may be used from one
  * thread at a time.
+ *
+ * Stability.  libmtasts.so.0: the functions and codes here keep their
+ * names and meanings; codes keep their numbers.  While the version is 0.x
+ * the layouts of the structures below may still grow (a new member at
+ * the end), so build against the header of the library you run with; the
+ * soname changes when a layout changes in any other way.
  */
 #ifndef MTASTS_H
 #define MTASTS_H
