@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "mtasts.h"
 #include "instance.h"
 #include "protocol.h"
@@ -75,15 +76,6 @@ struct request {
 	const char *session, *token;
 	char *address;
 };
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int64_t
 wall_ms(void)
@@ -154,7 +146,7 @@ result(const struct filter *f, const char *session, const char *token,
 static void
 reload_table(const struct filter *f)
 {
-	int64_t deadline = now_ms() + RELOAD_MAX_MS;
+	int64_t deadline = mono_ms() + RELOAD_MAX_MS;
 	int status = 0, fd;
 	pid_t pid;
 
@@ -173,7 +165,7 @@ reload_table(const struct filter *f)
 		_exit(127);
 	}
 	while (waitpid(pid, &status, WNOHANG) == 0) {
-		if (now_ms() > deadline) {
+		if (mono_ms() > deadline) {
 			note("\"%s\" still runs after %d s: killed", f->reload,
 			    RELOAD_MAX_MS / 1000);
 			kill(-pid, SIGKILL);
@@ -261,13 +253,13 @@ route(struct filter *f, const struct mtasts_decision *d, const char *session,
 	    MTASTS_OK) {
 		note("%s: %s", f->table, err.message);
 	} else {
-		int64_t deadline = now_ms() + ROUTE_WAIT_MS;
+		int64_t deadline = mono_ms() + ROUTE_WAIT_MS;
 
 		/* unchanged: a peer request of this domain, decided at the
 		 * same time, may have written it; its load is on its way */
 		if (changed || nudge(f))
 			reload_table(f);
-		while (!routed(f, d->lookup.domain) && now_ms() < deadline)
+		while (!routed(f, d->lookup.domain) && mono_ms() < deadline)
 			usleep(50000);
 		if (routed(f, d->lookup.domain)) {
 			result(f, session, token, "proceed");

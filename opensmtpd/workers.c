@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "workers.h"
 
 /* a line smtpd accepts from a filter: "filter-result|...", within this */
@@ -33,15 +33,6 @@ struct workers {
 	void (*late)(void *arg, const char *session, const char *token);
 	void *arg;
 };
-
-static int64_t
-mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct workers *
 workers_new(size_t max, long budget_ms,
@@ -93,7 +84,7 @@ workers_start(struct workers *p, const char *session, const char *token,
 	memset(w, 0, sizeof(*w));
 	w->pid = pid;
 	w->fd = fds[0];
-	w->deadline = mono() + p->budget_ms;
+	w->deadline = mono_ms() + p->budget_ms;
 	snprintf(w->session, sizeof(w->session), "%s", session);
 	snprintf(w->token, sizeof(w->token), "%s", token);
 	return 0;
@@ -163,7 +154,7 @@ bool
 workers_wait(struct workers *p, int fd, int timeout_ms)
 {
 	struct pollfd pfd[1 + 1024];
-	int64_t now = mono();
+	int64_t now = mono_ms();
 	size_t i, n;
 	bool ready;
 
@@ -179,7 +170,7 @@ workers_wait(struct workers *p, int fd, int timeout_ms)
 	if (poll(pfd, 1 + i, timeout_ms) < 0 && errno != EINTR)
 		return true;
 	ready = (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
-	now = mono();
+	now = mono_ms();
 	/* from the last: finish() moves the last worker into the slot */
 	while (i-- > 0) {
 		struct worker *w = &p->w[i];
