@@ -204,6 +204,7 @@ mtasts_report(uschar **yield, int argc, uschar *argv[])
 	struct mtasts_decision d;
 	char violations[600];
 	bool tls, verified;
+	size_t broken;
 
 	/* the routing process logged the decision already */
 	if (argc < 4 || !decide(argc, argv, 4, false, false, &d))
@@ -212,7 +213,9 @@ mtasts_report(uschar **yield, int argc, uschar *argv[])
 	verified = strcmp((const char *)argv[3], "1") == 0;
 	if (d.verdict == MTASTS_VERDICT_TESTING &&
 	    mtasts_check_connection(d.lookup.policy, (const char *)argv[1], tls,
-	        verified, violations, sizeof(violations)) > 0)
+	        verified, &broken, violations,
+	        sizeof(violations)) == MTASTS_OK &&
+	    broken > 0)
 		log_write(0, LOG_MAIN,
 		    "MTA-STS testing: %s: MX %s: enforce would refuse: %s",
 		    d.lookup.domain, argv[1], violations);

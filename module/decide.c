@@ -184,18 +184,21 @@ add(char *out, size_t outlen, int *n, const char *what)
 	(*n)++;
 }
 
-int
+mtasts_code
 mtasts_check_connection(const struct mtasts_policy *policy, const char *host,
-    bool tls, bool verified, char *out, size_t outlen)
+    bool tls, bool verified, size_t *violations, char *out, size_t outlen)
 {
 	struct mtasts_mx_result mx;
 	char what[400];
 	int n = 0;
 
+	if (violations == NULL || (out == NULL && outlen > 0))
+		return MTASTS_ERR_USAGE;
+	*violations = 0;
 	if (outlen > 0)
 		out[0] = '\0';
 	if (policy == NULL || policy->mode == MTASTS_MODE_NONE)
-		return 0;
+		return MTASTS_OK;
 	/* RFC 8461 §4.1: the MX host must match a pattern */
 	mtasts_validate_mx(policy, host, &mx);
 	if (!mx.valid) {
@@ -208,33 +211,43 @@ mtasts_check_connection(const struct mtasts_policy *policy, const char *host,
 		add(out, outlen, &n, "no STARTTLS");
 	else if (!verified)
 		add(out, outlen, &n, "certificate not valid for the MX host");
-	return n;
+	*violations = (size_t)n;
+	return MTASTS_OK;
 }
 
-int
+mtasts_code
 mtasts_mx_allowed(struct mtasts_ctx *ctx, const struct mtasts_decision *d,
-    char *out, size_t outlen)
+    size_t *allowed, char *out, size_t outlen, struct mtasts_error *err)
 {
-	struct mtasts_error err;
+	struct mtasts_error e;
 	struct dns_answer *mx;
 	struct dns *dns;
 	char what[400];
-	int allowed = 0, n = 0;
+	mtasts_code rc;
+	int n = 0;
 	size_t i;
 
+	if (ctx == NULL || d == NULL || allowed == NULL ||
+	    (out == NULL && outlen > 0))
+		return mtasts_error_set(err, MTASTS_ERR_USAGE, "bad argument");
+	*allowed = 0;
 	if (outlen > 0)
 		out[0] = '\0';
-	if ((dns = ctx_dns(ctx, &err)) == NULL) {
-		snprintf(out, outlen, "%s", err.message);
-		return -1;
+	if ((dns = ctx_dns(ctx, &e)) == NULL) {
+		snprintf(out, outlen, "%s", e.message);
+		if (err != NULL)
+			*err = e;
+		return e.code;
 	}
 	mx = dns_lookup(dns, d->lookup.domain, DNS_TYPE_MX,
 	    ctx_config(ctx)->dns_timeout_ms);
 	if (mx == NULL || mx->code != MTASTS_OK) {
+		rc = mx != NULL ? mx->code : MTASTS_ERR_NOMEM;
 		snprintf(out, outlen, "%s",
 		    mx != NULL ? mx->message : "out of memory");
+		mtasts_error_set(err, rc, "%s", out);
 		dns_answer_free(mx);
-		return -1;
+		return rc;
 	}
 	for (i = 0; i < mx->count; i++) {
 		struct mtasts_mx_result r;
@@ -242,7 +255,7 @@ mtasts_mx_allowed(struct mtasts_ctx *ctx, const struct mtasts_decision *d,
 		/* RFC 8461 §4.1 */
 		mtasts_validate_mx(d->lookup.policy, mx->data[i], &r);
 		if (r.valid && r.match != NULL) {
-			allowed++;
+			(*allowed)++;
 			continue;
 		}
 		snprintf(what, sizeof(what), "MX %s is not in the policy",
@@ -250,30 +263,35 @@ mtasts_mx_allowed(struct mtasts_ctx *ctx, const struct mtasts_decision *d,
 		add(out, outlen, &n, what);
 	}
 	dns_answer_free(mx);
-	return allowed;
+	return MTASTS_OK;
 }
 
 mtasts_code
 mtasts_decide_mx(struct mtasts_ctx *ctx, const char *domain,
-    struct mtasts_decision *d, int *allowed, char *why, size_t whylen)
+    struct mtasts_decision *d, size_t *allowed, char *why, size_t whylen)
 {
 	mtasts_code rc = mtasts_decide(ctx, domain, false, d);
 
+	if (allowed == NULL)
+		return MTASTS_ERR_USAGE;
 	*allowed = 0;
 	if (whylen > 0)
 		why[0] = '\0';
 	if (rc != MTASTS_OK)
 		return rc;
 	if (d->verdict == MTASTS_VERDICT_ENFORCE &&
-	    (*allowed = mtasts_mx_allowed(ctx, d, why, whylen)) <= 0) {
+	    ((rc = mtasts_mx_allowed(ctx, d, allowed, why, whylen, NULL)) !=
+	            MTASTS_OK ||
+	        *allowed == 0)) {
 		/* RFC 8461 §5: look for an updated policy before refusing */
 		mtasts_decision_clear(d);
-		rc = mtasts_decide(ctx, domain, true, d);
-		if (rc == MTASTS_OK && d->verdict == MTASTS_VERDICT_ENFORCE)
-			*allowed = mtasts_mx_allowed(ctx, d, why, whylen);
+		if ((rc = mtasts_decide(ctx, domain, true, d)) == MTASTS_OK &&
+		    d->verdict == MTASTS_VERDICT_ENFORCE)
+			rc = mtasts_mx_allowed(
+			    ctx, d, allowed, why, whylen, NULL);
 	} else if (d->verdict == MTASTS_VERDICT_TESTING) {
 		/* what enforce would refuse, for the report */
-		*allowed = mtasts_mx_allowed(ctx, d, why, whylen);
+		rc = mtasts_mx_allowed(ctx, d, allowed, why, whylen, NULL);
 	}
 	return rc;
 }

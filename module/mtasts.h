@@ -447,35 +447,40 @@ MTASTS_API void mtasts_decision_clear(struct mtasts_decision *d);
 /*
  * Checks one SMTP connection against a policy (RFC 8461 §4): host is the
  * MX host name connected to, tls whether STARTTLS succeeded, verified
- * whether the certificate was valid for host.  Writes the violations, one
- * sentence each, separated by "; ", into out, and returns how many there
- * were (0: the connection was as the policy asks).
+ * whether the certificate was valid for host.  Sets *violations to how
+ * many rules the connection broke (0: as the policy asks) and writes them,
+ * one sentence each, separated by "; ", into out.  Returns MTASTS_OK, or
+ * MTASTS_ERR_USAGE without violations or out.  A NULL policy, or mode
+ * none, asks nothing.
  */
-MTASTS_API int mtasts_check_connection(const struct mtasts_policy *policy,
-    const char *host, bool tls, bool verified, char *out, size_t outlen);
+MTASTS_API mtasts_code mtasts_check_connection(
+    const struct mtasts_policy *policy, const char *host, bool tls,
+    bool verified, size_t *violations, char *out, size_t outlen);
 
 /*
  * RFC 8461 §4.1 for a whole domain, for MTAs that cannot steer each
  * connection (OpenSMTPD): looks up the MX hosts of the decision's domain
- * and counts those its policy allows.  The others are named in out
- * ("MX mx.rogue.example is not in the policy; ...").  Returns the number
- * allowed, or -1 when the MX lookup failed (out says why).
+ * and sets *allowed to how many its policy allows.  The others are named
+ * in out ("MX mx.rogue.example is not in the policy; ...").  Returns
+ * MTASTS_OK, or the MX lookup's error (err and out say why; *allowed 0).
  */
-MTASTS_API int mtasts_mx_allowed(struct mtasts_ctx *ctx, const struct mtasts_decision *d,
-    char *out, size_t outlen);
+MTASTS_API mtasts_code mtasts_mx_allowed(struct mtasts_ctx *ctx,
+    const struct mtasts_decision *d, size_t *allowed, char *out,
+    size_t outlen, struct mtasts_error *err);
 
 /*
  * The decision for an MTA that cannot steer each connection (OpenSMTPD),
  * with RFC 8461 §4.1 checked against the domain's MX hosts: mtasts_decide(),
- * then *allowed = mtasts_mx_allowed() under enforce and testing.  Under
- * enforce with no MX allowed, the policy is looked up again first (§5)
- * and the answer is the new decision's.  why names the MX hosts the policy
- * does not allow (what testing reports), or why the MX lookup failed
- * (*allowed -1).  Always fills d; release with mtasts_decision_clear().
+ * then mtasts_mx_allowed() under enforce and testing.  Under enforce with
+ * no MX allowed, the policy is looked up again first (§5) and the answer
+ * is the new decision's.  why names the MX hosts the policy does not
+ * allow (what testing reports), or why the MX lookup failed.  Always fills
+ * d (release with mtasts_decision_clear()); returns MTASTS_OK, or the MX
+ * lookup's error (then *allowed is 0), or MTASTS_ERR_USAGE.
  */
 MTASTS_API mtasts_code mtasts_decide_mx(struct mtasts_ctx *ctx,
-    const char *domain, struct mtasts_decision *d, int *allowed, char *why,
-    size_t whylen);
+    const char *domain, struct mtasts_decision *d, size_t *allowed,
+    char *why, size_t whylen);
 
 /*
  * OpenSMTPD's tables of the domains mail must go to under enforce (cached

@@ -279,23 +279,27 @@ rcpt_to(struct filter *f, const char *session, const char *token, char *address)
 {
 	struct mtasts_decision d;
 	char *domain = protocol_domain(address), why[600], reply[1200];
-	int allowed;
+	size_t allowed;
+	mtasts_code mx_rc;
 
 	if (domain == NULL) {
 		result(f, session, token, "proceed");
 		return;
 	}
-	if (f->cfg == NULL || mtasts_ctx_new(f->cfg, &f->ctx, NULL) != MTASTS_OK) {
+	if (f->cfg == NULL ||
+	    mtasts_ctx_new(f->cfg, &f->ctx, NULL) != MTASTS_OK) {
 		/* no configuration: never guess towards cleartext */
 		result(f, session, token,
 		    "reject|451 4.7.5 MTA-STS: filter-mtasts is not configured "
 		    "(see the mail log)");
 		return;
 	}
-	mtasts_decide_mx(f->ctx, domain, &d, &allowed, why, sizeof(why));
+	mx_rc =
+	    mtasts_decide_mx(f->ctx, domain, &d, &allowed, why, sizeof(why));
 	switch (d.verdict) {
 	case MTASTS_VERDICT_ENFORCE:
-		/* the route names one of the allowed MX hosts (RFC 8461 §4.1) */
+		/* the route names one of the allowed MX hosts (RFC 8461 §4.1)
+		 */
 		if (allowed > 0) {
 			route(f, &d, session, token);
 			break;
@@ -308,7 +312,7 @@ rcpt_to(struct filter *f, const char *session, const char *token, char *address)
 		result(f, session, token, reply);
 		break;
 	case MTASTS_VERDICT_TESTING:
-		if (allowed >= 0 && why[0] != '\0')
+		if (mx_rc == MTASTS_OK && why[0] != '\0')
 			note("testing: %s: enforce would refuse: %s",
 			    d.lookup.domain, why);
 		result(f, session, token, "proceed");
@@ -348,13 +352,12 @@ answer_late(void *arg, const char *session, const char *token)
 }
 
 static void
-dispatch(struct filter *f, const char *session, const char *token,
-    char *address)
+dispatch(
+    struct filter *f, const char *session, const char *token, char *address)
 {
 	struct request r = {f, session, token, address};
 
-	if (workers_start(f->workers, session, token, decide_request, &r) !=
-	    0)
+	if (workers_start(f->workers, session, token, decide_request, &r) != 0)
 		result(f, session, token,
 		    "reject|451 4.7.5 MTA-STS: busy, try again shortly");
 }
@@ -477,9 +480,8 @@ main(int argc, char **argv)
 	/* a configuration that cannot be read, the default one included,
 	 * defers every recipient: its overrides may be what protects a
 	 * domain */
-	else if (mtasts_config_load(config != NULL
-	                 ? config
-	                 : mtasts_config_default_path(),
+	else if (mtasts_config_load(
+	             config != NULL ? config : mtasts_config_default_path(),
 	             &f.cfg, &err) != MTASTS_OK)
 		note("%s", err.message);
 	/* a new smtpd: have the tables loaded into it and recorded anew
@@ -488,8 +490,8 @@ main(int argc, char **argv)
 	else if (f.reload == NULL &&
 	    utimensat(AT_FDCWD, f.table, NULL, 0) != 0 && errno != ENOENT)
 		note("%s: %s", f.table, strerror(errno));
-	if ((f.workers = workers_new(WORKERS_MAX, REQUEST_BUDGET_MS,
-	         answer_late, &f)) == NULL)
+	if ((f.workers = workers_new(
+	         WORKERS_MAX, REQUEST_BUDGET_MS, answer_late, &f)) == NULL)
 		note("out of memory: every recipient is answered busy");
 	run(&f);
 	workers_free(f.workers);
