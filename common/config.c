@@ -376,10 +376,15 @@ check_overrides(const struct mtasts_config *cfg, struct mtasts_error *err)
 	return MTASTS_OK;
 }
 
+/* meson's sysconfdir (module/meson.build) */
+#ifndef MTASTS_DEFAULT_CONFIG
+#define MTASTS_DEFAULT_CONFIG "/etc/mtasts/mtasts.conf"
+#endif
+
 const char *
 mtasts_config_default_path(void)
 {
-	return "/etc/mtasts/mtasts.conf";
+	return MTASTS_DEFAULT_CONFIG;
 }
 
 mtasts_code

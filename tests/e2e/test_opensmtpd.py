@@ -22,8 +22,8 @@ from mail_world import (ATTACKER, GOOD, PLAIN, PLAIN2, ROGUE,  # noqa
                         WRONG, MailWorld)
 
 FILTER = os.environ.get("MTASTS_FILTER")
-CONF = os.path.join(os.path.dirname(__file__), "..", "..", "opensmtpd",
-                    "smtpd.conf")
+# the smtpd.conf the build made (its paths from meson), as installed
+CONF = os.environ.get("MTASTS_SMTPD_CONF", "")
 DOMAINS = {
     "enforce-good.example": ("enforce", GOOD),
     "enforce-rogue.example": ("enforce", None, ATTACKER),

@@ -29,15 +29,19 @@ def minimal_config(exim_conf, so, mtasts_config, ca_file):
     return macros(so, mtasts_config, ca_file) + f".include {exim_conf}\n"
 
 
-def debian_config(so, mtasts_config, ca_file):
+def debian_config(so, mtasts_config, ca_file, built):
     """Debian's conf.d (an Internet site, split configuration) with the
-    mtasts snippets copied in, through update-exim4.conf."""
+    mtasts snippets copied in as installed (the macros with the paths of
+    the build in directory built), through update-exim4.conf."""
     work = tempfile.mkdtemp(prefix="mtasts-confd-")
     shutil.copytree("/etc/exim4/conf.d", os.path.join(work, "conf.d"))
-    for part in ("main/02_mtasts_macros", "router/190_mtasts",
-                 "transport/30_mtasts"):
-        shutil.copy(os.path.join(REPO, "exim", "conf.d", part),
-                    os.path.join(work, "conf.d", part))
+    for part, src in (
+            ("main/02_mtasts_macros", os.path.join(built, "02_mtasts_macros")),
+            ("router/190_mtasts",
+             os.path.join(REPO, "exim", "conf.d", "router", "190_mtasts")),
+            ("transport/30_mtasts",
+             os.path.join(REPO, "exim", "conf.d", "transport", "30_mtasts"))):
+        shutil.copy(src, os.path.join(work, "conf.d", part))
     with open(os.path.join(work, "conf.d", "main", "00_local_macros"),
               "w") as f:
         # this world's MX hosts live on loopback, which Debian ignores

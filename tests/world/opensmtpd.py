@@ -9,6 +9,7 @@ The systemd path unit of a real host (mtasts-smtpd-table.path: when the
 filter rewrites the enforce table, root runs "mtasts smtpd-reload") is
 played by a thread here, running the same command."""
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -62,17 +63,28 @@ class Smtpd:
             os.chmod(os.path.join(lib, name), 0o644)
         bind(lib, "/var/lib/mtasts")
         bind(ca_file, "/etc/ssl/certs/ca-certificates.crt")
-        # the paths of the shipped smtpd.conf, without writing to the host:
-        # /usr/local is a tmpfs here, /etc/mtasts a directory of the test's
+        # the paths of the smtpd.conf as built, without writing to the
+        # host: /usr/local is a tmpfs here, /etc/mtasts a directory of the
+        # test's
+        with open(smtpd_conf) as f:
+            m = re.search(r'proc-exec "(\S+) --config (\S+)"', f.read())
+        installed_filter, installed_conf = m.group(1), m.group(2)
         tmpfs("/usr/local")
-        os.makedirs("/usr/local/libexec/mtasts")
-        shutil.copy(filter_path, "/usr/local/libexec/mtasts/filter-mtasts")
+        for path in (installed_filter, installed_conf):
+            if not path.startswith(("/usr/local/", "/etc/mtasts/")):
+                raise RuntimeError(f"{path}: build with --prefix=/usr/local")
+        os.makedirs(os.path.dirname(installed_filter), exist_ok=True)
+        shutil.copy(filter_path, installed_filter)
         etc = os.path.join(directory, "etc-mtasts")
         os.makedirs(etc)
         shutil.copy(mtasts_conf, os.path.join(etc, "mtasts.conf"))
         os.chmod(etc, 0o755)
-        os.makedirs("/etc/mtasts", exist_ok=True)  # an empty mount point
-        bind(etc, "/etc/mtasts")
+        os.makedirs(os.path.dirname(installed_conf), exist_ok=True)
+        if installed_conf.startswith("/usr/local/"):
+            shutil.copy(mtasts_conf, installed_conf)
+            os.chmod(installed_conf, 0o644)
+        else:
+            bind(etc, os.path.dirname(installed_conf))
         # smtpctl must be setgid opensmtpq (Debian's dpkg-statoverride)
         self.smtpctl = os.path.join(directory, "smtpctl")
         shutil.copy(os.path.join(PKG, "usr", "sbin", "smtpctl"), self.smtpctl)
