@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "domain.h"
+#include "abnf.h"
 #include "error.h"
 
 struct span {
@@ -31,12 +32,6 @@ struct parse {
 	char case_hint[16];
 	struct mtasts_error *err;
 };
-
-static bool
-is_wsp(char c)
-{
-	return c == ' ' || c == '\t';
-}
 
 static bool
 is_alnum(unsigned char c)

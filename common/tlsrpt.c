@@ -11,14 +11,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "abnf.h"
 #include "error.h"
 #include "tlsrpt.h"
-
-static bool
-is_wsp(char c)
-{
-	return c == ' ' || c == '\t';
-}
 
 static bool
 is_tlsrpt(const char *r, size_t len)

@@ -10,13 +10,8 @@
  */
 #include <string.h>
 
+#include "abnf.h"
 #include "error.h"
-
-static bool
-is_wsp(char c)
-{
-	return c == ' ' || c == '\t';
-}
 
 static bool
 is_alnum(char c)
