@@ -141,6 +141,8 @@ set_cache(struct mtasts_config *cfg, const char *name, const char *value)
 		return parse_whole(value, 0, 3600, &cfg->error_retry);
 	if (strcmp(name, "refresh_interval") == 0)
 		return parse_whole(value, 60, 31557600, &cfg->refresh_interval);
+	if (strcmp(name, "refresh_window") == 0)
+		return parse_whole(value, 0, 315576000, &cfg->refresh_window);
 	return -2;
 }
 
@@ -343,6 +345,9 @@ config_defaults(void)
 	cfg->error_retry = 60;
 	/* RFC 8461 §5.1 suggests refreshing cached policies once a day */
 	cfg->refresh_interval = 86400;
+	/* refresh what mail went to in the last 30 days; let the rest
+	 * expire (a site mails many domains once) */
+	cfg->refresh_window = 30 * 86400;
 	if (cfg->cache_dir == NULL) {
 		free(cfg);
 		return NULL;

@@ -46,6 +46,7 @@ struct mtasts_config {
 	long negative_ttl; /* seconds a "no policy" answer is kept */
 	long error_retry; /* first retry after an error, doubling */
 	long refresh_interval; /* mtasts refresh: check policies this old */
+	long refresh_window; /* ... used within this long (0: every one) */
 	struct override *overrides;
 	size_t override_count;
 };

@@ -97,7 +97,8 @@ backoff(const struct mtasts_config *cfg, uint32_t failures)
 /* The cache entry after a discovery that answered r. */
 static void
 next_entry(const struct mtasts_config *cfg, struct item *it,
-    const struct mtasts_lookup *r, int64_t now, struct cache_entry *e)
+    const struct mtasts_lookup *r, int64_t now, bool force,
+    struct cache_entry *e)
 {
 	const struct cache_entry *old = it->have_entry ? &it->entry : NULL;
 
@@ -107,7 +108,9 @@ next_entry(const struct mtasts_config *cfg, struct item *it,
 	e->error = r->error;
 	e->policy = r->policy; /* borrowed for the write */
 	e->checked = now;
-	e->used = now;
+	/* a forced re-check (mtasts refresh) is no use of the domain; an
+	 * MTA's re-check follows a lookup that noted it already */
+	e->used = old != NULL && force ? old->used : now;
 	e->uses = old != NULL ? old->uses : 0;
 	switch (r->status) {
 	case MTASTS_STATUS_FOUND:
@@ -183,7 +186,7 @@ suspect_clock(const struct item *it, struct mtasts_lookup *r)
  */
 static void
 store(struct lookup_env *env, struct item *it, struct mtasts_lookup *r,
-    int64_t now)
+    int64_t now, bool force)
 {
 	struct cache_entry e;
 	struct mtasts_error werr;
@@ -194,7 +197,7 @@ store(struct lookup_env *env, struct item *it, struct mtasts_lookup *r,
 	    (had_policy(it, now) || r->cache_error.code != MTASTS_OK ||
 	        r->undecided || mtasts_error_is_local(r->error.code)))
 		return;
-	next_entry(env->cfg, it, r, now, &e);
+	next_entry(env->cfg, it, r, now, force, &e);
 	/* the record was read: this answer stands; that it could not be
 	 * kept is said (io_error), and is no reason to defer */
 	if (cache_put(env->cache, it->domain, &e, &werr) != MTASTS_OK &&
@@ -400,7 +403,7 @@ lookup_run(struct lookup_env *env, const char *const *domains, size_t count,
 			r->cache_error = cache_error;
 			keep_known(&items[i], r, now);
 			suspect_clock(&items[i], r);
-			store(env, &items[i], r, now);
+			store(env, &items[i], r, now, force);
 		}
 		apply_mode_override(&items[i], r);
 	}

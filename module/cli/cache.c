@@ -173,6 +173,7 @@ struct due {
 	char **domains;
 	size_t count, cap;
 	size_t cached;
+	size_t unused; /* not asked for within refresh_window */
 };
 
 /*
@@ -190,6 +191,12 @@ collect_due(void *arg, const char *domain, const struct cache_entry *e)
 	if (e->policy == NULL)
 		return 0;
 	d->cached++;
+	/* not asked for in refresh_window: left to expire, not fetched */
+	if (!d->all && d->cfg->refresh_window > 0 &&
+	    d->now - e->used > d->cfg->refresh_window) {
+		d->unused++;
+		return 0;
+	}
 	if (!d->all && d->now - e->checked < interval / 2 &&
 	    e->policy->expires - d->now > interval)
 		return 0;
@@ -247,8 +254,9 @@ refresh_due(struct cli *cli, struct mtasts_ctx *ctx, struct due *d)
 	}
 	free(results);
 	cli_emit(cli,
-	    json_pack("{s:i, s:i, s:{s:i, s:i, s:i, s:i, s:i}, s:o}", "cached",
-	        (int)d->cached, "refreshed", (int)d->count, "status", "found",
+	    json_pack("{s:i, s:i, s:i, s:{s:i, s:i, s:i, s:i, s:i}, s:o}",
+	        "cached", (int)d->cached, "unused", (int)d->unused,
+	        "refreshed", (int)d->count, "status", "found",
 	        (int)counts[MTASTS_STATUS_FOUND], "renewed",
 	        (int)counts[MTASTS_STATUS_RENEWED], "cached",
 	        (int)counts[MTASTS_STATUS_CACHED], "not_found",

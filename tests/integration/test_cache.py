@@ -625,6 +625,28 @@ class Commands(CacheWorld):
         show = self.mtasts("cache", "show", "c.example", now=T0 + 43200)
         self.assertEqual(show["policy"]["mode"], "enforce")
 
+    def test_refresh_only_what_mail_goes_to(self):
+        """Domains not asked for within refresh_window (30 days) are left
+        to expire; the refresh's own re-checks are no use of a domain."""
+        year = policy(max_age="31557600")
+        for d in ("daily.example", "once.example"):
+            self.world.add(d, site=dict(body=year))
+        self.mtasts("lookup", "daily.example", "once.example")
+        day = 86400
+        for n in range(1, 40):  # daily mail to one, none to the other
+            if n % 10 == 0:  # the refresh runs too, every tenth day
+                r = self.mtasts("refresh", now=T0 + n * day)
+                self.assertEqual(r["refreshed"], 2)
+            self.lookup("daily.example", now=T0 + n * day)
+        # 40 days on: once.example was last asked for 40 days ago (the
+        # refreshes of days 10-30 did not count as asking)
+        r = self.mtasts("refresh", now=T0 + 40 * day)
+        self.assertEqual(r["cached"], 2)
+        self.assertEqual((r["unused"], r["refreshed"]), (1, 1))
+        # --all refreshes every cached policy still
+        r = self.mtasts("refresh", "--all", now=T0 + 41 * day)
+        self.assertEqual((r["unused"], r["refreshed"]), (0, 2))
+
     def test_refresh_writes_the_smtpd_table(self):
         self.world.add("a.example")
         self.world.add("t.example", site=dict(body=policy("testing")))
