@@ -207,7 +207,7 @@ let_go(struct cache *c, bool faulted)
 	sigjmp_buf jump;
 
 	c->writing = NULL;
-	if (txn != NULL && sigsetjmp(jump, 1) == 0) {
+	if (txn != NULL && sigsetjmp(jump, 0) == 0) {
 		guard_enter(&jump);
 		mdb_txn_abort(txn);
 		guard_leave();
@@ -296,7 +296,7 @@ cache_get(struct cache *c, const char *domain, struct cache_entry *e,
 	memset(e, 0, sizeof(*e));
 	if (current(c, err) != 0)
 		return MTASTS_ERR_CACHE;
-	if (sigsetjmp(jump, 1) != 0)
+	if (sigsetjmp(jump, 0) != 0)
 		return faulted(c, err);
 	guard_enter(&jump);
 	if ((rc = begin(c, MDB_RDONLY, &txn)) != 0) {
@@ -587,7 +587,7 @@ cache_put(struct cache *c, const char *domain, const struct cache_entry *e,
 
 	if (current(c, err) != 0)
 		return MTASTS_ERR_CACHE;
-	if (sigsetjmp(jump, 1) != 0) {
+	if (sigsetjmp(jump, 0) != 0) {
 		free(data);
 		return faulted(c, err);
 	}
@@ -620,7 +620,7 @@ cache_del(struct cache *c, const char *domain, struct mtasts_error *err)
 
 	if (current(c, err) != 0)
 		return MTASTS_ERR_CACHE;
-	if (sigsetjmp(jump, 1) != 0)
+	if (sigsetjmp(jump, 0) != 0)
 		return faulted(c, err);
 	guard_enter(&jump);
 	if ((rc = begin(c, 0, &txn)) == 0) {
@@ -655,7 +655,7 @@ cache_each(struct cache *c,
 
 	if (current(c, err) != 0)
 		return MTASTS_ERR_CACHE;
-	if (sigsetjmp(jump, 1) != 0)
+	if (sigsetjmp(jump, 0) != 0)
 		return faulted(c, err);
 	guard_enter(&jump);
 	if ((rc = begin(c, MDB_RDONLY, &txn)) != 0) {

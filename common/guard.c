@@ -1,6 +1,8 @@
 /* guard.c - see guard.h. */
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "guard.h"
 
@@ -27,16 +29,35 @@ on_fault(int sig, siginfo_t *info, void *context)
 	    NULL);
 }
 
+/* Whether the handlers should be looked at: at the first call, then at
+ * most once a second (a syscall each time would double a warm lookup). */
+static bool
+time_to_look(void)
+{
+	static _Atomic long long last = -1;
+	struct timespec ts;
+	long long now;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	now = (long long)ts.tv_sec;
+	if (now == last)
+		return false;
+	last = now;
+	return true;
+}
+
 void
 guard_enter(sigjmp_buf *jump)
 {
 	struct sigaction now;
 
 	/* the host program may have set a handler of its own since */
-	if (sigaction(SIGSEGV, NULL, &now) == 0 &&
+	if (time_to_look() && sigaction(SIGSEGV, NULL, &now) == 0 &&
 	    now.sa_sigaction != on_fault) {
+		/* SA_NODEFER: the jump out of the handler leaves no signal
+		 * blocked, so callers need not save the mask (a syscall) */
 		struct sigaction sa = {.sa_sigaction = on_fault,
-		    .sa_flags = SA_SIGINFO},
+		    .sa_flags = SA_SIGINFO | SA_NODEFER},
 		                 old;
 
 		sigemptyset(&sa.sa_mask);

@@ -7,7 +7,7 @@
  *
  *	sigjmp_buf jump;
  *
- *	if (sigsetjmp(jump, 1) != 0)
+ *	if (sigsetjmp(jump, 0) != 0)
  *		return the_call_failed();	// a fault happened below
  *	guard_enter(&jump);
  *	... the reads of the mapped file ...
@@ -16,7 +16,10 @@
  * A fault (SIGSEGV, SIGBUS; SIGABRT, which LMDB's own assertions raise
  * on some damaged pages) between enter and leave, in this thread,
  * returns from sigsetjmp a second time; anywhere else it goes to the
- * handler that was there before, as if this one had never been.
+ * handler that was there before, as if this one had never been.  The
+ * handler runs with SA_NODEFER, so the signal mask need not be saved.
+ * The handlers are put back in place at the first guard and at most once
+ * a second after, when the host program has set its own.
  */
 #ifndef MTASTS_GUARD_H
 #define MTASTS_GUARD_H
