@@ -33,6 +33,8 @@ struct cache {
 	dev_t dev; /* data.mdb as opened: one set aside is replaced */
 	ino_t ino;
 	int64_t looked; /* when (mono_ms) data.mdb was last compared */
+	bool faulted; /* a fault let go of the map (dev, ino): never opened
+	                 again in this process, whose locks it may hold */
 	MDB_txn *volatile writing; /* the write transaction under way */
 };
 
@@ -243,6 +245,7 @@ failed(struct cache *c, struct mtasts_error *err, const char *what,
 static mtasts_code
 faulted(struct cache *c, struct mtasts_error *err)
 {
+	c->faulted = true;
 	let_go(c, true);
 	return mtasts_error_set(err, MTASTS_ERR_CACHE,
 	    "cache %s: damaged (a memory fault reading it): run mtasts cache "
@@ -272,6 +275,19 @@ current(struct cache *c, struct mtasts_error *err)
 			return 0;
 		mdb_env_close(c->env);
 		c->env = NULL;
+	} else if (c->faulted) {
+		/* the map that faulted is not opened twice in one process
+		 * (LMDB forbids it; this one may hold its locks): only a
+		 * rebuilt file is */
+		path_of(c, "data.mdb", path, sizeof(path));
+		if (stat(path, &st) != 0 ||
+		    (st.st_dev == c->dev && st.st_ino == c->ino)) {
+			mtasts_error_set(err, MTASTS_ERR_CACHE,
+			    "cache %s: damaged: run mtasts cache rebuild",
+			    c->cfg->cache_dir);
+			return -1;
+		}
+		c->faulted = false;
 	}
 	if (c->lock_fd >= 0)
 		close(c->lock_fd);
@@ -857,13 +873,22 @@ cache_rebuild(const struct mtasts_config *cfg, size_t *kept,
 		return mtasts_error_set(err, MTASTS_ERR_CACHE,
 		    "cache %s: rebuild: %s", cfg->cache_dir,
 		    rc == ENOMEM ? "out of memory" : mdb_strerror(rc));
-	/* the damaged files aside, the new map in their place: processes
-	 * that have the old one open move to the new within a second */
-	for (i = 0; i < 2; i++) {
-		snprintf(from, sizeof(from), "%s/%s", cfg->cache_dir, files[i]);
-		snprintf(to, sizeof(to), "%s.damaged", from);
-		rename(from, to);
-	}
+	/*
+	 * The damaged files aside, the new map in their place; data.mdb is
+	 * there at every moment (the damaged one, then the new one, renamed
+	 * over it), so that no process opens an empty cache in between and
+	 * reads "not cached" where a policy was.  Processes that have the old
+	 * map open move to the new one within a second.
+	 */
+	snprintf(from, sizeof(from), "%s/data.mdb", cfg->cache_dir);
+	snprintf(to, sizeof(to), "%s.damaged", from);
+	unlink(to);
+	if (link(from, to) != 0 && errno != ENOENT)
+		return mtasts_error_set(err, MTASTS_ERR_CACHE,
+		    "cache %s: rebuild: %s", cfg->cache_dir, strerror(errno));
+	snprintf(from, sizeof(from), "%s/lock.mdb", cfg->cache_dir);
+	snprintf(to, sizeof(to), "%s.damaged", from);
+	rename(from, to);
 	snprintf(from, sizeof(from), "%s/data.mdb", fresh);
 	snprintf(to, sizeof(to), "%s/data.mdb", cfg->cache_dir);
 	if (rename(from, to) != 0)

@@ -268,7 +268,10 @@ answer_from(int rrtype, const char *name, int ub_err, struct ub_result *r)
 		return NULL;
 	a->rrtype = rrtype;
 	if (ub_err != 0) {
-		a->code = MTASTS_ERR_DNS;
+		/* libunbound's own failure (memory, a socket, its pipe): this
+		 * host's, no answer about the name */
+		a->code = ub_err == UB_NOMEM ? MTASTS_ERR_NOMEM
+		                             : MTASTS_ERR_INTERNAL;
 		snprintf(a->message, sizeof(a->message), "%s: resolver: %s",
 		    name, ub_strerror(ub_err));
 		return a;
@@ -400,7 +403,7 @@ dns_start(struct dns *dns, const char *name, int rrtype, int64_t deadline_ms,
 	    dns->ub, name, rrtype, 1 /* IN */, q, on_result, &q->async_id);
 	if (rc != 0) {
 		finish(q,
-		    answer_error(rrtype, MTASTS_ERR_DNS,
+		    answer_error(rrtype, MTASTS_ERR_INTERNAL,
 		        "%s: the resolver could not start the query", name));
 		return -1;
 	}

@@ -3,6 +3,7 @@
  * RFC 8461 §3.3 demands: HTTPS only, a certificate valid for the host (SNI,
  * PKIX), no redirects, 200 only, text/plain, a capped body, deadlines.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +34,10 @@ on_body(char *data, size_t size, size_t nmemb, void *arg)
 		f->too_large = true;
 		return 0;
 	}
-	if ((grown = realloc(f->body, f->len + n + 1)) == NULL)
+	if ((grown = realloc(f->body, f->len + n + 1)) == NULL) {
+		f->nomem = true;
 		return 0;
+	}
 	f->body = grown;
 	memcpy(f->body + f->len, data, n);
 	f->len += n;
@@ -212,6 +215,20 @@ transfer_error(struct fetch *f, CURLcode rc, struct mtasts_error *err)
 	        rc == CURLE_GOT_NOTHING))
 		return mtasts_error_set(
 		    err, MTASTS_ERR_PROXY, "%s: %s", f->url, why);
+	/* what failed was this host's: memory, or the system refusing a
+	 * socket; no answer about the policy host */
+	if (f->nomem || rc == CURLE_WRITE_ERROR)
+		return mtasts_error_set(err, MTASTS_ERR_NOMEM,
+		    "%s: the policy could not be kept in memory", f->url);
+	if (rc == CURLE_COULDNT_CONNECT) {
+		long oserr = 0;
+
+		curl_easy_getinfo(f->easy, CURLINFO_OS_ERRNO, &oserr);
+		if (oserr == EMFILE || oserr == ENFILE || oserr == ENOMEM ||
+		    oserr == ENOBUFS)
+			return mtasts_error_set(err, MTASTS_ERR_INTERNAL,
+			    "%s: %s", f->url, strerror((int)oserr));
+	}
 	switch (rc) {
 	case CURLE_PEER_FAILED_VERIFICATION:
 		/* a certificate outside its dates, by this host's clock */

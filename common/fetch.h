@@ -25,6 +25,7 @@ struct fetch {
 	char errbuf[CURL_ERROR_SIZE];
 	X509_STORE *ca; /* a reference of its own */
 	bool via_proxy; /* the configured proxy carries the transfer */
+	bool nomem; /* the body could not be kept: this host's failure */
 };
 
 /*

@@ -187,12 +187,24 @@ reload_table(const struct filter *f)
 static bool
 routed(const struct filter *f, const char *domain)
 {
-	char line[512], instance[128];
+	char line[512], instance[128], routes[4200];
+	struct stat rst, lst;
 	FILE *t;
 	bool found = false;
 
 	if ((t = fopen(f->loaded, "r")) == NULL)
 		return false;
+	/* routes written after the last load are not smtpd's yet: the
+	 * route it holds may name a host the policy allows no more */
+	snprintf(routes, sizeof(routes), "%s.routes", f->table);
+	if (fstat(fileno(t), &lst) != 0 ||
+	    (stat(routes, &rst) == 0 &&
+	        (rst.st_mtim.tv_sec > lst.st_mtim.tv_sec ||
+	            (rst.st_mtim.tv_sec == lst.st_mtim.tv_sec &&
+	                rst.st_mtim.tv_nsec > lst.st_mtim.tv_nsec)))) {
+		fclose(t);
+		return false;
+	}
 	/*
 	 * The record names the smtpd it was made with: one made with an
 	 * earlier smtpd says nothing of what the running one loaded (a table
@@ -243,21 +255,23 @@ route(struct filter *f, const struct mtasts_decision *d, const char *session,
 	char reply[1200];
 	bool changed;
 
-	if (routed(f, d->lookup.domain)) {
-		result(f, session, token, "proceed");
-		return;
-	}
-	/* the route is chosen when the message is accepted: install it, wait
-	 * a little for smtpd to load it, else have the client come back */
+	/* the tables first, every time: a route the policy now in force no
+	 * longer allows is replaced (module/table.c), and the recipient
+	 * waits for smtpd to load it; then wait a little for smtpd, else
+	 * have the client come back */
 	if (mtasts_enforce_table_write(f->ctx, f->table, &changed, &err) !=
 	    MTASTS_OK) {
 		note("%s: %s", f->table, err.message);
+		if (routed(f, d->lookup.domain)) {
+			result(f, session, token, "proceed");
+			return;
+		}
 	} else {
 		int64_t deadline = mono_ms() + ROUTE_WAIT_MS;
 
 		/* unchanged: a peer request of this domain, decided at the
 		 * same time, may have written it; its load is on its way */
-		if (changed || nudge(f))
+		if (changed || (!routed(f, d->lookup.domain) && nudge(f)))
 			reload_table(f);
 		while (!routed(f, d->lookup.domain) && mono_ms() < deadline)
 			usleep(50000);

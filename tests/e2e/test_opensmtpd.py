@@ -20,6 +20,7 @@ if READY:
 
 from mail_world import (ATTACKER, GOOD, PLAIN, PLAIN2, ROGUE,  # noqa
                         WRONG, MailWorld)
+from world import policy  # noqa: E402
 
 FILTER = os.environ.get("MTASTS_FILTER")
 # the smtpd.conf the build made (its paths from meson), as installed
@@ -30,6 +31,9 @@ DOMAINS = {
     "enforce-mixed.example": ("enforce", GOOD, ATTACKER),
     "enforce-swap.example": ("enforce", GOOD),
     "enforce-down.example": ("enforce", GOOD),
+    "enforce-move.example": ("enforce", GOOD),
+    # its MX host's name is what enforce-move.example moves to
+    "enforce-move2.example": ("enforce", GOOD),
     "enforce-plain.example": ("enforce", PLAIN),
     "enforce-wrongcert.example": ("enforce", WRONG),
     "testing-rogue.example": ("testing", None, ATTACKER),
@@ -216,6 +220,37 @@ class OpenSmtpd(unittest.TestCase):
                        capture_output=True)
         self.assertEqual(self.wait_for(GOOD, d, seconds=30), [True])
         self.assert_sinks(d, {GOOD: [True]})
+
+    def test_policy_moves_to_another_mx(self):
+        """A routed domain publishes a new policy that allows another MX
+        host only, and its old one is gone.  The next recipient rewrites
+        the route before it is accepted: the mail goes to the new host,
+        never waits for the old one the policy no longer names."""
+        d, new = "enforce-move.example", "mx.enforce-move2.example"
+        w, zone = self.mail.world, self.mail.world.zone
+        self.accepted_after_routing(d)
+        self.assertEqual(self.wait_for(GOOD, d), [True])
+        zone.remove("_mta-sts." + d, "TXT")
+        zone.add("_mta-sts." + d, "TXT", "v=STSv1; id=moved")
+        w.https.sites["mta-sts." + d].body = policy(mx=(new,)).encode()
+        zone.remove(d, "MX")
+        zone.add(d, "MX", (10, new))
+        zone.remove(f"mx.{d}", "A")
+        self.mtasts_refresh_domain(d)
+        self.accepted_after_routing(d)
+        with open(opensmtpd.TABLE + ".routes") as f:
+            self.assertIn(f"{d} smtp+tls://{new}:25\n", f.read())
+        deadline = time.time() + 20
+        while len(self.mail.got(GOOD, d)) < 2 and time.time() < deadline:
+            time.sleep(0.2)
+        self.assert_sinks(d, {GOOD: [True, True]})
+
+    def mtasts_refresh_domain(self, domain):
+        """The cached policies checked again, as the refresh timer does
+        (the cache answers for txt_recheck otherwise)."""
+        subprocess.run([os.environ["MTASTS"], "refresh", "--all",
+                        "--config", self.mail.world.config],
+                       capture_output=True, check=False)
 
     def test_zz_record_of_an_earlier_smtpd_not_trusted(self):
         """The record says smtpd loaded the domain; the table then shrank
