@@ -167,8 +167,13 @@ workers_wait(struct workers *p, int fd, int timeout_ms)
 			        ? p->w[i].deadline - now
 			        : 0);
 	}
-	if (poll(pfd, 1 + i, timeout_ms) < 0 && errno != EINTR)
-		return true;
+	if (poll(pfd, 1 + i, timeout_ms) < 0) {
+		/* nothing is known to be ready: a blocking read of smtpd's
+		 * input now would hold every worker's answer; try again */
+		if (errno != EINTR)
+			usleep(10000);
+		return false;
+	}
 	ready = (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
 	now = mono_ms();
 	/* from the last: finish() moves the last worker into the slot */
