@@ -83,7 +83,10 @@ old_route(const struct collect *c, const char *domain,
 	for (i = 0; i < c->old_count; i++)
 		if (strcmp(c->old[i].domain, domain) == 0) {
 			mtasts_validate_mx(p, c->old[i].host, &r);
-			return r.valid ? c->old[i].host : NULL;
+			/* as choose_mx: a pattern must match (a policy of
+			 * mode none, under an enforce override, allows none) */
+			return r.valid && r.match != NULL ? c->old[i].host
+			                                  : NULL;
 		}
 	return NULL;
 }

@@ -226,6 +226,33 @@ routed(const struct filter *f, const char *domain)
 }
 
 /*
+ * The routes file names, for d's domain, a host its policy in force
+ * allows (RFC 8461 §4.1): "DOMAIN smtp+tls://HOST:25".
+ */
+static bool
+route_holds(const struct filter *f, const struct mtasts_decision *d)
+{
+	char path[4200], line[600], domain[260], host[260];
+	struct mtasts_mx_result r;
+	bool holds = false;
+	FILE *t;
+
+	snprintf(path, sizeof(path), "%s.routes", f->table);
+	if (d->lookup.policy == NULL || (t = fopen(path, "r")) == NULL)
+		return false;
+	while (fgets(line, sizeof(line), t) != NULL)
+		if (sscanf(line, "%259s smtp+tls://%259[^:]:25", domain,
+		        host) == 2 &&
+		    strcasecmp(domain, d->lookup.domain) == 0) {
+			mtasts_validate_mx(d->lookup.policy, host, &r);
+			holds = r.valid && r.match != NULL;
+			break;
+		}
+	fclose(t);
+	return holds;
+}
+
+/*
  * The table already lists the domain but smtpd has not loaded it: a reload
  * was missed (smtpd restarting, a trigger lost while the reloader ran).
  * Touching the table triggers the reloader again (systemd's PathChanged
@@ -255,17 +282,19 @@ route(struct filter *f, const struct mtasts_decision *d, const char *session,
 	char reply[1200];
 	bool changed;
 
-	/* the tables first, every time: a route the policy now in force no
-	 * longer allows is replaced (module/table.c), and the recipient
-	 * waits for smtpd to load it; then wait a little for smtpd, else
-	 * have the client come back */
+	/* loaded, and to a host the policy in force allows: nothing to do
+	 * (the common case costs no walk of the cache) */
+	if (routed(f, d->lookup.domain) && route_holds(f, d)) {
+		result(f, session, token, "proceed");
+		return;
+	}
+	/* otherwise the tables are written (a route the policy no longer
+	 * allows is replaced, module/table.c) and the recipient waits for
+	 * smtpd to load them; then a little more, else the client comes
+	 * back */
 	if (mtasts_enforce_table_write(f->ctx, f->table, &changed, &err) !=
 	    MTASTS_OK) {
 		note("%s: %s", f->table, err.message);
-		if (routed(f, d->lookup.domain)) {
-			result(f, session, token, "proceed");
-			return;
-		}
 	} else {
 		int64_t deadline = mono_ms() + ROUTE_WAIT_MS;
 
@@ -273,9 +302,10 @@ route(struct filter *f, const struct mtasts_decision *d, const char *session,
 		 * same time, may have written it; its load is on its way */
 		if (changed || (!routed(f, d->lookup.domain) && nudge(f)))
 			reload_table(f);
-		while (!routed(f, d->lookup.domain) && mono_ms() < deadline)
+		while (!(routed(f, d->lookup.domain) && route_holds(f, d)) &&
+		    mono_ms() < deadline)
 			usleep(50000);
-		if (routed(f, d->lookup.domain)) {
+		if (routed(f, d->lookup.domain) && route_holds(f, d)) {
 			result(f, session, token, "proceed");
 			return;
 		}
