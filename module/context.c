@@ -46,13 +46,25 @@ ctx_config(const struct mtasts_ctx *ctx)
 	return ctx->env.cfg;
 }
 
+bool
+mtasts_abi_check(unsigned abi, size_t layout)
+{
+	return abi == MTASTS_ABI && layout == MTASTS_LAYOUT;
+}
+
 mtasts_code
-mtasts_ctx_new(const struct mtasts_config *cfg, struct mtasts_ctx **out,
+mtasts_ctx_new_abi(unsigned abi, size_t layout,
+    const struct mtasts_config *cfg, struct mtasts_ctx **out,
     struct mtasts_error *err)
 {
 	struct mtasts_ctx *ctx;
 
 	*out = NULL;
+	if (!mtasts_abi_check(abi, layout))
+		return mtasts_error_set(err, MTASTS_ERR_USAGE,
+		    "this program was built against the mtasts.h of another "
+		    "libmtasts (ABI %u, this library has ABI %u): rebuild it",
+		    abi, MTASTS_ABI);
 	if (cfg == NULL)
 		return mtasts_error_set(
 		    err, MTASTS_ERR_USAGE, "a context needs a configuration");

@@ -13,10 +13,16 @@
  * thread at a time.
  *
  * Stability.  libmtasts.so.0: the functions and codes here keep their
- * names and meanings; codes keep their numbers.  While the version is 0.x
- * the layouts of the structures below may still grow (a new member at
- * the end), so build against the header of the library you run with; the
- * soname changes when a layout changes in any other way.
+ * names and meanings; codes keep their numbers; the exported symbols carry
+ * the version node MTASTS_0.  The structures a caller allocates or reads
+ * (struct mtasts_error, _policy, _mx_result, _lookup, _decision) are part
+ * of the ABI: their layout is MTASTS_ABI, and a change of any layout
+ * changes MTASTS_ABI and the soname together.  mtasts_ctx_new() passes the
+ * header's MTASTS_ABI and the sizes it was compiled with to the library,
+ * which refuses a caller built against another layout (MTASTS_ERR_USAGE)
+ * rather than write past its structures; a caller that uses only the
+ * parsers (no context) checks with mtasts_abi_ok().  Everything else
+ * (struct mtasts_config, struct mtasts_ctx) is opaque.
  */
 #ifndef MTASTS_H
 #define MTASTS_H
@@ -30,6 +36,16 @@ extern "C" {
 #endif
 
 #define MTASTS_VERSION "0.1.0"
+
+/* The layout of the public structures (see Stability above). */
+#define MTASTS_ABI 0u
+/* The sizes this header gives them, as the library compares them. */
+#define MTASTS_LAYOUT \
+	(sizeof(struct mtasts_error) + sizeof(struct mtasts_policy) * 3 + \
+	    sizeof(struct mtasts_mx_result) * 5 + \
+	    sizeof(struct mtasts_lookup) * 7 + sizeof(struct mtasts_decision) * 11)
+/* True when the library was built with this header's layout. */
+#define mtasts_abi_ok() mtasts_abi_check(MTASTS_ABI, MTASTS_LAYOUT)
 
 /* What libmtasts exports: these declarations, and nothing else. */
 #if defined(__GNUC__)
@@ -126,6 +142,10 @@ struct mtasts_error {
 
 /* Empties an error (code MTASTS_OK, empty strings). */
 MTASTS_API void mtasts_error_clear(struct mtasts_error *err);
+
+/* Whether the library's structures have the given layout (MTASTS_ABI and
+ * MTASTS_LAYOUT of the caller's header): call it as mtasts_abi_ok(). */
+MTASTS_API bool mtasts_abi_check(unsigned abi, size_t layout);
 
 /*
  * Policy modes, RFC 8461 §5.  NONE is also what a domain without a policy
@@ -253,8 +273,14 @@ MTASTS_API void mtasts_config_free(struct mtasts_config *config);
  */
 struct mtasts_ctx;
 
-MTASTS_API mtasts_code mtasts_ctx_new(const struct mtasts_config *config,
-    struct mtasts_ctx **out, struct mtasts_error *err);
+#define mtasts_ctx_new(config, out, err) \
+	mtasts_ctx_new_abi(MTASTS_ABI, MTASTS_LAYOUT, (config), (out), (err))
+
+/* What mtasts_ctx_new() calls: abi and layout are the caller's
+ * MTASTS_ABI and MTASTS_LAYOUT; a mismatch is MTASTS_ERR_USAGE. */
+MTASTS_API mtasts_code mtasts_ctx_new_abi(unsigned abi, size_t layout,
+    const struct mtasts_config *config, struct mtasts_ctx **out,
+    struct mtasts_error *err);
 
 /* Releases a context.  NULL is fine. */
 MTASTS_API void mtasts_ctx_free(struct mtasts_ctx *ctx);

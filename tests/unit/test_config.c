@@ -94,6 +94,31 @@ START_TEST(errors_name_the_line)
 }
 END_TEST
 
+/* A program built against another layout of the public structures is
+ * refused a context rather than have the library write past them. */
+START_TEST(another_abi_gets_no_context)
+{
+	struct mtasts_config *cfg;
+	struct mtasts_ctx *ctx;
+	struct mtasts_error err;
+
+	ck_assert(mtasts_abi_ok());
+	ck_assert(!mtasts_abi_check(MTASTS_ABI + 1, MTASTS_LAYOUT));
+	ck_assert_int_eq(mtasts_config_load(NULL, &cfg, &err), MTASTS_OK);
+	ck_assert_int_eq(mtasts_ctx_new_abi(MTASTS_ABI, MTASTS_LAYOUT - 8, cfg,
+			     &ctx, &err),
+	    MTASTS_ERR_USAGE);
+	ck_assert_ptr_null(ctx);
+	ck_assert_ptr_nonnull(strstr(err.message, "rebuild"));
+	ck_assert_int_eq(mtasts_ctx_new_abi(MTASTS_ABI + 1, MTASTS_LAYOUT, cfg,
+			     &ctx, &err),
+	    MTASTS_ERR_USAGE);
+	ck_assert_int_eq(mtasts_ctx_new(cfg, &ctx, &err), MTASTS_OK);
+	mtasts_ctx_free(ctx);
+	mtasts_config_free(cfg);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -104,6 +129,7 @@ main(void)
 	tcase_add_test(tc, a_named_file_must_be_read);
 	tcase_add_test(tc, settings_and_overrides);
 	tcase_add_test(tc, errors_name_the_line);
+	tcase_add_test(tc, another_abi_gets_no_context);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
