@@ -13,14 +13,8 @@
 
 #include "abnf.h"
 #include "error.h"
+#include "fields.h"
 #include "tlsrpt.h"
-
-static bool
-is_tlsrpt(const char *r, size_t len)
-{
-	return len >= 10 && memcmp(r, "v=TLSRPTv1", 10) == 0 &&
-	    (len == 10 || r[10] == ';' || is_wsp(r[10]));
-}
 
 /* One rua value: URIs separated by commas. */
 static mtasts_code
@@ -65,40 +59,30 @@ static mtasts_code
 parse_record(
     const char *r, size_t len, struct tlsrpt *out, struct mtasts_error *err)
 {
-	size_t pos = 10; /* after v=TLSRPTv1 */
+	struct field_scan scan;
+	enum field_next next;
 	mtasts_code rc;
 
-	while (pos < len) {
-		size_t start, eq;
-
-		while (pos < len && is_wsp(r[pos]))
-			pos++;
-		if (pos == len)
-			break;
-		if (r[pos] != ';')
+	field_scan_init(&scan, r, len, 10);
+	while ((next = field_next(&scan)) != FIELD_END) {
+		if (next == FIELD_NO_DELIM)
 			return mtasts_error_set(err,
 			    MTASTS_ERR_INVALID_STS_RECORD,
-			    "expected \";\" at byte %zu", pos + 1);
-		pos++;
-		while (pos < len && is_wsp(r[pos]))
-			pos++;
-		if (pos == len)
-			break;
-		start = pos;
-		while (pos < len && r[pos] != ';')
-			pos++;
-		for (eq = start; eq < pos && r[eq] != '='; eq++)
-			;
-		if (eq == pos || eq == start)
+			    "expected \";\" at byte %zu", scan.at);
+		if (next == FIELD_EMPTY || scan.eq == NULL ||
+		    scan.eq == scan.text)
 			return mtasts_error_set(err,
 			    MTASTS_ERR_INVALID_STS_RECORD,
-			    "a field is not name=value");
-		if (eq - start == 3 && memcmp(r + start, "rua", 3) == 0) {
+			    "the field at byte %zu is not name=value", scan.at);
+		if (scan.eq - scan.text == 3 &&
+		    memcmp(scan.text, "rua", 3) == 0) {
 			if (out->rua_count > 0)
 				return mtasts_error_set(err,
 				    MTASTS_ERR_INVALID_STS_RECORD,
 				    "rua is given twice");
-			rc = parse_rua(r + eq + 1, pos - eq - 1, out, err);
+			rc = parse_rua(scan.eq + 1,
+			    scan.text_len - (size_t)(scan.eq - scan.text) - 1,
+			    out, err);
 			if (rc != MTASTS_OK)
 				return rc;
 		}
@@ -118,7 +102,7 @@ tlsrpt_parse(const char *const *records, const size_t *lens, size_t count,
 	memset(out, 0, sizeof(*out));
 	out->bad_scheme = -1;
 	for (i = 0; i < count; i++)
-		if (is_tlsrpt(records[i], lens[i])) {
+		if (record_is(records[i], lens[i], "v=TLSRPTv1")) {
 			found++;
 			which = i;
 		}

@@ -7,30 +7,21 @@
  *   sts-field-delim = *WSP ";" *WSP
  *   sts-id          = %s"id=" 1*32(ALPHA / DIGIT)
  *   sts-extension   = sts-ext-name "=" sts-ext-value
+ *
+ * "records that do not begin with v=STSv1; are discarded": a record counts
+ * when "v=STSv1" is followed by ";", WSP or its end (fields.c).
  */
 #include <string.h>
 
 #include "abnf.h"
 #include "error.h"
+#include "fields.h"
 
 static bool
 is_alnum(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 	    (c >= '0' && c <= '9');
-}
-
-/*
- * RFC 8461 §3.1: "records that do not begin with v=STSv1; are discarded".
- * The grammar also allows white space before the ";" (erratum 6285), so a
- * record counts as STSv1 when "v=STSv1" is followed by ";", WSP or its end;
- * "v=STSv10" does not count.
- */
-static bool
-is_sts_record(const char *r, size_t len)
-{
-	return len >= 7 && memcmp(r, "v=STSv1", 7) == 0 &&
-	    (len == 7 || r[7] == ';' || is_wsp(r[7]));
 }
 
 /* sts-ext-name = (ALPHA / DIGIT) *31(ALPHA / DIGIT / "_" / "-" / ".") */
@@ -105,39 +96,36 @@ bad_id:
 	    mtasts_quote(q, sizeof(q), eq + 1, vlen));
 }
 
+/* RFC 8461 §3.1; the grammar allows white space around ";" (erratum
+ * 6285), none inside a field. */
 static mtasts_code
 parse_record(const char *r, size_t len, char id[MTASTS_ID_MAX + 1],
     struct mtasts_error *err)
 {
-	size_t pos = 7; /* after "v=STSv1" */
+	struct field_scan scan;
+	enum field_next next;
 	mtasts_code rc;
+	size_t i;
 
 	id[0] = '\0';
-	while (pos < len) {
-		size_t start, end;
-
-		/* sts-field-delim = *WSP ";" *WSP */
-		while (pos < len && is_wsp(r[pos]))
-			pos++;
-		if (pos == len || r[pos] != ';')
+	field_scan_init(&scan, r, len, 7);
+	while ((next = field_next(&scan)) != FIELD_END) {
+		if (next == FIELD_NO_DELIM)
 			return mtasts_error_set(err,
 			    MTASTS_ERR_INVALID_STS_RECORD,
-			    "expected \";\" at byte %zu", pos + 1);
-		pos++;
-		while (pos < len && is_wsp(r[pos]))
-			pos++;
-		if (pos == len)
-			break; /* [sts-field-delim] at the end */
-		start = pos;
-		while (pos < len && r[pos] != ';' && !is_wsp(r[pos]))
-			pos++;
-		end = pos;
-		if (end == start)
+			    "expected \";\" at byte %zu", scan.at);
+		if (next == FIELD_EMPTY)
 			return mtasts_error_set(err,
 			    MTASTS_ERR_INVALID_STS_RECORD,
-			    "empty field at byte %zu", start + 1);
-		if ((rc = parse_field(r + start, end - start, id, err)) !=
-		    MTASTS_OK)
+			    "empty field at byte %zu", scan.at);
+		for (i = 0; i < scan.text_len; i++)
+			if (is_wsp(scan.text[i]))
+				return mtasts_error_set(err,
+				    MTASTS_ERR_INVALID_STS_RECORD,
+				    "expected \";\" at byte %zu",
+				    scan.at + i);
+		rc = parse_field(scan.text, scan.text_len, id, err);
+		if (rc != MTASTS_OK)
 			return rc;
 	}
 	if (id[0] == '\0')
@@ -154,7 +142,7 @@ mtasts_txt_parse(const char *const *records, const size_t *lens, size_t count,
 	mtasts_code rc;
 
 	for (i = 0; i < count; i++) {
-		if (is_sts_record(records[i], lens[i])) {
+		if (record_is(records[i], lens[i], "v=STSv1")) {
 			found++;
 			which = i;
 		}
