@@ -16,27 +16,10 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "cache_files.h"
 #include "clock.h"
 #include "error.h"
 #include "guard.h"
-
-#define LOCK_SLOTS 65536 /* byte-range locks in one file, by domain hash */
-/* percent of the map any record may fill; one with a policy in force */
-#define ROOM_FOR_ANSWERS 90
-#define ROOM_FOR_POLICIES 97
-
-struct cache {
-	const struct mtasts_config *cfg;
-	MDB_env *env; /* NULL after a fault: left as it was, never touched */
-	MDB_dbi dbi;
-	int lock_fd;
-	dev_t dev; /* data.mdb as opened: one set aside is replaced */
-	ino_t ino;
-	int64_t looked; /* when (mono_ms) data.mdb was last compared */
-	bool faulted; /* a fault let go of the map (dev, ino): never opened
-	                 again in this process, whose locks it may hold */
-	MDB_txn *volatile writing; /* the write transaction under way */
-};
 
 static mtasts_code failed(struct cache *c, struct mtasts_error *err,
     const char *what, const char *domain, int rc);
@@ -53,8 +36,9 @@ lmdb_error(struct mtasts_error *err, const char *what, const char *dir, int rc)
  * error: a process that does not own the file finds it as its owner set it
  * up.
  */
-static void
-set_ownership(const struct mtasts_config *cfg, const char *path, mode_t mode)
+void
+cache_set_ownership(
+    const struct mtasts_config *cfg, const char *path, mode_t mode)
 {
 	struct group *g;
 
@@ -73,8 +57,8 @@ set_ownership(const struct mtasts_config *cfg, const char *path, mode_t mode)
  * mdb_txn_begin, once more after adopting the map size when another
  * process (with a larger cache_size) has grown the map.
  */
-static int
-begin(struct cache *c, unsigned flags, MDB_txn **txn)
+int
+cache_begin(struct cache *c, unsigned flags, MDB_txn **txn)
 {
 	int rc = mdb_txn_begin(c->env, NULL, flags, txn);
 
@@ -108,7 +92,7 @@ open_files(
 	MDB_txn *txn;
 
 	if (mkdir(dir, 0700) == 0)
-		set_ownership(cfg, dir, dir_mode(cfg->cache_mode));
+		cache_set_ownership(cfg, dir, dir_mode(cfg->cache_mode));
 	else if (errno != EEXIST)
 		return mtasts_error_set(err, MTASTS_ERR_CACHE,
 		    "cache %s: cannot create it: %s", dir, strerror(errno));
@@ -133,10 +117,10 @@ open_files(
 		c->dev = st.st_dev;
 		c->ino = st.st_ino;
 	}
-	set_ownership(cfg, path, (mode_t)cfg->cache_mode);
+	cache_set_ownership(cfg, path, (mode_t)cfg->cache_mode);
 	snprintf(path, sizeof(path), "%s/lock.mdb", dir);
-	set_ownership(cfg, path, (mode_t)cfg->cache_mode);
-	if ((rc = begin(c, MDB_RDONLY, &txn)) != 0)
+	cache_set_ownership(cfg, path, (mode_t)cfg->cache_mode);
+	if ((rc = cache_begin(c, MDB_RDONLY, &txn)) != 0)
 		return failed(c, err, "read", dir, rc);
 	rc = mdb_dbi_open(txn, NULL, 0, &c->dbi);
 	mdb_txn_abort(txn);
@@ -148,7 +132,7 @@ open_files(
 	if (c->lock_fd < 0)
 		return mtasts_error_set(err, MTASTS_ERR_CACHE,
 		    "cache %s: %s: %s", dir, path, strerror(errno));
-	set_ownership(cfg, path, (mode_t)cfg->cache_mode);
+	cache_set_ownership(cfg, path, (mode_t)cfg->cache_mode);
 	return 0;
 }
 
@@ -315,7 +299,7 @@ cache_get(struct cache *c, const char *domain, struct cache_entry *e,
 	if (sigsetjmp(jump, 0) != 0)
 		return faulted(c, err);
 	guard_enter(&jump);
-	if ((rc = begin(c, MDB_RDONLY, &txn)) != 0) {
+	if ((rc = cache_begin(c, MDB_RDONLY, &txn)) != 0) {
 		guard_leave();
 		return failed(c, err, "read", domain, rc);
 	}
@@ -342,190 +326,6 @@ cache_get(struct cache *c, const char *domain, struct cache_entry *e,
 	return MTASTS_OK;
 }
 
-
-/* A record that says nothing any more: its policy expired, or its "no
- * policy" or error is past its retry time. */
-static bool
-is_stale(const unsigned char *data, size_t len, int64_t now)
-{
-	struct cache_entry e;
-	bool stale;
-
-	if (record_decode(data, len, &e) != 0) {
-		cache_entry_clear(&e);
-		return false; /* may hold a policy: never dropped unasked */
-	}
-	stale = e.policy != NULL ? e.policy->expires <= now : e.next_try <= now;
-	cache_entry_clear(&e);
-	return stale;
-}
-
-/* Deletes the stale records; how many went. */
-static size_t
-drop_stale(struct cache *c)
-{
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val key, val;
-	int64_t now = wall_now();
-	size_t n = 0;
-
-	if (begin(c, 0, &txn) != 0)
-		return 0;
-	c->writing = txn;
-	if (mdb_cursor_open(txn, c->dbi, &cur) != 0) {
-		mdb_txn_abort(txn);
-		c->writing = NULL;
-		return 0;
-	}
-	while (mdb_cursor_get(cur, &key, &val, MDB_NEXT) == 0)
-		if (is_stale(val.mv_data, val.mv_size, now) &&
-		    mdb_cursor_del(cur, 0) == 0)
-			n++;
-	mdb_cursor_close(cur);
-	c->writing = NULL;
-	if (mdb_txn_commit(txn) != 0)
-		return 0;
-	return n;
-}
-
-static int
-by_time(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/*
- * A record's rank for eviction, lowest first: the hours it was used in,
- * then when it was last used (a domain mail goes to every day outranks a
- * flood of domains asked for once, however recent).  INT64_MAX for one
- * that does not decode: it may hold a policy, never evicted unasked.
- */
-static int64_t
-used_of(const MDB_val *val)
-{
-	struct cache_entry e;
-	int64_t rank = INT64_MAX;
-
-	if (record_decode(val->mv_data, val->mv_size, &e) == 0)
-		rank = ((int64_t)e.uses << 40) + (e.used & (((int64_t)1 << 40) - 1));
-	cache_entry_clear(&e);
-	return rank;
-}
-
-/* Deletes the least used tenth of the records (at least one; never one
- * that does not decode); how many went. */
-static size_t
-evict_least_used(struct cache *c)
-{
-	MDB_txn *txn;
-	MDB_cursor *cur = NULL;
-	MDB_val key, val;
-	MDB_stat st;
-	int64_t *times = NULL, cut, used;
-	size_t n = 0, gone = 0;
-
-	if (begin(c, 0, &txn) != 0)
-		return 0;
-	c->writing = txn;
-	if (mdb_stat(txn, c->dbi, &st) != 0 || st.ms_entries == 0 ||
-	    (times = malloc(st.ms_entries * sizeof(*times))) == NULL ||
-	    mdb_cursor_open(txn, c->dbi, &cur) != 0) {
-		free(times);
-		c->writing = NULL;
-		mdb_txn_abort(txn);
-		return 0;
-	}
-	while (n < st.ms_entries &&
-	    mdb_cursor_get(cur, &key, &val, MDB_NEXT) == 0)
-		times[n++] = used_of(&val);
-	qsort(times, n, sizeof(*times), by_time);
-	cut = n > 0 ? times[n / 10] : INT64_MIN;
-	free(times);
-	if (mdb_cursor_get(cur, &key, &val, MDB_FIRST) == 0)
-		do {
-			used = used_of(&val);
-			if (used <= cut && used != INT64_MAX &&
-			    mdb_cursor_del(cur, 0) == 0)
-				gone++;
-		} while (mdb_cursor_get(cur, &key, &val, MDB_NEXT) == 0);
-	mdb_cursor_close(cur);
-	c->writing = NULL;
-	if (mdb_txn_commit(txn) != 0)
-		return 0;
-	return gone;
-}
-
-/*
- * Percent of the map in use: the high-water mark less the pages LMDB keeps
- * free for reuse.  Stale records must go before the map is full: then even
- * a delete fails (it copies the pages it changes).
- */
-static unsigned
-percent_used(struct cache *c)
-{
-	MDB_envinfo info;
-	MDB_stat st;
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	size_t total, used, free_pages = 0, count;
-
-	/* adopt a map another process grew (a cache_size raised since) */
-	mdb_env_set_mapsize(c->env, 0);
-	if (mdb_env_info(c->env, &info) != 0 ||
-	    mdb_env_stat(c->env, &st) != 0 ||
-	    (total = info.me_mapsize / st.ms_psize) == 0)
-		return 0;
-	used = info.me_last_pgno + 1;
-	if (used * 100 < total * ROOM_FOR_ANSWERS)
-		return (unsigned)(used * 100 / total);
-	if (begin(c, MDB_RDONLY, &txn) != 0)
-		return 0;
-	/* the free list (database 0): each value counts its pages first */
-	if (mdb_cursor_open(txn, 0, &cur) == 0) {
-		while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0)
-			if (v.mv_size >= sizeof(count)) {
-				memcpy(&count, v.mv_data, sizeof(count));
-				free_pages += count;
-			}
-		mdb_cursor_close(cur);
-	}
-	mdb_txn_abort(txn);
-	used = used > free_pages ? used - free_pages : 0;
-	return (unsigned)(used * 100 / total);
-}
-
-/*
- * Room for a record: up to ROOM_FOR_ANSWERS percent of the map for any,
- * up to ROOM_FOR_POLICIES for one that keeps a policy in force; the rest
- * is kept for the deletes that free space.  Above the limit, the stale
- * records go first, swept by one process a minute at most (the lock
- * file's time says when the last sweep was, for every process).
- */
-static bool
-has_room(struct cache *c, bool policy)
-{
-	unsigned limit = policy ? ROOM_FOR_POLICIES : ROOM_FOR_ANSWERS;
-	struct stat st;
-
-	if (percent_used(c) < limit)
-		return true;
-	if (fstat(c->lock_fd, &st) == 0 && st.st_mtime + 60 <= time(NULL)) {
-		futimens(c->lock_fd, NULL);
-		if (drop_stale(c) > 0 && percent_used(c) < limit)
-			return true;
-	}
-	/* a policy in force is never refused: the least used records go
-	 * (a cache filled on purpose with an attacker's domains, each used
-	 * once, loses those before the domains mail goes to every day) */
-	while (policy && percent_used(c) >= limit)
-		if (evict_least_used(c) == 0)
-			return false;
-	return policy;
-}
 
 /*
  * A record checked at then is newer than an answer checked at now: later,
@@ -571,7 +371,7 @@ put_record(struct cache *c, MDB_val *key, MDB_val *val, int64_t checked,
 	MDB_val old;
 	int rc;
 
-	if ((rc = begin(c, 0, &txn)) != 0)
+	if ((rc = cache_begin(c, 0, &txn)) != 0)
 		return rc;
 	c->writing = txn;
 	if (mdb_get(txn, c->dbi, key, &old) == 0 &&
@@ -611,7 +411,7 @@ cache_put(struct cache *c, const char *domain, const struct cache_entry *e,
 		return mtasts_error_set(err, MTASTS_ERR_NOMEM, "out of memory");
 	val = (MDB_val){len, data};
 	guard_enter(&jump);
-	rc = has_room(c, e->policy != NULL && e->policy->expires > e->checked)
+	rc = cache_has_room(c, e->policy != NULL && e->policy->expires > e->checked)
 	    ? put_record(c, &key, &val, e->checked, e->policy != NULL)
 	    : MDB_MAP_FULL;
 	guard_leave();
@@ -639,7 +439,7 @@ cache_del(struct cache *c, const char *domain, struct mtasts_error *err)
 	if (sigsetjmp(jump, 0) != 0)
 		return faulted(c, err);
 	guard_enter(&jump);
-	if ((rc = begin(c, 0, &txn)) == 0) {
+	if ((rc = cache_begin(c, 0, &txn)) == 0) {
 		c->writing = txn;
 		rc = mdb_del(txn, c->dbi, &key, NULL);
 		c->writing = NULL;
@@ -674,7 +474,7 @@ cache_each(struct cache *c,
 	if (sigsetjmp(jump, 0) != 0)
 		return faulted(c, err);
 	guard_enter(&jump);
-	if ((rc = begin(c, MDB_RDONLY, &txn)) != 0) {
+	if ((rc = cache_begin(c, MDB_RDONLY, &txn)) != 0) {
 		guard_leave();
 		return failed(c, err, "read", "all", rc);
 	}
@@ -705,198 +505,5 @@ cache_each(struct cache *c,
 	/* a walk cut short by damage is no listing */
 	if (!stop && rc != MDB_NOTFOUND)
 		return failed(c, err, "read", "all", rc);
-	return MTASTS_OK;
-}
-
-/* FNV-1a: spreads domains over the lock slots. */
-static off_t
-lock_slot(const char *domain)
-{
-	uint32_t h = 2166136261u;
-
-	for (; *domain != '\0'; domain++)
-		h = (h ^ (unsigned char)*domain) * 16777619u;
-	return (off_t)(h % LOCK_SLOTS);
-}
-
-int
-cache_lock(struct cache *c, const char *domain, long timeout_ms)
-{
-	struct flock fl = {.l_type = F_WRLCK,
-	    .l_whence = SEEK_SET,
-	    .l_start = lock_slot(domain),
-	    .l_len = 1};
-	struct timespec pause = {0, 20 * 1000000};
-	long waited = 0;
-
-	/* open file description locks: per descriptor, released by the
-	 * kernel when the holder dies */
-	while (fcntl(c->lock_fd, F_OFD_SETLK, &fl) != 0) {
-		if ((errno != EAGAIN && errno != EACCES) ||
-		    waited >= timeout_ms)
-			return -1;
-		nanosleep(&pause, NULL);
-		waited += 20;
-	}
-	return waited > 0 ? 1 : 0;
-}
-
-void
-cache_unlock(struct cache *c, const char *domain)
-{
-	struct flock fl = {.l_type = F_UNLCK,
-	    .l_whence = SEEK_SET,
-	    .l_start = lock_slot(domain),
-	    .l_len = 1};
-
-	fcntl(c->lock_fd, F_OFD_SETLK, &fl);
-}
-
-/* ---- mtasts cache rebuild ---- */
-
-struct salvage {
-	char **domains;
-	unsigned char **records;
-	size_t *lens;
-	size_t count, cap;
-	bool failed;
-};
-
-/* Every record that still decodes, re-encoded (a cache_each walker). */
-static int
-salvage_one(void *arg, const char *domain, const struct cache_entry *e)
-{
-	struct salvage *s = arg;
-
-	if (e->status == MTASTS_STATUS_ERRORED &&
-	    e->error.code == MTASTS_ERR_CACHE)
-		return 0; /* did not decode: lost */
-	if (s->count == s->cap) {
-		size_t cap = s->cap * 2 + 64;
-		char **d = realloc(s->domains, cap * sizeof(*d));
-		unsigned char **r = d == NULL
-		    ? NULL
-		    : realloc(s->records, cap * sizeof(*r));
-		size_t *l = r == NULL ? NULL : realloc(s->lens, cap * sizeof(*l));
-
-		if (d != NULL)
-			s->domains = d;
-		if (r != NULL)
-			s->records = r;
-		if (l == NULL) {
-			s->failed = true;
-			return 1;
-		}
-		s->lens = l;
-		s->cap = cap;
-	}
-	if ((s->domains[s->count] = strdup(domain)) == NULL ||
-	    record_encode(e, &s->records[s->count], &s->lens[s->count]) != 0) {
-		free(s->domains[s->count]);
-		s->failed = true;
-		return 1;
-	}
-	s->count++;
-	return 0;
-}
-
-/* The salvaged records into a new map in dir. */
-static int
-write_fresh(const struct mtasts_config *cfg, const char *dir,
-    const struct salvage *s)
-{
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
-	size_t i;
-	int rc;
-
-	if ((rc = mdb_env_create(&env)) != 0)
-		return rc;
-	mdb_env_set_mapsize(env, cfg->cache_size);
-	if ((rc = mdb_env_open(env, dir, MDB_NOTLS,
-	         (mdb_mode_t)cfg->cache_mode)) != 0 ||
-	    (rc = mdb_txn_begin(env, NULL, 0, &txn)) != 0) {
-		mdb_env_close(env);
-		return rc;
-	}
-	rc = mdb_dbi_open(txn, NULL, 0, &dbi);
-	for (i = 0; rc == 0 && i < s->count; i++) {
-		MDB_val key = {strlen(s->domains[i]), s->domains[i]};
-		MDB_val val = {s->lens[i], s->records[i]};
-
-		rc = mdb_put(txn, dbi, &key, &val, 0);
-	}
-	rc = rc == 0 ? mdb_txn_commit(txn) : (mdb_txn_abort(txn), rc);
-	mdb_env_close(env);
-	return rc;
-}
-
-mtasts_code
-cache_rebuild(const struct mtasts_config *cfg, size_t *kept,
-    struct mtasts_error *err)
-{
-	struct salvage s = {0};
-	struct mtasts_error ignored;
-	struct cache *old;
-	char fresh[4096], from[4200], to[4300];
-	const char *files[] = {"data.mdb", "lock.mdb"};
-	size_t i;
-	int rc;
-
-	*kept = 0;
-	if (cfg->cache_dir == NULL)
-		return mtasts_error_set(err, MTASTS_ERR_CACHE, "no cache_dir is set");
-	snprintf(fresh, sizeof(fresh), "%s/rebuild", cfg->cache_dir);
-	for (i = 0; i < 2; i++) {
-		snprintf(from, sizeof(from), "%s/%s", fresh, files[i]);
-		unlink(from);
-	}
-	if (mkdir(fresh, 0700) != 0 && errno != EEXIST)
-		return mtasts_error_set(err, MTASTS_ERR_CACHE, "%s: %s", fresh,
-		    strerror(errno));
-	/* what can be read, up to where the damage stops the walk */
-	if ((old = cache_open(cfg, &ignored)) != NULL) {
-		cache_each(old, salvage_one, &s, &ignored);
-		cache_close(old); /* a map let go of stays unmapped */
-	}
-	rc = s.failed ? ENOMEM : write_fresh(cfg, fresh, &s);
-	*kept = s.count;
-	for (i = 0; i < s.count; i++) {
-		free(s.domains[i]);
-		free(s.records[i]);
-	}
-	free(s.domains);
-	free(s.records);
-	free(s.lens);
-	if (rc != 0)
-		return mtasts_error_set(err, MTASTS_ERR_CACHE,
-		    "cache %s: rebuild: %s", cfg->cache_dir,
-		    rc == ENOMEM ? "out of memory" : mdb_strerror(rc));
-	/*
-	 * The damaged files aside, the new map in their place; data.mdb is
-	 * there at every moment (the damaged one, then the new one, renamed
-	 * over it), so that no process opens an empty cache in between and
-	 * reads "not cached" where a policy was.  Processes that have the old
-	 * map open move to the new one within a second.
-	 */
-	snprintf(from, sizeof(from), "%s/data.mdb", cfg->cache_dir);
-	snprintf(to, sizeof(to), "%s.damaged", from);
-	unlink(to);
-	if (link(from, to) != 0 && errno != ENOENT)
-		return mtasts_error_set(err, MTASTS_ERR_CACHE,
-		    "cache %s: rebuild: %s", cfg->cache_dir, strerror(errno));
-	snprintf(from, sizeof(from), "%s/lock.mdb", cfg->cache_dir);
-	snprintf(to, sizeof(to), "%s.damaged", from);
-	rename(from, to);
-	snprintf(from, sizeof(from), "%s/data.mdb", fresh);
-	snprintf(to, sizeof(to), "%s/data.mdb", cfg->cache_dir);
-	if (rename(from, to) != 0)
-		return mtasts_error_set(err, MTASTS_ERR_CACHE,
-		    "cache %s: rebuild: %s", cfg->cache_dir, strerror(errno));
-	set_ownership(cfg, to, (mode_t)cfg->cache_mode);
-	snprintf(from, sizeof(from), "%s/lock.mdb", fresh);
-	unlink(from);
-	rmdir(fresh);
 	return MTASTS_OK;
 }

@@ -1,0 +1,39 @@
+/* cache_files.h - what the files of the cache share (cache.c, its space
+ * management in cache_space.c, its locks in cache_lock.c, its rebuild in
+ * cache_rebuild.c); internal to the cache. */
+#ifndef MTASTS_CACHE_FILES_H
+#define MTASTS_CACHE_FILES_H
+
+#include <lmdb.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "cache.h"
+
+struct cache {
+	const struct mtasts_config *cfg;
+	MDB_env *env; /* NULL after a fault: left as it was, never touched */
+	MDB_dbi dbi;
+	int lock_fd;
+	dev_t dev; /* data.mdb as opened: one set aside is replaced */
+	ino_t ino;
+	int64_t looked; /* when (mono_ms) data.mdb was last compared */
+	bool faulted; /* a fault let go of the map (dev, ino): never opened
+	                 again in this process, whose locks it may hold */
+	MDB_txn *volatile writing; /* the write transaction under way */
+};
+
+/* mdb_txn_begin, once more after adopting the map size when another
+ * process (with a larger cache_size) has grown the map. */
+int cache_begin(struct cache *c, unsigned flags, MDB_txn **txn);
+
+/* Gives a file of the cache the configured group and mode (failing is no
+ * error: a process that does not own it finds it as its owner set it). */
+void cache_set_ownership(
+    const struct mtasts_config *cfg, const char *path, mode_t mode);
+
+/* Whether a record fits (policy: one that keeps a policy in force, which
+ * is never refused while less used records can go). */
+bool cache_has_room(struct cache *c, bool policy);
+
+#endif
