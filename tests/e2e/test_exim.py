@@ -8,17 +8,15 @@ message was delivered or deferred, and Exim's log lines."""
 import contextlib
 import os
 import re
-import sys
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "world"))
-import netns  # noqa: E402
+import netns
 
 if os.geteuid() == 0 and os.path.exists("/usr/sbin/exim4"):
     netns.enter()
 
-from exim import Exim, debian_config, minimal_config  # noqa: E402
-from mail_world import (ATTACKER, GOOD, PLAIN, ROGUE, WRONG,  # noqa: E402
+from exim import Exim, debian_config, minimal_config
+from mail_world import (ATTACKER, GOOD, PLAIN, ROGUE, WRONG,
                         MailWorld)
 
 SO = os.environ.get("MTASTS_EXIM_SO")

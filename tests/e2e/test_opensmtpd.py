@@ -10,9 +10,8 @@ import sys
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "world"))
-import netns  # noqa: E402
-import opensmtpd  # noqa: E402
+import netns
+import opensmtpd
 
 READY = os.geteuid() == 0 and opensmtpd.available()
 if READY:
@@ -20,7 +19,7 @@ if READY:
 
 from mail_world import (ATTACKER, GOOD, PLAIN, PLAIN2, ROGUE,  # noqa
                         WRONG, MailWorld)
-from world import policy  # noqa: E402
+from world import policy
 
 FILTER = os.environ.get("MTASTS_FILTER")
 # the smtpd.conf the build made (its paths from meson), as installed

@@ -12,11 +12,9 @@ import random
 import shutil
 import subprocess
 import sys
-import tempfile
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "world"))
-from world import World  # noqa: E402
+from world import World
 
 MTASTS = os.environ["MTASTS"]
 T0 = 1_900_000_000

@@ -11,9 +11,8 @@ import sys
 import tempfile
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "world"))
-from dnslib import DNSLabel  # noqa: E402
-from world import World, policy  # noqa: E402
+from dnslib import DNSLabel
+from world import World, policy
 
 FILTER = os.environ["MTASTS_FILTER"]
 MTASTS = os.environ["MTASTS"]

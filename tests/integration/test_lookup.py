@@ -5,13 +5,11 @@ give."""
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "world"))
-from world import SCENARIOS, World, expected_verdict  # noqa: E402
+from world import SCENARIOS, World, expected_verdict
 
 MTASTS = os.environ["MTASTS"]
 

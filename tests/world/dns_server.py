@@ -3,7 +3,7 @@ answers from a zone held in memory, follows CNAMEs inside it, and can be
 told to answer SERVFAIL or nothing at all for a name."""
 import threading
 
-from dnslib import (AAAA, CNAME, MX, QTYPE, RCODE, RR, SOA, TXT, A, DNSLabel,
+from dnslib import (AAAA, CNAME, MX, QTYPE, RCODE, RR, SOA, TXT, A,
                     DNSRecord)
 from dnslib.dns import RD, DNSError
 from dnslib.server import BaseResolver, DNSHandler, DNSServer

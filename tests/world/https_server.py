@@ -7,7 +7,6 @@ import http.server
 import socket
 import ssl
 import threading
-import time
 
 
 class Site:

@@ -12,10 +12,9 @@ import sys
 import tempfile
 import threading
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dns_server import DnsServer, Zone  # noqa: E402
-from https_server import HttpsServer, HttpsServer6, Site, Tarpit  # noqa: E402
-from pki import CA  # noqa: E402
+from dns_server import DnsServer, Zone
+from https_server import HttpsServer, HttpsServer6, Site, Tarpit
+from pki import CA
 
 HTTPS_IP = "127.0.0.1"
 TARPIT_IP = "127.0.0.2"
