@@ -8,7 +8,6 @@
  * stays in force (§5: an attacker who strips DNS or blocks HTTPS must not
  * downgrade the sender).
  */
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,7 @@
 struct discoverer {
 	const struct mtasts_config *cfg;
 	struct dns *dns;
+	const struct curl_api *curl; /* loaded at the first discovery */
 	CURLM *multi;
 	X509_STORE *ca; /* read at a fetch, for the next hour's fetches */
 	int64_t ca_read; /* when (mono_ms) */
@@ -55,7 +55,11 @@ discoverer_new(const struct mtasts_config *cfg, struct mtasts_error *err)
 		return NULL;
 	}
 	d->cfg = cfg;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+	if ((d->curl = curl_api(err)) == NULL) {
+		free(d);
+		return NULL;
+	}
+	if (d->curl->global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		free(d);
 		mtasts_error_set(
 		    err, MTASTS_ERR_INTERNAL, "could not initialise libcurl");
@@ -65,7 +69,7 @@ discoverer_new(const struct mtasts_config *cfg, struct mtasts_error *err)
 		discoverer_free(d);
 		return NULL;
 	}
-	if ((d->multi = curl_multi_init()) == NULL) {
+	if ((d->multi = d->curl->multi_init()) == NULL) {
 		discoverer_free(d);
 		mtasts_error_set(
 		    err, MTASTS_ERR_INTERNAL, "could not initialise libcurl");
@@ -82,8 +86,8 @@ discoverer_free(struct discoverer *d)
 	dns_free(d->dns);
 	X509_STORE_free(d->ca);
 	if (d->multi != NULL)
-		curl_multi_cleanup(d->multi);
-	curl_global_cleanup();
+		d->curl->multi_cleanup(d->multi);
+	d->curl->global_cleanup();
 	free(d);
 }
 
@@ -91,7 +95,7 @@ static void
 job_done(struct job *j)
 {
 	if (j->fetching) {
-		curl_multi_remove_handle(j->d->multi, j->fetch.easy);
+		j->d->curl->multi_remove_handle(j->d->multi, j->fetch.easy);
 		j->fetching = false;
 	}
 	fetch_cleanup(&j->fetch);
@@ -234,8 +238,8 @@ start_fetch(struct job *j)
 		fail(j, &err);
 		return;
 	}
-	curl_easy_setopt(j->fetch.easy, CURLOPT_PRIVATE, j);
-	if (curl_multi_add_handle(j->d->multi, j->fetch.easy) != CURLM_OK) {
+	j->fetch.curl->easy_setopt(j->fetch.easy, CURLOPT_PRIVATE, j);
+	if (j->d->curl->multi_add_handle(j->d->multi, j->fetch.easy) != CURLM_OK) {
 		mtasts_error_set(&err, MTASTS_ERR_INTERNAL,
 		    "could not start the HTTPS request");
 		fail(j, &err);
@@ -368,7 +372,7 @@ wait_for_events(struct discoverer *d)
 	long curl_ms = -1;
 	int timeout = 1000;
 
-	curl_multi_timeout(d->multi, &curl_ms);
+	d->curl->multi_timeout(d->multi, &curl_ms);
 	if (curl_ms >= 0 && curl_ms < timeout)
 		timeout = (int)curl_ms;
 	if (next >= 0) {
@@ -377,7 +381,7 @@ wait_for_events(struct discoverer *d)
 		if (left < timeout)
 			timeout = left > 0 ? (int)left : 0;
 	}
-	curl_multi_poll(d->multi, extra.fd >= 0 ? &extra : NULL,
+	d->curl->multi_poll(d->multi, extra.fd >= 0 ? &extra : NULL,
 	    extra.fd >= 0 ? 1 : 0, timeout, NULL);
 }
 
@@ -387,13 +391,13 @@ drive_curl(struct discoverer *d)
 	struct CURLMsg *msg;
 	int running, left;
 
-	curl_multi_perform(d->multi, &running);
-	while ((msg = curl_multi_info_read(d->multi, &left)) != NULL) {
+	d->curl->multi_perform(d->multi, &running);
+	while ((msg = d->curl->multi_info_read(d->multi, &left)) != NULL) {
 		char *job = NULL;
 
 		if (msg->msg != CURLMSG_DONE)
 			continue;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &job);
+		d->curl->easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &job);
 		on_fetched((struct job *)job, msg->data.result);
 	}
 }

@@ -26,7 +26,7 @@ on_body(char *data, size_t size, size_t nmemb, void *arg)
 	char *grown;
 
 	/* a non-200 answer is an error whatever its body: stop reading */
-	curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &status);
+	f->curl->easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &status);
 	if (status != 200)
 		return 0;
 	/* RFC 8461 §3.3: senders may limit the body; 64 KiB */
@@ -46,8 +46,9 @@ on_body(char *data, size_t size, size_t nmemb, void *arg)
 
 /* "host:port:addr1,addr2" for CURLOPT_RESOLVE, IPv6 in brackets. */
 static struct curl_slist *
-add_resolve(struct curl_slist *list, const char *host, const char *port,
-    char *const *addrs, size_t naddrs, bool *ok)
+add_resolve(const struct curl_api *curl, struct curl_slist *list,
+    const char *host, const char *port, char *const *addrs, size_t naddrs,
+    bool *ok)
 {
 	struct curl_slist *grown = NULL;
 	size_t i, o, cap = strlen(host) + strlen(port) + 3;
@@ -67,7 +68,7 @@ add_resolve(struct curl_slist *list, const char *host, const char *port,
 		    i > 0 ? "," : "", v6 ? "[" : "", addrs[i], v6 ? "]" : "");
 	}
 	if (o < cap)
-		grown = curl_slist_append(list, entry);
+		grown = curl->slist_append(list, entry);
 	free(entry);
 	if (grown == NULL) {
 		*ok = false;
@@ -82,11 +83,11 @@ add_resolve(struct curl_slist *list, const char *host, const char *port,
  * ("HOST:443::PORT"), so that curl never resolves names itself.
  */
 static struct curl_slist *
-resolve_list(const struct mtasts_config *cfg, const char *host,
-    char *const *addrs, size_t naddrs, bool *ok)
+resolve_list(const struct curl_api *curl, const struct mtasts_config *cfg,
+    const char *host, char *const *addrs, size_t naddrs, bool *ok)
 {
 	struct curl_slist *list =
-	    add_resolve(NULL, host, "443", addrs, naddrs, ok);
+	    add_resolve(curl, NULL, host, "443", addrs, naddrs, ok);
 	size_t i;
 
 	for (i = 0; i < cfg->connect_to_count; i++) {
@@ -95,7 +96,8 @@ resolve_list(const struct mtasts_config *cfg, const char *host,
 		/* HOST:PORT:TARGET-HOST:TARGET-PORT with TARGET-HOST empty */
 		if (port == NULL || port == e || port[-1] != ':')
 			continue;
-		list = add_resolve(list, host, port + 1, addrs, naddrs, ok);
+		list = add_resolve(
+		    curl, list, host, port + 1, addrs, naddrs, ok);
 	}
 	return list;
 }
@@ -119,7 +121,7 @@ set_options(struct fetch *f, const struct mtasts_config *cfg)
 #define SET(opt, val)                                                          \
 	do {                                                                   \
 		if (rc == CURLE_OK)                                            \
-			rc = curl_easy_setopt(e, opt, val);                    \
+			rc = f->curl->easy_setopt(e, opt, val);              \
 	} while (0)
 	SET(CURLOPT_URL, f->url);
 	SET(CURLOPT_PROTOCOLS_STR, "https");
@@ -164,6 +166,8 @@ fetch_init(struct fetch *f, const struct mtasts_config *cfg, X509_STORE *ca,
 	size_t i;
 
 	memset(f, 0, sizeof(*f));
+	if ((f->curl = curl_api(err)) == NULL)
+		return -1;
 	if (ca == NULL || X509_STORE_up_ref(ca) != 1) {
 		mtasts_error_set(err, MTASTS_ERR_TLS_SETUP, "no CA store");
 		return -1;
@@ -177,19 +181,20 @@ fetch_init(struct fetch *f, const struct mtasts_config *cfg, X509_STORE *ca,
 	if (naddrs > 0) {
 		bool ok = true;
 
-		f->resolve = resolve_list(cfg, host, addrs, naddrs, &ok);
+		f->resolve =
+		    resolve_list(f->curl, cfg, host, addrs, naddrs, &ok);
 		if (!ok)
 			goto fail;
 	}
 	for (i = 0; i < cfg->connect_to_count; i++) {
 		struct curl_slist *l =
-		    curl_slist_append(f->connect_to, cfg->connect_to[i]);
+		    f->curl->slist_append(f->connect_to, cfg->connect_to[i]);
 
 		if (l == NULL)
 			goto fail;
 		f->connect_to = l;
 	}
-	if ((f->easy = curl_easy_init()) == NULL || set_options(f, cfg) != 0)
+	if ((f->easy = f->curl->easy_init()) == NULL || set_options(f, cfg) != 0)
 		goto fail;
 	return 0;
 fail:
@@ -203,7 +208,7 @@ static mtasts_code
 transfer_error(struct fetch *f, CURLcode rc, struct mtasts_error *err)
 {
 	const char *why =
-	    f->errbuf[0] != '\0' ? f->errbuf : curl_easy_strerror(rc);
+	    f->errbuf[0] != '\0' ? f->errbuf : f->curl->easy_strerror(rc);
 
 	long verify = X509_V_OK;
 
@@ -223,7 +228,7 @@ transfer_error(struct fetch *f, CURLcode rc, struct mtasts_error *err)
 	if (rc == CURLE_COULDNT_CONNECT) {
 		long oserr = 0;
 
-		curl_easy_getinfo(f->easy, CURLINFO_OS_ERRNO, &oserr);
+		f->curl->easy_getinfo(f->easy, CURLINFO_OS_ERRNO, &oserr);
 		if (oserr == EMFILE || oserr == ENFILE || oserr == ENOMEM ||
 		    oserr == ENOBUFS)
 			return mtasts_error_set(err, MTASTS_ERR_INTERNAL,
@@ -232,7 +237,7 @@ transfer_error(struct fetch *f, CURLcode rc, struct mtasts_error *err)
 	switch (rc) {
 	case CURLE_PEER_FAILED_VERIFICATION:
 		/* a certificate outside its dates, by this host's clock */
-		curl_easy_getinfo(f->easy, CURLINFO_SSL_VERIFYRESULT, &verify);
+		f->curl->easy_getinfo(f->easy, CURLINFO_SSL_VERIFYRESULT, &verify);
 		if (verify == X509_V_ERR_CERT_HAS_EXPIRED ||
 		    verify == X509_V_ERR_CERT_NOT_YET_VALID)
 			return mtasts_error_set(err, MTASTS_ERR_TLS_CERT_TIME,
@@ -311,12 +316,12 @@ fetch_finish(struct fetch *f, CURLcode rc, struct mtasts_policy **out,
 	struct mtasts_error perr;
 
 	*out = NULL;
-	curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &status);
+	f->curl->easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &status);
 	/* a status line came: it speaks first, whatever stopped the body
 	 * (curl refuses a large Content-Length before reading it) */
 	if (status != 0) {
 		if (status >= 300 && status < 400) {
-			if (curl_easy_header(f->easy, "Location", 0,
+			if (f->curl->easy_header(f->easy, "Location", 0,
 			        CURLH_HEADER, -1, &h) == CURLHE_OK)
 				location = h->value;
 			/* RFC 8461 §3.3: redirects MUST NOT be followed */
@@ -338,7 +343,7 @@ fetch_finish(struct fetch *f, CURLcode rc, struct mtasts_policy **out,
 		    MTASTS_POLICY_MAX_BYTES);
 	if (rc != CURLE_OK)
 		return transfer_error(f, rc, err);
-	curl_easy_getinfo(f->easy, CURLINFO_CONTENT_TYPE, &type);
+	f->curl->easy_getinfo(f->easy, CURLINFO_CONTENT_TYPE, &type);
 	if (!is_text_plain(type))
 		return mtasts_error_set(err, MTASTS_ERR_HTTP_CONTENT_TYPE,
 		    "%s is served as %s, not text/plain", f->url,
@@ -371,17 +376,19 @@ fetch_now(struct fetch *f, const struct mtasts_config *cfg, const char *domain,
 	if (rc != 0)
 		return err != NULL ? err->code : MTASTS_ERR_INTERNAL;
 	if (!user_agent)
-		curl_easy_setopt(f->easy, CURLOPT_USERAGENT, NULL);
-	return fetch_finish(f, curl_easy_perform(f->easy), out, err);
+		f->curl->easy_setopt(f->easy, CURLOPT_USERAGENT, NULL);
+	return fetch_finish(f, f->curl->easy_perform(f->easy), out, err);
 }
 
 void
 fetch_cleanup(struct fetch *f)
 {
-	if (f->easy != NULL)
-		curl_easy_cleanup(f->easy);
-	curl_slist_free_all(f->resolve);
-	curl_slist_free_all(f->connect_to);
+	if (f->curl != NULL) {
+		if (f->easy != NULL)
+			f->curl->easy_cleanup(f->easy);
+		f->curl->slist_free_all(f->resolve);
+		f->curl->slist_free_all(f->connect_to);
+	}
 	free(f->body);
 	X509_STORE_free(f->ca);
 	memset(f, 0, sizeof(*f));

@@ -6,15 +6,16 @@
 #ifndef MTASTS_FETCH_H
 #define MTASTS_FETCH_H
 
-#include <curl/curl.h>
 #include <openssl/x509.h>
 #include <stdbool.h>
 
 #include "config.h"
+#include "curl_load.h"
 #include "domain.h"
 #include "mtasts.h"
 
 struct fetch {
+	const struct curl_api *curl; /* libcurl, loaded (curl_load.h) */
 	CURL *easy;
 	char url[MTASTS_DOMAIN_MAX + 64];
 	char *body;

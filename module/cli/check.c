@@ -172,7 +172,6 @@ run_checks(struct cli *cli, char **domains, size_t n)
 		mtasts_config_free(cfg);
 		return CLI_ERROR;
 	}
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	colour = !cli->json && isatty(STDOUT_FILENO);
 	for (i = 0; i < n; i++) {
 		json_t *rep = check_domain(cfg, dns, domains[i], &errors);
@@ -218,7 +217,6 @@ run_checks(struct cli *cli, char **domains, size_t n)
 		}
 	}
 	json_decref(all);
-	curl_global_cleanup();
 	dns_free(dns);
 	mtasts_config_free(cfg);
 	return status;

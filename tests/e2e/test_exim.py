@@ -8,6 +8,7 @@ message was delivered or deferred, and Exim's log lines."""
 import contextlib
 import os
 import re
+import subprocess
 import unittest
 
 import netns
@@ -53,6 +54,7 @@ DOMAINS = {
     "fault-nopolicy.example": (None, PLAIN),
     "fault-ca.example": ("enforce", PLAIN),
     "fault-resolver.example": ("enforce", PLAIN),
+    "fault-curl.example": ("enforce", PLAIN),
 }
 OVERRIDES = """
 [domain forced.example]
@@ -315,6 +317,33 @@ class MinimalConfig(unittest.TestCase):
         with self.faulty(mtasts_extra="ca_bundle = /nonexistent/ca.pem\n"):
             log = self.assert_deferred_nowhere("fault-ca.example")
         self.assertIn("tls_setup_error", log)
+
+    @contextlib.contextmanager
+    def libcurl_unloadable(self):
+        """libcurl.so.4 an empty file (a broken upgrade), in this test's
+        mount namespace, for Exim's processes too."""
+        lib = next(os.path.join(d, "libcurl.so.4") for d in (
+            "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
+            "/usr/lib") if os.path.exists(os.path.join(d, "libcurl.so.4")))
+        subprocess.run(["mount", "--bind", "/dev/null", lib], check=True)
+        try:
+            yield
+        finally:
+            subprocess.run(["umount", lib], check=True)
+
+    def test_fault_libcurl_cannot_be_loaded(self):
+        # libcurl is loaded at a policy's first fetch (curl_load.c): a
+        # cached policy is enforced without it, an uncached domain defers
+        cached = "enforce-good.example"
+        self.exim.send("bob@" + cached)
+        with self.libcurl_unloadable():
+            log = self.assert_deferred_nowhere("fault-curl.example")
+            msgid = self.exim.send("bob@" + cached)
+            cached_log = self.exim.mainlog(msgid)
+        self.assertIn("libcurl cannot be loaded", log)
+        self.assert_delivered(msgid, cached_log)
+        self.assertIn("R=mtasts_enforce T=mtasts_enforce_smtp", cached_log)
+        self.assertTrue(all(self.got(GOOD, cached)))
 
     def test_fault_resolver_dead(self):
         # Exim's own DNS works; the resolver mtasts is told to use is dead
