@@ -351,13 +351,23 @@ void
 lookup_run(struct lookup_env *env, const char *const *domains, size_t count,
     bool force, struct mtasts_lookup *results)
 {
-	struct item *items = calloc(count, sizeof(*items));
-	const char **names = calloc(count, sizeof(*names));
-	const struct mtasts_policy **known = calloc(count, sizeof(*known));
-	struct mtasts_lookup *found = calloc(count, sizeof(*found));
+	/* one domain, the MTAs' case: no allocation */
+	struct item one_item;
+	const char *one_name;
+	const struct mtasts_policy *one_known;
+	struct mtasts_lookup one_found;
+	bool one = count == 1;
+	struct item *items = one ? &one_item : calloc(count, sizeof(*items));
+	const char **names = one ? &one_name : calloc(count, sizeof(*names));
+	const struct mtasts_policy **known =
+	    one ? &one_known : calloc(count, sizeof(*known));
+	struct mtasts_lookup *found =
+	    one ? &one_found : calloc(count, sizeof(*found));
 	int64_t now = wall_now();
 	size_t i, n = 0;
 
+	if (one)
+		memset(&one_item, 0, sizeof(one_item));
 	if (items == NULL || names == NULL || known == NULL || found == NULL) {
 		for (i = 0; i < count; i++) {
 			memset(&results[i], 0, sizeof(results[i]));
@@ -388,6 +398,8 @@ lookup_run(struct lookup_env *env, const char *const *domains, size_t count,
 		struct mtasts_error err;
 		struct discoverer *d = lookup_discoverer(env, &err);
 
+		if (one)
+			memset(&one_found, 0, sizeof(one_found));
 		if (d == NULL)
 			fail_all(names, n, found, &err);
 		else
@@ -413,8 +425,10 @@ out:
 			cache_unlock(env->cache, items[i].domain);
 		cache_entry_clear(&items[i].entry);
 	}
-	free(items);
-	free(names);
-	free(known);
-	free(found);
+	if (!one) {
+		free(items);
+		free(names);
+		free(known);
+		free(found);
+	}
 }

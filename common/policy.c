@@ -16,6 +16,7 @@
 #include "domain.h"
 #include "abnf.h"
 #include "error.h"
+#include "policy.h"
 
 struct span {
 	const char *p;
@@ -375,7 +376,11 @@ policy_pack(enum mtasts_mode mode, uint32_t max_age, const char *id,
 	p->expires = expires;
 	p->mx_count = count;
 	p->mx = (char **)(p + 1);
-	snprintf(p->id, sizeof(p->id), "%s", id != NULL ? id : "");
+	if (id != NULL) {
+		size_t n = strnlen(id, sizeof(p->id) - 1);
+
+		memcpy(p->id, id, n); /* calloc wrote the NUL */
+	}
 	text = (char *)(p->mx + count);
 	for (i = 0; i < count; i++) {
 		p->mx[i] = text;
@@ -432,6 +437,33 @@ mtasts_policy_parse(const char *body, size_t len, struct mtasts_policy **out,
 	}
 	free(ps.mx);
 	return rc;
+}
+
+struct mtasts_policy *
+policy_from_values(enum mtasts_mode mode, uint32_t max_age,
+    const char *const *mx, const size_t *lens, size_t count)
+{
+	struct span few[16], *spans = few;
+	struct mtasts_policy *p = NULL;
+	size_t i;
+
+	if ((unsigned)mode > MTASTS_MODE_ENFORCE ||
+	    max_age > MTASTS_MAX_AGE_LIMIT ||
+	    (count == 0 && mode != MTASTS_MODE_NONE))
+		return NULL;
+	if (count > sizeof(few) / sizeof(few[0]) &&
+	    (spans = calloc(count, sizeof(*spans))) == NULL)
+		return NULL;
+	for (i = 0; i < count; i++) {
+		if (mtasts_mx_pattern_check(mx[i], lens[i], NULL) != MTASTS_OK)
+			goto out;
+		spans[i] = (struct span){mx[i], lens[i], 0};
+	}
+	p = policy_pack(mode, max_age, NULL, 0, spans, count);
+out:
+	if (spans != few)
+		free(spans);
+	return p;
 }
 
 struct mtasts_policy *

@@ -15,8 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
+#include "crc32.h"
+#include "policy.h"
 #include "record.h"
 
 #define MAGIC0 'M'
@@ -113,7 +114,7 @@ record_encode(const struct cache_entry *e, unsigned char **out, size_t *len)
 	put_uint(&w, p != NULL ? p->mx_count : 0, 2);
 	for (i = 0; p != NULL && i < p->mx_count; i++)
 		put_str(&w, p->mx[i], 1);
-	put_uint(&w, crc32(0, w.p, (uInt)w.len), 4);
+	put_uint(&w, crc32_of(w.p, w.len), 4);
 	if (w.failed) {
 		free(w.p);
 		return -1;
@@ -161,34 +162,49 @@ get_str(struct reader *r, int lenbytes, char *out, size_t outlen)
 	r->pos += n;
 }
 
+/* Points at a length-prefixed string inside the record. */
+static const char *
+get_span(struct reader *r, int lenbytes, size_t *len)
+{
+	size_t n = (size_t)get_uint(r, lenbytes);
+	const char *at = (const char *)r->p + r->pos;
+
+	if (r->failed || n > r->len - r->pos) {
+		r->failed = true;
+		return NULL;
+	}
+	r->pos += n;
+	*len = n;
+	return at;
+}
+
 /*
- * Rebuilds the policy through the parser, so a record can never hold a
- * policy the parser would refuse.  The text is written as tight as the
- * grammar allows (no space after the colons, LF): never longer than the
- * policy it came from, so never above the parser's size cap.
+ * The policy, made under the parser's rules for its values (policy.h), so
+ * a record can never hold a policy the parser would refuse.
  */
 static struct mtasts_policy *
 decode_policy(struct reader *r, enum mtasts_mode mode, uint32_t max_age)
 {
-	static const char *modes[] = {"none", "testing", "enforce"};
+	const char *few[16], **mx = few;
+	size_t few_lens[16], *lens = few_lens;
+	size_t i, count = (size_t)get_uint(r, 2);
 	struct mtasts_policy *p = NULL;
-	size_t i, count = (size_t)get_uint(r, 2), n;
-	char *body, mx[256];
 
-	if (r->failed || (unsigned)mode > MTASTS_MODE_ENFORCE ||
-	    count > MTASTS_POLICY_MAX_BYTES / 4)
+	/* each pattern takes at least its length byte */
+	if (r->failed || count > r->len - r->pos)
 		return NULL;
-	if ((body = malloc(64 + count * 262)) == NULL)
-		return NULL;
-	n = (size_t)sprintf(
-	    body, "version:STSv1\nmode:%s\nmax_age:%u\n", modes[mode], max_age);
-	for (i = 0; i < count && !r->failed; i++) {
-		get_str(r, 1, mx, sizeof(mx));
-		n += (size_t)sprintf(body + n, "mx:%s\n", mx);
-	}
+	if (count > 16 && ((mx = calloc(count, sizeof(*mx))) == NULL ||
+	                      (lens = calloc(count, sizeof(*lens))) == NULL))
+		goto out;
+	for (i = 0; i < count && !r->failed; i++)
+		mx[i] = get_span(r, 1, &lens[i]);
 	if (!r->failed && r->pos == r->len)
-		mtasts_policy_parse(body, n, &p, NULL);
-	free(body);
+		p = policy_from_values(mode, max_age, mx, lens, count);
+out:
+	if (mx != few)
+		free(mx);
+	if (lens != few_lens)
+		free(lens);
 	return p;
 }
 
@@ -207,7 +223,7 @@ version_of(const unsigned char *data, size_t len)
 		return 0;
 	crc = (uint32_t)data[len - 4] | (uint32_t)data[len - 3] << 8 |
 	    (uint32_t)data[len - 2] << 16 | (uint32_t)data[len - 1] << 24;
-	return crc32(0, data, (uInt)(len - 4)) == crc ? VERSION : 0;
+	return crc32_of(data, len - 4) == crc ? VERSION : 0;
 }
 
 int
@@ -252,7 +268,7 @@ record_decode(const unsigned char *data, size_t len, struct cache_entry *e)
 		    : -1;
 	if ((e->policy = decode_policy(&r, mode, max_age)) == NULL)
 		return -1;
-	snprintf(e->policy->id, sizeof(e->policy->id), "%s", id);
+	memcpy(e->policy->id, id, sizeof(id)); /* get_str ended it */
 	e->policy->expires = expires;
 	return 0;
 }

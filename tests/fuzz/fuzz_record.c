@@ -9,8 +9,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
+#include "crc32.h"
 #include "fuzz.h"
 #include "record.h"
 
@@ -87,7 +87,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((fixed = malloc(size)) == NULL)
 		return 0;
 	memcpy(fixed, data, size);
-	crc = (uint32_t)crc32(0, fixed, (uInt)(size - 4));
+	crc = crc32_of(fixed, size - 4);
 	fixed[size - 4] = (unsigned char)crc;
 	fixed[size - 3] = (unsigned char)(crc >> 8);
 	fixed[size - 2] = (unsigned char)(crc >> 16);
