@@ -9,7 +9,10 @@
  *   mtasts_ignore  {domain}{config}  a host list for ignore_target_hosts:
  *                                    every host the policy does not name
  *   mtasts_reason  {domain}{config}  one line for a :defer: message
- *   mtasts_report  {domain}{host}{tls_cipher}{verified}{config}
+ *   mtasts_testing_mx {domain}{config}
+ *                                    a testing policy's mx patterns, for
+ *                                    the report (router mtasts_testing)
+ *   mtasts_report  {domain}{host}{tls_cipher}{verified}{config}{patterns}
  *                                    logs what enforce would have refused
  *
  * Exim treats a failed expansion of a host list as "no match", which could
@@ -118,6 +121,7 @@ int mtasts_recheck(uschar **yield, int argc, uschar *argv[]);
 int mtasts_ignore(uschar **yield, int argc, uschar *argv[]);
 int mtasts_reason(uschar **yield, int argc, uschar *argv[]);
 int mtasts_report(uschar **yield, int argc, uschar *argv[]);
+int mtasts_testing_mx(uschar **yield, int argc, uschar *argv[]);
 
 int
 mtasts_mode(uschar **yield, int argc, uschar *argv[])
@@ -197,28 +201,97 @@ mtasts_reason(uschar **yield, int argc, uschar *argv[])
 	return answer(yield, line);
 }
 
+/*
+ * The mx patterns of a testing policy, separated by spaces ("" for any
+ * other verdict): the router hands them to the transport in
+ * $address_data, because the transport runs as Exim's user without its
+ * supplementary groups and may not be able to read the cache.
+ */
+int
+mtasts_testing_mx(uschar **yield, int argc, uschar *argv[])
+{
+	struct mtasts_decision d;
+	char list[8192];
+	size_t i, o = 0;
+
+	list[0] = '\0';
+	decide(argc, argv, 1, false, false, &d);
+	if (d.verdict == MTASTS_VERDICT_TESTING && d.lookup.policy != NULL)
+		for (i = 0; i < d.lookup.policy->mx_count; i++) {
+			const char *p = d.lookup.policy->mx[i];
+
+			if (o + strlen(p) + 2 > sizeof(list)) {
+				o = 0; /* too many to hand on: report afresh */
+				break;
+			}
+			o += (size_t)snprintf(
+			    list + o, sizeof(list) - o, "%s%s", o ? " " : "", p);
+		}
+	list[o] = '\0';
+	mtasts_decision_clear(&d);
+	return answer(yield, list);
+}
+
+/* A testing policy of the patterns mtasts_testing_mx handed on (the
+ * parser checks them again: $address_data is only a string). */
+static struct mtasts_policy *
+testing_policy(const char *patterns)
+{
+	struct mtasts_policy *p = NULL;
+	char body[10240];
+	size_t o;
+	const char *at = patterns;
+
+	o = (size_t)snprintf(body, sizeof(body),
+	    "version: STSv1\nmode: testing\nmax_age: 86400\n");
+	while (*at != '\0' && o < sizeof(body)) {
+		size_t n = strcspn(at, " ");
+
+		if (n > 0)
+			o += (size_t)snprintf(body + o, sizeof(body) - o,
+			    "mx: %.*s\n", (int)n, at);
+		at += n + (at[n] == ' ');
+	}
+	if (o < sizeof(body))
+		mtasts_policy_parse(body, o, &p, NULL);
+	return p;
+}
+
 /* Testing mode: logs, once per connection, what enforce would refuse. */
 int
 mtasts_report(uschar **yield, int argc, uschar *argv[])
 {
 	struct mtasts_decision d;
+	struct mtasts_policy *handed = NULL;
+	const struct mtasts_policy *policy = NULL;
+	const char *domain = argc > 0 ? (const char *)argv[0] : "";
 	char violations[600];
 	bool tls, verified;
 	size_t broken;
 
-	/* the routing process logged the decision already */
-	if (argc < 4 || !decide(argc, argv, 4, false, false, &d))
+	memset(&d, 0, sizeof(d));
+	if (argc < 4)
 		return answer(yield, "");
+	/* the policy the router found, when it handed it on; else the
+	 * decision again (the routing process logged it already) */
+	if (argc > 5 && argv[5][0] != '\0')
+		policy = handed = testing_policy((const char *)argv[5]);
+	else if (decide(argc, argv, 4, false, false, &d) &&
+	    d.verdict == MTASTS_VERDICT_TESTING) {
+		policy = d.lookup.policy;
+		domain = d.lookup.domain;
+	}
 	tls = argv[2][0] != '\0';
 	verified = strcmp((const char *)argv[3], "1") == 0;
-	if (d.verdict == MTASTS_VERDICT_TESTING &&
-	    mtasts_check_connection(d.lookup.policy, (const char *)argv[1], tls,
+	if (policy != NULL &&
+	    mtasts_check_connection(policy, (const char *)argv[1], tls,
 	        verified, &broken, violations,
 	        sizeof(violations)) == MTASTS_OK &&
 	    broken > 0)
 		log_write(0, LOG_MAIN,
 		    "MTA-STS testing: %s: MX %s: enforce would refuse: %s",
-		    d.lookup.domain, argv[1], violations);
+		    domain, argv[1], violations);
+	mtasts_policy_free(handed);
 	mtasts_decision_clear(&d);
 	return answer(yield, "");
 }

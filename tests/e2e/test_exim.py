@@ -33,6 +33,7 @@ DOMAINS = {
     "testing-good.example": ("testing", GOOD),
     "testing-wrongcert.example": ("testing", WRONG),
     "testing-plain.example": ("testing", PLAIN),
+    "testing-hostdown.example": ("testing", PLAIN),
     "testing-rogue.example": ("testing", None, ATTACKER),
     "testing-share1.example": ("testing", None, ATTACKER),
     "testing-share2.example": ("testing", None, ATTACKER),
@@ -84,8 +85,12 @@ class MinimalConfig(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.mail = MailWorld(DOMAINS, extra_config=cls.TXT_RECHECK +
-                             "cache_group = Debian-exim\n" + OVERRIDES)
+                             "cache_group = mtasts\n" + OVERRIDES)
         cls.world = cls.mail.world
+        # the cache shared as the README says: a group mtasts with
+        # Debian-exim a supplementary member, which Exim's transports
+        # (run as Debian-exim, without supplementary groups) are not
+        netns.add_group(cls.world.dir, "mtasts", ["Debian-exim"])
         cls.sinks = cls.mail.sinks
         cls.exim = Exim(os.path.join(cls.world.dir, "exim"),
                         cls.make_config(cls.world))
@@ -219,6 +224,22 @@ class MinimalConfig(unittest.TestCase):
     def test_testing_no_starttls_logged(self):
         d = "testing-plain.example"
         self.assert_reported(d, PLAIN, False, f"mx.{d}", "no STARTTLS")
+
+    def test_testing_reported_from_the_cached_policy(self):
+        # the report is made in the transport, which runs as Debian-exim
+        # without its supplementary groups (the cache's group among them):
+        # it must report from the policy the router found, not discover
+        # again (here the policy host fails after the first delivery)
+        d = "testing-hostdown.example"
+        self.assert_reported(d, PLAIN, False, f"mx.{d}", "no STARTTLS")
+        self.world.zone.remove("_mta-sts." + d, "TXT")
+        self.world.zone.add("_mta-sts." + d, "TXT", "v=STSv1; id=new")
+        self.world.https.sites["mta-sts." + d].status = 500
+        msgid, log = self.send(d)
+        self.assert_delivered(msgid, log)
+        self.assertEqual(self.got(PLAIN, d), [False, False])
+        self.assertIn(f"MTA-STS testing: {d}: MX mx.{d}: enforce would "
+                      "refuse: no STARTTLS", log)
 
     def test_testing_mx_not_in_policy_logged(self):
         self.assert_reported("testing-rogue.example", ROGUE, True,

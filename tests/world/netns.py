@@ -62,3 +62,19 @@ def use_resolver(directory, address="127.0.0.1"):
     with open(path, "w") as f:
         f.write(f"nameserver {address}\noptions attempts:1 timeout:2\n")
     bind(path, "/etc/resolv.conf")
+
+
+def add_group(directory, name, members):
+    """/etc/group with one more group (members: its supplementary
+    members), as an operator's groupadd and adduser would make it."""
+    path = os.path.join(directory, "group")
+    with open("/etc/group") as f:
+        lines = [line for line in f.read().splitlines()
+                 if not line.startswith(name + ":")]
+    gids = {int(line.split(":")[2]) for line in lines if line.count(":") >= 3}
+    gid = next(g for g in range(900, 999) if g not in gids)
+    lines.append(f"{name}:x:{gid}:{','.join(members)}")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.chmod(path, 0o644)
+    bind(path, "/etc/group")
