@@ -1,0 +1,149 @@
+"""The operator's path, on a Debian 12 where the mtasts packages are
+installed (tools/fresh-check --deb runs it in a fresh debootstrap): Exim
+is switched to the split configuration of an Internet site the Debian way
+(update-exim4.conf), the real exim4 daemon is started, and mail is
+submitted over SMTP on port 25.  Nothing of mtasts is configured by hand:
+/etc/mtasts/mtasts.conf, the cache, the group and the conf.d snippets are
+the packages'.
+
+The loopback world stands in for the Internet, in private network and
+mount namespaces: its DNS answers on 127.0.0.1:53 (resolv.conf), its
+policy hosts on 443 with a test CA that is added to the system's CA store
+(update-ca-certificates: the world's stand-in for the Web PKI), and the
+receiving MX hosts are STARTTLS sinks on port 25 of other loopback
+addresses.  Checks what each sink received and whether over TLS:
+  enforce, good MX     delivered over verified TLS
+  enforce, MX without STARTTLS   deferred, nothing sent anywhere
+  testing, MX without STARTTLS   delivered, the violation logged
+
+  /usr/bin/python3 tests/deb/exim_installed.py     (as root)"""
+import os
+import re
+import shutil
+import smtplib
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "world"))
+import netns  # noqa: E402
+
+netns.enter()
+
+from mail_world import GOOD, PLAIN, MailWorld  # noqa: E402
+
+DOMAINS = {
+    "enforce-good.example": ("enforce", GOOD),
+    "enforce-plain.example": ("enforce", PLAIN),
+    "testing-plain.example": ("testing", PLAIN),
+}
+MAINLOG = "/var/log/exim4/mainlog"
+
+
+def debian_exim_internet_site():
+    """What an operator sets with dpkg-reconfigure exim4-config: an
+    Internet site, the split configuration; then update-exim4.conf."""
+    path = "/etc/exim4/update-exim4.conf.conf"
+    with open(path) as f:
+        text = f.read()
+    for key, value in (("dc_eximconfig_configtype", "internet"),
+                       ("dc_use_split_config", "true")):
+        text = re.sub(rf"^{key}=.*$", f"{key}='{value}'", text, flags=re.M)
+    with open(path, "w") as f:
+        f.write(text)
+    subprocess.run(["update-exim4.conf"], check=True)
+
+
+def trust(ca_file):
+    shutil.copy(ca_file, "/usr/local/share/ca-certificates/mtasts-world.crt")
+    subprocess.run(["update-ca-certificates"], check=True,
+                   capture_output=True)
+
+
+def submit(rcpt):
+    with smtplib.SMTP("127.0.0.1", 25, timeout=30) as s:
+        s.sendmail("alice@client.example", [rcpt],
+                   f"From: alice@client.example\nTo: {rcpt}\n"
+                   f"Subject: {rcpt}\n\nHello.\n")
+
+
+def log_lines(domain):
+    if not os.path.exists(MAINLOG):
+        return []
+    with open(MAINLOG) as f:
+        return [line for line in f if domain in line]
+
+
+def settled(domain):
+    """Delivered (=>) or deferred (==) in the main log."""
+    return any(" => " in line or " == " in line for line in log_lines(domain))
+
+
+def main():
+    start = time.monotonic()
+    mail = MailWorld(DOMAINS)
+    daemon = None
+    failures = []
+
+    def check(ok, what):
+        print(f"{'ok  ' if ok else 'FAIL'} {what}")
+        if not ok:
+            failures.append(what)
+
+    try:
+        trust(mail.world.ca.cert_file)
+        debian_exim_internet_site()
+        daemon = subprocess.Popen(["/usr/sbin/exim4", "-bd", "-q10s"])
+        for _ in range(50):
+            try:
+                smtplib.SMTP("127.0.0.1", 25, timeout=2).quit()
+                break
+            except OSError:
+                time.sleep(0.2)
+        for domain in DOMAINS:
+            submit("bob@" + domain)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all(
+                settled(d) for d in DOMAINS):
+            time.sleep(0.5)
+        got = {d: {a: mail.got(a, d) for a in mail.sinks} for d in DOMAINS}
+        check(got["enforce-good.example"][GOOD] == [True] and sum(
+            len(v) for v in got["enforce-good.example"].values()) == 1,
+            "enforce, good MX: delivered once, over TLS "
+            f"({got['enforce-good.example']})")
+        check(any("CV=yes" in line and " => " in line
+                  for line in log_lines("enforce-good.example")),
+              "enforce, good MX: the certificate verified (CV=yes)")
+        check(all(v == [] for v in got["enforce-plain.example"].values()) and
+              any(" == " in line
+                  for line in log_lines("enforce-plain.example")),
+              "enforce, MX without STARTTLS: deferred, nothing sent")
+        check(got["testing-plain.example"][PLAIN] == [False],
+              "testing, MX without STARTTLS: delivered (cleartext)")
+        check(any("MTA-STS testing: testing-plain.example: MX "
+                  "mx.testing-plain.example: enforce would refuse: "
+                  "no STARTTLS" in line
+                  for line in log_lines("testing-plain.example")),
+              "testing: the violation logged")
+    finally:
+        if daemon is not None:
+            daemon.terminate()
+            daemon.wait()
+        mail.stop()
+    if failures:
+        print("--- Exim's main log:")
+        if os.path.exists(MAINLOG):
+            with open(MAINLOG) as f:
+                sys.stdout.write(f.read())
+        for path in ("/var/log/exim4/paniclog",):
+            if os.path.exists(path):
+                with open(path) as f:
+                    sys.stdout.write("--- " + path + ":\n" + f.read())
+    print(f"exim_installed: {len(failures)} failed, "
+          f"{time.monotonic() - start:.0f} s")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
