@@ -77,6 +77,11 @@ configure(struct ub_ctx *ub, const struct mtasts_config *cfg,
 	 * unbound on 127.0.0.1) is normal for a mail host */
 	if (ub_option(ub, "do-not-query-localhost:", "no", err) != 0)
 		return -1;
+	/* without a trust anchor nothing can be validated: the validator
+	 * module would only cost CPU (every answer is "insecure" either way) */
+	if (cfg->trust_anchor == NULL &&
+	    ub_option(ub, "module-config:", "iterator", err) != 0)
+		return -1;
 	if (cfg->trust_anchor != NULL &&
 	    (rc = ub_ctx_add_ta_file(ub, cfg->trust_anchor)) != 0) {
 		mtasts_error_set(err, MTASTS_ERR_CONFIG, "trust_anchor %s: %s",
