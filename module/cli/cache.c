@@ -213,19 +213,31 @@ collect_due(void *arg, const char *domain, const struct cache_entry *e)
 	return 0;
 }
 
-/* A progress bar on a terminal. */
+/* Domains refreshed per call of mtasts_lookups(): the results of one
+ * batch are in memory at a time (a result is about 2 KiB; a site with
+ * 100,000 cached domains would otherwise hold 400 MiB). */
+#define REFRESH_BATCH 1024
+
+/* A progress bar on a terminal, over the batches. */
+struct progress {
+	size_t before, total; /* domains of the batches before this one */
+};
+
 static void
 progress_bar(void *arg, size_t done, size_t total)
 {
-	(void)arg;
-	cli_progress("refreshing", done, total);
+	const struct progress *p = arg;
+
+	(void)total;
+	cli_progress("refreshing", p->before + done, p->total);
 }
 
 static int
 refresh_due(struct cli *cli, struct mtasts_ctx *ctx, struct due *d)
 {
-	struct mtasts_lookup *results = calloc(d->count + 1, sizeof(*results));
-	size_t counts[5] = {0}, i;
+	struct mtasts_lookup *results = calloc(REFRESH_BATCH, sizeof(*results));
+	struct progress progress = {0, d->count};
+	size_t counts[5] = {0}, i, at, n;
 	json_t *errors = json_array();
 	int status = CLI_OK;
 
@@ -235,22 +247,28 @@ refresh_due(struct cli *cli, struct mtasts_ctx *ctx, struct due *d)
 		return CLI_ERROR;
 	}
 	if (!cli->json && isatty(STDERR_FILENO) && d->count > 0)
-		mtasts_ctx_set_progress(ctx, progress_bar, NULL);
-	mtasts_lookups(
-	    ctx, (const char *const *)d->domains, d->count, true, results);
-	for (i = 0; i < d->count; i++) {
-		struct mtasts_lookup *r = &results[i];
+		mtasts_ctx_set_progress(ctx, progress_bar, &progress);
+	for (at = 0; at < d->count; at += n) {
+		n = d->count - at < REFRESH_BATCH ? d->count - at
+		                                  : REFRESH_BATCH;
+		progress.before = at;
+		mtasts_lookups(ctx, (const char *const *)d->domains + at, n,
+		    true, results);
+		for (i = 0; i < n; i++) {
+			struct mtasts_lookup *r = &results[i];
 
-		counts[r->status]++;
-		if (r->error.code != MTASTS_OK)
-			json_array_append_new(errors,
-			    json_pack("{s:s, s:s, s:o}", "domain", r->domain,
-			        "status", mtasts_status_name(r->status),
-			        "error", mtasts_json_error(&r->error)));
-		if (r->status == MTASTS_STATUS_ERRORED ||
-		    r->cache_error.code != MTASTS_OK)
-			status = CLI_PROBLEM;
-		mtasts_lookup_clear(r);
+			counts[r->status]++;
+			if (r->error.code != MTASTS_OK)
+				json_array_append_new(errors,
+				    json_pack("{s:s, s:s, s:o}", "domain",
+				        r->domain, "status",
+				        mtasts_status_name(r->status), "error",
+				        mtasts_json_error(&r->error)));
+			if (r->status == MTASTS_STATUS_ERRORED ||
+			    r->cache_error.code != MTASTS_OK)
+				status = CLI_PROBLEM;
+			mtasts_lookup_clear(r);
+		}
 	}
 	free(results);
 	cli_emit(cli,
