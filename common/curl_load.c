@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/opensslv.h>
+
 #include "curl_load.h"
 #include "error.h"
 
@@ -39,6 +41,7 @@ load(void)
 {
 	void *lib = dlopen(LIBCURL, RTLD_NOW | RTLD_LOCAL);
 	const curl_version_info_data *v;
+	char want[32];
 
 	if (lib == NULL) {
 		snprintf(load_error, sizeof(load_error), "%s", dlerror());
@@ -65,14 +68,17 @@ load(void)
 	    BIND(multi_timeout, "curl_multi_timeout") ||
 	    BIND(multi_info_read, "curl_multi_info_read"))
 		goto fail;
-	/* the SSL_CTX fetch.c receives must be OpenSSL's */
+	/* the SSL_CTX fetch.c receives must be OpenSSL's, of the major
+	 * version libmtasts was built with (the same libssl) */
 	v = api.version_info(CURLVERSION_NOW);
+	snprintf(want, sizeof(want), "OpenSSL/%d.", OPENSSL_VERSION_MAJOR);
 	if (v == NULL || v->ssl_version == NULL ||
-	    strncmp(v->ssl_version, "OpenSSL/", 8) != 0) {
+	    strncmp(v->ssl_version, want, strlen(want)) != 0) {
 		snprintf(load_error, sizeof(load_error),
-		    "%s is built on %s, not OpenSSL", LIBCURL,
+		    "%s is built on %s, not %sx", LIBCURL,
 		    v != NULL && v->ssl_version != NULL ? v->ssl_version
-							: "no TLS library");
+							: "no TLS library",
+		    want);
 		goto fail;
 	}
 	return;

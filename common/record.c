@@ -208,6 +208,18 @@ out:
 	return p;
 }
 
+/* RFC 8461 §3.1: an id is letters and digits ("" when unknown): nothing
+ * else may reach a log line from a record. */
+static bool
+is_id(const char *id)
+{
+	for (; *id != '\0'; id++)
+		if (!((*id >= 'a' && *id <= 'z') || (*id >= 'A' && *id <= 'Z') ||
+		        (*id >= '0' && *id <= '9')))
+			return false;
+	return true;
+}
+
 /* The version byte of a record whose frame is whole (a version 2 record
  * with its CRC right), or 0. */
 static int
@@ -258,7 +270,7 @@ record_decode(const unsigned char *data, size_t len, struct cache_entry *e)
 	get_str(&r, 1, id, sizeof(id));
 	get_str(&r, 1, e->error.name, sizeof(e->error.name));
 	get_str(&r, 2, e->error.message, sizeof(e->error.message));
-	if (r.failed || e->status > MTASTS_STATUS_ERRORED ||
+	if (r.failed || !is_id(id) || e->status > MTASTS_STATUS_ERRORED ||
 	    e->dnssec > MTASTS_DNSSEC_BOGUS ||
 	    e->error.code >= MTASTS_CODE_COUNT)
 		return -1;

@@ -23,6 +23,7 @@
 #include <exim4/local_scan.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -216,6 +217,17 @@ mtasts_testing_mx(uschar **yield, int argc, uschar *argv[])
 
 	list[0] = '\0';
 	decide(argc, argv, 1, false, false, &d);
+	/* the verdict changed since the router's condition: a failed
+	 * expansion of address_data defers the address, which the next
+	 * routing then decides anew - never the unverified testing
+	 * transport for an enforce domain */
+	if (d.verdict == MTASTS_VERDICT_ENFORCE ||
+	    d.verdict == MTASTS_VERDICT_DEFER) {
+		*yield = string_copy((const uschar *)"MTA-STS: the verdict "
+		                                       "changed while routing");
+		mtasts_decision_clear(&d);
+		return FAIL;
+	}
 	if (d.verdict == MTASTS_VERDICT_TESTING && d.lookup.policy != NULL)
 		for (i = 0; i < d.lookup.policy->mx_count; i++) {
 			const char *p = d.lookup.policy->mx[i];
@@ -233,27 +245,33 @@ mtasts_testing_mx(uschar **yield, int argc, uschar *argv[])
 }
 
 /* A testing policy of the patterns mtasts_testing_mx handed on (the
- * parser checks them again: $address_data is only a string). */
+ * parser checks them again: $address_data is only a string); NULL when
+ * they do not make one. */
 static struct mtasts_policy *
 testing_policy(const char *patterns)
 {
+	static const char head[] = "version: STSv1\nmode: testing\n"
+	                           "max_age: 86400\n";
+	/* each pattern, at worst one byte and a space, becomes "mx: P\n" */
+	size_t cap = sizeof(head) + strlen(patterns) * 3 + 8, o;
 	struct mtasts_policy *p = NULL;
-	char body[10240];
-	size_t o;
 	const char *at = patterns;
+	char *body = malloc(cap);
 
-	o = (size_t)snprintf(body, sizeof(body),
-	    "version: STSv1\nmode: testing\nmax_age: 86400\n");
-	while (*at != '\0' && o < sizeof(body)) {
+	if (body == NULL)
+		return NULL;
+	o = (size_t)snprintf(body, cap, "%s", head);
+	while (*at != '\0' && o < cap) {
 		size_t n = strcspn(at, " ");
 
 		if (n > 0)
-			o += (size_t)snprintf(body + o, sizeof(body) - o,
-			    "mx: %.*s\n", (int)n, at);
+			o += (size_t)snprintf(
+			    body + o, cap - o, "mx: %.*s\n", (int)n, at);
 		at += n + (at[n] == ' ');
 	}
-	if (o < sizeof(body))
+	if (o < cap)
 		mtasts_policy_parse(body, o, &p, NULL);
+	free(body);
 	return p;
 }
 
@@ -276,7 +294,7 @@ mtasts_report(uschar **yield, int argc, uschar *argv[])
 	 * decision again (the routing process logged it already) */
 	if (argc > 5 && argv[5][0] != '\0')
 		policy = handed = testing_policy((const char *)argv[5]);
-	else if (decide(argc, argv, 4, false, false, &d) &&
+	if (policy == NULL && decide(argc, argv, 4, false, false, &d) &&
 	    d.verdict == MTASTS_VERDICT_TESTING) {
 		policy = d.lookup.policy;
 		domain = d.lookup.domain;

@@ -270,6 +270,7 @@ refresh_due(struct cli *cli, struct mtasts_ctx *ctx, struct due *d)
 			mtasts_lookup_clear(r);
 		}
 	}
+	mtasts_ctx_set_progress(ctx, NULL, NULL); /* progress is ours */
 	free(results);
 	cli_emit(cli,
 	    json_pack("{s:i, s:i, s:i, s:{s:i, s:i, s:i, s:i, s:i}, s:o}",

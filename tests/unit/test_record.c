@@ -1,4 +1,6 @@
 /* Unit tests of the cache record codec (common/record.c). */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
@@ -45,6 +47,24 @@ START_TEST(crc32_is_zlibs)
 		for (len = 0; len + at <= sizeof(buf); len += 1 + len / 16)
 			ck_assert_uint_eq(crc32_of(buf + at, len),
 			    crc32(0, buf + at, (uInt)len));
+}
+END_TEST
+
+/* A record is written by any process of the cache's group: an id that is
+ * not letters and digits (a newline for a log line) is not a record. */
+START_TEST(an_id_that_is_no_id_is_refused)
+{
+	struct cache_entry e, d;
+	unsigned char *data;
+	size_t len;
+
+	entry_with_policy(&e);
+	snprintf(e.policy->id, sizeof(e.policy->id), "2026\nforged");
+	ck_assert_int_eq(record_encode(&e, &data, &len), 0);
+	ck_assert_int_eq(record_decode(data, len, &d), -1);
+	cache_entry_clear(&d);
+	free(data);
+	cache_entry_clear(&e);
 }
 END_TEST
 
@@ -148,6 +168,7 @@ main(void)
 
 	tcase_add_test(tc, crc32_is_zlibs);
 	tcase_add_test(tc, round_trip);
+	tcase_add_test(tc, an_id_that_is_no_id_is_refused);
 	tcase_add_test(tc, every_damaged_byte_is_refused);
 	tcase_add_test(tc, version_1_is_read);
 	tcase_add_test(tc, unknown_version_refused);
