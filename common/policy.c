@@ -35,29 +35,6 @@ struct parse {
 };
 
 static bool
-is_alnum(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9');
-}
-
-/* RFC 8461 §3.2: sts-policy-ext-name = (ALPHA / DIGIT)
- * *31(ALPHA / DIGIT / "_" / "-" / "."); the known names fit it too. */
-static bool
-is_field_name(const char *s, size_t len)
-{
-	size_t i;
-
-	if (len == 0 || len > 32 || !is_alnum((unsigned char)s[0]))
-		return false;
-	for (i = 1; i < len; i++)
-		if (!is_alnum((unsigned char)s[i]) && s[i] != '_' &&
-		    s[i] != '-' && s[i] != '.')
-			return false;
-	return true;
-}
-
-static bool
 span_is(struct span s, const char *lit)
 {
 	return s.len == strlen(lit) && memcmp(s.p, lit, s.len) == 0;
@@ -202,7 +179,7 @@ parse_line(struct parse *ps, const char *line, size_t len, size_t lineno)
 	key.p = line;
 	key.len = (size_t)(colon - line);
 	/* the ABNF has no room for white space before the colon */
-	if (!is_field_name(key.p, key.len))
+	if (!is_sts_ext_name(key.p, key.len))
 		return mtasts_error_set(ps->err, MTASTS_ERR_INVALID_STS_POLICY,
 		    "line %zu: \"%s\" is not a field name", lineno,
 		    mtasts_quote(q, sizeof(q), key.p, key.len));

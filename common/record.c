@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "abnf.h"
 #include "crc32.h"
 #include "policy.h"
 #include "record.h"
@@ -214,8 +215,7 @@ static bool
 is_id(const char *id)
 {
 	for (; *id != '\0'; id++)
-		if (!((*id >= 'a' && *id <= 'z') || (*id >= 'A' && *id <= 'Z') ||
-		        (*id >= '0' && *id <= '9')))
+		if (!is_alnum(*id))
 			return false;
 	return true;
 }

@@ -17,28 +17,6 @@
 #include "error.h"
 #include "fields.h"
 
-static bool
-is_alnum(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9');
-}
-
-/* sts-ext-name = (ALPHA / DIGIT) *31(ALPHA / DIGIT / "_" / "-" / ".") */
-static bool
-is_ext_name(const char *s, size_t len)
-{
-	size_t i;
-
-	if (len == 0 || len > 32 || !is_alnum(s[0]))
-		return false;
-	for (i = 1; i < len; i++)
-		if (!is_alnum(s[i]) && s[i] != '_' && s[i] != '-' &&
-		    s[i] != '.')
-			return false;
-	return true;
-}
-
 /* sts-ext-value = 1*(%x21-3A / %x3C / %x3E-7E): visible ASCII but ; and = */
 static bool
 is_ext_value(const char *s, size_t len)
@@ -65,7 +43,7 @@ parse_field(const char *f, size_t len, char id[MTASTS_ID_MAX + 1],
 	size_t nlen, vlen, i;
 	char q[64];
 
-	if (eq == NULL || !is_ext_name(f, (size_t)(eq - f)))
+	if (eq == NULL || !is_sts_ext_name(f, (size_t)(eq - f)))
 		return mtasts_error_set(err, MTASTS_ERR_INVALID_STS_RECORD,
 		    "\"%s\" is not a name=value field",
 		    mtasts_quote(q, sizeof(q), f, len));
