@@ -67,10 +67,8 @@ cache_begin(struct cache *c, unsigned flags, MDB_txn **txn)
 	return rc;
 }
 
-/* The directory's mode: searchable where the files are readable, and
- * set-group-ID so that new files take its group. */
-static mode_t
-dir_mode(unsigned file_mode)
+mode_t
+cache_dir_mode(unsigned file_mode)
 {
 	mode_t m = (mode_t)file_mode | S_ISGID;
 
@@ -92,7 +90,7 @@ open_files(
 	MDB_txn *txn;
 
 	if (mkdir(dir, 0700) == 0)
-		cache_set_ownership(cfg, dir, dir_mode(cfg->cache_mode));
+		cache_set_ownership(cfg, dir, cache_dir_mode(cfg->cache_mode));
 	else if (errno != EEXIST)
 		return mtasts_error_set(err, MTASTS_ERR_CACHE,
 		    "cache %s: cannot create it: %s", dir, strerror(errno));

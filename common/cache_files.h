@@ -32,6 +32,11 @@ int cache_begin(struct cache *c, unsigned flags, MDB_txn **txn);
 void cache_set_ownership(
     const struct mtasts_config *cfg, const char *path, mode_t mode);
 
+/* The mode of a directory of files of mode file_mode: searchable where
+ * they are readable, and set-group-ID so that new files take its group
+ * (the cache's, and the TLS-RPT store's beside it). */
+mode_t cache_dir_mode(unsigned file_mode);
+
 /* Whether a record fits (policy: one that keeps a policy in force, which
  * is never refused while less used records can go). */
 bool cache_has_room(struct cache *c, bool policy);

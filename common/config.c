@@ -146,6 +146,45 @@ set_cache(struct mtasts_config *cfg, const char *name, const char *value)
 	return -2;
 }
 
+static int parse_bool(const char *value, bool *out);
+
+static int
+set_tlsrpt(struct mtasts_config *cfg, const char *name, const char *value)
+{
+	long n;
+
+	if (strcmp(name, "tlsrpt") == 0)
+		return parse_bool(value, &cfg->tlsrpt);
+	if (strcmp(name, "tlsrpt_dir") == 0)
+		return value[0] == '/' ? set_string(&cfg->tlsrpt_dir, value)
+		                       : -1;
+	if (strcmp(name, "tlsrpt_size") == 0) { /* MiB */
+		if (parse_whole(value, 1, 4096, &n) != 0)
+			return -1;
+		cfg->tlsrpt_size = (size_t)n << 20;
+		return 0;
+	}
+	if (strcmp(name, "tlsrpt_details") == 0)
+		return parse_whole(value, 0, 10000, &cfg->tlsrpt_details);
+	/* text that goes into JSON and mail headers: one printable line */
+	if (strcspn(value, "\r\n\"\\") != strlen(value))
+		return strncmp(name, "tlsrpt_", 7) == 0 ? -1 : -2;
+	if (strcmp(name, "tlsrpt_organization") == 0)
+		return set_string(&cfg->tlsrpt_org, value);
+	if (strcmp(name, "tlsrpt_contact") == 0)
+		return set_string(&cfg->tlsrpt_contact, value);
+	if (strcmp(name, "tlsrpt_submitter") == 0)
+		return domain_is_valid(value, strlen(value))
+		    ? set_string(&cfg->tlsrpt_submitter, value)
+		    : -1;
+	if (strcmp(name, "tlsrpt_from") == 0)
+		return strchr(value, '@') != NULL && strcspn(value, " <>") == strlen(value)
+		    ? set_string(&cfg->tlsrpt_from, value) : -1;
+	if (strcmp(name, "sendmail") == 0)
+		return value[0] == '/' ? set_string(&cfg->sendmail, value) : -1;
+	return -2;
+}
+
 static int
 set_global(struct mtasts_config *cfg, const char *name, const char *value)
 {
@@ -153,7 +192,8 @@ set_global(struct mtasts_config *cfg, const char *name, const char *value)
 	unsigned long n;
 	int rc;
 
-	if ((rc = set_cache(cfg, name, value)) != -2)
+	if ((rc = set_cache(cfg, name, value)) != -2 ||
+	    (rc = set_tlsrpt(cfg, name, value)) != -2)
 		return rc;
 
 	if (strcmp(name, "resolver") == 0)
@@ -348,7 +388,12 @@ config_defaults(void)
 	/* refresh what mail went to in the last 30 days; let the rest
 	 * expire (a site mails many domains once) */
 	cfg->refresh_window = 30 * 86400;
-	if (cfg->cache_dir == NULL) {
+	cfg->tlsrpt_size = (size_t)16 << 20;
+	cfg->tlsrpt_details = 100;
+	cfg->sendmail = strdup("/usr/sbin/sendmail");
+	if (cfg->cache_dir == NULL || cfg->sendmail == NULL) {
+		free(cfg->sendmail);
+		free(cfg->cache_dir);
 		free(cfg);
 		return NULL;
 	}
@@ -459,6 +504,12 @@ mtasts_config_free(struct mtasts_config *cfg)
 	free(cfg->proxy);
 	free(cfg->cache_dir);
 	free(cfg->cache_group);
+	free(cfg->tlsrpt_dir);
+	free(cfg->tlsrpt_org);
+	free(cfg->tlsrpt_contact);
+	free(cfg->tlsrpt_submitter);
+	free(cfg->tlsrpt_from);
+	free(cfg->sendmail);
 	for (i = 0; i < cfg->override_count; i++) {
 		size_t k;
 

@@ -47,6 +47,16 @@ struct mtasts_config {
 	long error_retry; /* first retry after an error, doubling */
 	long refresh_interval; /* mtasts refresh: check policies this old */
 	long refresh_window; /* ... used within this long (0: every one) */
+	/* TLS-RPT as a sender (RFC 8460) */
+	bool tlsrpt; /* sessions collected, reports sent */
+	char *tlsrpt_dir; /* the store; NULL: <cache_dir>/tlsrpt */
+	size_t tlsrpt_size; /* bytes the store may grow to */
+	long tlsrpt_details; /* failure-detail rows per policy and day */
+	char *tlsrpt_org; /* organization-name; NULL: the submitter */
+	char *tlsrpt_contact; /* contact-info; NULL: postmaster@submitter */
+	char *tlsrpt_submitter; /* NULL: this host's name */
+	char *tlsrpt_from; /* the reports' From address */
+	char *sendmail; /* the local MTA's sendmail */
 	struct override *overrides;
 	size_t override_count;
 };

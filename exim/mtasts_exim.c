@@ -14,6 +14,9 @@
  *                                    the report (router mtasts_testing)
  *   mtasts_report  {domain}{host}{tls_cipher}{verified}{config}{patterns}
  *                                    logs what enforce would have refused
+ *   mtasts_tlsrpt  {domain}{host}{host_ip}{local_ip}{tls_cipher}
+ *                  {verified}{certificate, base64 DER}{config}
+ *                                    counts the session for TLS-RPT
  *
  * Exim treats a failed expansion of a host list as "no match", which could
  * let mail go in the clear: so no function here ever fails.  When anything
@@ -22,6 +25,7 @@
 #define DLFUNC_IMPL
 #include <exim4/local_scan.h>
 
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +127,7 @@ int mtasts_ignore(uschar **yield, int argc, uschar *argv[]);
 int mtasts_reason(uschar **yield, int argc, uschar *argv[]);
 int mtasts_report(uschar **yield, int argc, uschar *argv[]);
 int mtasts_testing_mx(uschar **yield, int argc, uschar *argv[]);
+int mtasts_tlsrpt(uschar **yield, int argc, uschar *argv[]);
 
 int
 mtasts_mode(uschar **yield, int argc, uschar *argv[])
@@ -311,5 +316,53 @@ mtasts_report(uschar **yield, int argc, uschar *argv[])
 		    domain, argv[1], violations);
 	mtasts_policy_free(handed);
 	mtasts_decision_clear(&d);
+	return answer(yield, "");
+}
+
+/* base64 (Exim's ${base64:$tls_out_peercert}) into out; its length, or 0
+ * when it is not base64 of a size that fits. */
+static size_t
+unbase64(const char *in, unsigned char *out, size_t cap)
+{
+	size_t n = strlen(in), pad = 0;
+	int len;
+
+	if (n == 0 || n % 4 != 0 || n / 4 * 3 > cap)
+		return 0;
+	pad = (in[n - 1] == '=') + (n > 1 && in[n - 2] == '=');
+	len = EVP_DecodeBlock(out, (const unsigned char *)in, (int)n);
+	return len < (int)pad ? 0 : (size_t)len - pad;
+}
+
+/*
+ * TLS-RPT: counts the session that just closed (event tcp:close of the
+ * transports) for the daily reports.  Answers "" whatever happens: a
+ * session left uncounted costs a report a line, never a delivery; a store
+ * that cannot take it is said once per process in the main log.
+ */
+int
+mtasts_tlsrpt(uschar **yield, int argc, uschar *argv[])
+{
+	static pid_t said;
+	static unsigned char cert[65536];
+	struct mtasts_ctx *ctx;
+	struct mtasts_error err;
+	size_t cert_len;
+
+	if (argc < 7)
+		return answer(yield, "");
+	ctx = context(argc > 7 ? (const char *)argv[7] : NULL);
+	cert_len = unbase64((const char *)argv[6], cert, sizeof(cert));
+	if (ctx != NULL &&
+	    mtasts_tlsrpt_session(ctx, (const char *)argv[0],
+	        (const char *)argv[1], (const char *)argv[2],
+	        (const char *)argv[3], argv[4][0] != '\0',
+	        strcmp((const char *)argv[5], "1") == 0,
+	        cert_len > 0 ? cert : NULL, cert_len, &err) != MTASTS_OK &&
+	    said != getpid()) {
+		said = getpid();
+		log_write(0, LOG_MAIN, "MTA-STS TLS-RPT: session to %s not counted: %s",
+		    argv[1], err.message);
+	}
 	return answer(yield, "");
 }

@@ -531,6 +531,32 @@ MTASTS_API mtasts_code mtasts_enforce_table_write(struct mtasts_ctx *ctx, const 
 MTASTS_API mtasts_code mtasts_enforce_table_refresh(struct mtasts_ctx *ctx,
     const char *path, bool *changed, struct mtasts_error *err);
 
+/*
+ * TLS-RPT (RFC 8460) as a sender: counts one TLS session of a delivery to
+ * domain for the daily reports of mtasts tlsrpt send - when the
+ * configuration says tlsrpt = yes; otherwise it returns MTASTS_OK at once.
+ * host and ip are the MX host connected to, local_ip the address the
+ * session left from ("" when unknown); tls says whether STARTTLS
+ * succeeded, verified whether the MTA found the certificate valid for
+ * host; cert (DER, cert_len bytes; NULL when none was seen) tells a wrong
+ * name or an expired certificate from an untrusted one.  The domain's
+ * policy comes from the cache, as the delivery's decision did: the session
+ * counts under it (policy-type sts) as a success or an RFC 8460 §4.3
+ * failure (starttls-not-supported, certificate-host-mismatch,
+ * certificate-expired, certificate-not-trusted, validation-failure for an
+ * MX outside the policy); without one as no-policy-found (a failure
+ * sts-policy-fetch-error, sts-policy-invalid or sts-webpki-invalid when a
+ * TXT record announced a policy that could not be had; starttls-not-
+ * supported for a session in the clear).  Domains under an operator's
+ * override, and undecided ones, are not counted.  Never touches the
+ * network.  Returns MTASTS_OK, or MTASTS_ERR_CACHE when the store cannot
+ * take it (full, unreadable), with err set.
+ */
+MTASTS_API mtasts_code mtasts_tlsrpt_session(struct mtasts_ctx *ctx,
+    const char *domain, const char *host, const char *ip,
+    const char *local_ip, bool tls, bool verified,
+    const unsigned char *cert, size_t cert_len, struct mtasts_error *err);
+
 #ifdef __cplusplus
 }
 #endif

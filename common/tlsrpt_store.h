@@ -1,0 +1,77 @@
+/*
+ * tlsrpt_store.h - the TLS-RPT store (RFC 8460 as a sender): the outcome of
+ * every TLS session of a delivery under a policy, counted per UTC day,
+ * policy domain and policy, in an LMDB environment beside the cache that
+ * every delivery process writes (internal to libmtasts).
+ *
+ * Bounded: the map never grows past tlsrpt_size, and each policy of a
+ * day keeps at most tlsrpt_details failure-detail rows; a failure that
+ * would need one more row is counted in the summary and in "dropped".
+ * When the map is full the session is not counted (MTASTS_ERR_CACHE).
+ */
+#ifndef MTASTS_TLSRPT_STORE_H
+#define MTASTS_TLSRPT_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "mtasts.h"
+
+#define TLSRPT_DAY_LEN 10 /* "YYYY-MM-DD" */
+
+/* One TLS session of a delivery. */
+struct tlsrpt_session {
+	const char *domain; /* the policy domain, an A-label */
+	bool sts; /* policy-type sts, else no-policy-found */
+	const char *policy; /* sts: the policy's lines, "\n" between them */
+	const char *result; /* NULL: success; else an RFC 8460 result-type */
+	const char *sending_ip; /* each "" when unknown */
+	const char *mx_host;
+	const char *receiving_ip;
+};
+
+struct tlsrpt_store;
+
+/* Opens (creating it) the store of cfg; NULL with err set. */
+struct tlsrpt_store *tlsrpt_store_open(
+    const struct mtasts_config *cfg, struct mtasts_error *err);
+void tlsrpt_store_close(struct tlsrpt_store *s);
+
+/* Counts one session on day ("YYYY-MM-DD", UTC). */
+mtasts_code tlsrpt_store_add(struct tlsrpt_store *s, const char *day,
+    const struct tlsrpt_session *x, struct mtasts_error *err);
+
+/*
+ * What day holds, one JSON object per policy domain (all of them, or
+ * only domain):
+ *   {"DOMAIN": [{"type": "sts"|"no-policy-found", "policy": "...",
+ *                "success": N, "failure": N, "dropped": N,
+ *                "details": [{"result": ..., "sending_ip": ...,
+ *                             "mx_host": ..., "receiving_ip": ...,
+ *                             "count": N}]}]}
+ * NULL with err set on failure.
+ */
+json_t *tlsrpt_store_day(struct tlsrpt_store *s, const char *day,
+    const char *domain, struct mtasts_error *err);
+
+/* The days the store holds, oldest first (a JSON array of strings). */
+json_t *tlsrpt_store_days(struct tlsrpt_store *s, struct mtasts_error *err);
+
+/* The delivery state of a report (day, domain, rua): "" when none yet. */
+mtasts_code tlsrpt_store_state(struct tlsrpt_store *s, const char *day,
+    const char *domain, const char *rua, char *state, size_t len,
+    struct mtasts_error *err);
+mtasts_code tlsrpt_store_set_state(struct tlsrpt_store *s, const char *day,
+    const char *domain, const char *rua, const char *state,
+    struct mtasts_error *err);
+
+/* Removes every day before day (its counts and delivery states). */
+mtasts_code tlsrpt_store_prune(
+    struct tlsrpt_store *s, const char *day, struct mtasts_error *err);
+
+/* The UTC day of Unix time t. */
+void tlsrpt_day(int64_t t, char day[TLSRPT_DAY_LEN + 1]);
+
+#endif
