@@ -102,10 +102,8 @@ resolve_list(const struct curl_api *curl, const struct mtasts_config *cfg,
 	return list;
 }
 
-/* curl's CURLOPT_SSL_CTX_FUNCTION: every handshake verifies against the
- * store of the fetch (shared, counted by OpenSSL). */
-static CURLcode
-use_store(CURL *easy, void *ssl_ctx, void *store)
+CURLcode
+fetch_use_store(CURL *easy, void *ssl_ctx, void *store)
 {
 	(void)easy;
 	SSL_CTX_set1_cert_store(ssl_ctx, store);
@@ -134,7 +132,7 @@ set_options(struct fetch *f, const struct mtasts_config *cfg)
 	/* the store read once (ca.c), not curl's defaults for each transfer */
 	SET(CURLOPT_CAINFO, NULL);
 	SET(CURLOPT_CAPATH, NULL);
-	SET(CURLOPT_SSL_CTX_FUNCTION, use_store);
+	SET(CURLOPT_SSL_CTX_FUNCTION, fetch_use_store);
 	SET(CURLOPT_SSL_CTX_DATA, f->ca);
 	/* "" turns off the proxies of the environment */
 	SET(CURLOPT_PROXY, cfg->proxy != NULL ? cfg->proxy : "");

@@ -58,4 +58,9 @@ mtasts_code fetch_now(struct fetch *f, const struct mtasts_config *cfg,
 
 void fetch_cleanup(struct fetch *f);
 
+/* For CURLOPT_SSL_CTX_FUNCTION, with an X509_STORE as CURLOPT_SSL_CTX_DATA:
+ * every handshake verifies against that store (shared, counted by
+ * OpenSSL), not curl's defaults. */
+CURLcode fetch_use_store(CURL *easy, void *ssl_ctx, void *store);
+
 #endif

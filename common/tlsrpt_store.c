@@ -60,6 +60,19 @@ tlsrpt_day(int64_t t, char day[TLSRPT_DAY_LEN + 1])
 	strftime(day, TLSRPT_DAY_LEN + 1, "%Y-%m-%d", &tm);
 }
 
+int64_t
+tlsrpt_day_start(const char *day)
+{
+	struct tm tm = {0};
+
+	if (sscanf(day, "%4d-%2d-%2d", &tm.tm_year, &tm.tm_mon,
+	        &tm.tm_mday) != 3)
+		return 0;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (int64_t)timegm(&tm);
+}
+
 static mtasts_code
 store_error(struct mtasts_error *err, const struct tlsrpt_store *s,
     const char *what, int rc)

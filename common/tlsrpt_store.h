@@ -71,7 +71,9 @@ mtasts_code tlsrpt_store_set_state(struct tlsrpt_store *s, const char *day,
 mtasts_code tlsrpt_store_prune(
     struct tlsrpt_store *s, const char *day, struct mtasts_error *err);
 
-/* The UTC day of Unix time t. */
+/* The UTC day of Unix time t, and the time the day starts at (0 when
+ * day is not YYYY-MM-DD). */
 void tlsrpt_day(int64_t t, char day[TLSRPT_DAY_LEN + 1]);
+int64_t tlsrpt_day_start(const char *day);
 
 #endif

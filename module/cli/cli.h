@@ -101,5 +101,6 @@ int cmd_refresh(int argc, char **argv);
 int cmd_policy_lint(int argc, char **argv);
 int cmd_txt_lint(int argc, char **argv);
 int cmd_mx_match(int argc, char **argv);
+int cmd_tlsrpt(int argc, char **argv);
 
 #endif

@@ -23,6 +23,8 @@ static const struct {
     {"refresh", cmd_refresh,
         "refresh cached policies before they expire (RFC 8461 §5.1)"},
     {"cache", cmd_cache, "list, show or purge cached policies"},
+    {"tlsrpt", cmd_tlsrpt,
+        "TLS reports (RFC 8460): show what was counted, send the reports"},
     {"smtpd-reload", cmd_smtpd_reload,
         "have OpenSMTPD load the enforce table (as root)"},
     {"policy-lint", cmd_policy_lint, "parse a policy file (RFC 8461 §3.2)"},

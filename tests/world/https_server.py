@@ -86,6 +86,30 @@ class Handler(http.server.BaseHTTPRequestHandler):
             pass  # the client stopped reading, as it should
 
 
+    def do_POST(self):
+        """A TLS-RPT collector (RFC 8460 §5.4): server.collectors maps a
+        path to how it answers ("ok", "fail": 500, "hang"); every POST is
+        kept in server.posts as (host, path, content type, body)."""
+        server = self.server
+        host = (self.headers.get("Host") or "").split(":")[0].lower()
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(min(length, 1 << 20))
+        how = server.collectors.get(self.path)
+        with server.lock:
+            server.posts.append((host, self.path,
+                                 self.headers.get("Content-Type"), body,
+                                 how))
+        if how == "hang":
+            server.stopping.wait(120)
+            return
+        if how is None:
+            self.send_error(404)
+            return
+        self.send_response(200 if how == "ok" else 500)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
 class HttpsServer(http.server.ThreadingHTTPServer):
     """HTTPS on address:port; certs maps an SNI name to a certificate file
     (certificate and key), default the one for unknown names."""
@@ -96,6 +120,8 @@ class HttpsServer(http.server.ThreadingHTTPServer):
         super().__init__((address, port), Handler)
         self.sites = {}
         self.requests = []
+        self.collectors = {}
+        self.posts = []
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.contexts = {}

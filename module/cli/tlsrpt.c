@@ -1,0 +1,389 @@
+/*
+ * tlsrpt.c - mtasts tlsrpt show|send: what the TLS-RPT store counted, and
+ * the daily reports (RFC 8460) to each policy domain's rua.
+ *
+ * Bookkeeping, in the store: each (day, domain, rua) has a state - sent,
+ * retry N, failed - written (synced) after each attempt, so a report is
+ * sent once; a domain whose _smtp._tls record is missing or malformed is
+ * marked skipped and never reported.  One send runs at a time (a lock
+ * beside the store): a second waits for the first, then finds its work
+ * done.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "clock.h"
+#include "config.h"
+#include "dns.h"
+#include "domain.h"
+#include "mtasts.h"
+#include "tlsrpt.h"
+#include "tlsrpt_deliver.h"
+#include "tlsrpt_report.h"
+#include "tlsrpt_store.h"
+
+#define TRIES 5 /* temporary failures before a report is given up */
+#define KEEP_DAYS 14 /* days the store keeps after they end */
+#define DOMAIN_STATE "" /* the rua of a domain's own state */
+
+static const char usage_text[] =
+    "usage: mtasts tlsrpt show [--date YYYY-MM-DD] [--config FILE] [--json]\n"
+    "       mtasts tlsrpt send [--date YYYY-MM-DD] [--dry-run DIR]\n"
+    "                          [--config FILE] [--json]\n\n"
+    "TLS-RPT (RFC 8460) as a sender, with tlsrpt = yes in mtasts.conf.\n"
+    "show prints the sessions counted on a day (default today, UTC): per\n"
+    "policy domain, successes and failures by result type.  send builds\n"
+    "one report per policy domain for each day that has ended (or --date),\n"
+    "and delivers it to each rua of _smtp._tls.<domain>: mailto: through\n"
+    "sendmail, https: by POST; --dry-run writes the reports into DIR and\n"
+    "sends nothing.  Exit status: 0 done, 1 some report not delivered yet\n"
+    "or refused, 2 usage or internal error.\n";
+
+struct run {
+	struct cli cli;
+	const struct mtasts_config *cfg;
+	struct tlsrpt_store *store;
+	struct dns *dns;
+	const char *dry_run;
+	json_t *out; /* send: one entry per report and rua */
+	bool problem;
+};
+
+static bool
+is_day(const char *s)
+{
+	int y, m, d;
+	char c;
+
+	return strlen(s) == TLSRPT_DAY_LEN &&
+	    sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &c) == 3 && m >= 1 &&
+	    m <= 12 && d >= 1 && d <= 31;
+}
+
+static int
+show_day(struct run *r, const char *day)
+{
+	struct mtasts_error err;
+	json_t *domains = tlsrpt_store_day(r->store, day, NULL, &err), *list,
+	       *p;
+	const char *domain;
+	size_t i;
+
+	if (domains == NULL) {
+		fprintf(stderr, "mtasts tlsrpt: %s\n", err.message);
+		return CLI_ERROR;
+	}
+	if (r->cli.json) {
+		cli_emit(&r->cli,
+		    json_pack("{s:s, s:o}", "date", day, "domains", domains));
+		return CLI_OK;
+	}
+	printf("%s (UTC): %zu policy domain%s\n", day,
+	    json_object_size(domains),
+	    json_object_size(domains) == 1 ? "" : "s");
+	json_object_foreach(domains, domain, list) json_array_foreach(
+	    list, i, p)
+	{
+		json_t *d;
+		size_t k;
+
+		printf("  %s (%s): %lld successful, %lld failed",
+		    domain, json_string_value(json_object_get(p, "type")),
+		    (long long)json_integer_value(json_object_get(p, "success")),
+		    (long long)json_integer_value(json_object_get(p, "failure")));
+		if (json_integer_value(json_object_get(p, "dropped")) > 0)
+			printf(" (%lld without a detail row)",
+			    (long long)json_integer_value(
+			        json_object_get(p, "dropped")));
+		printf("\n");
+		json_array_foreach(json_object_get(p, "details"), k, d)
+		    printf("    %s: %lld (MX %s [%s], from %s)\n",
+		        json_string_value(json_object_get(d, "result")),
+		        (long long)json_integer_value(json_object_get(d, "count")),
+		        json_string_value(json_object_get(d, "mx_host")),
+		        json_string_value(json_object_get(d, "receiving_ip")),
+		        json_string_value(json_object_get(d, "sending_ip")));
+	}
+	json_decref(domains);
+	return CLI_OK;
+}
+
+static void
+note(struct run *r, const char *day, const char *domain, const char *rua,
+    const char *result, const char *why)
+{
+	if (strcmp(result, "sent") != 0 && strcmp(result, "written") != 0)
+		r->problem = true;
+	if (r->cli.json)
+		json_array_append_new(r->out,
+		    json_pack("{s:s, s:s, s:s, s:s, s:s}", "date", day,
+		        "domain", domain, "rua", rua, "result", result, "why",
+		        why));
+	else
+		printf("%s %s %s: %s (%s)\n", day, domain,
+		    rua[0] != '\0' ? rua : "-", result, why);
+}
+
+/* Writes the report into the --dry-run directory. */
+static void
+write_out(struct run *r, const struct report *rep, const char *rua)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", r->dry_run, rep->filename);
+	if ((f = fopen(path, "wb")) == NULL ||
+	    fwrite(rep->gz, 1, rep->gz_len, f) != rep->gz_len) {
+		if (f != NULL)
+			fclose(f);
+		note(r, rep->day, rep->domain, rua, "failed", strerror(errno));
+		return;
+	}
+	fclose(f);
+	note(r, rep->day, rep->domain, rua, "written", path);
+}
+
+/* One rua: its state, then an attempt when one is due. */
+static void
+to_rua(struct run *r, const struct report *rep, const char *rua)
+{
+	char state[600], why[512], next[600];
+	struct mtasts_error err;
+	enum delivery d;
+	int tries = 0;
+
+	if (tlsrpt_store_state(r->store, rep->day, rep->domain, rua, state,
+	        sizeof(state), &err) != MTASTS_OK) {
+		note(r, rep->day, rep->domain, rua, "error", err.message);
+		return;
+	}
+	if (strncmp(state, "sent", 4) == 0 || strncmp(state, "failed", 6) == 0)
+		return; /* done before */
+	if (r->dry_run != NULL) {
+		write_out(r, rep, rua);
+		return;
+	}
+	sscanf(state, "retry %d", &tries);
+	d = report_deliver(r->cfg, rep, rua, why, sizeof(why));
+	if (d == DELIVERED)
+		snprintf(next, sizeof(next), "sent %lld: %s",
+		    (long long)wall_now(), why);
+	else if (d == REFUSED || tries + 1 >= TRIES)
+		snprintf(next, sizeof(next), "failed after %d tr%s: %s",
+		    tries + 1, tries ? "ies" : "y", why);
+	else
+		snprintf(next, sizeof(next), "retry %d: %s", tries + 1, why);
+	/* written before anything else is tried: a crash after a delivery
+	 * is the only way to send a report twice */
+	if (tlsrpt_store_set_state(r->store, rep->day, rep->domain, rua, next,
+	        &err) != MTASTS_OK)
+		note(r, rep->day, rep->domain, rua, "error", err.message);
+	note(r, rep->day, rep->domain, rua,
+	    d == DELIVERED                              ? "sent"
+	        : d == REFUSED || tries + 1 >= TRIES ? "failed"
+	                                                : "retry",
+	    why);
+}
+
+/* The rua of domain's TLSRPT record; false when there is none to send
+ * to now (said why; marked skipped when DNS said so for good). */
+static bool
+find_rua(struct run *r, const char *day, const char *domain, struct tlsrpt *t)
+{
+	char name[MTASTS_DOMAIN_MAX + 16];
+	struct dns_answer *a;
+	struct mtasts_error err;
+	mtasts_code rc;
+
+	snprintf(name, sizeof(name), "_smtp._tls.%s", domain);
+	a = dns_lookup(r->dns, name, DNS_TYPE_TXT, r->cfg->dns_timeout_ms);
+	if (a == NULL || (a->code != MTASTS_OK &&
+	                     a->code != MTASTS_ERR_DNS_NXDOMAIN &&
+	                     a->code != MTASTS_ERR_DNS_NODATA)) {
+		note(r, day, domain, DOMAIN_STATE, "retry",
+		    a != NULL ? a->message : "out of memory");
+		dns_answer_free(a);
+		return false;
+	}
+	rc = a->code != MTASTS_OK || a->count == 0
+	    ? MTASTS_ERR_NO_TLSRPT_RECORD
+	    : tlsrpt_parse(
+	          (const char *const *)a->data, a->len, a->count, t, &err);
+	dns_answer_free(a);
+	if (rc == MTASTS_OK)
+		return true;
+	if (r->dry_run == NULL &&
+	    tlsrpt_store_set_state(r->store, day, domain, DOMAIN_STATE,
+	        "skipped", &err) != MTASTS_OK)
+		note(r, day, domain, DOMAIN_STATE, "error", err.message);
+	note(r, day, domain, DOMAIN_STATE, "skipped",
+	    rc == MTASTS_ERR_NO_TLSRPT_RECORD
+	        ? "no TLSRPT record"
+	        : (rc == MTASTS_ERR_MULTI_STS_RECORDS
+	                  ? "several TLSRPT records"
+	                  : "a malformed TLSRPT record"));
+	return false;
+}
+
+static void
+send_day(struct run *r, const char *day)
+{
+	struct mtasts_error err;
+	json_t *domains = tlsrpt_store_day(r->store, day, NULL, &err), *list;
+	const char *domain;
+
+	if (domains == NULL) {
+		note(r, day, "-", DOMAIN_STATE, "error", err.message);
+		return;
+	}
+	json_object_foreach(domains, domain, list)
+	{
+		char state[64];
+		struct report rep;
+		struct tlsrpt t;
+		size_t i;
+
+		if (tlsrpt_store_state(r->store, day, domain, DOMAIN_STATE,
+		        state, sizeof(state), &err) != MTASTS_OK ||
+		    strcmp(state, "skipped") == 0 ||
+		    !find_rua(r, day, domain, &t))
+			continue;
+		if (report_build(&rep, r->cfg, day, domain, list) != 0) {
+			note(r, day, domain, DOMAIN_STATE, "error",
+			    "out of memory");
+			continue;
+		}
+		for (i = 0; i < t.rua_count; i++)
+			to_rua(r, &rep, t.rua[i]);
+		report_clear(&rep);
+	}
+	json_decref(domains);
+}
+
+/* One send at a time: a lock file beside the store. */
+static int
+send_lock(const struct mtasts_config *cfg)
+{
+	char path[4200];
+	int fd;
+
+	if (cfg->tlsrpt_dir != NULL)
+		snprintf(path, sizeof(path), "%s/send.lock", cfg->tlsrpt_dir);
+	else
+		snprintf(path, sizeof(path), "%s/tlsrpt/send.lock",
+		    cfg->cache_dir != NULL ? cfg->cache_dir : "/nonexistent");
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0660);
+	if (fd >= 0 && flock(fd, LOCK_EX) != 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+static int
+send_reports(struct run *r, const char *date)
+{
+	char today[TLSRPT_DAY_LEN + 1], oldest[TLSRPT_DAY_LEN + 1];
+	struct mtasts_error err;
+	json_t *days, *d;
+	size_t i;
+	int lock;
+
+	if ((r->dns = dns_new(r->cfg, &err)) == NULL) {
+		fprintf(stderr, "mtasts tlsrpt: %s\n", err.message);
+		return CLI_ERROR;
+	}
+	if ((lock = send_lock(r->cfg)) < 0) {
+		fprintf(stderr, "mtasts tlsrpt: cannot lock: %s\n",
+		    strerror(errno));
+		return CLI_ERROR;
+	}
+	tlsrpt_day(wall_now(), today);
+	if ((days = tlsrpt_store_days(r->store, &err)) == NULL) {
+		fprintf(stderr, "mtasts tlsrpt: %s\n", err.message);
+		close(lock);
+		return CLI_ERROR;
+	}
+	r->out = json_array();
+	/* every day that has ended (retries of earlier ones included), or
+	 * the one asked for */
+	json_array_foreach(days, i, d)
+	{
+		const char *day = json_string_value(d);
+
+		if (date != NULL ? strcmp(day, date) == 0
+		                 : strcmp(day, today) < 0)
+			send_day(r, day);
+	}
+	json_decref(days);
+	tlsrpt_day(tlsrpt_day_start(today) - (int64_t)KEEP_DAYS * 86400, oldest);
+	if (r->dry_run == NULL &&
+	    tlsrpt_store_prune(r->store, oldest, &err) != MTASTS_OK)
+		note(r, oldest, "-", DOMAIN_STATE, "error", err.message);
+	close(lock);
+	if (r->cli.json)
+		cli_emit(&r->cli, json_pack("{s:o}", "reports", r->out));
+	else
+		json_decref(r->out);
+	return r->problem ? CLI_PROBLEM : CLI_OK;
+}
+
+int
+cmd_tlsrpt(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"date", required_argument, NULL, 'd'},
+	    {"dry-run", required_argument, NULL, 'n'}, CLI_COMMON_OPTIONS};
+	struct run r = {.cli = {.name = "tlsrpt", .usage = usage_text}};
+	struct mtasts_config *cfg = NULL;
+	struct mtasts_error err;
+	const char *date = NULL, *what;
+	char today[TLSRPT_DAY_LEN + 1];
+	bool done;
+	int opt, status;
+
+	while ((opt = getopt_long(argc, argv, "d:n:" CLI_COMMON_SHORT, opts,
+	            NULL)) != -1) {
+		if (opt == 'd')
+			date = optarg;
+		else if (opt == 'n')
+			r.dry_run = optarg;
+		else if ((status = cli_common_option(&r.cli, opt, &done)),
+		    done)
+			return status;
+	}
+	if (optind + 1 != argc)
+		return cli_usage_error(&r.cli, "say show or send");
+	what = argv[optind];
+	if (strcmp(what, "show") != 0 && strcmp(what, "send") != 0)
+		return cli_usage_error(&r.cli, "unknown action \"%s\"", what);
+	if (date != NULL && !is_day(date))
+		return cli_usage_error(&r.cli, "--date wants YYYY-MM-DD");
+	if (r.dry_run != NULL && strcmp(what, "send") != 0)
+		return cli_usage_error(&r.cli, "--dry-run is for send");
+	if (cli_load_config(&r.cli, &cfg) != 0)
+		return CLI_ERROR;
+	r.cfg = cfg;
+	if (!cfg->tlsrpt)
+		fprintf(stderr, "mtasts tlsrpt: note: tlsrpt = yes is not set "
+		                "in the configuration: nothing is counted\n");
+	if ((r.store = tlsrpt_store_open(cfg, &err)) == NULL) {
+		fprintf(stderr, "mtasts tlsrpt: %s\n", err.message);
+		mtasts_config_free(cfg);
+		return CLI_ERROR;
+	}
+	tlsrpt_day(wall_now(), today);
+	status = strcmp(what, "show") == 0 ? show_day(&r, date ? date : today)
+	                                   : send_reports(&r, date);
+	dns_free(r.dns);
+	tlsrpt_store_close(r.store);
+	mtasts_config_free(cfg);
+	return status;
+}

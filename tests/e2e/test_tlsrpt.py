@@ -1,0 +1,284 @@
+"""TLS-RPT (RFC 8460) end to end with a real Exim (Debian's exim4-daemon-
+heavy 4.96, exim/exim.conf as shipped) in private network and mount
+namespaces: deliveries count their sessions, then `mtasts tlsrpt send`
+reports them to a mailto: address (through Exim's own sendmail, to an SMTP
+sink) and to an https: collector of the world, and each report holds
+exactly what the deliveries did."""
+import base64
+import email
+import email.policy
+import gzip
+import json
+import os
+import subprocess
+import threading
+import time
+import unittest
+
+import netns
+
+if os.geteuid() == 0 and os.path.exists("/usr/sbin/exim4"):
+    netns.enter()
+
+from exim import Exim, minimal_config
+from mail_world import GOOD, PLAIN, WRONG, MailWorld
+from world import HTTPS_IP
+
+SO = os.environ.get("MTASTS_EXIM_SO")
+EXIM_CONF = os.environ.get("MTASTS_EXIM_CONF")
+MTASTS = os.environ.get("MTASTS")
+SUBMITTER = "mail.client.example"
+RUA = "mailto:tlsrpt@reports.example,https://collector.example/tlsrpt"
+
+# domain -> (mode, sink, TLSRPT records)
+DOMAINS = {
+    "enforce-good.example": ("enforce", GOOD, [f"v=TLSRPTv1; rua={RUA}"]),
+    "enforce-plain.example": ("enforce", PLAIN, [f"v=TLSRPTv1; rua={RUA}"]),
+    "testing-wrongcert.example": ("testing", WRONG,
+                                  [f"v=TLSRPTv1; rua={RUA}"]),
+    "nopolicy.example": (None, GOOD, [f"v=TLSRPTv1; rua={RUA}"]),
+    "norecord.example": ("enforce", GOOD, []),
+    "tworecords.example": ("enforce", GOOD, [
+        "v=TLSRPTv1; rua=mailto:a@reports.example",
+        "v=TLSRPTv1; rua=mailto:b@reports.example"]),
+    "badscheme.example": ("enforce", GOOD, [
+        "v=TLSRPTv1; rua=ftp://collector.example/x,"
+        "mailto:tlsrpt@reports.example"]),
+    "flaky.example": ("enforce", GOOD, [
+        "v=TLSRPTv1; rua=https://collector.example/flaky"]),
+    "hang.example": ("enforce", GOOD, [
+        "v=TLSRPTv1; rua=https://collector.example/hang"]),
+    # where the mailto: reports go; no policy, no TLSRPT record
+    "reports.example": (None, GOOD, []),
+}
+
+# what each delivery's session must count as: type, successes, failures
+EXPECTED = {
+    "enforce-good.example": ("sts", 1, {}),
+    "enforce-plain.example": ("sts", 0, {"starttls-not-supported": 1}),
+    "testing-wrongcert.example": ("sts", 0,
+                                  {"certificate-host-mismatch": 1}),
+    "nopolicy.example": ("no-policy-found", 1, {}),
+    "norecord.example": ("sts", 1, {}),
+    "tworecords.example": ("sts", 1, {}),
+    "badscheme.example": ("sts", 1, {}),
+    "flaky.example": ("sts", 1, {}),
+    "hang.example": ("sts", 1, {}),
+}
+
+
+def gunzip_json(data):
+    return json.loads(gzip.decompress(data))
+
+
+@unittest.skipUnless(os.geteuid() == 0 and os.path.exists("/usr/sbin/exim4")
+                     and SO and MTASTS,
+                     "needs root, Debian's exim4, mtasts_exim.so, mtasts")
+class TlsRpt(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.mail = MailWorld(
+            {d: spec[:2] for d, spec in DOMAINS.items()},
+            extra_config="cache_group = mtasts\ntlsrpt = yes\n"
+                         f"tlsrpt_submitter = {SUBMITTER}\n"
+                         "tlsrpt_organization = mtasts tests\n"
+                         "tlsrpt_contact = postmaster@client.example\n")
+        w = cls.world = cls.mail.world
+        for domain, (_, _, records) in DOMAINS.items():
+            for r in records:
+                w.zone.add("_smtp._tls." + domain, "TXT", r)
+        w.zone.add("collector.example", "A", HTTPS_IP)
+        w.https.certs["collector.example"] = w.ca.issue(
+            "collector", ["collector.example"])
+        w.https.collectors.update(
+            {"/tlsrpt": "ok", "/flaky": "fail", "/hang": "hang"})
+        netns.add_group(w.dir, "mtasts", ["Debian-exim"])
+        cls.exim = Exim(os.path.join(w.dir, "exim"), minimal_config(
+            EXIM_CONF, SO, w.config, w.ca.cert_file))
+        cls.today = time.strftime("%Y-%m-%d", time.gmtime())
+        cls.msgids = {}
+        for domain in EXPECTED:
+            cls.msgids[domain] = cls.exim.send("bob@" + domain)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.mail.stop()
+
+    def mtasts(self, *args, check=True):
+        p = subprocess.run([MTASTS, args[0], "--config", self.world.config,
+                            *args[1:]],
+                           capture_output=True, text=True, timeout=120)
+        if check and p.returncode not in (0, 1):
+            self.fail(p.stdout + p.stderr)
+        return p
+
+    def show(self):
+        p = self.mtasts("tlsrpt", "show", "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return json.loads(p.stdout)["domains"]
+
+    def reports_mail(self):
+        """The report mail the sink of reports.example got, parsed."""
+        out = []
+        for m in self.mail.sinks[GOOD].received("reports.example"):
+            raw = m.data if isinstance(m.data, bytes) else m.data.encode()
+            out.append((m, email.message_from_bytes(
+                raw, policy=email.policy.default)))
+        return out
+
+    def wait_for_mail(self, count, timeout=30):
+        end = time.time() + timeout
+        while time.time() < end and len(self.reports_mail()) < count:
+            time.sleep(0.2)
+        return self.reports_mail()
+
+    def assert_report(self, report, domain):
+        kind, successes, failures = EXPECTED[domain]
+        self.assertEqual(report["organization-name"], "mtasts tests")
+        self.assertEqual(report["contact-info"], "postmaster@client.example")
+        self.assertEqual(report["date-range"], {
+            "start-datetime": f"{self.today}T00:00:00Z",
+            "end-datetime": f"{self.today}T23:59:59Z"})
+        self.assertEqual(len(report["policies"]), 1)
+        p = report["policies"][0]
+        self.assertEqual(p["policy"]["policy-type"], kind)
+        self.assertEqual(p["policy"]["policy-domain"], domain)
+        if kind == "sts":
+            self.assertEqual(p["policy"]["mx-host"], [f"mx.{domain}"])
+            self.assertIn("version: STSv1", p["policy"]["policy-string"])
+        self.assertEqual(p["summary"], {
+            "total-successful-session-count": successes,
+            "total-failure-session-count": sum(failures.values())})
+        got = {}
+        for d in p.get("failure-details", []):
+            got[d["result-type"]] = (got.get(d["result-type"], 0)
+                                     + d["failed-session-count"])
+            self.assertEqual(d["receiving-mx-hostname"], f"mx.{domain}")
+            self.assertIn(d["receiving-ip"], (PLAIN, WRONG))
+            self.assertEqual(d["sending-mta-ip"], "127.0.0.1")
+        self.assertEqual(got, failures)
+
+    def test_1_sessions_counted(self):
+        """Each delivery's session, as it went: the store's counts per
+        domain and result type (the deferred one too)."""
+        self.assertIn(self.msgids["enforce-plain.example"],
+                      self.exim.queue())
+        self.assertEqual(self.mail.got(PLAIN, "enforce-plain.example"), [])
+        days = self.show()
+        self.assertEqual(set(days), set(EXPECTED), days)
+        for domain, (kind, successes, failures) in EXPECTED.items():
+            [p] = days[domain]
+            self.assertEqual(p["type"], kind, domain)
+            self.assertEqual(p["success"], successes, domain)
+            self.assertEqual(p["failure"], sum(failures.values()), domain)
+            self.assertEqual(
+                {d["result"]: d["count"] for d in p["details"]}, failures)
+
+    def test_2_send_twice_at_once(self):
+        """Two sends at once: every report delivered once, to each rua;
+        the 500 and the hang retried; the missing, double and bad-scheme
+        records as RFC 8460 says."""
+        results = []
+
+        def run():
+            results.append(self.mtasts("tlsrpt", "send", "--date",
+                                       self.today, "--json"))
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(sorted(p.returncode for p in results), [1, 1],
+                         [p.stderr for p in results])
+        outcomes = {}
+        for p in results:
+            for r in json.loads(p.stdout)["reports"]:
+                outcomes.setdefault((r["domain"], r["rua"]), []).append(
+                    r["result"])
+        # the reports of domains with a good rua went once, in one run
+        for domain in ("enforce-good.example", "enforce-plain.example",
+                       "testing-wrongcert.example", "nopolicy.example"):
+            for rua in RUA.split(","):
+                self.assertEqual(outcomes[(domain, rua)], ["sent"])
+        self.assertEqual(
+            outcomes[("badscheme.example", "ftp://collector.example/x")],
+            ["failed"])
+        self.assertEqual(outcomes[("norecord.example", "")],
+                         ["skipped"])
+        self.assertEqual(outcomes[("tworecords.example", "")],
+                         ["skipped"])
+        # retried in both runs, one after the other: never sent
+        self.assertEqual(
+            outcomes[("flaky.example", "https://collector.example/flaky")],
+            ["retry", "retry"])
+        self.assertEqual(
+            outcomes[("hang.example", "https://collector.example/hang")],
+            ["retry", "retry"])
+
+        mails = self.wait_for_mail(5)
+        time.sleep(1)
+        mails = self.reports_mail()
+        by_domain = {}
+        for received, msg in mails:
+            self.assertTrue(received.tls)
+            self.assertEqual(msg.get_content_type(), "multipart/report")
+            self.assertEqual(msg.get_param("report-type"), "tlsrpt")
+            self.assertEqual(msg["TLS-Required"], "No")
+            self.assertEqual(msg["TLS-Report-Submitter"], SUBMITTER)
+            domain = msg["TLS-Report-Domain"]
+            parts = [p for p in msg.iter_parts()
+                     if p.get_content_type() == "application/tlsrpt+gzip"]
+            self.assertEqual(len(parts), 1)
+            name = parts[0].get_filename()
+            start = int(time.mktime(time.strptime(self.today, "%Y-%m-%d"))
+                        - time.timezone)
+            self.assertEqual(
+                name, f"{SUBMITTER}!{domain}!{start}!{start + 86399}.json.gz")
+            self.assertEqual(received.recipients,
+                             ["tlsrpt@reports.example"])
+            by_domain.setdefault(domain, []).append(
+                gunzip_json(parts[0].get_content()))
+        self.assertEqual(sorted(by_domain), sorted([
+            "enforce-good.example", "enforce-plain.example",
+            "testing-wrongcert.example", "nopolicy.example",
+            "badscheme.example"]))
+        for domain, reports in by_domain.items():
+            self.assertEqual(len(reports), 1, domain)
+            self.assert_report(reports[0], domain)
+
+        posts = [p for p in self.world.https.posts if p[1] == "/tlsrpt"]
+        self.assertEqual(len(posts), 4)
+        for host, path, ctype, body, _ in posts:
+            self.assertEqual(host, "collector.example")
+            self.assertEqual(ctype, "application/tlsrpt+gzip")
+            report = gunzip_json(body)
+            domain = report["policies"][0]["policy"]["policy-domain"]
+            self.assert_report(report, domain)
+            self.assertEqual(report["report-id"],
+                             by_domain[domain][0]["report-id"])
+
+    def test_3_retry_after_the_collector_recovers(self):
+        """The collector that answered 500 answers 200: the next send
+        delivers that report, once, and nothing else again."""
+        self.world.https.collectors["/flaky"] = "ok"
+        mails = len(self.reports_mail())
+        posts = len(self.world.https.posts)
+        p = self.mtasts("tlsrpt", "send", "--date", self.today, "--json")
+        got = {(r["domain"], r["rua"]): r["result"]
+               for r in json.loads(p.stdout)["reports"]}
+        self.assertEqual(got, {
+            ("flaky.example", "https://collector.example/flaky"): "sent",
+            ("hang.example", "https://collector.example/hang"): "retry"})
+        new = self.world.https.posts[posts:]
+        self.assertEqual([(x[1], x[4]) for x in new],
+                         [("/flaky", "ok"), ("/hang", "hang")])
+        time.sleep(1)
+        self.assertEqual(len(self.reports_mail()), mails)
+
+    def test_4_report_mail_not_counted(self):
+        """The sessions that carried the reports count for no domain."""
+        self.assertNotIn("reports.example", self.show())
+
+
+if __name__ == "__main__":
+    unittest.main()
