@@ -79,6 +79,20 @@ cache_dir_mode(unsigned file_mode)
 	return m | 0700;
 }
 
+int
+cache_make_dir(
+    const struct mtasts_config *cfg, const char *dir, struct mtasts_error *err)
+{
+	if (mkdir(dir, 0700) == 0)
+		cache_set_ownership(cfg, dir, cache_dir_mode(cfg->cache_mode));
+	else if (errno != EEXIST) {
+		mtasts_error_set(err, MTASTS_ERR_CACHE,
+		    "%s: cannot create it: %s", dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static int
 open_files(
     struct cache *c, const struct mtasts_config *cfg, struct mtasts_error *err)
@@ -89,11 +103,8 @@ open_files(
 	int rc, dead;
 	MDB_txn *txn;
 
-	if (mkdir(dir, 0700) == 0)
-		cache_set_ownership(cfg, dir, cache_dir_mode(cfg->cache_mode));
-	else if (errno != EEXIST)
-		return mtasts_error_set(err, MTASTS_ERR_CACHE,
-		    "cache %s: cannot create it: %s", dir, strerror(errno));
+	if (cache_make_dir(cfg, dir, err) != 0)
+		return -1;
 	if ((rc = mdb_env_create(&c->env)) != 0)
 		return lmdb_error(err, "create", dir, rc);
 	mdb_env_set_mapsize(c->env, cfg->cache_size);

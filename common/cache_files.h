@@ -37,6 +37,11 @@ void cache_set_ownership(
  * (the cache's, and the TLS-RPT store's beside it). */
 mode_t cache_dir_mode(unsigned file_mode);
 
+/* Makes directory dir (when it is not there) with the cache's group and
+ * cache_dir_mode().  Returns 0, or -1 with err set. */
+int cache_make_dir(
+    const struct mtasts_config *cfg, const char *dir, struct mtasts_error *err);
+
 /* Whether a record fits (policy: one that keeps a policy in force, which
  * is never refused while less used records can go). */
 bool cache_has_room(struct cache *c, bool policy);

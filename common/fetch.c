@@ -110,18 +110,17 @@ fetch_use_store(CURL *easy, void *ssl_ctx, void *store)
 	return CURLE_OK;
 }
 
-static int
-set_options(struct fetch *f, const struct mtasts_config *cfg)
+CURLcode
+fetch_set_https(const struct curl_api *curl, CURL *e,
+    const struct mtasts_config *cfg, X509_STORE *ca)
 {
-	CURL *e = f->easy;
 	CURLcode rc = CURLE_OK;
 
 #define SET(opt, val)                                                          \
 	do {                                                                   \
 		if (rc == CURLE_OK)                                            \
-			rc = f->curl->easy_setopt(e, opt, val);              \
+			rc = curl->easy_setopt(e, opt, val);                   \
 	} while (0)
-	SET(CURLOPT_URL, f->url);
 	SET(CURLOPT_PROTOCOLS_STR, "https");
 	SET(CURLOPT_REDIR_PROTOCOLS_STR, "https");
 	/* RFC 8461 §3.3: "HTTP 3xx redirects MUST NOT be followed" */
@@ -133,13 +132,29 @@ set_options(struct fetch *f, const struct mtasts_config *cfg)
 	SET(CURLOPT_CAINFO, NULL);
 	SET(CURLOPT_CAPATH, NULL);
 	SET(CURLOPT_SSL_CTX_FUNCTION, fetch_use_store);
-	SET(CURLOPT_SSL_CTX_DATA, f->ca);
+	SET(CURLOPT_SSL_CTX_DATA, ca);
 	/* "" turns off the proxies of the environment */
 	SET(CURLOPT_PROXY, cfg->proxy != NULL ? cfg->proxy : "");
 	SET(CURLOPT_CONNECTTIMEOUT_MS, cfg->connect_timeout_ms);
+	SET(CURLOPT_NOSIGNAL, 1L);
+#undef SET
+	return rc;
+}
+
+static int
+set_options(struct fetch *f, const struct mtasts_config *cfg)
+{
+	CURL *e = f->easy;
+	CURLcode rc = fetch_set_https(f->curl, e, cfg, f->ca);
+
+#define SET(opt, val)                                                          \
+	do {                                                                   \
+		if (rc == CURLE_OK)                                            \
+			rc = f->curl->easy_setopt(e, opt, val);              \
+	} while (0)
+	SET(CURLOPT_URL, f->url);
 	SET(CURLOPT_TIMEOUT_MS, cfg->fetch_timeout_ms);
 	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)MTASTS_POLICY_MAX_BYTES);
-	SET(CURLOPT_NOSIGNAL, 1L);
 	/* one fetch per host: keeping connections open only costs memory */
 	SET(CURLOPT_FORBID_REUSE, 1L);
 	SET(CURLOPT_USERAGENT, USER_AGENT);

@@ -63,4 +63,10 @@ void fetch_cleanup(struct fetch *f);
  * OpenSSL), not curl's defaults. */
 CURLcode fetch_use_store(CURL *easy, void *ssl_ctx, void *store);
 
+/* The options of every HTTPS transfer of mtasts on e: https only, no
+ * redirect, TLS 1.2 or newer verified against ca (PKIX and the host
+ * name), the configured proxy or none, the connect timeout. */
+CURLcode fetch_set_https(const struct curl_api *curl, CURL *e,
+    const struct mtasts_config *cfg, X509_STORE *ca);
+
 #endif

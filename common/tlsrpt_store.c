@@ -117,12 +117,10 @@ tlsrpt_store_open(const struct mtasts_config *cfg, struct mtasts_error *err)
 		free(s);
 		return NULL;
 	}
-	if (mkdir(dir, 0700) == 0)
-		cache_set_ownership(cfg, dir, cache_dir_mode(cfg->cache_mode));
-	else if (errno != EEXIST) {
-		mtasts_error_set(err, MTASTS_ERR_CACHE,
-		    "TLS-RPT store %s: cannot create it: %s", dir,
-		    strerror(errno));
+	/* tlsrpt in the cache's directory, made as the cache makes it */
+	if ((cfg->tlsrpt_dir == NULL &&
+	        cache_make_dir(cfg, cfg->cache_dir, err) != 0) ||
+	    cache_make_dir(cfg, dir, err) != 0) {
 		free(s);
 		return NULL;
 	}

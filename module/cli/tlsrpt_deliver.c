@@ -156,7 +156,7 @@ by_post(const struct mtasts_config *cfg, const struct report *r,
 	char errbuf[CURL_ERROR_SIZE] = "";
 	X509_STORE *ca;
 	enum delivery d;
-	CURLcode rc = CURLE_OK;
+	CURLcode rc;
 	long status = 0;
 	CURL *e;
 	size_t i;
@@ -173,24 +173,14 @@ by_post(const struct mtasts_config *cfg, const struct report *r,
 	    NULL, "Content-Type: application/tlsrpt+gzip");
 	for (i = 0; i < cfg->connect_to_count; i++)
 		connect_to = curl->slist_append(connect_to, cfg->connect_to[i]);
+	rc = fetch_set_https(curl, e, cfg, ca);
 #define SET(opt, val)                                                          \
 	do {                                                                   \
 		if (rc == CURLE_OK)                                            \
 			rc = curl->easy_setopt(e, opt, val);                   \
 	} while (0)
 	SET(CURLOPT_URL, url);
-	SET(CURLOPT_PROTOCOLS_STR, "https");
-	SET(CURLOPT_FOLLOWLOCATION, 0L);
-	SET(CURLOPT_SSL_VERIFYPEER, 1L);
-	SET(CURLOPT_SSL_VERIFYHOST, 2L);
-	SET(CURLOPT_CAINFO, NULL);
-	SET(CURLOPT_CAPATH, NULL);
-	SET(CURLOPT_SSL_CTX_FUNCTION, fetch_use_store);
-	SET(CURLOPT_SSL_CTX_DATA, ca);
-	SET(CURLOPT_PROXY, cfg->proxy != NULL ? cfg->proxy : "");
-	SET(CURLOPT_CONNECTTIMEOUT_MS, cfg->connect_timeout_ms);
 	SET(CURLOPT_TIMEOUT_MS, cfg->fetch_timeout_ms * 2);
-	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_USERAGENT, "mtasts/" MTASTS_VERSION " (TLS-RPT)");
 	SET(CURLOPT_HTTPHEADER, headers);
 	SET(CURLOPT_POSTFIELDS, (const char *)r->gz);

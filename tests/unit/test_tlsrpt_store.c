@@ -1,0 +1,325 @@
+/* Unit tests of the TLS-RPT store (common/tlsrpt_store.c): counts, the
+ * bound on detail rows, a full map, concurrent writers and a writer
+ * killed in the middle, on a real LMDB in a temporary directory. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "tlsrpt_store.h"
+#include "unit.h"
+
+static const char DAY[] = "2026-12-01";
+
+/* A configuration whose store is in a new directory. */
+static struct mtasts_config *
+config(const char *extra)
+{
+	char dir[] = "/tmp/mtasts-tlsrpt-XXXXXX", path[64], text[512];
+	struct mtasts_config *cfg;
+	struct mtasts_error err;
+	FILE *f;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/mtasts.conf", dir);
+	snprintf(text, sizeof(text),
+	    "[mtasts]\ncache_dir = %s/cache\ntlsrpt = yes\n%s", dir, extra);
+	ck_assert_ptr_nonnull(f = fopen(path, "w"));
+	fputs(text, f);
+	fclose(f);
+	ck_assert_int_eq(mtasts_config_load(path, &cfg, &err), MTASTS_OK);
+	return cfg;
+}
+
+static struct tlsrpt_session
+session(const char *domain, const char *result, const char *mx)
+{
+	struct tlsrpt_session x = {.domain = domain,
+	    .sts = true,
+	    .policy = "version: STSv1\nmode: enforce\nmx: *.example.com\n"
+	              "max_age: 86400",
+	    .result = result,
+	    .sending_ip = "192.0.2.1",
+	    .mx_host = mx,
+	    .receiving_ip = "198.51.100.7"};
+	return x;
+}
+
+/* The one policy of domain on DAY. */
+static json_t *
+policy_of(struct tlsrpt_store *s, const char *domain, json_t **day)
+{
+	struct mtasts_error err;
+
+	*day = tlsrpt_store_day(s, DAY, domain, &err);
+	ck_assert_ptr_nonnull(*day);
+	ck_assert_int_eq(json_array_size(json_object_get(*day, domain)), 1);
+	return json_array_get(json_object_get(*day, domain), 0);
+}
+
+static json_int_t
+num(json_t *p, const char *key)
+{
+	return json_integer_value(json_object_get(p, key));
+}
+
+START_TEST(sessions_are_counted)
+{
+	struct mtasts_config *cfg = config("");
+	struct mtasts_error err;
+	struct tlsrpt_store *s = tlsrpt_store_open(cfg, &err);
+	struct tlsrpt_session ok = session("example.com", NULL, "mx1.example.com"),
+			      bad = session("example.com",
+				  "starttls-not-supported", "mx2.example.com");
+	json_t *day, *p, *d;
+	int i;
+
+	ck_assert_ptr_nonnull(s);
+	for (i = 0; i < 3; i++)
+		ck_assert_int_eq(tlsrpt_store_add(s, DAY, &ok, &err), MTASTS_OK);
+	for (i = 0; i < 2; i++)
+		ck_assert_int_eq(tlsrpt_store_add(s, DAY, &bad, &err), MTASTS_OK);
+	p = policy_of(s, "example.com", &day);
+	ck_assert_str_eq(json_string_value(json_object_get(p, "type")), "sts");
+	ck_assert_int_eq(num(p, "success"), 3);
+	ck_assert_int_eq(num(p, "failure"), 2);
+	ck_assert_int_eq(json_array_size(json_object_get(p, "details")), 1);
+	d = json_array_get(json_object_get(p, "details"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(d, "result")),
+	    "starttls-not-supported");
+	ck_assert_str_eq(json_string_value(json_object_get(d, "mx_host")),
+	    "mx2.example.com");
+	ck_assert_int_eq(num(d, "count"), 2);
+	json_decref(day);
+	/* another day holds nothing of it */
+	day = tlsrpt_store_day(s, "2026-12-02", NULL, &err);
+	ck_assert_int_eq(json_object_size(day), 0);
+	json_decref(day);
+	tlsrpt_store_close(s);
+	mtasts_config_free(cfg);
+}
+END_TEST
+
+START_TEST(hostile_fields_are_refused)
+{
+	struct mtasts_config *cfg = config("");
+	struct mtasts_error err;
+	struct tlsrpt_store *s = tlsrpt_store_open(cfg, &err);
+	struct tlsrpt_session x = session("example.com", NULL, "mx 1.example");
+	json_t *day;
+
+	ck_assert_int_eq(tlsrpt_store_add(s, DAY, &x, &err), MTASTS_ERR_USAGE);
+	x = session("exa\nmple.com", NULL, "mx1.example.com");
+	ck_assert_int_eq(tlsrpt_store_add(s, DAY, &x, &err), MTASTS_ERR_USAGE);
+	x = session("", NULL, "mx1.example.com");
+	ck_assert_int_eq(tlsrpt_store_add(s, DAY, &x, &err), MTASTS_ERR_USAGE);
+	day = tlsrpt_store_day(s, DAY, NULL, &err);
+	ck_assert_int_eq(json_object_size(day), 0);
+	json_decref(day);
+	tlsrpt_store_close(s);
+	mtasts_config_free(cfg);
+}
+END_TEST
+
+START_TEST(detail_rows_are_bounded)
+{
+	struct mtasts_config *cfg = config("tlsrpt_details = 10\n");
+	struct mtasts_error err;
+	struct tlsrpt_store *s = tlsrpt_store_open(cfg, &err);
+	json_t *day, *p;
+	char mx[64];
+	int i;
+
+	for (i = 0; i < 25; i++) {
+		struct tlsrpt_session x;
+
+		snprintf(mx, sizeof(mx), "mx%d.example.com", i);
+		x = session("example.com", "certificate-expired", mx);
+		ck_assert_int_eq(tlsrpt_store_add(s, DAY, &x, &err), MTASTS_OK);
+	}
+	p = policy_of(s, "example.com", &day);
+	ck_assert_int_eq(num(p, "failure"), 25);
+	ck_assert_int_eq(json_array_size(json_object_get(p, "details")), 10);
+	ck_assert_int_eq(num(p, "dropped"), 15);
+	json_decref(day);
+	tlsrpt_store_close(s);
+	mtasts_config_free(cfg);
+}
+END_TEST
+
+START_TEST(a_full_store_refuses_and_keeps_what_it_has)
+{
+	struct mtasts_config *cfg = config("tlsrpt_size = 1\n");
+	struct mtasts_error err;
+	struct tlsrpt_store *s = tlsrpt_store_open(cfg, &err);
+	mtasts_code rc = MTASTS_OK;
+	json_t *day, *p;
+	char domain[64];
+	int i;
+
+	/* distinct domains until the map is full */
+	for (i = 0; i < 100000 && rc == MTASTS_OK; i++) {
+		struct tlsrpt_session x;
+
+		snprintf(domain, sizeof(domain), "d%d.example.com", i);
+		x = session(domain, "validation-failure", "mx.example.com");
+		rc = tlsrpt_store_add(s, DAY, &x, &err);
+	}
+	ck_assert_int_eq(rc, MTASTS_ERR_CACHE);
+	ck_assert_ptr_nonnull(strstr(err.message, "full"));
+	ck_assert_int_gt(i, 100);
+	p = policy_of(s, "d0.example.com", &day);
+	ck_assert_int_eq(num(p, "failure"), 1);
+	json_decref(day);
+	/* what is reported and pruned makes room again */
+	ck_assert_int_eq(tlsrpt_store_prune(s, "2026-12-02", &err), MTASTS_OK);
+	{
+		struct tlsrpt_session x = session("again.example", NULL, "mx");
+
+		ck_assert_int_eq(tlsrpt_store_add(s, "2026-12-02", &x, &err),
+		    MTASTS_OK);
+	}
+	tlsrpt_store_close(s);
+	mtasts_config_free(cfg);
+}
+END_TEST
+
+/* Adds n successes of example.com in a new process. */
+static pid_t
+writer(const struct mtasts_config *cfg, int n)
+{
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct mtasts_error err;
+		struct tlsrpt_store *s = tlsrpt_store_open(cfg, &err);
+		struct tlsrpt_session x =
+		    session("example.com", NULL, "mx1.example.com");
+		int i;
+
+		for (i = 0; i < n; i++)
+			if (s == NULL || tlsrpt_store_add(s, DAY, &x, &err) !=
+			        MTASTS_OK)
+				_exit(1);
+		_exit(0);
+	}
+	return pid;
+}
+
+START_TEST(concurrent_writers_lose_nothing)
+{
+	struct mtasts_config *cfg = config("");
+	struct mtasts_error err;
+	struct tlsrpt_store *s;
+	pid_t pids[4];
+	json_t *day, *p;
+	int i, status;
+
+	for (i = 0; i < 4; i++)
+		pids[i] = writer(cfg, 500);
+	for (i = 0; i < 4; i++) {
+		ck_assert_int_eq(waitpid(pids[i], &status, 0), pids[i]);
+		ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	s = tlsrpt_store_open(cfg, &err);
+	p = policy_of(s, "example.com", &day);
+	ck_assert_int_eq(num(p, "success"), 2000);
+	json_decref(day);
+	tlsrpt_store_close(s);
+	mtasts_config_free(cfg);
+}
+END_TEST
+
+START_TEST(a_killed_writer_leaves_a_usable_store)
+{
+	struct mtasts_config *cfg = config("");
+	struct mtasts_error err;
+	struct tlsrpt_store *s;
+	struct tlsrpt_session x = session("example.com", NULL, "mx1.example.com");
+	pid_t pid = writer(cfg, 1000000);
+	json_t *day, *p;
+	json_int_t before;
+	int status;
+
+	usleep(200000);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	ck_assert(WIFSIGNALED(status));
+	s = tlsrpt_store_open(cfg, &err);
+	ck_assert_ptr_nonnull(s);
+	p = policy_of(s, "example.com", &day);
+	before = num(p, "success");
+	ck_assert_int_gt(before, 0);
+	json_decref(day);
+	/* its write lock died with it */
+	ck_assert_int_eq(tlsrpt_store_add(s, DAY, &x, &err), MTASTS_OK);
+	p = policy_of(s, "example.com", &day);
+	ck_assert_int_eq(num(p, "success"), before + 1);
+	json_decref(day);
+	tlsrpt_store_close(s);
+	mtasts_config_free(cfg);
+}
+END_TEST
+
+START_TEST(states_are_kept_per_rua)
+{
+	struct mtasts_config *cfg = config("");
+	struct mtasts_error err;
+	struct tlsrpt_store *s = tlsrpt_store_open(cfg, &err);
+	char state[64];
+
+	ck_assert_int_eq(tlsrpt_store_state(s, DAY, "example.com",
+	                     "mailto:a@example.net", state, sizeof(state), &err),
+	    MTASTS_OK);
+	ck_assert_str_eq(state, "");
+	ck_assert_int_eq(tlsrpt_store_set_state(s, DAY, "example.com",
+	                     "mailto:a@example.net", "sent 1", &err),
+	    MTASTS_OK);
+	tlsrpt_store_state(s, DAY, "example.com", "mailto:a@example.net",
+	    state, sizeof(state), &err);
+	ck_assert_str_eq(state, "sent 1");
+	tlsrpt_store_state(s, DAY, "example.com", "https://example.net/r",
+	    state, sizeof(state), &err);
+	ck_assert_str_eq(state, "");
+	ck_assert_int_eq(tlsrpt_store_prune(s, "2026-12-02", &err), MTASTS_OK);
+	tlsrpt_store_state(s, DAY, "example.com", "mailto:a@example.net",
+	    state, sizeof(state), &err);
+	ck_assert_str_eq(state, "");
+	tlsrpt_store_close(s);
+	mtasts_config_free(cfg);
+}
+END_TEST
+
+START_TEST(days_are_utc)
+{
+	char day[TLSRPT_DAY_LEN + 1];
+
+	tlsrpt_day(1764633599, day); /* 2025-12-01T23:59:59Z */
+	ck_assert_str_eq(day, "2025-12-01");
+	ck_assert_int_eq(tlsrpt_day_start("2025-12-01"), 1764547200);
+	ck_assert_int_eq(tlsrpt_day_start("yesterday"), 0);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("tlsrpt_store");
+	TCase *tc = tcase_create("store");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, sessions_are_counted);
+	tcase_add_test(tc, hostile_fields_are_refused);
+	tcase_add_test(tc, detail_rows_are_bounded);
+	tcase_add_test(tc, a_full_store_refuses_and_keeps_what_it_has);
+	tcase_add_test(tc, concurrent_writers_lose_nothing);
+	tcase_add_test(tc, a_killed_writer_leaves_a_usable_store);
+	tcase_add_test(tc, states_are_kept_per_rua);
+	tcase_add_test(tc, days_are_utc);
+	suite_add_tcase(s, tc);
+	return unit_run(s);
+}
