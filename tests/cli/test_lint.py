@@ -145,7 +145,7 @@ class Help(unittest.TestCase):
         subs = [line.split()[0] for line in out.decode().splitlines()
                 if line.startswith("  ")]
         self.assertEqual(subs, ["lookup", "check", "init", "refresh",
-                                "cache", "smtpd-reload", "policy-lint",
+                                "cache", "tlsrpt", "smtpd-reload", "policy-lint",
                                 "txt-lint", "mx-match"])
         for sub in subs:
             rc, sub_out, _ = run(sub, "--help")

@@ -10,7 +10,8 @@ import unittest
 HEADER = os.path.join(os.path.dirname(__file__), "..", "..", "module",
                       "mtasts.h")
 EXIM_FUNCTIONS = {"mtasts_mode", "mtasts_recheck", "mtasts_ignore",
-                  "mtasts_reason", "mtasts_report", "mtasts_testing_mx"}
+                  "mtasts_reason", "mtasts_report", "mtasts_testing_mx",
+                  "mtasts_tlsrpt"}
 
 
 def exported(path, node=None):
