@@ -29,6 +29,7 @@
 #include "crc32.h"
 #include "error.h"
 #include "guard.h"
+#include "tlsrpt_spool.h"
 #include "tlsrpt_store.h"
 
 struct tlsrpt_store {
@@ -50,14 +51,25 @@ struct sum {
 
 #define KEY_MAX 400
 
+/* Counted, not asked of gmtime(): glibc reads the time zone file at its
+ * first call, and a delivery process makes one call. */
 void
 tlsrpt_day(int64_t t, char day[TLSRPT_DAY_LEN + 1])
 {
-	time_t tt = (time_t)t;
-	struct tm tm;
+	/* days since 1970-01-01 to a civil date (the proleptic Gregorian
+	 * calendar, in eras of 400 years from 0000-03-01) */
+	int64_t z = (t >= 0 ? t : t - 86399) / 86400 + 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153;
+	int64_t d = doy - (153 * mp + 2) / 5 + 1;
+	int64_t m = mp < 10 ? mp + 3 : mp - 9;
+	int64_t y = yoe + era * 400 + (m <= 2);
 
-	gmtime_r(&tt, &tm);
-	strftime(day, TLSRPT_DAY_LEN + 1, "%Y-%m-%d", &tm);
+	snprintf(day, TLSRPT_DAY_LEN + 1, "%04d-%02d-%02d",
+	    (int)(y % 10000 + 10000) % 10000, (int)m, (int)d);
 }
 
 int64_t
@@ -82,21 +94,6 @@ store_error(struct mtasts_error *err, const struct tlsrpt_store *s,
 	    rc == MDB_MAP_FULL ? "full (tlsrpt_size)" : mdb_strerror(rc));
 }
 
-/* The store's directory: tlsrpt_dir, or tlsrpt in the cache's. */
-static int
-store_dir(const struct mtasts_config *cfg, char *dir, size_t len)
-{
-	int n;
-
-	if (cfg->tlsrpt_dir != NULL)
-		n = snprintf(dir, len, "%s", cfg->tlsrpt_dir);
-	else if (cfg->cache_dir != NULL)
-		n = snprintf(dir, len, "%s/tlsrpt", cfg->cache_dir);
-	else
-		return -1;
-	return n > 0 && (size_t)n < len ? 0 : -1;
-}
-
 struct tlsrpt_store *
 tlsrpt_store_open(const struct mtasts_config *cfg, struct mtasts_error *err)
 {
@@ -111,7 +108,7 @@ tlsrpt_store_open(const struct mtasts_config *cfg, struct mtasts_error *err)
 	}
 	s->cfg = cfg;
 	s->details = cfg->tlsrpt_details;
-	if (store_dir(cfg, dir, sizeof(dir)) != 0) {
+	if (tlsrpt_dir_of(cfg, dir, sizeof(dir)) != 0) {
 		mtasts_error_set(err, MTASTS_ERR_CONFIG,
 		    "TLS-RPT store: set tlsrpt_dir or cache_dir");
 		free(s);
@@ -264,31 +261,58 @@ count(struct tlsrpt_store *s, MDB_txn *txn, const char *pkey,
 	return 0;
 }
 
-mtasts_code
-tlsrpt_store_add(struct tlsrpt_store *s, const char *day,
-    const struct tlsrpt_session *x, struct mtasts_error *err)
+static bool
+session_ok(const struct tlsrpt_session *x)
+{
+	return x->domain != NULL && x->domain[0] != '\0' &&
+	    field_ok(x->domain, 253) && field_ok(or_dash(x->sending_ip), 64) &&
+	    field_ok(or_dash(x->mx_host), 253) &&
+	    field_ok(or_dash(x->receiving_ip), 64) &&
+	    (x->result == NULL || field_ok(x->result, 40));
+}
+
+/* Counts one session in txn. */
+static int
+add_one(struct tlsrpt_store *s, MDB_txn *txn, const char *day,
+    const struct tlsrpt_session *x)
 {
 	const char *policy = x->sts && x->policy != NULL ? x->policy : "";
 	char pkey[KEY_MAX], row[KEY_MAX];
-	sigjmp_buf jump;
-	MDB_txn *txn;
 	int rc;
 
-	if (x->domain == NULL || !field_ok(x->domain, 253) ||
-	    x->domain[0] == '\0' || !field_ok(or_dash(x->sending_ip), 64) ||
-	    !field_ok(or_dash(x->mx_host), 253) ||
-	    !field_ok(or_dash(x->receiving_ip), 64) ||
-	    (x->result != NULL && !field_ok(x->result, 40)))
-		return mtasts_error_set(err, MTASTS_ERR_USAGE,
-		    "TLS-RPT: a session with a malformed field");
-	if (s->faulted)
-		return mtasts_error_set(err, MTASTS_ERR_CACHE,
-		    "TLS-RPT store: given up after a fault");
 	snprintf(pkey, sizeof(pkey), "P %s %s %08" PRIx32, day, x->domain,
 	    crc32_of(policy, strlen(policy)));
 	snprintf(row, sizeof(row), "%s %s %s %s",
 	    x->result != NULL ? x->result : "-", or_dash(x->sending_ip),
 	    or_dash(x->mx_host), or_dash(x->receiving_ip));
+	rc = count(s, txn, pkey, x, row);
+	return rc == MDB_KEYEXIST ? 0 : rc; /* a hash collision: not counted */
+}
+
+static void
+offset_key(char *key, size_t len, const char *day)
+{
+	snprintf(key, len, "O %s", day);
+}
+
+/*
+ * Counts the well-formed sessions of xs[n] on day and, with offset, notes
+ * in the same transaction how far day's spool file has been read.
+ */
+static mtasts_code
+add_sessions(struct tlsrpt_store *s, const char *day,
+    const struct tlsrpt_session *xs, size_t n, const uint64_t *offset,
+    struct mtasts_error *err)
+{
+	char okey[KEY_MAX];
+	sigjmp_buf jump;
+	MDB_txn *txn = NULL;
+	size_t i;
+	int rc;
+
+	if (s->faulted)
+		return mtasts_error_set(err, MTASTS_ERR_CACHE,
+		    "TLS-RPT store: given up after a fault");
 	if (sigsetjmp(jump, 0) != 0) {
 		s->faulted = true; /* its write lock may be ours: let it be */
 		return mtasts_error_set(err, MTASTS_ERR_CACHE,
@@ -296,16 +320,40 @@ tlsrpt_store_add(struct tlsrpt_store *s, const char *day,
 	}
 	guard_enter(&jump);
 	rc = begin(s, 0, &txn);
-	if (rc == 0) {
-		if ((rc = count(s, txn, pkey, x, row)) == 0)
-			rc = mdb_txn_commit(txn);
-		else
-			mdb_txn_abort(txn);
+	for (i = 0; rc == 0 && i < n; i++)
+		if (session_ok(&xs[i]))
+			rc = add_one(s, txn, day, &xs[i]);
+	if (rc == 0 && offset != NULL) {
+		MDB_val k, v = {sizeof(*offset), (void *)offset};
+
+		offset_key(okey, sizeof(okey), day);
+		k = val_of(okey);
+		rc = mdb_put(txn, s->dbi, &k, &v, 0);
 	}
+	if (rc == 0)
+		rc = mdb_txn_commit(txn);
+	else if (txn != NULL)
+		mdb_txn_abort(txn);
 	guard_leave();
-	if (rc == MDB_KEYEXIST)
-		return MTASTS_OK; /* a hash collision: not counted */
 	return rc == 0 ? MTASTS_OK : store_error(err, s, "write", rc);
+}
+
+mtasts_code
+tlsrpt_store_add(struct tlsrpt_store *s, const char *day,
+    const struct tlsrpt_session *x, struct mtasts_error *err)
+{
+	if (!session_ok(x))
+		return mtasts_error_set(err, MTASTS_ERR_USAGE,
+		    "TLS-RPT: a session with a malformed field");
+	return add_sessions(s, day, x, 1, NULL, err);
+}
+
+mtasts_code
+tlsrpt_store_fold(struct tlsrpt_store *s, const char *day,
+    const struct tlsrpt_session *xs, size_t n, uint64_t offset,
+    struct mtasts_error *err)
+{
+	return add_sessions(s, day, xs, n, &offset, err);
 }
 
 /* The text after the fixed part of a value, as a JSON string. */
@@ -505,6 +553,35 @@ state_key(char *key, size_t len, const char *day, const char *domain,
 {
 	snprintf(key, len, "R %s %s %08" PRIx32, day, domain,
 	    crc32_of(rua, strlen(rua)));
+}
+
+struct offset_query {
+	const char *key;
+	uint64_t *offset;
+};
+
+static int
+read_offset(struct tlsrpt_store *s, MDB_txn *txn, void *arg)
+{
+	struct offset_query *q = arg;
+	MDB_val k = val_of(q->key), v;
+	int rc = mdb_get(txn, s->dbi, &k, &v);
+
+	*q->offset = 0;
+	if (rc == 0 && v.mv_size == sizeof(*q->offset))
+		memcpy(q->offset, v.mv_data, sizeof(*q->offset));
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+mtasts_code
+tlsrpt_store_offset(struct tlsrpt_store *s, const char *day,
+    uint64_t *offset, struct mtasts_error *err)
+{
+	char key[KEY_MAX];
+	struct offset_query q = {key, offset};
+
+	offset_key(key, sizeof(key), day);
+	return reading(s, read_offset, &q, err);
 }
 
 struct state_query {

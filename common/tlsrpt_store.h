@@ -1,8 +1,9 @@
 /*
  * tlsrpt_store.h - the TLS-RPT store (RFC 8460 as a sender): the outcome of
- * every TLS session of a delivery under a policy, counted per UTC day,
- * policy domain and policy, in an LMDB environment beside the cache that
- * every delivery process writes (internal to libmtasts).
+ * every TLS session of a delivery, counted per UTC day, policy domain and
+ * policy, in an LMDB environment beside the cache.  Deliveries append
+ * their sessions to a spool file (tlsrpt_spool.h); mtasts tlsrpt folds
+ * them in here, with each domain's policy (internal to libmtasts).
  *
  * Bounded: the map never grows past tlsrpt_size, and each policy of a
  * day keeps at most tlsrpt_details failure-detail rows; a failure that
@@ -39,9 +40,22 @@ struct tlsrpt_store *tlsrpt_store_open(
     const struct mtasts_config *cfg, struct mtasts_error *err);
 void tlsrpt_store_close(struct tlsrpt_store *s);
 
-/* Counts one session on day ("YYYY-MM-DD", UTC). */
+/* Counts one session on day ("YYYY-MM-DD", UTC); MTASTS_ERR_USAGE for a
+ * malformed field. */
 mtasts_code tlsrpt_store_add(struct tlsrpt_store *s, const char *day,
     const struct tlsrpt_session *x, struct mtasts_error *err);
+
+/*
+ * Counts the well-formed sessions of xs[n] on day and notes, in the same
+ * transaction, that day's spool file is read up to offset: a fold a crash
+ * cuts short is done again from where the last one ended, never counted
+ * twice.  tlsrpt_store_offset() says where that is (0 at first).
+ */
+mtasts_code tlsrpt_store_fold(struct tlsrpt_store *s, const char *day,
+    const struct tlsrpt_session *xs, size_t n, uint64_t offset,
+    struct mtasts_error *err);
+mtasts_code tlsrpt_store_offset(struct tlsrpt_store *s, const char *day,
+    uint64_t *offset, struct mtasts_error *err);
 
 /*
  * What day holds, one JSON object per policy domain (all of them, or

@@ -12,15 +12,11 @@
 #include "error.h"
 #include "context.h"
 #include "lookup.h"
-#include "tlsrpt_store.h"
 
 struct mtasts_ctx {
 	struct lookup_env env;
 	bool cache_tried; /* the cache is opened on first use */
 	struct dns *dns; /* for MX checks, made on first use */
-	bool tlsrpt_tried; /* the TLS-RPT store, opened on first use */
-	struct tlsrpt_store *tlsrpt;
-	struct mtasts_error tlsrpt_error;
 };
 
 struct dns *
@@ -42,19 +38,6 @@ ctx_cache(struct mtasts_ctx *ctx, struct mtasts_error *err)
 	if (ctx->env.cache == NULL && err != NULL)
 		*err = ctx->env.cache_error;
 	return ctx->env.cache;
-}
-
-struct tlsrpt_store *
-ctx_tlsrpt(struct mtasts_ctx *ctx, struct mtasts_error *err)
-{
-	if (!ctx->tlsrpt_tried) {
-		ctx->tlsrpt_tried = true;
-		ctx->tlsrpt =
-		    tlsrpt_store_open(ctx->env.cfg, &ctx->tlsrpt_error);
-	}
-	if (ctx->tlsrpt == NULL && err != NULL)
-		*err = ctx->tlsrpt_error;
-	return ctx->tlsrpt;
 }
 
 const struct mtasts_config *
@@ -100,7 +83,6 @@ mtasts_ctx_free(struct mtasts_ctx *ctx)
 	discoverer_free(ctx->env.discoverer);
 	dns_free(ctx->dns);
 	cache_close(ctx->env.cache);
-	tlsrpt_store_close(ctx->tlsrpt);
 	free(ctx);
 }
 

@@ -5,17 +5,12 @@
 #include "cache.h"
 #include "config.h"
 #include "dns.h"
-#include "tlsrpt_store.h"
 
 /* The resolver, made on first need; NULL with err set. */
 struct dns *ctx_dns(struct mtasts_ctx *ctx, struct mtasts_error *err);
 
 /* The cache, opened on first need; NULL with err set. */
 struct cache *ctx_cache(struct mtasts_ctx *ctx, struct mtasts_error *err);
-
-/* The TLS-RPT store, opened on first need; NULL with err set. */
-struct tlsrpt_store *ctx_tlsrpt(
-    struct mtasts_ctx *ctx, struct mtasts_error *err);
 
 const struct mtasts_config *ctx_config(const struct mtasts_ctx *ctx);
 

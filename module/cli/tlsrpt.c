@@ -26,6 +26,7 @@
 #include "mtasts.h"
 #include "tlsrpt.h"
 #include "tlsrpt_deliver.h"
+#include "tlsrpt_fold.h"
 #include "tlsrpt_report.h"
 #include "tlsrpt_store.h"
 
@@ -343,6 +344,7 @@ cmd_tlsrpt(int argc, char **argv)
 	    {"dry-run", required_argument, NULL, 'n'}, CLI_COMMON_OPTIONS};
 	struct run r = {.cli = {.name = "tlsrpt", .usage = usage_text}};
 	struct mtasts_config *cfg = NULL;
+	struct mtasts_ctx *ctx = NULL;
 	struct mtasts_error err;
 	const char *date = NULL, *what;
 	char today[TLSRPT_DAY_LEN + 1];
@@ -368,22 +370,27 @@ cmd_tlsrpt(int argc, char **argv)
 		return cli_usage_error(&r.cli, "--date wants YYYY-MM-DD");
 	if (r.dry_run != NULL && strcmp(what, "send") != 0)
 		return cli_usage_error(&r.cli, "--dry-run is for send");
-	if (cli_load_config(&r.cli, &cfg) != 0)
+	if (cli_open(&r.cli, &cfg, &ctx) != 0)
 		return CLI_ERROR;
 	r.cfg = cfg;
 	if (!cfg->tlsrpt)
 		fprintf(stderr, "mtasts tlsrpt: note: tlsrpt = yes is not set "
 		                "in the configuration: nothing is counted\n");
-	if ((r.store = tlsrpt_store_open(cfg, &err)) == NULL) {
+	tlsrpt_day(wall_now(), today);
+	/* what the deliveries spooled, counted in the store first */
+	if ((r.store = tlsrpt_store_open(cfg, &err)) == NULL ||
+	    tlsrpt_fold(ctx, r.store, today, &err) != MTASTS_OK) {
 		fprintf(stderr, "mtasts tlsrpt: %s\n", err.message);
+		tlsrpt_store_close(r.store);
+		mtasts_ctx_free(ctx);
 		mtasts_config_free(cfg);
 		return CLI_ERROR;
 	}
-	tlsrpt_day(wall_now(), today);
 	status = strcmp(what, "show") == 0 ? show_day(&r, date ? date : today)
 	                                   : send_reports(&r, date);
 	dns_free(r.dns);
 	tlsrpt_store_close(r.store);
+	mtasts_ctx_free(ctx);
 	mtasts_config_free(cfg);
 	return status;
 }

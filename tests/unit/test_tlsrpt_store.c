@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -300,6 +301,26 @@ START_TEST(days_are_utc)
 
 	tlsrpt_day(1764633599, day); /* 2025-12-01T23:59:59Z */
 	ck_assert_str_eq(day, "2025-12-01");
+	tlsrpt_day(1764633600, day);
+	ck_assert_str_eq(day, "2025-12-02");
+	tlsrpt_day(0, day);
+	ck_assert_str_eq(day, "1970-01-01");
+	tlsrpt_day(951782400, day); /* a leap day of a century */
+	ck_assert_str_eq(day, "2000-02-29");
+	tlsrpt_day(4107542399, day);
+	ck_assert_str_eq(day, "2100-02-28");
+	/* every day of 40 years against gmtime */
+	for (int64_t t = 946684800; t < 946684800 + 40 * 366 * 86400LL;
+	     t += 86400 - 1) {
+		char want[TLSRPT_DAY_LEN + 1];
+		time_t tt = (time_t)t;
+		struct tm tm;
+
+		gmtime_r(&tt, &tm);
+		strftime(want, sizeof(want), "%Y-%m-%d", &tm);
+		tlsrpt_day(t, day);
+		ck_assert_str_eq(day, want);
+	}
 	ck_assert_int_eq(tlsrpt_day_start("2025-12-01"), 1764547200);
 	ck_assert_int_eq(tlsrpt_day_start("yesterday"), 0);
 }

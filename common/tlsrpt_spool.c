@@ -1,0 +1,258 @@
+/*
+ * tlsrpt_spool.c - sessions appended, one line each, to the day's spool
+ * file "sessions-YYYY-MM-DD" in the store's directory:
+ *
+ *   S1 DOMAIN MX-HOST MX-IP LOCAL-IP TLS VERIFIED CERT-RESULT
+ *
+ * TLS and VERIFIED are 0 or 1, an unknown field is "-".  Read back by
+ * mtasts tlsrpt, which trusts nothing in it: a line that does not parse is
+ * skipped.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cache_files.h"
+#include "error.h"
+#include "tlsrpt_spool.h"
+#include "tlsrpt_store.h"
+
+#define PREFIX "sessions-"
+
+int
+tlsrpt_dir_of(const struct mtasts_config *cfg, char *dir, size_t len)
+{
+	int n;
+
+	if (cfg->tlsrpt_dir != NULL)
+		n = snprintf(dir, len, "%s", cfg->tlsrpt_dir);
+	else if (cfg->cache_dir != NULL)
+		n = snprintf(dir, len, "%s/tlsrpt", cfg->cache_dir);
+	else
+		return -1;
+	return n > 0 && (size_t)n < len ? 0 : -1;
+}
+
+static int
+spool_path(const struct mtasts_config *cfg, const char *day, char *path,
+    size_t len)
+{
+	char dir[4096];
+	int n;
+
+	if (tlsrpt_dir_of(cfg, dir, sizeof(dir)) != 0)
+		return -1;
+	n = snprintf(path, len, "%s/" PREFIX "%s", dir, day);
+	return n > 0 && (size_t)n < len ? 0 : -1;
+}
+
+static const char *
+or_dash(const char *f)
+{
+	return f[0] != '\0' ? f : "-";
+}
+
+/* Opens the file for appending, making the directories on the first
+ * session (the cache's first: tlsrpt in cache_dir). */
+static int
+open_spool(const struct mtasts_config *cfg, const char *path,
+    struct mtasts_error *err)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+	    (mode_t)cfg->cache_mode);
+	char dir[4096];
+
+	if (fd >= 0 || errno != ENOENT)
+		return fd;
+	if (tlsrpt_dir_of(cfg, dir, sizeof(dir)) != 0 ||
+	    (cfg->tlsrpt_dir == NULL &&
+	        cache_make_dir(cfg, cfg->cache_dir, err) != 0) ||
+	    cache_make_dir(cfg, dir, err) != 0)
+		return -1;
+	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+	    (mode_t)cfg->cache_mode);
+}
+
+mtasts_code
+tlsrpt_spool_add(const struct mtasts_config *cfg, const char *day,
+    const struct spool_session *x, struct mtasts_error *err)
+{
+	char path[4200], line[TLSRPT_LINE_MAX];
+	struct stat st;
+	ssize_t w;
+	int fd, n;
+
+	n = snprintf(line, sizeof(line), "S1 %s %s %s %s %d %d %s\n",
+	    x->domain, x->mx_host, or_dash(x->mx_ip), or_dash(x->local_ip),
+	    x->tls, x->verified, or_dash(x->cert_result));
+	if (n <= 0 || (size_t)n >= sizeof(line) ||
+	    strcspn(line, " \n") == 0 || strchr(line, '\n') != line + n - 1)
+		return mtasts_error_set(err, MTASTS_ERR_USAGE,
+		    "TLS-RPT: a session with a malformed field");
+	if (spool_path(cfg, day, path, sizeof(path)) != 0)
+		return mtasts_error_set(err, MTASTS_ERR_CONFIG,
+		    "TLS-RPT: set tlsrpt_dir or cache_dir");
+	if ((fd = open_spool(cfg, path, err)) < 0)
+		return err != NULL && err->code != MTASTS_OK
+		    ? MTASTS_ERR_CACHE
+		    : mtasts_error_set(err, MTASTS_ERR_CACHE, "%s: %s", path,
+		          strerror(errno));
+	if (fstat(fd, &st) == 0 &&
+	    (size_t)st.st_size + (size_t)n > cfg->tlsrpt_size) {
+		close(fd);
+		return mtasts_error_set(err, MTASTS_ERR_CACHE,
+		    "%s: full (tlsrpt_size)", path);
+	}
+	/* one write: O_APPEND puts it whole after every other */
+	w = write(fd, line, (size_t)n);
+	close(fd);
+	if (w != n)
+		return mtasts_error_set(err, MTASTS_ERR_CACHE, "%s: %s", path,
+		    w < 0 ? strerror(errno) : "short write");
+	return MTASTS_OK;
+}
+
+static void
+undash(char *f)
+{
+	if (strcmp(f, "-") == 0)
+		f[0] = '\0';
+}
+
+/* One line (NUL-terminated, without its newline) into x; -1 if not. */
+static int
+parse_line(char *line, struct spool_session *x)
+{
+	int tls, verified, used = 0;
+
+	memset(x, 0, sizeof(*x));
+	if (sscanf(line, "S1 %253s %253s %63s %63s %d %d %39s%n", x->domain,
+	        x->mx_host, x->mx_ip, x->local_ip, &tls, &verified,
+	        x->cert_result, &used) != 7 ||
+	    line[used] != '\0' || (tls != 0 && tls != 1) ||
+	    (verified != 0 && verified != 1))
+		return -1;
+	x->tls = tls;
+	x->verified = verified;
+	undash(x->mx_ip);
+	undash(x->local_ip);
+	undash(x->cert_result);
+	return 0;
+}
+
+mtasts_code
+tlsrpt_spool_read(const struct mtasts_config *cfg, const char *day,
+    uint64_t *offset, size_t max,
+    void (*fn)(void *arg, const struct spool_session *x), void *arg,
+    struct mtasts_error *err)
+{
+	char path[4200], buf[65536];
+	size_t have = 0, lines = 0;
+	struct stat st;
+	ssize_t n = 0;
+	int fd;
+
+	if (spool_path(cfg, day, path, sizeof(path)) != 0)
+		return mtasts_error_set(err, MTASTS_ERR_CONFIG,
+		    "TLS-RPT: set tlsrpt_dir or cache_dir");
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno == ENOENT
+		    ? MTASTS_OK
+		    : mtasts_error_set(err, MTASTS_ERR_IO, "%s: %s", path,
+		          strerror(errno));
+	/* not the file the offset was of (made anew by hand?) */
+	if (fstat(fd, &st) == 0 && (uint64_t)st.st_size < *offset)
+		*offset = 0;
+	if (lseek(fd, (off_t)*offset, SEEK_SET) < 0) {
+		close(fd);
+		return mtasts_error_set(
+		    err, MTASTS_ERR_IO, "%s: %s", path, strerror(errno));
+	}
+	while (lines < max &&
+	    (n = read(fd, buf + have, sizeof(buf) - have)) > 0) {
+		char *start = buf, *nl;
+
+		have += (size_t)n;
+		while (lines < max &&
+		    (nl = memchr(start, '\n', have - (size_t)(start - buf))) !=
+		        NULL) {
+			struct spool_session x;
+
+			*nl = '\0';
+			if ((size_t)(nl - start) < TLSRPT_LINE_MAX &&
+			    parse_line(start, &x) == 0) {
+				fn(arg, &x);
+				lines++;
+			}
+			*offset += (uint64_t)(nl - start) + 1;
+			start = nl + 1;
+		}
+		have -= (size_t)(start - buf);
+		memmove(buf, start, have);
+		if (have == sizeof(buf)) { /* no line is this long: skip it */
+			*offset += have;
+			have = 0;
+		}
+	}
+	close(fd);
+	if (n < 0)
+		return mtasts_error_set(
+		    err, MTASTS_ERR_IO, "%s: %s", path, strerror(errno));
+	return MTASTS_OK;
+}
+
+static int
+by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+json_t *
+tlsrpt_spool_days(const struct mtasts_config *cfg, struct mtasts_error *err)
+{
+	char dir[4096], names[64][TLSRPT_DAY_LEN + 1], *sorted[64];
+	json_t *days = json_array();
+	struct dirent *e;
+	size_t n = 0, i;
+	DIR *d;
+
+	if (tlsrpt_dir_of(cfg, dir, sizeof(dir)) != 0 ||
+	    (d = opendir(dir)) == NULL) {
+		if (errno == ENOENT)
+			return days;
+		json_decref(days);
+		mtasts_error_set(err, MTASTS_ERR_IO, "%s: %s", dir,
+		    strerror(errno));
+		return NULL;
+	}
+	/* 64 days a run at most: the rest wait for the next */
+	while ((e = readdir(d)) != NULL && n < 64)
+		if (strncmp(e->d_name, PREFIX, strlen(PREFIX)) == 0 &&
+		    strlen(e->d_name) == strlen(PREFIX) + TLSRPT_DAY_LEN &&
+		    tlsrpt_day_start(e->d_name + strlen(PREFIX)) != 0) {
+			snprintf(names[n], sizeof(names[n]), "%s",
+			    e->d_name + strlen(PREFIX));
+			sorted[n] = names[n];
+			n++;
+		}
+	closedir(d);
+	qsort(sorted, n, sizeof(sorted[0]), by_name);
+	for (i = 0; i < n; i++)
+		json_array_append_new(days, json_string(sorted[i]));
+	return days;
+}
+
+void
+tlsrpt_spool_remove(const struct mtasts_config *cfg, const char *day)
+{
+	char path[4200];
+
+	if (spool_path(cfg, day, path, sizeof(path)) == 0)
+		unlink(path);
+}

@@ -1,0 +1,65 @@
+/*
+ * tlsrpt_spool.h - the delivery path's side of TLS-RPT: each session is one
+ * line appended to the day's spool file beside the store (internal to
+ * libmtasts).  An append is one write(2) of a short line to a file opened
+ * O_APPEND: concurrent writers do not interleave, a killed one leaves a
+ * whole line or none, and nothing is mapped or locked - a delivery pays a
+ * few microseconds.  mtasts tlsrpt folds the lines into the store
+ * (tlsrpt_store.h), where the policy of each domain is looked up.
+ *
+ * A day's file is bounded by tlsrpt_size: a session past it is not written
+ * (MTASTS_ERR_CACHE).
+ */
+#ifndef MTASTS_TLSRPT_SPOOL_H
+#define MTASTS_TLSRPT_SPOOL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "mtasts.h"
+
+#define TLSRPT_LINE_MAX 700
+
+/* One session as the MTA saw it. */
+struct spool_session {
+	char domain[254]; /* the recipient domain, an A-label */
+	char mx_host[254];
+	char mx_ip[64]; /* "" when unknown */
+	char local_ip[64];
+	bool tls;
+	bool verified;
+	/* when not verified: certificate-host-mismatch, -expired or
+	 * -not-trusted from the certificate seen; "" otherwise */
+	char cert_result[40];
+};
+
+/* The store's directory (tlsrpt_dir, or tlsrpt in cache_dir); -1 when
+ * neither is set or it does not fit. */
+int tlsrpt_dir_of(const struct mtasts_config *cfg, char *dir, size_t len);
+
+/* Appends x to day's spool file, made (with its directory) when missing. */
+mtasts_code tlsrpt_spool_add(const struct mtasts_config *cfg,
+    const char *day, const struct spool_session *x, struct mtasts_error *err);
+
+/*
+ * Reads day's spool file from byte *offset: fn for each whole line that
+ * parses (others are skipped), max lines at most; *offset moves past the
+ * last line read.  A file shorter than *offset is another one, read
+ * from its start.  MTASTS_OK (also when there is no such file), or
+ * MTASTS_ERR_IO.
+ */
+mtasts_code tlsrpt_spool_read(const struct mtasts_config *cfg,
+    const char *day, uint64_t *offset, size_t max,
+    void (*fn)(void *arg, const struct spool_session *x), void *arg,
+    struct mtasts_error *err);
+
+/* The days that have a spool file, oldest first (a JSON array). */
+struct json_t;
+struct json_t *tlsrpt_spool_days(
+    const struct mtasts_config *cfg, struct mtasts_error *err);
+
+/* Removes day's spool file. */
+void tlsrpt_spool_remove(const struct mtasts_config *cfg, const char *day);
+
+#endif

@@ -1,0 +1,155 @@
+"""mtasts tlsrpt against the loopback world, without an MTA (so that the
+sanitizer build runs it): sessions as the delivery path spools them, hostile
+spool lines, folding that never counts a line twice, a line still being
+written, and the reports send --dry-run writes.  The Exim side, the mail
+and the https collector: tests/e2e/test_tlsrpt.py."""
+import glob
+import gzip
+import json
+import os
+import subprocess
+import time
+import unittest
+
+from world import World, policy
+
+MTASTS = os.environ["MTASTS"]
+TODAY = time.strftime("%Y-%m-%d", time.gmtime())
+YESTERDAY = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 86400))
+OLDER = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 3 * 86400))
+GOOD = "S1 good.example mx.good.example 192.0.2.25 192.0.2.1 1 1 -\n"
+PLAIN = "S1 good.example mx.good.example 192.0.2.25 192.0.2.1 0 0 -\n"
+WRONG = ("S1 good.example mx.good.example 192.0.2.25 192.0.2.1 1 0 "
+         "certificate-host-mismatch\n")
+ROGUE = "S1 good.example mx.rogue.example 192.0.2.66 192.0.2.1 1 1 -\n"
+NOPOLICY = "S1 nopolicy.example mx.nopolicy.example - - 1 0 -\n"
+HOSTILE = [
+    "garbage\n",
+    "S1 good.example mx.good.example 192.0.2.25 192.0.2.1 2 1 -\n",
+    "S1 good.example mx.good.example 192.0.2.25 192.0.2.1 1 1 - extra\n",
+    "S1 good.example\n",
+    "S1 " + "a" * 2000 + " mx 1.2.3.4 1.2.3.4 1 1 -\n",
+    "S1 good.example mx.good.example\x00 1.2.3.4 1.2.3.4 1 1 -\n",
+    "S1 good.exa\xe9mple mx.good.example 1.2.3.4 1.2.3.4 1 1 -\n",
+    "\n",
+]
+
+
+class TlsRpt(unittest.TestCase):
+    def setUp(self):
+        self.world = World(scenarios={}, extra_config=(
+            "tlsrpt = yes\ntlsrpt_submitter = mail.sender.example\n"))
+        self.world.add("good.example", site=dict(body=policy(
+            "enforce", mx=("mx.good.example",))))
+        self.world.add("nopolicy.example", txt=None, site=None)
+        self.spool_dir = os.path.join(self.world.cache_dir, "tlsrpt")
+        os.makedirs(self.spool_dir, exist_ok=True)
+
+    def tearDown(self):
+        self.world.stop()
+
+    def spool(self, day, *lines, mode="a"):
+        with open(os.path.join(self.spool_dir, "sessions-" + day),
+                  mode + "b") as f:
+            for line in lines:
+                f.write(line.encode("latin-1"))
+
+    def mtasts(self, *args):
+        p = subprocess.run([MTASTS, "tlsrpt", *args, "--config",
+                            self.world.config], capture_output=True,
+                           timeout=120)
+        return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+    def show(self, day=TODAY):
+        rc, out, err = self.mtasts("show", "--json", "--date", day)
+        self.assertEqual(rc, 0, err)
+        return json.loads(out)["domains"]
+
+    def test_sessions_classified_under_each_policy(self):
+        self.spool(TODAY, GOOD, GOOD, PLAIN, WRONG, ROGUE, NOPOLICY)
+        days = self.show()
+        [sts] = days["good.example"]
+        self.assertEqual(sts["type"], "sts")
+        self.assertIn("mx: mx.good.example", sts["policy"])
+        self.assertEqual((sts["success"], sts["failure"]), (2, 3))
+        self.assertEqual(
+            sorted((d["result"], d["mx_host"], d["count"])
+                   for d in sts["details"]),
+            [("certificate-host-mismatch", "mx.good.example", 1),
+             ("starttls-not-supported", "mx.good.example", 1),
+             ("validation-failure", "mx.rogue.example", 1)])
+        [none] = days["nopolicy.example"]
+        # no policy asks nothing of a certificate
+        self.assertEqual((none["type"], none["success"], none["failure"]),
+                         ("no-policy-found", 1, 0))
+
+    def test_hostile_lines_are_skipped(self):
+        self.spool(TODAY, GOOD, *HOSTILE, GOOD)
+        [sts] = self.show()["good.example"]
+        self.assertEqual((sts["success"], sts["failure"]), (2, 0))
+        self.assertEqual(list(self.show()), ["good.example"])
+
+    def test_folded_once(self):
+        """A line is counted once however often the spool is read, a
+        half-written one when it is whole; yesterday's file stays (a
+        delivery that began before midnight may still write to it), an
+        older one goes once counted."""
+        self.spool(TODAY, GOOD, GOOD)
+        self.assertEqual(self.show()["good.example"][0]["success"], 2)
+        self.assertEqual(self.show()["good.example"][0]["success"], 2)
+        self.spool(TODAY, GOOD, PLAIN[:20])
+        sts = self.show()["good.example"][0]
+        self.assertEqual((sts["success"], sts["failure"]), (3, 0))
+        self.spool(TODAY, PLAIN[20:])
+        sts = self.show()["good.example"][0]
+        self.assertEqual((sts["success"], sts["failure"]), (3, 1))
+        self.spool(YESTERDAY, GOOD)
+        self.assertEqual(
+            self.show(YESTERDAY)["good.example"][0]["success"], 1)
+        self.spool(YESTERDAY, GOOD)  # a delivery that ended late
+        self.assertEqual(
+            self.show(YESTERDAY)["good.example"][0]["success"], 2)
+        self.spool(OLDER, GOOD)
+        self.assertEqual(self.show(OLDER)["good.example"][0]["success"], 1)
+        self.assertFalse(os.path.exists(
+            os.path.join(self.spool_dir, "sessions-" + OLDER)))
+        self.assertTrue(os.path.exists(
+            os.path.join(self.spool_dir, "sessions-" + YESTERDAY)))
+
+    def test_dry_run_writes_the_reports(self):
+        self.world.zone.add("_smtp._tls.good.example", "TXT",
+                            "v=TLSRPTv1; rua=mailto:tls@good.example")
+        self.spool(YESTERDAY, GOOD, PLAIN)
+        out_dir = os.path.join(self.world.dir, "reports")
+        os.makedirs(out_dir)
+        rc, out, err = self.mtasts("send", "--dry-run", out_dir, "--json")
+        self.assertEqual(rc, 0, err)
+        results = {(r["domain"], r["result"])
+                   for r in json.loads(out)["reports"]}
+        self.assertEqual(results, {("good.example", "written")})
+        [path] = glob.glob(os.path.join(out_dir, "*"))
+        start = int(time.mktime(time.strptime(YESTERDAY, "%Y-%m-%d"))
+                    - time.timezone)
+        self.assertEqual(
+            os.path.basename(path),
+            f"mail.sender.example!good.example!{start}!{start + 86399}"
+            ".json.gz")
+        with gzip.open(path) as f:
+            report = json.load(f)
+        self.assertEqual(report["policies"][0]["summary"], {
+            "total-successful-session-count": 1,
+            "total-failure-session-count": 1})
+        self.assertEqual(report["contact-info"],
+                         "postmaster@mail.sender.example")
+        # nothing marked: the real send still has it to do
+        rc, out, err = self.mtasts("send", "--dry-run", out_dir, "--json")
+        self.assertEqual(len(json.loads(out)["reports"]), 1)
+
+    def test_bad_date_is_a_usage_error(self):
+        rc, out, err = self.mtasts("show", "--date", "2026-13-45")
+        self.assertEqual(rc, 2)
+        self.assertIn("--date", err)
+
+
+if __name__ == "__main__":
+    unittest.main()
