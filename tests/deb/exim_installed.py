@@ -15,8 +15,12 @@ addresses.  Checks what each sink received and whether over TLS:
   enforce, good MX     delivered over verified TLS
   enforce, MX without STARTTLS   deferred, nothing sent anywhere
   testing, MX without STARTTLS   delivered, the violation logged
+With tlsrpt = yes (the one setting) the sessions are counted, and
+mtasts tlsrpt send, as the timer's user, mails enforce-good.example's
+report through Exim's sendmail to the address its TLSRPT record names.
 
   /usr/bin/python3 tests/deb/exim_installed.py     (as root)"""
+import json
 import os
 import re
 import shutil
@@ -39,6 +43,8 @@ DOMAINS = {
     "testing-plain.example": ("testing", PLAIN),
 }
 MAINLOG = "/var/log/exim4/mainlog"
+CONFIG = "/etc/mtasts/mtasts.conf"
+AS_MTASTS = ["setpriv", "--reuid=mtasts", "--regid=mtasts", "--init-groups"]
 
 
 def debian_exim_internet_site():
@@ -68,6 +74,22 @@ def submit(rcpt):
                    f"Subject: {rcpt}\n\nHello.\n")
 
 
+def turn_on_tlsrpt():
+    """The operator's one setting."""
+    with open(CONFIG) as f:
+        text = f.read()
+    with open(CONFIG, "w") as f:
+        f.write(re.sub(r"^tlsrpt = no$", "tlsrpt = yes", text, flags=re.M))
+
+
+def tlsrpt(*args):
+    """mtasts tlsrpt as the timer runs it (user mtasts)."""
+    p = subprocess.run([*AS_MTASTS, "mtasts", "tlsrpt", *args, "--json"],
+                       capture_output=True, text=True, timeout=120)
+    print(p.stderr, end="")
+    return p.returncode, p.stdout
+
+
 def log_lines(domain):
     if not os.path.exists(MAINLOG):
         return []
@@ -94,6 +116,10 @@ def main():
     try:
         trust(mail.world.ca.cert_file)
         debian_exim_internet_site()
+        turn_on_tlsrpt()
+        mail.world.zone.add(
+            "_smtp._tls.enforce-good.example", "TXT",
+            "v=TLSRPTv1; rua=mailto:tlsrpt@enforce-good.example")
         daemon = subprocess.Popen(["/usr/sbin/exim4", "-bd", "-q10s"])
         for _ in range(50):
             try:
@@ -130,6 +156,33 @@ def main():
                   "no STARTTLS" in line
                   for line in log_lines("testing-plain.example")),
               "testing: the violation logged")
+        today = time.strftime("%Y-%m-%d", time.gmtime())
+        rc, out = tlsrpt("show", "--date", today)
+        days = json.loads(out)["domains"] if rc == 0 else {}
+
+        def counted(domain):
+            return [(p["type"], p["success"],
+                     sorted({d["result"] for d in p["details"]}))
+                    for p in days.get(domain, [])]
+        check(counted("enforce-good.example") == [("sts", 1, [])] and
+              counted("testing-plain.example") ==
+              [("sts", 0, ["starttls-not-supported"])] and
+              counted("enforce-plain.example") ==
+              [("sts", 0, ["starttls-not-supported"])],
+              f"TLS-RPT: the sessions counted ({days})")
+        rc, out = tlsrpt("send", "--date", today)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(
+                mail.sinks[GOOD].received("enforce-good.example")) < 2:
+            time.sleep(0.5)
+        reports = [m for m in mail.sinks[GOOD].received(
+            "enforce-good.example") if "tlsrpt@" in m.recipients[0]]
+        check(rc == 0 and len(reports) == 1 and reports[0].tls and
+              b"TLS-Report-Domain: enforce-good.example" in (
+                  reports[0].data if isinstance(reports[0].data, bytes)
+                  else reports[0].data.encode()),
+              f"TLS-RPT: the report mailed through sendmail, over TLS "
+              f"(send: {rc} {out.strip()})")
     finally:
         if daemon is not None:
             daemon.terminate()

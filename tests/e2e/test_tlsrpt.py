@@ -4,7 +4,6 @@ namespaces: deliveries count their sessions, then `mtasts tlsrpt send`
 reports them to a mailto: address (through Exim's own sendmail, to an SMTP
 sink) and to an https: collector of the world, and each report holds
 exactly what the deliveries did."""
-import base64
 import email
 import email.policy
 import gzip
