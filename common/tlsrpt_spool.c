@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,16 @@ open_spool(const struct mtasts_config *cfg, const char *path,
 	    (mode_t)cfg->cache_mode);
 }
 
+/* A field of a line: printable ASCII without spaces (the separator). */
+static bool
+field_ok(const char *f)
+{
+	for (; *f != '\0'; f++)
+		if ((unsigned char)*f <= ' ' || (unsigned char)*f >= 0x7f)
+			return false;
+	return true;
+}
+
 mtasts_code
 tlsrpt_spool_add(const struct mtasts_config *cfg, const char *day,
     const struct spool_session *x, struct mtasts_error *err)
@@ -88,11 +99,16 @@ tlsrpt_spool_add(const struct mtasts_config *cfg, const char *day,
 	ssize_t w;
 	int fd, n;
 
+	if (x->domain[0] == '\0' || x->mx_host[0] == '\0' ||
+	    !field_ok(x->domain) || !field_ok(x->mx_host) ||
+	    !field_ok(x->mx_ip) || !field_ok(x->local_ip) ||
+	    !field_ok(x->cert_result))
+		return mtasts_error_set(err, MTASTS_ERR_USAGE,
+		    "TLS-RPT: a session with a malformed field");
 	n = snprintf(line, sizeof(line), "S1 %s %s %s %s %d %d %s\n",
 	    x->domain, x->mx_host, or_dash(x->mx_ip), or_dash(x->local_ip),
 	    x->tls, x->verified, or_dash(x->cert_result));
-	if (n <= 0 || (size_t)n >= sizeof(line) ||
-	    strcspn(line, " \n") == 0 || strchr(line, '\n') != line + n - 1)
+	if (n <= 0 || (size_t)n >= sizeof(line))
 		return mtasts_error_set(err, MTASTS_ERR_USAGE,
 		    "TLS-RPT: a session with a malformed field");
 	if (spool_path(cfg, day, path, sizeof(path)) != 0)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "domain.h"
 #include "tlsrpt_report.h"
 #include "tlsrpt_store.h"
 
@@ -21,9 +22,10 @@ report_submitter(const struct mtasts_config *cfg, char *out, size_t len)
 		snprintf(out, len, "%s", cfg->tlsrpt_submitter);
 		return;
 	}
-	if (gethostname(out, len) != 0 || out[0] == '\0')
+	/* it names files and goes into headers: a host name, or none */
+	if (gethostname(out, len) != 0 || (out[len - 1] = '\0',
+	                                      !domain_is_valid(out, strlen(out))))
 		snprintf(out, len, "localhost");
-	out[len - 1] = '\0';
 }
 
 void
