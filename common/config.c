@@ -14,6 +14,9 @@
 
 #define DEFAULT_TRUST_ANCHOR "/usr/share/dns/root.key"
 #define DEFAULT_CACHE_DIR "/var/lib/mtasts"
+/* apart from the cache: the MTA's transports write it, and they must
+ * not be able to write the cache */
+#define DEFAULT_TLSRPT_SPOOL "/var/spool/mtasts"
 
 struct reader {
 	struct mtasts_config *cfg;
@@ -157,6 +160,9 @@ set_tlsrpt(struct mtasts_config *cfg, const char *name, const char *value)
 		return parse_bool(value, &cfg->tlsrpt);
 	if (strcmp(name, "tlsrpt_dir") == 0)
 		return value[0] == '/' ? set_string(&cfg->tlsrpt_dir, value)
+		                       : -1;
+	if (strcmp(name, "tlsrpt_spool") == 0)
+		return value[0] == '/' ? set_string(&cfg->tlsrpt_spool, value)
 		                       : -1;
 	if (strcmp(name, "tlsrpt_size") == 0) { /* MiB */
 		if (parse_whole(value, 1, 4096, &n) != 0)
@@ -391,8 +397,11 @@ config_defaults(void)
 	cfg->tlsrpt_size = (size_t)16 << 20;
 	cfg->tlsrpt_details = 100;
 	cfg->sendmail = strdup("/usr/sbin/sendmail");
-	if (cfg->cache_dir == NULL || cfg->sendmail == NULL) {
+	cfg->tlsrpt_spool = strdup(DEFAULT_TLSRPT_SPOOL);
+	if (cfg->cache_dir == NULL || cfg->sendmail == NULL ||
+	    cfg->tlsrpt_spool == NULL) {
 		free(cfg->sendmail);
+		free(cfg->tlsrpt_spool);
 		free(cfg->cache_dir);
 		free(cfg);
 		return NULL;
@@ -505,6 +514,7 @@ mtasts_config_free(struct mtasts_config *cfg)
 	free(cfg->cache_dir);
 	free(cfg->cache_group);
 	free(cfg->tlsrpt_dir);
+	free(cfg->tlsrpt_spool);
 	free(cfg->tlsrpt_org);
 	free(cfg->tlsrpt_contact);
 	free(cfg->tlsrpt_submitter);

@@ -1,12 +1,17 @@
 /*
  * tlsrpt_spool.c - sessions appended, one line each, to the day's spool
- * file "sessions-YYYY-MM-DD" in the store's directory:
+ * file "sessions-YYYY-MM-DD" in tlsrpt_spool:
  *
  *   S1 DOMAIN MX-HOST MX-IP LOCAL-IP TLS VERIFIED CERT-RESULT
  *
  * TLS and VERIFIED are 0 or 1, an unknown field is "-".  Read back by
  * mtasts tlsrpt, which trusts nothing in it: a line that does not parse is
  * skipped.
+ *
+ * The directory is made by the installer, not here: owned by the user
+ * that reads it (mtasts), writable by the MTA's group, readable by nobody
+ * else (2730).  The MTA's transports thus write sessions without being
+ * able to write the cache.  Files are 0644, for the directory's owner.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -19,7 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cache_files.h"
+#include "domain.h"
 #include "error.h"
 #include "tlsrpt_spool.h"
 #include "tlsrpt_store.h"
@@ -44,12 +49,8 @@ static int
 spool_path(const struct mtasts_config *cfg, const char *day, char *path,
     size_t len)
 {
-	char dir[4096];
-	int n;
+	int n = snprintf(path, len, "%s/" PREFIX "%s", cfg->tlsrpt_spool, day);
 
-	if (tlsrpt_dir_of(cfg, dir, sizeof(dir)) != 0)
-		return -1;
-	n = snprintf(path, len, "%s/" PREFIX "%s", dir, day);
 	return n > 0 && (size_t)n < len ? 0 : -1;
 }
 
@@ -57,27 +58,6 @@ static const char *
 or_dash(const char *f)
 {
 	return f[0] != '\0' ? f : "-";
-}
-
-/* Opens the file for appending, making the directories on the first
- * session (the cache's first: tlsrpt in cache_dir). */
-static int
-open_spool(const struct mtasts_config *cfg, const char *path,
-    struct mtasts_error *err)
-{
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-	    (mode_t)cfg->cache_mode);
-	char dir[4096];
-
-	if (fd >= 0 || errno != ENOENT)
-		return fd;
-	if (tlsrpt_dir_of(cfg, dir, sizeof(dir)) != 0 ||
-	    (cfg->tlsrpt_dir == NULL &&
-	        cache_make_dir(cfg, cfg->cache_dir, err) != 0) ||
-	    cache_make_dir(cfg, dir, err) != 0)
-		return -1;
-	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-	    (mode_t)cfg->cache_mode);
 }
 
 /* A field of a line: printable ASCII without spaces (the separator). */
@@ -113,18 +93,24 @@ tlsrpt_spool_add(const struct mtasts_config *cfg, const char *day,
 		    "TLS-RPT: a session with a malformed field");
 	if (spool_path(cfg, day, path, sizeof(path)) != 0)
 		return mtasts_error_set(err, MTASTS_ERR_CONFIG,
-		    "TLS-RPT: set tlsrpt_dir or cache_dir");
-	if ((fd = open_spool(cfg, path, err)) < 0)
-		return err != NULL && err->code != MTASTS_OK
-		    ? MTASTS_ERR_CACHE
-		    : mtasts_error_set(err, MTASTS_ERR_CACHE, "%s: %s", path,
-		          strerror(errno));
-	if (fstat(fd, &st) == 0 &&
+		    "TLS-RPT: tlsrpt_spool is too long");
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	    0644);
+	if (fd < 0)
+		return mtasts_error_set(err, MTASTS_ERR_CACHE, "%s: %s%s", path,
+		    strerror(errno),
+		    errno == ENOENT ? " (make the directory as mtasts.conf(5) "
+		                      "says under tlsrpt_spool)"
+		                    : "");
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
 	    (size_t)st.st_size + (size_t)n > cfg->tlsrpt_size) {
 		close(fd);
 		return mtasts_error_set(err, MTASTS_ERR_CACHE,
 		    "%s: full (tlsrpt_size)", path);
 	}
+	/* made just now under a umask: readable by the directory's owner */
+	if ((st.st_mode & 0777) != 0644 && st.st_uid == geteuid())
+		fchmod(fd, 0644);
 	/* one write: O_APPEND puts it whole after every other */
 	w = write(fd, line, (size_t)n);
 	close(fd);
@@ -141,25 +127,37 @@ undash(char *f)
 		f[0] = '\0';
 }
 
+/* The result a delivery may have seen in a certificate, or "". */
+static bool
+cert_result_ok(const char *r)
+{
+	return r[0] == '\0' || strcmp(r, "certificate-host-mismatch") == 0 ||
+	    strcmp(r, "certificate-expired") == 0 ||
+	    strcmp(r, "certificate-not-trusted") == 0;
+}
+
 /* One line (NUL-terminated, without its newline) into x; -1 if not. */
 static int
 parse_line(char *line, struct spool_session *x)
 {
+	char domain[256];
 	int tls, verified, used = 0;
 
 	memset(x, 0, sizeof(*x));
-	if (sscanf(line, "S1 %253s %253s %63s %63s %d %d %39s%n", x->domain,
+	if (sscanf(line, "S1 %255s %253s %63s %63s %d %d %39s%n", domain,
 	        x->mx_host, x->mx_ip, x->local_ip, &tls, &verified,
 	        x->cert_result, &used) != 7 ||
 	    line[used] != '\0' || (tls != 0 && tls != 1) ||
-	    (verified != 0 && verified != 1))
+	    (verified != 0 && verified != 1) || !field_ok(x->mx_host) ||
+	    !field_ok(x->mx_ip) || !field_ok(x->local_ip) ||
+	    !field_ok(domain) || domain_normalize(domain, x->domain) != 0)
 		return -1;
 	x->tls = tls;
 	x->verified = verified;
 	undash(x->mx_ip);
 	undash(x->local_ip);
 	undash(x->cert_result);
-	return 0;
+	return cert_result_ok(x->cert_result) ? 0 : -1;
 }
 
 mtasts_code
@@ -176,8 +174,8 @@ tlsrpt_spool_read(const struct mtasts_config *cfg, const char *day,
 
 	if (spool_path(cfg, day, path, sizeof(path)) != 0)
 		return mtasts_error_set(err, MTASTS_ERR_CONFIG,
-		    "TLS-RPT: set tlsrpt_dir or cache_dir");
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		    "TLS-RPT: tlsrpt_spool is too long");
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 		return errno == ENOENT
 		    ? MTASTS_OK
 		    : mtasts_error_set(err, MTASTS_ERR_IO, "%s: %s", path,
@@ -232,14 +230,14 @@ by_name(const void *a, const void *b)
 json_t *
 tlsrpt_spool_days(const struct mtasts_config *cfg, struct mtasts_error *err)
 {
-	char dir[4096], names[64][TLSRPT_DAY_LEN + 1], *sorted[64];
+	char names[64][TLSRPT_DAY_LEN + 1], *sorted[64];
+	const char *dir = cfg->tlsrpt_spool;
 	json_t *days = json_array();
 	struct dirent *e;
 	size_t n = 0, i;
 	DIR *d;
 
-	if (tlsrpt_dir_of(cfg, dir, sizeof(dir)) != 0 ||
-	    (d = opendir(dir)) == NULL) {
+	if ((d = opendir(dir)) == NULL) {
 		if (errno == ENOENT)
 			return days;
 		json_decref(days);
@@ -250,8 +248,7 @@ tlsrpt_spool_days(const struct mtasts_config *cfg, struct mtasts_error *err)
 	/* 64 days a run at most: the rest wait for the next */
 	while ((e = readdir(d)) != NULL && n < 64)
 		if (strncmp(e->d_name, PREFIX, strlen(PREFIX)) == 0 &&
-		    strlen(e->d_name) == strlen(PREFIX) + TLSRPT_DAY_LEN &&
-		    tlsrpt_day_start(e->d_name + strlen(PREFIX)) != 0) {
+		    tlsrpt_is_day(e->d_name + strlen(PREFIX))) {
 			snprintf(names[n], sizeof(names[n]), "%s",
 			    e->d_name + strlen(PREFIX));
 			sorted[n] = names[n];

@@ -8,7 +8,8 @@
  * (tlsrpt_store.h), where the policy of each domain is looked up.
  *
  * A day's file is bounded by tlsrpt_size: a session past it is not written
- * (MTASTS_ERR_CACHE).
+ * (MTASTS_ERR_CACHE).  The spool is tlsrpt_spool, apart from the cache:
+ * the MTA's transports write here and nowhere else.
  */
 #ifndef MTASTS_TLSRPT_SPOOL_H
 #define MTASTS_TLSRPT_SPOOL_H
@@ -38,7 +39,8 @@ struct spool_session {
  * neither is set or it does not fit. */
 int tlsrpt_dir_of(const struct mtasts_config *cfg, char *dir, size_t len);
 
-/* Appends x to day's spool file, made (with its directory) when missing. */
+/* Appends x to day's spool file (made when missing, in the directory the
+ * installer made). */
 mtasts_code tlsrpt_spool_add(const struct mtasts_config *cfg,
     const char *day, const struct spool_session *x, struct mtasts_error *err);
 

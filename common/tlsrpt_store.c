@@ -85,6 +85,20 @@ tlsrpt_day_start(const char *day)
 	return (int64_t)timegm(&tm);
 }
 
+bool
+tlsrpt_is_day(const char *day)
+{
+	char again[TLSRPT_DAY_LEN + 1];
+	int64_t t;
+
+	if (strlen(day) != TLSRPT_DAY_LEN ||
+	    strspn(day, "0123456789-") != TLSRPT_DAY_LEN ||
+	    (t = tlsrpt_day_start(day)) == 0)
+		return false;
+	tlsrpt_day(t, again);
+	return strcmp(again, day) == 0;
+}
+
 static mtasts_code
 store_error(struct mtasts_error *err, const struct tlsrpt_store *s,
     const char *what, int rc)
@@ -469,6 +483,8 @@ add_policy(void *arg, MDB_txn *txn, const MDB_val *k, const MDB_val *v)
 		return 0;
 	memcpy(domain, d, dlen);
 	domain[dlen] = '\0';
+	if (!field_ok(domain, 253)) /* a store written by another hand */
+		return 0;
 	memcpy(&sum, v->mv_data, sizeof(sum));
 	snprintf(prefix, sizeof(prefix), "F%.*s ", (int)k->mv_size - 1,
 	    (const char *)k->mv_data + 1);
@@ -477,8 +493,11 @@ add_policy(void *arg, MDB_txn *txn, const MDB_val *k, const MDB_val *v)
 		json_decref(details);
 		return rc;
 	}
-	if ((list = json_object_get(q->out, domain)) == NULL)
-		json_object_set_new(q->out, domain, list = json_array());
+	if ((list = json_object_get(q->out, domain)) == NULL &&
+	    json_object_set_new(q->out, domain, list = json_array()) != 0) {
+		json_decref(details);
+		return 0;
+	}
 	json_array_append_new(list,
 	    json_pack("{s:s, s:o, s:I, s:I, s:I, s:o}", "type",
 	        sum.sts ? "sts" : "no-policy-found", "policy",
@@ -529,7 +548,8 @@ read_days(struct tlsrpt_store *s, MDB_txn *txn, void *arg)
 	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
 		if (memcmp(last, (char *)k.mv_data + 2, TLSRPT_DAY_LEN) != 0) {
 			memcpy(last, (char *)k.mv_data + 2, TLSRPT_DAY_LEN);
-			json_array_append_new(days, json_string(last));
+			if (tlsrpt_is_day(last))
+				json_array_append_new(days, json_string(last));
 		}
 	mdb_cursor_close(c);
 	return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;

@@ -90,4 +90,8 @@ mtasts_code tlsrpt_store_prune(
 void tlsrpt_day(int64_t t, char day[TLSRPT_DAY_LEN + 1]);
 int64_t tlsrpt_day_start(const char *day);
 
+/* Whether day is a real day written YYYY-MM-DD (as tlsrpt_day() writes
+ * it), not only something sscanf reads as one. */
+bool tlsrpt_is_day(const char *day);
+
 #endif

@@ -20,7 +20,10 @@
 #include "tlsrpt_spool.h"
 #include "tlsrpt_store.h"
 
-/* Why a certificate the MTA did not accept failed: §4.3.1's types. */
+/*
+ * Why a certificate the MTA did not accept failed (§4.3.1's types); NULL
+ * when cert is not a certificate.
+ */
 static const char *
 certificate_failure(
     const char *host, const unsigned char *cert, size_t cert_len)
@@ -31,7 +34,7 @@ certificate_failure(
 
 	if (cert == NULL || cert_len == 0 ||
 	    (x = d2i_X509(NULL, &p, (long)cert_len)) == NULL)
-		return result;
+		return NULL;
 	if (X509_check_host(x, host, strlen(host), 0, NULL) != 1)
 		result = "certificate-host-mismatch";
 	else if (X509_cmp_current_time(X509_get0_notAfter(x)) < 0 ||
@@ -115,10 +118,18 @@ mtasts_tlsrpt_session(struct mtasts_ctx *ctx, const char *domain,
 	    local_ip != NULL ? local_ip : "");
 	x.tls = tls;
 	x.verified = verified;
-	/* the certificate is here and now, not in the spool */
-	if (tls && !verified)
-		snprintf(x.cert_result, sizeof(x.cert_result), "%s",
-		    certificate_failure(host, cert, cert_len));
+	/* the certificate is here and now, not in the spool; an MTA that
+	 * gave up the handshake over it may report no cipher: the session
+	 * got as far as TLS all the same */
+	if (!verified) {
+		const char *why = certificate_failure(host, cert, cert_len);
+
+		if (why != NULL)
+			x.tls = true;
+		if (x.tls)
+			snprintf(x.cert_result, sizeof(x.cert_result), "%s",
+			    why != NULL ? why : "certificate-not-trusted");
+	}
 	tlsrpt_day(wall_now(), day);
 	return tlsrpt_spool_add(cfg, day, &x, err);
 }
@@ -163,6 +174,21 @@ known_of(struct fold *f, const char *domain)
 	json_object_set_new(
 	    f->index, domain, json_integer((json_int_t)f->known_count++));
 	return k;
+}
+
+/* The policies looked up for a batch, let go after it: a spool of many
+ * domains holds no more than a batch's worth in memory. */
+static void
+forget_known(struct fold *f)
+{
+	size_t k;
+
+	for (k = 0; k < f->known_count; k++) {
+		mtasts_lookup_clear(&f->known[k]->lookup);
+		free(f->known[k]);
+	}
+	f->known_count = 0;
+	json_object_clear(f->index);
 }
 
 /*
@@ -238,6 +264,7 @@ fold_batch(struct fold *f, struct tlsrpt_store *store, const char *day,
 	}
 	rc = tlsrpt_store_fold(store, day, xs, n, offset, err);
 	free(xs);
+	forget_known(f);
 	return rc;
 }
 
@@ -250,7 +277,7 @@ tlsrpt_fold(struct mtasts_ctx *ctx, struct tlsrpt_store *store,
 	char yesterday[TLSRPT_DAY_LEN + 1];
 	mtasts_code rc = MTASTS_OK;
 	json_t *days;
-	size_t i, k;
+	size_t i;
 
 	if (f == NULL)
 		return mtasts_error_set(err, MTASTS_ERR_NOMEM, "out of memory");
@@ -280,10 +307,7 @@ tlsrpt_fold(struct mtasts_ctx *ctx, struct tlsrpt_store *store,
 		if (rc == MTASTS_OK && strcmp(day, yesterday) < 0)
 			tlsrpt_spool_remove(cfg, day);
 	}
-	for (k = 0; k < f->known_count; k++) {
-		mtasts_lookup_clear(&f->known[k]->lookup);
-		free(f->known[k]);
-	}
+	forget_known(f);
 	free(f->known);
 	json_decref(f->index);
 	json_decref(days);

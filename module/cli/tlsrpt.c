@@ -55,18 +55,8 @@ struct run {
 	const char *dry_run;
 	json_t *out; /* send: one entry per report and rua */
 	bool problem;
+	bool stop; /* a state could not be kept: sending more could repeat */
 };
-
-static bool
-is_day(const char *s)
-{
-	int y, m, d;
-	char c;
-
-	return strlen(s) == TLSRPT_DAY_LEN &&
-	    sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &c) == 3 && m >= 1 &&
-	    m <= 12 && d >= 1 && d <= 31;
-}
 
 static int
 show_day(struct run *r, const char *day)
@@ -184,8 +174,10 @@ to_rua(struct run *r, const struct report *rep, const char *rua)
 	/* written before anything else is tried: a crash after a delivery
 	 * is the only way to send a report twice */
 	if (tlsrpt_store_set_state(r->store, rep->day, rep->domain, rua, next,
-	        &err) != MTASTS_OK)
+	        &err) != MTASTS_OK) {
 		note(r, rep->day, rep->domain, rua, "error", err.message);
+		r->stop = true;
+	}
 	note(r, rep->day, rep->domain, rua,
 	    d == DELIVERED                              ? "sent"
 	        : d == REFUSED || tries + 1 >= TRIES ? "failed"
@@ -251,6 +243,9 @@ send_day(struct run *r, const char *day)
 		struct tlsrpt t;
 		size_t i;
 
+		if (r->stop)
+			break;
+
 		if (tlsrpt_store_state(r->store, day, domain, DOMAIN_STATE,
 		        state, sizeof(state), &err) != MTASTS_OK ||
 		    strcmp(state, "skipped") == 0 ||
@@ -261,24 +256,24 @@ send_day(struct run *r, const char *day)
 			    "out of memory");
 			continue;
 		}
-		for (i = 0; i < t.rua_count; i++)
+		for (i = 0; i < t.rua_count && !r->stop; i++)
 			to_rua(r, &rep, t.rua[i]);
 		report_clear(&rep);
 	}
 	json_decref(domains);
 }
 
-/* One send at a time: a lock file beside the store. */
+/* One fold and send at a time: a lock file beside the store. */
 static int
-send_lock(const struct mtasts_config *cfg)
+run_lock(const struct mtasts_config *cfg)
 {
 	char path[4200];
 	int fd;
 
 	if (cfg->tlsrpt_dir != NULL)
-		snprintf(path, sizeof(path), "%s/send.lock", cfg->tlsrpt_dir);
+		snprintf(path, sizeof(path), "%s/run.lock", cfg->tlsrpt_dir);
 	else
-		snprintf(path, sizeof(path), "%s/tlsrpt/send.lock",
+		snprintf(path, sizeof(path), "%s/tlsrpt/run.lock",
 		    cfg->cache_dir != NULL ? cfg->cache_dir : "/nonexistent");
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0660);
 	if (fd >= 0 && flock(fd, LOCK_EX) != 0) {
@@ -289,27 +284,15 @@ send_lock(const struct mtasts_config *cfg)
 }
 
 static int
-send_reports(struct run *r, const char *date)
+send_reports(struct run *r, const char *date, const char *today)
 {
-	char today[TLSRPT_DAY_LEN + 1], oldest[TLSRPT_DAY_LEN + 1];
 	struct mtasts_error err;
 	json_t *days, *d;
 	size_t i;
-	int lock;
 
-	if ((r->dns = dns_new(r->cfg, &err)) == NULL) {
+	if ((r->dns = dns_new(r->cfg, &err)) == NULL ||
+	    (days = tlsrpt_store_days(r->store, &err)) == NULL) {
 		fprintf(stderr, "mtasts tlsrpt: %s\n", err.message);
-		return CLI_ERROR;
-	}
-	if ((lock = send_lock(r->cfg)) < 0) {
-		fprintf(stderr, "mtasts tlsrpt: cannot lock: %s\n",
-		    strerror(errno));
-		return CLI_ERROR;
-	}
-	tlsrpt_day(wall_now(), today);
-	if ((days = tlsrpt_store_days(r->store, &err)) == NULL) {
-		fprintf(stderr, "mtasts tlsrpt: %s\n", err.message);
-		close(lock);
 		return CLI_ERROR;
 	}
 	r->out = json_array();
@@ -319,21 +302,29 @@ send_reports(struct run *r, const char *date)
 	{
 		const char *day = json_string_value(d);
 
-		if (date != NULL ? strcmp(day, date) == 0
-		                 : strcmp(day, today) < 0)
+		if (!r->stop && (date != NULL ? strcmp(day, date) == 0
+		                              : strcmp(day, today) < 0))
 			send_day(r, day);
 	}
 	json_decref(days);
-	tlsrpt_day(tlsrpt_day_start(today) - (int64_t)KEEP_DAYS * 86400, oldest);
-	if (r->dry_run == NULL &&
-	    tlsrpt_store_prune(r->store, oldest, &err) != MTASTS_OK)
-		note(r, oldest, "-", DOMAIN_STATE, "error", err.message);
-	close(lock);
 	if (r->cli.json)
 		cli_emit(&r->cli, json_pack("{s:o}", "reports", r->out));
 	else
 		json_decref(r->out);
-	return r->problem ? CLI_PROBLEM : CLI_OK;
+	return r->stop ? CLI_ERROR : r->problem ? CLI_PROBLEM : CLI_OK;
+}
+
+/* Before counting and sending: days older than KEEP_DAYS go, so that a
+ * full store makes room (failing is said, not fatal). */
+static void
+prune(struct run *r, const char *today)
+{
+	char oldest[TLSRPT_DAY_LEN + 1];
+	struct mtasts_error err;
+
+	tlsrpt_day(tlsrpt_day_start(today) - (int64_t)KEEP_DAYS * 86400, oldest);
+	if (tlsrpt_store_prune(r->store, oldest, &err) != MTASTS_OK)
+		fprintf(stderr, "mtasts tlsrpt: %s\n", err.message);
 }
 
 int
@@ -348,8 +339,8 @@ cmd_tlsrpt(int argc, char **argv)
 	struct mtasts_error err;
 	const char *date = NULL, *what;
 	char today[TLSRPT_DAY_LEN + 1];
+	int opt, status, lock = -1;
 	bool done;
-	int opt, status;
 
 	while ((opt = getopt_long(argc, argv, "d:n:" CLI_COMMON_SHORT, opts,
 	            NULL)) != -1) {
@@ -366,7 +357,7 @@ cmd_tlsrpt(int argc, char **argv)
 	what = argv[optind];
 	if (strcmp(what, "show") != 0 && strcmp(what, "send") != 0)
 		return cli_usage_error(&r.cli, "unknown action \"%s\"", what);
-	if (date != NULL && !is_day(date))
+	if (date != NULL && !tlsrpt_is_day(date))
 		return cli_usage_error(&r.cli, "--date wants YYYY-MM-DD");
 	if (r.dry_run != NULL && strcmp(what, "send") != 0)
 		return cli_usage_error(&r.cli, "--dry-run is for send");
@@ -377,17 +368,38 @@ cmd_tlsrpt(int argc, char **argv)
 		fprintf(stderr, "mtasts tlsrpt: note: tlsrpt = yes is not set "
 		                "in the configuration: nothing is counted\n");
 	tlsrpt_day(wall_now(), today);
-	/* what the deliveries spooled, counted in the store first */
-	if ((r.store = tlsrpt_store_open(cfg, &err)) == NULL ||
-	    tlsrpt_fold(ctx, r.store, today, &err) != MTASTS_OK) {
+	/* the store is opened first (it makes its directory), then one
+	 * command at a time folds and sends: two folding at once would
+	 * count the same lines twice */
+	if ((r.store = tlsrpt_store_open(cfg, &err)) == NULL) {
 		fprintf(stderr, "mtasts tlsrpt: %s\n", err.message);
-		tlsrpt_store_close(r.store);
 		mtasts_ctx_free(ctx);
 		mtasts_config_free(cfg);
 		return CLI_ERROR;
 	}
+	if ((lock = run_lock(cfg)) < 0) {
+		fprintf(stderr, "mtasts tlsrpt: cannot lock: %s\n",
+		    strerror(errno));
+		status = CLI_ERROR;
+		goto out;
+	}
+	if (strcmp(what, "send") == 0 && r.dry_run == NULL)
+		prune(&r, today);
+	/* what the deliveries spooled, counted in the store first; what
+	 * could not be counted does not keep what was from being sent */
+	if (tlsrpt_fold(ctx, r.store, today, &err) != MTASTS_OK) {
+		fprintf(stderr, "mtasts tlsrpt: %s\n", err.message);
+		r.problem = true;
+		if (strcmp(what, "show") == 0) {
+			status = CLI_ERROR;
+			goto out;
+		}
+	}
 	status = strcmp(what, "show") == 0 ? show_day(&r, date ? date : today)
-	                                   : send_reports(&r, date);
+	                                   : send_reports(&r, date, today);
+out:
+	if (lock >= 0)
+		close(lock);
 	dns_free(r.dns);
 	tlsrpt_store_close(r.store);
 	mtasts_ctx_free(ctx);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cache.h"
@@ -34,8 +35,9 @@ config_for(const char *dir)
 		return NULL;
 	/* a resolver that is never asked: every answer is in the cache */
 	fprintf(f, "[mtasts]\nresolver = 127.0.0.1@9\ncache_dir = %s\n"
-		   "cache_size = 1024\ntxt_recheck = 86400\ntlsrpt = yes\n",
-	    dir);
+		   "cache_size = 1024\ntxt_recheck = 86400\ntlsrpt = yes\n"
+		   "tlsrpt_spool = %s.spool\n",
+	    dir, dir);
 	fclose(f);
 	if (mtasts_config_load(path, &cfg, &err) != MTASTS_OK) {
 		fprintf(stderr, "%s\n", err.message);
@@ -73,6 +75,10 @@ cached_context(
 	struct cache_entry e;
 	struct cache *c;
 
+	char spool[4096];
+
+	snprintf(spool, sizeof(spool), "%s.spool", dir);
+	mkdir(spool, 0700);
 	if ((*cfg = config_for(dir)) == NULL ||
 	    (c = cache_open(*cfg, &err)) == NULL)
 		return -1;

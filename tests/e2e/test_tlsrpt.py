@@ -5,11 +5,14 @@ reports them to a mailto: address (through Exim's own sendmail, to an SMTP
 sink) and to an https: collector of the world, and each report holds
 exactly what the deliveries did."""
 import email
+import grp
 import email.policy
 import gzip
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 import unittest
@@ -33,6 +36,8 @@ RUA = "mailto:tlsrpt@reports.example,https://collector.example/tlsrpt"
 DOMAINS = {
     "enforce-good.example": ("enforce", GOOD, [f"v=TLSRPTv1; rua={RUA}"]),
     "enforce-plain.example": ("enforce", PLAIN, [f"v=TLSRPTv1; rua={RUA}"]),
+    "enforce-wrongcert.example": ("enforce", WRONG,
+                                  [f"v=TLSRPTv1; rua={RUA}"]),
     "testing-wrongcert.example": ("testing", WRONG,
                                   [f"v=TLSRPTv1; rua={RUA}"]),
     "nopolicy.example": (None, GOOD, [f"v=TLSRPTv1; rua={RUA}"]),
@@ -55,6 +60,8 @@ DOMAINS = {
 EXPECTED = {
     "enforce-good.example": ("sts", 1, {}),
     "enforce-plain.example": ("sts", 0, {"starttls-not-supported": 1}),
+    "enforce-wrongcert.example": ("sts", 0,
+                                  {"certificate-host-mismatch": 1}),
     "testing-wrongcert.example": ("sts", 0,
                                   {"certificate-host-mismatch": 1}),
     "nopolicy.example": ("no-policy-found", 1, {}),
@@ -76,9 +83,19 @@ def gunzip_json(data):
 class TlsRpt(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        # the spool as mtasts-exim makes it: Exim's group writes it, its
+        # owner (here root, there mtasts) reads it; the transports have
+        # no other group
+        cls.spool_parent = tempfile.mkdtemp(prefix="mtasts-spool-")
+        os.chmod(cls.spool_parent, 0o711)
+        spool = os.path.join(cls.spool_parent, "spool")
+        os.mkdir(spool)
+        os.chown(spool, 0, grp.getgrnam("Debian-exim").gr_gid)
+        os.chmod(spool, 0o2730)
         cls.mail = MailWorld(
             {d: spec[:2] for d, spec in DOMAINS.items()},
             extra_config="cache_group = mtasts\ntlsrpt = yes\n"
+                         f"tlsrpt_spool = {spool}\n"
                          f"tlsrpt_submitter = {SUBMITTER}\n"
                          "tlsrpt_organization = mtasts tests\n"
                          "tlsrpt_contact = postmaster@client.example\n")
@@ -102,6 +119,7 @@ class TlsRpt(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.mail.stop()
+        shutil.rmtree(cls.spool_parent, ignore_errors=True)
 
     def mtasts(self, *args, check=True):
         p = subprocess.run([MTASTS, args[0], "--config", self.world.config,
@@ -154,6 +172,9 @@ class TlsRpt(unittest.TestCase):
                                      + d["failed-session-count"])
             self.assertEqual(d["receiving-mx-hostname"], f"mx.{domain}")
             self.assertIn(d["receiving-ip"], (PLAIN, WRONG))
+        if kind == "sts" and failures:
+            self.assertEqual(p["policy"]["policy-string"][1],
+                             "mode: " + domain.split("-")[0])
             self.assertEqual(d["sending-mta-ip"], "127.0.0.1")
         self.assertEqual(got, failures)
 
@@ -196,6 +217,7 @@ class TlsRpt(unittest.TestCase):
                     r["result"])
         # the reports of domains with a good rua went once, in one run
         for domain in ("enforce-good.example", "enforce-plain.example",
+                       "enforce-wrongcert.example",
                        "testing-wrongcert.example", "nopolicy.example"):
             for rua in RUA.split(","):
                 self.assertEqual(outcomes[(domain, rua)], ["sent"])
@@ -214,7 +236,7 @@ class TlsRpt(unittest.TestCase):
             outcomes[("hang.example", "https://collector.example/hang")],
             ["retry", "retry"])
 
-        mails = self.wait_for_mail(5)
+        mails = self.wait_for_mail(6)
         time.sleep(1)
         mails = self.reports_mail()
         by_domain = {}
@@ -239,6 +261,7 @@ class TlsRpt(unittest.TestCase):
                 gunzip_json(parts[0].get_content()))
         self.assertEqual(sorted(by_domain), sorted([
             "enforce-good.example", "enforce-plain.example",
+            "enforce-wrongcert.example",
             "testing-wrongcert.example", "nopolicy.example",
             "badscheme.example"]))
         for domain, reports in by_domain.items():
@@ -246,7 +269,7 @@ class TlsRpt(unittest.TestCase):
             self.assert_report(reports[0], domain)
 
         posts = [p for p in self.world.https.posts if p[1] == "/tlsrpt"]
-        self.assertEqual(len(posts), 4)
+        self.assertEqual(len(posts), 5)
         for host, path, ctype, body, _ in posts:
             self.assertEqual(host, "collector.example")
             self.assertEqual(ctype, "application/tlsrpt+gzip")

@@ -58,10 +58,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t sessions = 0;
 	FILE *f;
 
-	if (cfg.tlsrpt_dir == NULL) {
+	if (cfg.tlsrpt_spool == NULL) {
 		fuzz_assert(mkdtemp(dir) != NULL);
 		atexit(remove_dir);
-		cfg.tlsrpt_dir = dir;
+		cfg.tlsrpt_spool = dir;
 		cfg.cache_mode = 0600;
 		cfg.tlsrpt_size = 1 << 20;
 	}

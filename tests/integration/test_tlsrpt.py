@@ -7,7 +7,9 @@ import glob
 import gzip
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -37,16 +39,18 @@ HOSTILE = [
 
 class TlsRpt(unittest.TestCase):
     def setUp(self):
+        spool = tempfile.mkdtemp(prefix="mtasts-spool-")
         self.world = World(scenarios={}, extra_config=(
-            "tlsrpt = yes\ntlsrpt_submitter = mail.sender.example\n"))
+            "tlsrpt = yes\ntlsrpt_submitter = mail.sender.example\n"
+            f"tlsrpt_spool = {spool}\n"))
         self.world.add("good.example", site=dict(body=policy(
             "enforce", mx=("mx.good.example",))))
         self.world.add("nopolicy.example", txt=None, site=None)
-        self.spool_dir = os.path.join(self.world.cache_dir, "tlsrpt")
-        os.makedirs(self.spool_dir, exist_ok=True)
+        self.spool_dir = spool
 
     def tearDown(self):
         self.world.stop()
+        shutil.rmtree(self.spool_dir, ignore_errors=True)
 
     def spool(self, day, *lines, mode="a"):
         with open(os.path.join(self.spool_dir, "sessions-" + day),
