@@ -34,23 +34,33 @@ lmdb_error(struct mtasts_error *err, const char *what, const char *dir, int rc)
 /*
  * Gives a file of the cache the configured group and mode.  Failing is no
  * error: a process that does not own the file finds it as its owner set it
- * up.
+ * up.  Through the file opened without following a link: a member of the
+ * group may have put a link there for a root process to follow.
  */
 void
 cache_set_ownership(
     const struct mtasts_config *cfg, const char *path, mode_t mode)
 {
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	struct group *g;
+	struct stat st;
 
-	/* each on its own: a group that cannot be set leaves the mode due */
-	if (cfg->cache_group != NULL &&
-	    (g = getgrnam(cfg->cache_group)) != NULL &&
-	    chown(path, (uid_t)-1, g->gr_gid) != 0) {
-		/* not the owner, or not in the group: as set up before */
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 &&
+	    (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {
+		/* each on its own: a group that cannot be set leaves the
+		 * mode due */
+		if (cfg->cache_group != NULL &&
+		    (g = getgrnam(cfg->cache_group)) != NULL &&
+		    fchown(fd, (uid_t)-1, g->gr_gid) != 0) {
+			/* not the owner, or not in the group: as before */
+		}
+		if (fchmod(fd, mode) != 0) {
+			/* not the owner: as set up before */
+		}
 	}
-	if (chmod(path, mode) != 0) {
-		/* not the owner: as set up before */
-	}
+	close(fd);
 }
 
 /*
@@ -93,6 +103,31 @@ cache_make_dir(
 	return 0;
 }
 
+/*
+ * LMDB opens data.mdb and lock.mdb as it finds them, and writes to them:
+ * a link a member of the cache's group put there would have a root
+ * process (Exim's routers) write wherever it points.  Only regular files.
+ */
+int
+links_in(const char *dir, struct mtasts_error *err)
+{
+	static const char *const names[] = {"data.mdb", "lock.mdb"};
+	char path[4096];
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+			mtasts_error_set(err, MTASTS_ERR_CACHE,
+			    "%s: not a regular file (a link?): not opened",
+			    path);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int
 open_files(
     struct cache *c, const struct mtasts_config *cfg, struct mtasts_error *err)
@@ -104,6 +139,8 @@ open_files(
 	MDB_txn *txn;
 
 	if (cache_make_dir(cfg, dir, err) != 0)
+		return -1;
+	if (links_in(dir, err) != 0)
 		return -1;
 	if ((rc = mdb_env_create(&c->env)) != 0)
 		return lmdb_error(err, "create", dir, rc);

@@ -42,6 +42,10 @@ mode_t cache_dir_mode(unsigned file_mode);
 int cache_make_dir(
     const struct mtasts_config *cfg, const char *dir, struct mtasts_error *err);
 
+/* -1 with err set when data.mdb or lock.mdb in dir is there but not a
+ * regular file (a link LMDB would follow and write through). */
+int links_in(const char *dir, struct mtasts_error *err);
+
 /* Whether a record fits (policy: one that keeps a policy in force, which
  * is never refused while less used records can go). */
 bool cache_has_room(struct cache *c, bool policy);

@@ -135,6 +135,10 @@ tlsrpt_store_open(const struct mtasts_config *cfg, struct mtasts_error *err)
 		free(s);
 		return NULL;
 	}
+	if (links_in(dir, err) != 0) {
+		free(s);
+		return NULL;
+	}
 	if ((rc = mdb_env_create(&s->env)) != 0)
 		goto fail;
 	mdb_env_set_mapsize(s->env, cfg->tlsrpt_size);

@@ -457,6 +457,35 @@ class Files(CacheWorld):
         self.assertNotIn("cache_error", r)
         self.assertEqual(len(self.mtasts("cache", "list")["domains"]), 1)
 
+    def test_a_planted_link_is_not_followed(self):
+        """A link in place of lock.mdb or data.mdb (a member of the
+        cache's group could put one there for a root process): the cache
+        is not opened through it, and the file it points to is left
+        alone."""
+        self.world.add("a.example")
+        self.lookup("a.example")
+        victim = os.path.join(self.world.dir, "victim")
+        for name in ("lock.mdb", "data.mdb"):
+            with self.subTest(name=name):
+                with open(victim, "w") as f:
+                    f.write("precious\n")
+                path = os.path.join(self.world.cache_dir, name)
+                kept = path + ".real"
+                os.rename(path, kept)
+                os.symlink(victim, path)
+                env = dict(os.environ, MTASTS_TEST_NOW=str(T0))
+                p = subprocess.run([MTASTS, "lookup", "--config",
+                                    self.world.config, "--json",
+                                    "a.example"],
+                                   capture_output=True, env=env)
+                r = json.loads(p.stdout)
+                self.assertIn("not a regular file",
+                              r["cache_error"]["message"])
+                with open(victim) as f:
+                    self.assertEqual(f.read(), "precious\n")
+                os.unlink(path)
+                os.rename(kept, path)
+
     def test_damaged_record_is_never_forgotten(self):
         """A record that no longer reads may hold an enforce policy: an
         answer without a policy does not replace it (every verdict stays
