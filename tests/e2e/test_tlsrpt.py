@@ -297,6 +297,25 @@ class TlsRpt(unittest.TestCase):
         time.sleep(1)
         self.assertEqual(len(self.reports_mail()), mails)
 
+    def test_5_a_spool_that_cannot_be_written_costs_no_mail(self):
+        """The spool missing (never made, or moved away): the delivery
+        goes on as decided (over verified TLS), the session is said not
+        counted in Exim's main log."""
+        spool = os.path.join(self.spool_parent, "spool")
+        os.rename(spool, spool + ".away")
+        try:
+            before = len(self.mail.got(GOOD, "enforce-good.example"))
+            msgid = self.exim.send("bob@enforce-good.example")
+            self.assertEqual(
+                self.mail.got(GOOD, "enforce-good.example")[before:],
+                [True])
+            log = self.exim.mainlog(msgid)
+            self.assertIn(" Completed", log)
+            self.assertIn("MTA-STS TLS-RPT: session to "
+                          "mx.enforce-good.example not counted", log)
+        finally:
+            os.rename(spool + ".away", spool)
+
     def test_4_report_mail_not_counted(self):
         """The sessions that carried the reports count for no domain."""
         self.assertNotIn("reports.example", self.show())
