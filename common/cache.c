@@ -34,33 +34,33 @@ lmdb_error(struct mtasts_error *err, const char *what, const char *dir, int rc)
 /*
  * Gives a file of the cache the configured group and mode.  Failing is no
  * error: a process that does not own the file finds it as its owner set it
- * up.  Through the file opened without following a link: a member of the
- * group may have put a link there for a root process to follow.
+ * up.  A link is not followed (a member of the group may have put one
+ * there for a root process to follow), and the file is not opened: closing
+ * a descriptor of lock.mdb would drop the locks LMDB holds on it through
+ * another, and the next process would take the environment for unused and
+ * reset its lock table under the others.
  */
 void
 cache_set_ownership(
     const struct mtasts_config *cfg, const char *path, mode_t mode)
 {
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	struct group *g;
 	struct stat st;
 
-	if (fd < 0)
-		return;
-	if (fstat(fd, &st) == 0 &&
-	    (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {
-		/* each on its own: a group that cannot be set leaves the
-		 * mode due */
-		if (cfg->cache_group != NULL &&
-		    (g = getgrnam(cfg->cache_group)) != NULL &&
-		    fchown(fd, (uid_t)-1, g->gr_gid) != 0) {
-			/* not the owner, or not in the group: as before */
-		}
-		if (fchmod(fd, mode) != 0) {
-			/* not the owner: as set up before */
-		}
+	/* each on its own: a group that cannot be set leaves the mode due */
+	if (cfg->cache_group != NULL &&
+	    (g = getgrnam(cfg->cache_group)) != NULL &&
+	    lchown(path, (uid_t)-1, g->gr_gid) != 0) {
+		/* not the owner, or not in the group: as set up before */
 	}
-	close(fd);
+	/* on a link: EOPNOTSUPP, nothing changed; where the system cannot
+	 * do it (glibc needs /proc or fchmodat2), by name, not on a link */
+	if (fchmodat(AT_FDCWD, path, mode, AT_SYMLINK_NOFOLLOW) != 0 &&
+	    (errno == ENOSYS || errno == EOPNOTSUPP) &&
+	    lstat(path, &st) == 0 && !S_ISLNK(st.st_mode) &&
+	    chmod(path, mode) != 0) {
+		/* not the owner: as set up before */
+	}
 }
 
 /*

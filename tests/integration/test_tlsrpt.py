@@ -123,14 +123,16 @@ class TlsRpt(unittest.TestCase):
     def test_dry_run_writes_the_reports(self):
         self.world.zone.add("_smtp._tls.good.example", "TXT",
                             "v=TLSRPTv1; rua=mailto:tls@good.example")
-        self.spool(YESTERDAY, GOOD, PLAIN)
+        self.spool(YESTERDAY, GOOD, PLAIN, NOPOLICY)
         out_dir = os.path.join(self.world.dir, "reports")
         os.makedirs(out_dir)
         rc, out, err = self.mtasts("send", "--dry-run", out_dir, "--json")
+        # a domain without a TLSRPT record is the usual case, no problem
         self.assertEqual(rc, 0, err)
         results = {(r["domain"], r["result"])
                    for r in json.loads(out)["reports"]}
-        self.assertEqual(results, {("good.example", "written")})
+        self.assertEqual(results, {("good.example", "written"),
+                                   ("nopolicy.example", "skipped")})
         [path] = glob.glob(os.path.join(out_dir, "*"))
         start = int(time.mktime(time.strptime(YESTERDAY, "%Y-%m-%d"))
                     - time.timezone)
@@ -147,7 +149,7 @@ class TlsRpt(unittest.TestCase):
                          "postmaster@mail.sender.example")
         # nothing marked: the real send still has it to do
         rc, out, err = self.mtasts("send", "--dry-run", out_dir, "--json")
-        self.assertEqual(len(json.loads(out)["reports"]), 1)
+        self.assertEqual(len(json.loads(out)["reports"]), 2)
 
     def test_bad_date_is_a_usage_error(self):
         rc, out, err = self.mtasts("show", "--date", "2026-13-45")

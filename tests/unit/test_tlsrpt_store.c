@@ -220,6 +220,7 @@ START_TEST(concurrent_writers_lose_nothing)
 	json_t *day, *p;
 	int i, status;
 
+	tlsrpt_store_close(tlsrpt_store_open(cfg, &err));
 	for (i = 0; i < 4; i++)
 		pids[i] = writer(cfg, 500);
 	for (i = 0; i < 4; i++) {
