@@ -16,7 +16,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +26,7 @@
 #include "domain.h"
 #include "error.h"
 #include "tlsrpt_spool.h"
-#include "tlsrpt_store.h"
+#include "tlsrpt_day.h"
 
 #define PREFIX "sessions-"
 
@@ -222,43 +221,35 @@ tlsrpt_spool_read(const struct mtasts_config *cfg, const char *day,
 }
 
 static int
-by_name(const void *a, const void *b)
+by_day(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return strcmp(a, b);
 }
 
-json_t *
-tlsrpt_spool_days(const struct mtasts_config *cfg, struct mtasts_error *err)
+int
+tlsrpt_spool_days(const struct mtasts_config *cfg,
+    char days[][TLSRPT_DAY_LEN + 1], size_t max, struct mtasts_error *err)
 {
-	char names[64][TLSRPT_DAY_LEN + 1], *sorted[64];
-	const char *dir = cfg->tlsrpt_spool;
-	json_t *days = json_array();
 	struct dirent *e;
-	size_t n = 0, i;
+	size_t n = 0;
 	DIR *d;
 
-	if ((d = opendir(dir)) == NULL) {
+	if ((d = opendir(cfg->tlsrpt_spool)) == NULL) {
 		if (errno == ENOENT)
-			return days;
-		json_decref(days);
-		mtasts_error_set(err, MTASTS_ERR_IO, "%s: %s", dir,
-		    strerror(errno));
-		return NULL;
+			return 0;
+		mtasts_error_set(err, MTASTS_ERR_IO, "%s: %s",
+		    cfg->tlsrpt_spool, strerror(errno));
+		return -1;
 	}
-	/* 64 days a run at most: the rest wait for the next */
-	while ((e = readdir(d)) != NULL && n < 64)
+	/* max days a run at most: the rest wait for the next */
+	while ((e = readdir(d)) != NULL && n < max)
 		if (strncmp(e->d_name, PREFIX, strlen(PREFIX)) == 0 &&
-		    tlsrpt_is_day(e->d_name + strlen(PREFIX))) {
-			snprintf(names[n], sizeof(names[n]), "%s",
+		    tlsrpt_is_day(e->d_name + strlen(PREFIX)))
+			snprintf(days[n++], TLSRPT_DAY_LEN + 1, "%s",
 			    e->d_name + strlen(PREFIX));
-			sorted[n] = names[n];
-			n++;
-		}
 	closedir(d);
-	qsort(sorted, n, sizeof(sorted[0]), by_name);
-	for (i = 0; i < n; i++)
-		json_array_append_new(days, json_string(sorted[i]));
-	return days;
+	qsort(days, n, sizeof(days[0]), by_day);
+	return (int)n;
 }
 
 void

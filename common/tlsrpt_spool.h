@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "mtasts.h"
+#include "tlsrpt_day.h"
 
 #define TLSRPT_LINE_MAX 700
 
@@ -56,10 +57,10 @@ mtasts_code tlsrpt_spool_read(const struct mtasts_config *cfg,
     void (*fn)(void *arg, const struct spool_session *x), void *arg,
     struct mtasts_error *err);
 
-/* The days that have a spool file, oldest first (a JSON array). */
-struct json_t;
-struct json_t *tlsrpt_spool_days(
-    const struct mtasts_config *cfg, struct mtasts_error *err);
+/* The days that have a spool file (max at most), oldest first: their
+ * number, or -1 with err set. */
+int tlsrpt_spool_days(const struct mtasts_config *cfg,
+    char days[][TLSRPT_DAY_LEN + 1], size_t max, struct mtasts_error *err);
 
 /* Removes day's spool file. */
 void tlsrpt_spool_remove(const struct mtasts_config *cfg, const char *day);

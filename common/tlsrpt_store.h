@@ -19,8 +19,8 @@
 
 #include "config.h"
 #include "mtasts.h"
+#include "tlsrpt_day.h"
 
-#define TLSRPT_DAY_LEN 10 /* "YYYY-MM-DD" */
 
 /* One TLS session of a delivery. */
 struct tlsrpt_session {
@@ -85,13 +85,6 @@ mtasts_code tlsrpt_store_set_state(struct tlsrpt_store *s, const char *day,
 mtasts_code tlsrpt_store_prune(
     struct tlsrpt_store *s, const char *day, struct mtasts_error *err);
 
-/* The UTC day of Unix time t, and the time the day starts at (0 when
- * day is not YYYY-MM-DD). */
-void tlsrpt_day(int64_t t, char day[TLSRPT_DAY_LEN + 1]);
-int64_t tlsrpt_day_start(const char *day);
 
-/* Whether day is a real day written YYYY-MM-DD (as tlsrpt_day() writes
- * it), not only something sscanf reads as one. */
-bool tlsrpt_is_day(const char *day);
 
 #endif

@@ -45,6 +45,23 @@ class Symbols(unittest.TestCase):
         self.assertEqual(exported(os.environ["MTASTS_EXIM_SO"]),
                          EXIM_FUNCTIONS)
 
+    @unittest.skipUnless(os.environ.get("MTASTS_EXIM_SO"),
+                         "no Exim adapter built (exim4-dev)")
+    def test_exim_module_maps_only_what_a_decision_needs(self):
+        """Every Exim process that expands a function maps the module's
+        libraries: only what a decision from the cache needs (Exim
+        itself maps libunbound, OpenSSL and libidn2 already); libcurl is
+        loaded at a policy's first fetch, JSON and the TLS-RPT store are
+        the command's."""
+        out = subprocess.run(["readelf", "-d", os.environ["MTASTS_EXIM_SO"]],
+                             capture_output=True, text=True,
+                             check=True).stdout
+        # the sanitizer build's runtimes aside
+        needed = set(re.findall(r"\(NEEDED\).*\[(lib[^.\]]+)", out)) - {
+            "libasan", "libubsan"}
+        self.assertEqual(needed, {"libunbound", "libinih", "liblmdb",
+                                  "libssl", "libcrypto", "libidn2", "libc"})
+
 
 if __name__ == "__main__":
     unittest.main()
