@@ -28,6 +28,7 @@
 #include "tlsrpt_deliver.h"
 #include "tlsrpt_fold.h"
 #include "tlsrpt_report.h"
+#include "tlsrpt_spool.h"
 #include "tlsrpt_store.h"
 
 #define TRIES 5 /* temporary failures before a report is given up */
@@ -269,14 +270,14 @@ send_day(struct run *r, const char *day)
 static int
 run_lock(const struct mtasts_config *cfg)
 {
-	char path[4200];
+	char dir[4096], path[4200];
 	int fd;
 
-	if (cfg->tlsrpt_dir != NULL)
-		snprintf(path, sizeof(path), "%s/run.lock", cfg->tlsrpt_dir);
-	else
-		snprintf(path, sizeof(path), "%s/tlsrpt/run.lock",
-		    cfg->cache_dir != NULL ? cfg->cache_dir : "/nonexistent");
+	if (tlsrpt_dir_of(cfg, dir, sizeof(dir)) != 0) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/run.lock", dir);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0660);
 	if (fd >= 0 && flock(fd, LOCK_EX) != 0) {
 		close(fd);

@@ -13,14 +13,12 @@ batches each; the figure is the CPU time of Exim's processes (user +
 system, from the children's rusage) per delivery, median over the
 batches, and the differences.  Then `mtasts tlsrpt show` folds what was spooled: its time per
 session."""
-import grp
 import os
 import resource
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -29,7 +27,7 @@ import netns  # noqa: E402
 
 netns.enter()
 
-from exim import Exim, minimal_config  # noqa: E402
+from exim import Exim, minimal_config, tlsrpt_spool  # noqa: E402
 from mail_world import GOOD, MailWorld  # noqa: E402
 
 BUILD = os.path.join(HERE, "..", "..", "build")
@@ -55,12 +53,7 @@ def batch(exim, n):
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 5
-    spool_parent = tempfile.mkdtemp(prefix="mtasts-spool-")
-    os.chmod(spool_parent, 0o711)
-    spool = os.path.join(spool_parent, "spool")
-    os.mkdir(spool)
-    os.chown(spool, 0, grp.getgrnam("Debian-exim").gr_gid)
-    os.chmod(spool, 0o2730)
+    spool_parent, spool = tlsrpt_spool()
     mail = MailWorld({DOMAIN: ("enforce", GOOD)},
                      extra_config="cache_group = mtasts\n"
                                   f"tlsrpt_spool = {spool}\n")

@@ -5,14 +5,12 @@ reports them to a mailto: address (through Exim's own sendmail, to an SMTP
 sink) and to an https: collector of the world, and each report holds
 exactly what the deliveries did."""
 import email
-import grp
 import email.policy
 import gzip
 import json
 import os
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
 import unittest
@@ -22,7 +20,7 @@ import netns
 if os.geteuid() == 0 and os.path.exists("/usr/sbin/exim4"):
     netns.enter()
 
-from exim import Exim, minimal_config
+from exim import Exim, minimal_config, tlsrpt_spool
 from mail_world import GOOD, PLAIN, WRONG, MailWorld
 from world import HTTPS_IP
 
@@ -83,15 +81,8 @@ def gunzip_json(data):
 class TlsRpt(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        # the spool as mtasts-exim makes it: Exim's group writes it, its
-        # owner (here root, there mtasts) reads it; the transports have
-        # no other group
-        cls.spool_parent = tempfile.mkdtemp(prefix="mtasts-spool-")
-        os.chmod(cls.spool_parent, 0o711)
-        spool = os.path.join(cls.spool_parent, "spool")
-        os.mkdir(spool)
-        os.chown(spool, 0, grp.getgrnam("Debian-exim").gr_gid)
-        os.chmod(spool, 0o2730)
+        # the transports have no other group than Exim's
+        cls.spool_parent, spool = tlsrpt_spool()
         cls.mail = MailWorld(
             {d: spec[:2] for d, spec in DOMAINS.items()},
             extra_config="cache_group = mtasts\ntlsrpt = yes\n"

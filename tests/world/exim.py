@@ -5,6 +5,7 @@ spool and log directories over /var/spool/exim4 and /var/log/exim4.
 Two ways to configure it, as an operator would: the complete configuration
 exim.conf as built (minimal_config), or Debian's split configuration with
 the conf.d snippets dropped in and update-exim4.conf run (debian_config)."""
+import grp
 import os
 import pwd
 import re
@@ -59,6 +60,20 @@ def debian_config(so, mtasts_config, ca_file, built):
         text = f.read()
     shutil.rmtree(work)
     return text
+
+
+def tlsrpt_spool():
+    """A TLS-RPT spool as mtasts-exim makes it (tlsrpt_spool in
+    mtasts.conf(5)): Exim's group writes it, its owner (here root) reads
+    it, nobody else gets in.  Returns (the directory to remove, the
+    spool)."""
+    parent = tempfile.mkdtemp(prefix="mtasts-spool-")
+    os.chmod(parent, 0o711)
+    spool = os.path.join(parent, "spool")
+    os.mkdir(spool)
+    os.chown(spool, 0, grp.getgrnam("Debian-exim").gr_gid)
+    os.chmod(spool, 0o2730)
+    return parent, spool
 
 
 class Exim:
