@@ -38,21 +38,46 @@ lmdb_error(struct mtasts_error *err, const char *what, const char *dir, int rc)
  * there for a root process to follow), and the file is not opened: closing
  * a descriptor of lock.mdb would drop the locks LMDB holds on it through
  * another, and the next process would take the environment for unused and
- * reset its lock table under the others.
+ * reset its lock table under the others.  A file already as it should be
+ * costs one lstat (every Exim delivery opens the cache).
  */
-void
-cache_set_ownership(
-    const struct mtasts_config *cfg, const char *path, mode_t mode)
-{
-	struct group *g;
-	struct stat st;
+/* The configured group, looked up at most once for the files of one open
+ * and only by a process that may change them. */
+struct group_id {
+	const char *name; /* NULL: no group configured */
+	bool looked, known;
+	gid_t gid;
+};
 
-	/* each on its own: a group that cannot be set leaves the mode due */
-	if (cfg->cache_group != NULL &&
-	    (g = getgrnam(cfg->cache_group)) != NULL &&
-	    lchown(path, (uid_t)-1, g->gr_gid) != 0) {
-		/* not the owner, or not in the group: as set up before */
+static bool
+group_id(struct group_id *g)
+{
+	const struct group *gr;
+
+	if (!g->looked && g->name != NULL) {
+		g->looked = true;
+		if ((gr = getgrnam(g->name)) != NULL) {
+			g->known = true;
+			g->gid = gr->gr_gid;
+		}
 	}
+	return g->known;
+}
+
+static void
+set_ownership(const char *path, struct group_id *g, mode_t mode)
+{
+	struct stat st;
+	uid_t me = geteuid();
+
+	if (lstat(path, &st) != 0 || S_ISLNK(st.st_mode) ||
+	    (me != 0 && me != st.st_uid))
+		return; /* nothing this process may change */
+	if (group_id(g) && g->gid != st.st_gid &&
+	    lchown(path, (uid_t)-1, g->gid) == 0)
+		lstat(path, &st); /* the set-group-ID bit may go with it */
+	if ((st.st_mode & 07777) == mode)
+		return;
 	/* on a link: EOPNOTSUPP, nothing changed; where the system cannot
 	 * do it (glibc needs /proc or fchmodat2), by name, not on a link */
 	if (fchmodat(AT_FDCWD, path, mode, AT_SYMLINK_NOFOLLOW) != 0 &&
@@ -61,6 +86,15 @@ cache_set_ownership(
 	    chmod(path, mode) != 0) {
 		/* not the owner: as set up before */
 	}
+}
+
+void
+cache_set_ownership(
+    const struct mtasts_config *cfg, const char *path, mode_t mode)
+{
+	struct group_id g = {cfg->cache_group, false, false, 0};
+
+	set_ownership(path, &g, mode);
 }
 
 /*
@@ -128,6 +162,13 @@ links_in(const char *dir, struct mtasts_error *err)
 	return 0;
 }
 
+/* A file of the cache, for a name beside it (data.mdb.damaged). */
+static void
+path_of(const struct cache *c, const char *name, char *path, size_t len)
+{
+	snprintf(path, len, "%s/%s", c->cfg->cache_dir, name);
+}
+
 static int
 open_files(
     struct cache *c, const struct mtasts_config *cfg, struct mtasts_error *err)
@@ -135,6 +176,7 @@ open_files(
 	const char *dir = cfg->cache_dir;
 	char path[4096];
 	struct stat st;
+	struct group_id group = {cfg->cache_group, false, false, 0};
 	int rc, dead;
 	MDB_txn *txn;
 
@@ -149,37 +191,41 @@ open_files(
 	mdb_env_set_maxreaders(c->env, 1024);
 	/* NOTLS: read transactions are not tied to threads */
 	snprintf(path, sizeof(path), "%s/data.mdb", dir);
-	if (stat(path, &st) == 0) {
-		c->dev = st.st_dev;
-		c->ino = st.st_ino;
-	}
 	c->looked = mono_ms();
 	rc = mdb_env_open(c->env, dir, MDB_NOTLS, (mdb_mode_t)cfg->cache_mode);
 	if (rc != 0)
 		return failed(c, err, "open", dir, rc);
 	/* clear reader slots of processes that died holding them */
 	mdb_reader_check(c->env, &dead);
-	if (stat(path, &st) == 0) { /* made just now */
+	if (stat(path, &st) == 0) { /* as opened (or made) */
 		c->dev = st.st_dev;
 		c->ino = st.st_ino;
 	}
-	cache_set_ownership(cfg, path, (mode_t)cfg->cache_mode);
+	set_ownership(path, &group, (mode_t)cfg->cache_mode);
 	snprintf(path, sizeof(path), "%s/lock.mdb", dir);
-	cache_set_ownership(cfg, path, (mode_t)cfg->cache_mode);
+	set_ownership(path, &group, (mode_t)cfg->cache_mode);
 	if ((rc = cache_begin(c, MDB_RDONLY, &txn)) != 0)
 		return failed(c, err, "read", dir, rc);
 	rc = mdb_dbi_open(txn, NULL, 0, &c->dbi);
 	mdb_txn_abort(txn);
 	if (rc != 0)
 		return failed(c, err, "open", dir, rc);
-	snprintf(path, sizeof(path), "%s/discovery.lock", dir);
-	c->lock_fd =
-	    open(path, O_RDWR | O_CREAT | O_CLOEXEC, (mode_t)cfg->cache_mode);
-	if (c->lock_fd < 0)
-		return mtasts_error_set(err, MTASTS_ERR_CACHE,
-		    "cache %s: %s: %s", dir, path, strerror(errno));
-	cache_set_ownership(cfg, path, (mode_t)cfg->cache_mode);
 	return 0;
+}
+
+int
+cache_lock_file(struct cache *c)
+{
+	char path[4096];
+
+	if (c->lock_fd >= 0)
+		return c->lock_fd;
+	path_of(c, "discovery.lock", path, sizeof(path));
+	c->lock_fd = open(
+	    path, O_RDWR | O_CREAT | O_CLOEXEC, (mode_t)c->cfg->cache_mode);
+	if (c->lock_fd >= 0)
+		cache_set_ownership(c->cfg, path, (mode_t)c->cfg->cache_mode);
+	return c->lock_fd;
 }
 
 struct cache *
@@ -214,13 +260,6 @@ cache_close(struct cache *c)
 	if (c->lock_fd >= 0)
 		close(c->lock_fd);
 	free(c);
-}
-
-/* A file of the cache, for a name beside it (data.mdb.damaged). */
-static void
-path_of(const struct cache *c, const char *name, char *path, size_t len)
-{
-	snprintf(path, len, "%s/%s", c->cfg->cache_dir, name);
 }
 
 /*

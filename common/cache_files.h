@@ -28,7 +28,8 @@ struct cache {
 int cache_begin(struct cache *c, unsigned flags, MDB_txn **txn);
 
 /* Gives a file of the cache the configured group and mode (failing is no
- * error: a process that does not own it finds it as its owner set it). */
+ * error: a process that does not own it finds it as its owner set it);
+ * one lstat when it has them already. */
 void cache_set_ownership(
     const struct mtasts_config *cfg, const char *path, mode_t mode);
 
@@ -45,6 +46,11 @@ int cache_make_dir(
 /* -1 with err set when data.mdb or lock.mdb in dir is there but not a
  * regular file (a link LMDB would follow and write through). */
 int links_in(const char *dir, struct mtasts_error *err);
+
+/* The descriptor of discovery.lock (the discovery locks, the time of the
+ * last sweep), opened at its first use: a decision from the cache needs
+ * none.  -1 when it cannot be opened. */
+int cache_lock_file(struct cache *c);
 
 /* Whether a record fits (policy: one that keeps a policy in force, which
  * is never refused while less used records can go). */

@@ -31,10 +31,13 @@ cache_lock(struct cache *c, const char *domain, long timeout_ms)
 	    .l_len = 1};
 	struct timespec pause = {0, 20 * 1000000};
 	long waited = 0;
+	int fd = cache_lock_file(c);
 
+	if (fd < 0)
+		return -1;
 	/* open file description locks: per descriptor, released by the
 	 * kernel when the holder dies */
-	while (fcntl(c->lock_fd, F_OFD_SETLK, &fl) != 0) {
+	while (fcntl(fd, F_OFD_SETLK, &fl) != 0) {
 		if ((errno != EAGAIN && errno != EACCES) ||
 		    waited >= timeout_ms)
 			return -1;
@@ -52,5 +55,6 @@ cache_unlock(struct cache *c, const char *domain)
 	    .l_start = lock_slot(domain),
 	    .l_len = 1};
 
-	fcntl(c->lock_fd, F_OFD_SETLK, &fl);
+	if (c->lock_fd >= 0)
+		fcntl(c->lock_fd, F_OFD_SETLK, &fl);
 }

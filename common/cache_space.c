@@ -185,7 +185,8 @@ cache_has_room(struct cache *c, bool policy)
 
 	if (percent_used(c) < limit)
 		return true;
-	if (fstat(c->lock_fd, &st) == 0 && st.st_mtime + 60 <= time(NULL)) {
+	if (cache_lock_file(c) >= 0 && fstat(c->lock_fd, &st) == 0 &&
+	    st.st_mtime + 60 <= time(NULL)) {
 		futimens(c->lock_fd, NULL);
 		if (drop_stale(c) > 0 && percent_used(c) < limit)
 			return true;

@@ -426,6 +426,17 @@ class Files(CacheWorld):
         st = os.stat(self.world.cache_dir)
         self.assertEqual(stat.S_IMODE(st.st_mode), 0o2750)
         self.assertEqual(st.st_gid, gid)
+        # files found otherwise are set right again by the next open (a
+        # warm one too: one lstat each when nothing is to change)
+        for name in ("data.mdb", "lock.mdb"):
+            path = os.path.join(self.world.cache_dir, name)
+            os.chmod(path, 0o600)
+            os.chown(path, -1, 0)
+        self.lookup("a.example")
+        for name in ("data.mdb", "lock.mdb"):
+            st = os.stat(os.path.join(self.world.cache_dir, name))
+            self.assertEqual((stat.S_IMODE(st.st_mode), st.st_gid),
+                             (0o640, gid), name)
 
     def test_damaged_cache_is_reported_not_ignored(self):
         self.world.add("a.example")
