@@ -39,7 +39,10 @@ lmdb_error(struct mtasts_error *err, const char *what, const char *dir, int rc)
  * a descriptor of lock.mdb would drop the locks LMDB holds on it through
  * another, and the next process would take the environment for unused and
  * reset its lock table under the others.  A file already as it should be
- * costs one lstat (every Exim delivery opens the cache).
+ * costs one lstat (every Exim delivery opens the cache): the directory is
+ * set-group-ID with the cache's group (cache_make_dir), so a file of its
+ * directory's group has the right one, and only another group is looked
+ * up (getgrnam reads /etc/group: tens of microseconds in every process).
  */
 /* The configured group, looked up at most once for the files of one open
  * and only by a process that may change them. */
@@ -47,7 +50,21 @@ struct group_id {
 	const char *name; /* NULL: no group configured */
 	bool looked, known;
 	gid_t gid;
+	gid_t dir_gid; /* the group of the file's directory */
 };
+
+/* For the files of directory dir (or of the directory itself: its own
+ * group is not taken as right). */
+static struct group_id
+group_for(const struct mtasts_config *cfg, const char *dir)
+{
+	struct group_id g = {cfg->cache_group, false, false, 0, (gid_t)-1};
+	struct stat st;
+
+	if (dir != NULL && stat(dir, &st) == 0)
+		g.dir_gid = st.st_gid;
+	return g;
+}
 
 static bool
 group_id(struct group_id *g)
@@ -73,7 +90,7 @@ set_ownership(const char *path, struct group_id *g, mode_t mode)
 	if (lstat(path, &st) != 0 || S_ISLNK(st.st_mode) ||
 	    (me != 0 && me != st.st_uid))
 		return; /* nothing this process may change */
-	if (group_id(g) && g->gid != st.st_gid &&
+	if (st.st_gid != g->dir_gid && group_id(g) && g->gid != st.st_gid &&
 	    lchown(path, (uid_t)-1, g->gid) == 0)
 		lstat(path, &st); /* the set-group-ID bit may go with it */
 	if ((st.st_mode & 07777) == mode)
@@ -92,7 +109,7 @@ void
 cache_set_ownership(
     const struct mtasts_config *cfg, const char *path, mode_t mode)
 {
-	struct group_id g = {cfg->cache_group, false, false, 0};
+	struct group_id g = group_for(cfg, NULL);
 
 	set_ownership(path, &g, mode);
 }
@@ -176,7 +193,7 @@ open_files(
 	const char *dir = cfg->cache_dir;
 	char path[4096];
 	struct stat st;
-	struct group_id group = {cfg->cache_group, false, false, 0};
+	struct group_id group;
 	int rc, dead;
 	MDB_txn *txn;
 
@@ -184,6 +201,7 @@ open_files(
 		return -1;
 	if (links_in(dir, err) != 0)
 		return -1;
+	group = group_for(cfg, dir);
 	if ((rc = mdb_env_create(&c->env)) != 0)
 		return lmdb_error(err, "create", dir, rc);
 	mdb_env_set_mapsize(c->env, cfg->cache_size);
@@ -192,7 +210,16 @@ open_files(
 	/* NOTLS: read transactions are not tied to threads */
 	snprintf(path, sizeof(path), "%s/data.mdb", dir);
 	c->looked = mono_ms();
-	rc = mdb_env_open(c->env, dir, MDB_NOTLS, (mdb_mode_t)cfg->cache_mode);
+	rc = mdb_env_open(c->env, dir,
+	    MDB_NOTLS | (c->writable ? 0 : MDB_RDONLY),
+	    (mdb_mode_t)cfg->cache_mode);
+	if (rc == ENOENT && !c->writable) {
+		/* no data.mdb yet: made by a writable open */
+		mdb_env_close(c->env);
+		c->env = NULL;
+		c->writable = true;
+		return open_files(c, cfg, err);
+	}
 	if (rc != 0)
 		return failed(c, err, "open", dir, rc);
 	/* clear reader slots of processes that died holding them */
@@ -369,6 +396,35 @@ current(struct cache *c, struct mtasts_error *err)
 	return -1;
 }
 
+/*
+ * The map, writable: a map opened read-only (as a decision from the cache
+ * needs: a writable one costs LMDB 3 MB of write buffers, mapped in every
+ * Exim process) is closed and opened again writable.  LMDB allows one
+ * environment per file in a process; no transaction is open between the
+ * calls of this file, and discovery.lock, whose locks a discovery may be
+ * holding, is left open.
+ */
+static int
+writable(struct cache *c, struct mtasts_error *err)
+{
+	if (current(c, err) != 0)
+		return -1;
+	if (c->writable)
+		return 0;
+	mdb_env_close(c->env);
+	c->env = NULL;
+	c->writable = true;
+	if (open_files(c, c->cfg, err) == 0)
+		return 0;
+	if (c->env != NULL)
+		mdb_env_close(c->env);
+	c->env = NULL;
+	/* a process that may read but not write still reads: the next
+	 * read opens the map read-only again */
+	c->writable = false;
+	return -1;
+}
+
 mtasts_code
 cache_get(struct cache *c, const char *domain, struct cache_entry *e,
     struct mtasts_error *err)
@@ -486,7 +542,7 @@ cache_put(struct cache *c, const char *domain, const struct cache_entry *e,
 	sigjmp_buf jump;
 	int rc;
 
-	if (current(c, err) != 0)
+	if (writable(c, err) != 0)
 		return MTASTS_ERR_CACHE;
 	if (sigsetjmp(jump, 0) != 0) {
 		free(data);
@@ -519,7 +575,7 @@ cache_del(struct cache *c, const char *domain, struct mtasts_error *err)
 	sigjmp_buf jump;
 	int rc;
 
-	if (current(c, err) != 0)
+	if (writable(c, err) != 0)
 		return MTASTS_ERR_CACHE;
 	if (sigsetjmp(jump, 0) != 0)
 		return faulted(c, err);

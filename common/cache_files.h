@@ -20,6 +20,8 @@ struct cache {
 	int64_t looked; /* when (mono_ms) data.mdb was last compared */
 	bool faulted; /* a fault let go of the map (dev, ino): never opened
 	                 again in this process, whose locks it may hold */
+	bool writable; /* opened for writing (the first write reopens a map
+	                  opened read-only: cache.c writable()) */
 	MDB_txn *volatile writing; /* the write transaction under way */
 };
 
