@@ -15,8 +15,12 @@ mtasts_mode (load the module, read the configuration, a cached lookup)
 against `exim -be` expanding a constant, RUNS x 4 x N processes of each
 taking turns; the median CPU time of one process is the figure (wall time
 moves more on a shared machine).  --compare OTHER.so adds another build
-of the module to the same turns (a before/after in one sitting);
---module-only skips the deliveries."""
+of the module to the same turns (a before/after in one sitting; with
+build/tests/bench/dlfunc_floor.so, the floor: a module that does nothing);
+--module-only skips the deliveries.  --inside then runs as many again
+with tests/bench/exim_inside.c preloaded, which times (CPU, minor page
+faults) Exim's dlopen() of the module and the call of mtasts_mode apart
+from the rest of the process."""
 import os
 import statistics
 import subprocess
@@ -57,6 +61,35 @@ def rate(exim, domain, n):
     return n / (time.perf_counter() - start)
 
 
+def inside_figures(expand, count, workdir):
+    """Exim's dlopen() and the mtasts_mode call timed inside each process
+    (tests/bench/exim_inside.c), the modules taking turns."""
+    log = os.path.join(workdir, "inside.log")
+    env = dict(os.environ, LD_PRELOAD=os.path.join(
+        BUILD, "tests", "bench", "exim_inside.so"),
+        MTASTS_BENCH_LOG=log, MTASTS_BENCH_FN="mtasts_mode")
+    modules = {label: text for label, text in expand.items()
+               if "dlfunc" in text}
+    for _ in range(count):
+        for text in modules.values():
+            subprocess.run(["/usr/sbin/exim4", "-be", text], env=env,
+                           stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, check=True)
+    rows = {}
+    with open(log) as f:
+        for line in f:
+            path, *values = line.split()
+            rows.setdefault(path, []).append([float(v) for v in values])
+    for label, text in modules.items():
+        path = text.split("{")[2].split("}")[0]
+        columns = list(zip(*rows[path]))
+        o_us, o_faults, c_us, c_faults = (statistics.median(c)
+                                          for c in columns)
+        print(f"inside exim -be, {label}: dlopen {o_us:.0f} us CPU, "
+              f"{o_faults:.0f} page faults; the call {c_us:.0f} us CPU, "
+              f"{c_faults:.0f} page faults (medians of {len(columns[0])})")
+
+
 def main():
     args = sys.argv[1:]
     compare = None
@@ -65,7 +98,8 @@ def main():
         compare = os.path.abspath(args[at + 1])
         del args[at:at + 2]
     module_only = "--module-only" in args
-    args = [a for a in args if a != "--module-only"]
+    inside = "--inside" in args
+    args = [a for a in args if a not in ("--module-only", "--inside")]
     n = int(args[0]) if len(args) > 0 else 100
     runs = int(args[1]) if len(args) > 1 else 3
     domains = {"plain.bench.example": (None, GOOD),
@@ -122,6 +156,8 @@ def main():
                 p.returncode = os.waitstatus_to_exitcode(status)
                 assert out.strip() == "enforce", (out, status)
                 cpu[label].append((usage.ru_utime + usage.ru_stime) * 1000)
+        if inside:
+            inside_figures(expand, runs * 4 * n, w.dir)
         netns.unbind_all()
         got = len(mail.sinks[GOOD].received("enforce.bench.example"))
         assert got == (0 if module_only else runs * n) + 1, got
