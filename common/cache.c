@@ -23,6 +23,7 @@
 
 static mtasts_code failed(struct cache *c, struct mtasts_error *err,
     const char *what, const char *domain, int rc);
+static bool is_damage(int rc);
 
 static mtasts_code
 lmdb_error(struct mtasts_error *err, const char *what, const char *dir, int rc)
@@ -61,7 +62,8 @@ group_for(const struct mtasts_config *cfg, const char *dir)
 	struct group_id g = {cfg->cache_group, false, false, 0, (gid_t)-1};
 	struct stat st;
 
-	if (dir != NULL && stat(dir, &st) == 0)
+	/* a directory made by hand, without set-group-ID, is no guide */
+	if (dir != NULL && stat(dir, &st) == 0 && (st.st_mode & S_ISGID))
 		g.dir_gid = st.st_gid;
 	return g;
 }
@@ -186,6 +188,25 @@ path_of(const struct cache *c, const char *name, char *path, size_t len)
 	snprintf(path, len, "%s/%s", c->cfg->cache_dir, name);
 }
 
+/*
+ * Whether readers of the map are seen by its writers, through a lock table
+ * of this very data.mdb: LMDB reads without one where lock.mdb cannot be
+ * written (a read-only file system), and writers then reuse pages under
+ * the reader; and a lock table set up from another data.mdb (a process
+ * that opened while mtasts cache rebuild swapped the files) hands readers
+ * a transaction the file does not have, so that they read an old root,
+ * empty for a rebuilt file: "not cached" where a policy is.  txn: a read
+ * transaction of the map.
+ */
+static bool
+lock_table_pairs(MDB_env *env, MDB_txn *txn)
+{
+	MDB_envinfo info;
+
+	return mdb_env_info(env, &info) == 0 && info.me_numreaders > 0 &&
+	    mdb_txn_id(txn) <= info.me_last_txnid;
+}
+
 static int
 open_files(
     struct cache *c, const struct mtasts_config *cfg, struct mtasts_error *err)
@@ -195,6 +216,8 @@ open_files(
 	struct stat st;
 	struct group_id group;
 	int rc, dead;
+	mdb_filehandle_t fd;
+	bool paired;
 	MDB_txn *txn;
 
 	if (cache_make_dir(cfg, dir, err) != 0)
@@ -213,8 +236,9 @@ open_files(
 	rc = mdb_env_open(c->env, dir,
 	    MDB_NOTLS | (c->writable ? 0 : MDB_RDONLY),
 	    (mdb_mode_t)cfg->cache_mode);
-	if (rc == ENOENT && !c->writable) {
-		/* no data.mdb yet: made by a writable open */
+	if (rc != 0 && !c->writable && !is_damage(rc)) {
+		/* no data.mdb yet, or an empty one (its maker died): made or
+		 * set up by a writable open, as is any other failure */
 		mdb_env_close(c->env);
 		c->env = NULL;
 		c->writable = true;
@@ -224,8 +248,8 @@ open_files(
 		return failed(c, err, "open", dir, rc);
 	/* clear reader slots of processes that died holding them */
 	mdb_reader_check(c->env, &dead);
-	if (stat(path, &st) == 0) { /* as opened (or made) */
-		c->dev = st.st_dev;
+	if (mdb_env_get_fd(c->env, &fd) == 0 && fstat(fd, &st) == 0) {
+		c->dev = st.st_dev; /* as opened (or made) */
 		c->ino = st.st_ino;
 	}
 	set_ownership(path, &group, (mode_t)cfg->cache_mode);
@@ -234,9 +258,16 @@ open_files(
 	if ((rc = cache_begin(c, MDB_RDONLY, &txn)) != 0)
 		return failed(c, err, "read", dir, rc);
 	rc = mdb_dbi_open(txn, NULL, 0, &c->dbi);
+	paired = lock_table_pairs(c->env, txn);
 	mdb_txn_abort(txn);
 	if (rc != 0)
 		return failed(c, err, "open", dir, rc);
+	if (!paired)
+		return mtasts_error_set(err, MTASTS_ERR_CACHE,
+		    "cache %s: no lock table for data.mdb (a read-only file "
+		    "system?) or one of another data.mdb (a rebuild under "
+		    "way): not read",
+		    dir);
 	return 0;
 }
 

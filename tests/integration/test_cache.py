@@ -578,6 +578,84 @@ class Files(CacheWorld):
         self.assertIn(daily, kept)
         self.assertLess(len(kept & set(flood)), len(flood))
 
+    def lookup_raw(self, domain, wrap=()):
+        env = dict(os.environ, MTASTS_TEST_NOW=str(T0))
+        p = subprocess.run([*wrap, MTASTS, "lookup", "--config",
+                            self.world.config, "--json", domain],
+                           capture_output=True, env=env, timeout=60)
+        return json.loads(p.stdout)
+
+    def test_a_read_only_file_system_is_no_lock_free_read(self):
+        """Where lock.mdb cannot be written LMDB reads without a lock
+        table, unseen by writers that then reuse its pages: the cache is
+        not read at all (a read-only open would have read it)."""
+        self.world.add("a.example")
+        self.lookup("a.example")
+        d = self.world.cache_dir
+        r = self.lookup_raw("a.example", wrap=(
+            "unshare", "-m", "sh", "-c",
+            f'mount --bind "{d}" "{d}" && '
+            f'mount -o remount,bind,ro "{d}" && exec "$0" "$@"'))
+        self.assertEqual(r["cache_error"]["code"], "cache_error")
+        self.assertIn("lock table", r["cache_error"]["message"])
+        self.assertEqual((r["status"], r["source"]), ("found", "network"))
+
+    def test_an_empty_data_file_is_set_up_again(self):
+        """data.mdb of 0 bytes (its maker died before writing it): the
+        next process sets it up, as a writable open does; a read-only one
+        cannot, and would leave every process with cache_error."""
+        self.world.add("a.example")
+        self.lookup("a.example")
+        os.truncate(os.path.join(self.world.cache_dir, "data.mdb"), 0)
+        r = self.lookup_raw("a.example")
+        self.assertNotIn("cache_error", r)
+        self.assertEqual((r["status"], r["source"]), ("found", "network"))
+        self.assertEqual(self.lookup_raw("a.example")["source"], "cache")
+
+    def test_a_lock_table_of_another_data_file_is_refused(self):
+        """A process that opens while mtasts cache rebuild swaps the files
+        can set up lock.mdb from the old data.mdb and keep it alive for
+        the new one, whose transactions it does not know: readers would
+        take an old root (of an empty file: "not cached" where a policy
+        is).  Made here by holding the lock table open (LMDB through
+        ctypes) while an older data.mdb is put in place."""
+        d = self.world.cache_dir
+        for name in ("a.example", "b.example", "c.example", "d.example"):
+            self.world.add(name)
+        self.lookup("a.example")
+        early = os.path.join(self.world.dir, "early.mdb")
+        with open(os.path.join(d, "data.mdb"), "rb") as f, \
+                open(early, "wb") as out:
+            out.write(f.read())
+        for name in ("b.example", "c.example", "d.example"):
+            self.lookup(name)
+        holder = subprocess.Popen(["/usr/bin/python3", "-c", """
+import ctypes, sys
+lmdb = ctypes.CDLL("liblmdb.so.0")
+env = ctypes.c_void_p()
+assert lmdb.mdb_env_create(ctypes.byref(env)) == 0
+lmdb.mdb_env_set_maxreaders(env, 1024)
+lmdb.mdb_env_set_mapsize(env, ctypes.c_size_t(64 << 20))
+rc = lmdb.mdb_env_open(env, sys.argv[1].encode(), 0x200000 | 0x20000, 0o640)
+print(rc, flush=True)
+sys.stdin.read()
+""", d], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            self.assertEqual(holder.stdout.readline().strip(), "0")
+            os.rename(early, os.path.join(d, "data.mdb"))
+            r = self.lookup_raw("a.example")
+            self.assertEqual(r["cache_error"]["code"], "cache_error")
+            self.assertIn("lock table", r["cache_error"]["message"])
+            self.assertEqual((r["status"], r["source"]),
+                             ("found", "network"))
+        finally:
+            holder.stdin.close()
+            holder.wait(timeout=10)
+        # the holder gone, the next process sets the table up again
+        r = self.lookup_raw("a.example")
+        self.assertNotIn("cache_error", r)
+        self.assertEqual(r["source"], "cache")
+
     def test_cache_dir_that_is_a_file(self):
         os.makedirs(os.path.dirname(self.world.cache_dir), exist_ok=True)
         open(self.world.cache_dir, "w").close()
