@@ -41,6 +41,7 @@ DOMAINS = {
     # not PLAIN: smtpd holds back a host where TLS failed (enforce-plain)
     "nopolicy.example": (None, PLAIN2),
     "skipped.example": ("enforce", PLAIN2),
+    "enforce-damaged.example": ("enforce", GOOD),
 }
 
 
@@ -287,6 +288,26 @@ class OpenSmtpd(unittest.TestCase):
         except AssertionError:
             sys.stderr.write("--- smtpd's log:\n" + self.smtpd.logtext())
             raise
+
+    def test_zzz_damaged_cache_fails_closed(self):
+        """Last: it breaks the cache every test shares.  The cache that
+        holds an enforce policy is damaged and the TXT record vanishes,
+        a rogue MX appears: nothing may say "no policy"; RCPT is refused
+        for now and no server gets anything new."""
+        d = "enforce-damaged.example"
+        self.accepted_after_routing(d)
+        self.assertEqual(self.wait_for(GOOD, d), [True])
+        with open("/var/lib/mtasts/cache/data.mdb", "r+b") as f:
+            f.write(os.urandom(16384))
+        zone = self.mail.world.zone
+        zone.remove("_mta-sts." + d, "TXT")
+        zone.add(d, "MX", (5, "mx.attacker.example"))
+        for _ in range(2):
+            code, text = self.rcpt(d)
+            self.assertEqual(code, 451, text)
+        time.sleep(1)
+        self.assert_sinks(d, {GOOD: [True]})
+        self.assertTrue(self.smtpd.alive())
 
     def test_testing_delivered_and_logged(self):
         d = "testing-rogue.example"
