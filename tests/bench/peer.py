@@ -23,6 +23,10 @@ enforce policies, and RUNS times each, mtasts and the peer interleaved:
   counted (mtasts' start-up is).  The peer reads its CA store where
   OpenSSL's defaults say: SSL_CERT_FILE names the bundle, SSL_CERT_DIR an
   empty directory.  Every run must find all N, or the figures mean nothing.
+- where mtasts' time goes (tests/bench/discovery_floor.c), with Debian's
+  bundle: the policy fetch as mtasts makes it, against the same GET with
+  OpenSSL alone and one SSL_CTX (what TLS costs at best); a TXT query as
+  mtasts asks it, against libunbound's event API without its thread.
 - warm decisions: mtasts' in-process lookup (cache_bench warm) and a
   warm `mtasts lookup --file` process; the peer's cached socketmap answer,
   whose figures include a TCP round trip (the daemon's CPU per query, and
@@ -48,6 +52,7 @@ BUILD = os.path.join(HERE, "..", "..", "build")
 MTASTS = os.environ.get("MTASTS", os.path.join(BUILD, "module", "cli",
                                                "mtasts"))
 CACHE_BENCH = os.path.join(BUILD, "tests", "bench", "cache_bench")
+FLOOR = os.path.join(BUILD, "tests", "bench", "discovery_floor")
 SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 PEER_PACKAGE = "postfix-mta-sts-resolver"
 PEER_RECOMMENDS = ["python3-uvloop"]  # as a default apt-get install has it
@@ -85,7 +90,7 @@ import netns  # noqa: E402
 
 netns.enter()
 
-from world import World  # noqa: E402
+from world import HTTPS_IP, World  # noqa: E402
 
 
 # --- measuring a child ------------------------------------------------------
@@ -376,6 +381,33 @@ def print_cold(figures, bundles, n, runs):
           " peer CPU without its Python start-up, mtasts' with its own")
 
 
+def floors(config, n, runs):
+    """Where an mtasts discovery's CPU goes, part by part, each against
+    what the library underneath costs at best (discovery_floor.c), with
+    the operator's bundle; medians of RUNS."""
+    kinds = [
+        ("fetch", "HTTPS fetch as mtasts makes it (libcurl multi, "
+                  f"{CONCURRENCY} at a time)"),
+        ("openssl", "the same GET, OpenSSL alone, one SSL_CTX "
+                    "(the TLS floor)"),
+        ("dns", "a DNS query as mtasts asks it (libunbound, its thread)"),
+        ("dns-event", "the same query, libunbound's event API, no thread"),
+    ]
+    print(f"\nwhere a discovery's CPU goes, {n} of each, Debian's bundle, "
+          f"median of {runs} runs (a discovery: 3 DNS queries, 1 fetch)")
+    for kind, text in kinds:
+        args = [FLOOR, kind, config] + (
+            [HTTPS_IP] if kind in ("fetch", "openssl") else []) + [
+            str(n), "d%d.bench.example"]
+        figures = []
+        for _ in range(runs):
+            out = subprocess.run(args, capture_output=True, text=True)
+            if out.returncode != 0:
+                sys.exit(f"discovery_floor {kind}: {out.stdout}{out.stderr}")
+            figures.append(float(out.stdout.split(", ")[1].split()[0]))
+        print(f"  {text}: {statistics.median(figures) / 1000:.2f} ms CPU")
+
+
 def warm(world, bundle, config, domains, list_file):
     """Warm decisions, after a discovery that filled each cache."""
     n = len(domains)
@@ -440,6 +472,7 @@ def main():
             f.flush()
             figures = cold_runs(world, bundles, domains, f.name, runs)
             print_cold(figures, bundles, n, runs)
+            floors(bundles[1][2], n, runs)
             warm(world, system, bundles[1][2], domains, f.name)
     finally:
         netns.unbind_all()
