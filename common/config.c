@@ -446,12 +446,44 @@ mtasts_config_default_path(void)
 	return MTASTS_DEFAULT_CONFIG;
 }
 
+/* The lines libinih parses, read here: a line longer than libinih's
+ * buffer is an error of its own (libinih would cut it in two), and
+ * indentation is dropped, so that an indented line is never the
+ * continuation of the value above it (libinih's multi-line values). */
+struct lines {
+	FILE *f;
+	int number; /* of the last line read */
+	int size;   /* libinih's buffer */
+	bool too_long;
+};
+
+static char *
+read_line(char *buf, int size, void *stream)
+{
+	struct lines *l = stream;
+	size_t len, indent;
+
+	if (fgets(buf, size, l->f) == NULL)
+		return NULL;
+	l->number++;
+	l->size = size;
+	len = strlen(buf);
+	if (len > 0 && buf[len - 1] != '\n' && !feof(l->f)) {
+		l->too_long = true;
+		return NULL; /* libinih stops as at the end of the file */
+	}
+	indent = strspn(buf, " \t");
+	memmove(buf, buf + indent, len - indent + 1);
+	return buf;
+}
+
 mtasts_code
 mtasts_config_load(
     const char *path, struct mtasts_config **out, struct mtasts_error *err)
 {
 	struct mtasts_config *cfg = config_defaults();
 	struct reader r = {.cfg = cfg};
+	struct lines lines = {0};
 	FILE *f;
 	int line;
 
@@ -464,14 +496,21 @@ mtasts_config_load(
 			return mtasts_error_set(
 			    err, MTASTS_ERR_NOMEM, "out of memory");
 		}
-		if ((f = fopen(path, "r")) == NULL) {
+		if ((lines.f = f = fopen(path, "r")) == NULL) {
 			mtasts_error_set(err, MTASTS_ERR_CONFIG, "%s: %s", path,
 			    strerror(errno));
 			mtasts_config_free(cfg);
 			return MTASTS_ERR_CONFIG;
 		}
-		line = ini_parse_file(f, on_setting, &r);
+		line = ini_parse_stream(read_line, &lines, on_setting, &r);
 		fclose(f);
+		if (!r.failed && line == 0 && lines.too_long) {
+			mtasts_error_set(err, MTASTS_ERR_CONFIG,
+			    "%s:%d: the line is longer than %d characters",
+			    path, lines.number, lines.size - 2);
+			mtasts_config_free(cfg);
+			return MTASTS_ERR_CONFIG;
+		}
 		if (r.failed || line != 0) {
 			mtasts_error_set(err, MTASTS_ERR_CONFIG, "%s:%d: %s",
 			    path, line,

@@ -94,6 +94,66 @@ START_TEST(errors_name_the_line)
 }
 END_TEST
 
+/* Indentation means nothing: an indented "key = value" is a setting of
+ * its own, not the continuation of the line above (libinih's multi-line
+ * values would read "mx = ..." as more of the value of mode). */
+START_TEST(indentation_is_ignored)
+{
+	struct mtasts_config *cfg;
+	struct mtasts_error err;
+	const struct override *o;
+
+	ck_assert_int_eq(load("[mtasts]\n  dns_timeout = 2\n\ttxt_recheck = 5\n"
+	                      "[domain a.example]\n  mode = enforce\n"
+	                      "  mx = mx1.a.example\n  mx = mx2.a.example",
+	                     &cfg, &err),
+	    MTASTS_OK);
+	ck_assert_int_eq(cfg->dns_timeout_ms, 2000);
+	ck_assert_int_eq(cfg->txt_recheck, 5);
+	o = config_override(cfg, "a.example");
+	ck_assert_ptr_nonnull(o);
+	ck_assert_int_eq(o->mode, MTASTS_MODE_ENFORCE);
+	ck_assert_str_eq(o->mx[0], "mx1.a.example");
+	ck_assert_str_eq(o->mx[1], "mx2.a.example"); /* no newline at the end */
+	mtasts_config_free(cfg);
+}
+END_TEST
+
+/* A value cannot go on to the next line: an indented line that is not a
+ * setting is refused, not added to the mx patterns above it. */
+START_TEST(no_value_continues_on_the_next_line)
+{
+	struct mtasts_config *cfg;
+	struct mtasts_error err;
+
+	ck_assert_int_eq(load("[domain a.example]\nmode = enforce\n"
+	                      "mx = mx1.a.example\n   *.evil.example\n",
+	                     &cfg, &err),
+	    MTASTS_ERR_CONFIG);
+	ck_assert_ptr_null(cfg);
+	ck_assert_ptr_nonnull(strstr(err.message, ":4: "));
+}
+END_TEST
+
+/* A line longer than libinih's buffer is refused as such, at its number
+ * (libinih would cut it in two and complain of a second line). */
+START_TEST(a_long_line_is_refused_as_such)
+{
+	char text[600];
+	struct mtasts_config *cfg;
+	struct mtasts_error err;
+
+	snprintf(text, sizeof(text),
+	    "[mtasts]\n; a comment\nproxy = http://%0300d.example:3128\n"
+	    "txt_recheck = 5\n",
+	    0);
+	ck_assert_int_eq(load(text, &cfg, &err), MTASTS_ERR_CONFIG);
+	ck_assert_ptr_null(cfg);
+	ck_assert_ptr_nonnull(strstr(err.message, ":3: "));
+	ck_assert_ptr_nonnull(strstr(err.message, "longer than"));
+}
+END_TEST
+
 /* A program built against another layout of the public structures is
  * refused a context rather than have the library write past them. */
 START_TEST(another_abi_gets_no_context)
@@ -128,6 +188,9 @@ main(void)
 	tcase_add_test(tc, defaults);
 	tcase_add_test(tc, a_named_file_must_be_read);
 	tcase_add_test(tc, settings_and_overrides);
+	tcase_add_test(tc, indentation_is_ignored);
+	tcase_add_test(tc, no_value_continues_on_the_next_line);
+	tcase_add_test(tc, a_long_line_is_refused_as_such);
 	tcase_add_test(tc, errors_name_the_line);
 	tcase_add_test(tc, another_abi_gets_no_context);
 	suite_add_tcase(s, tc);
