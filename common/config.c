@@ -447,31 +447,38 @@ mtasts_config_default_path(void)
 }
 
 /* The lines libinih parses, read here: a line longer than libinih's
- * buffer is an error of its own (libinih would cut it in two), and
- * indentation is dropped, so that an indented line is never the
- * continuation of the value above it (libinih's multi-line values). */
+ * buffer, or with a NUL byte, is an error of its own (libinih would cut it
+ * in two), and indentation is dropped, so that an indented line is never
+ * the continuation of the value above it (libinih's multi-line values). */
 struct lines {
 	FILE *f;
-	int number; /* of the last line read */
-	int size;   /* libinih's buffer */
-	bool too_long;
+	int number;       /* of the last line read */
+	char problem[64]; /* with that line, which stopped the reading */
 };
 
 static char *
 read_line(char *buf, int size, void *stream)
 {
 	struct lines *l = stream;
-	size_t len, indent;
+	size_t len, indent, end = (size_t)size - 1;
 
+	/* fgets() ends what it read with a NUL and leaves the rest of buf
+	 * as it was: filled with '\n' first, the last NUL is the end of
+	 * what was read, and a NUL before it was in the line */
+	memset(buf, '\n', (size_t)size);
 	if (fgets(buf, size, l->f) == NULL)
 		return NULL;
 	l->number++;
-	l->size = size;
+	while (end > 0 && buf[end] == '\n')
+		end--;
 	len = strlen(buf);
-	if (len > 0 && buf[len - 1] != '\n' && !feof(l->f)) {
-		l->too_long = true;
+	if (len != end)
+		snprintf(l->problem, sizeof(l->problem), "holds a NUL byte");
+	else if (len > 0 && buf[len - 1] != '\n' && !feof(l->f))
+		snprintf(l->problem, sizeof(l->problem),
+		    "is longer than %d characters", size - 2);
+	if (l->problem[0] != '\0')
 		return NULL; /* libinih stops as at the end of the file */
-	}
 	indent = strspn(buf, " \t");
 	memmove(buf, buf + indent, len - indent + 1);
 	return buf;
@@ -504,10 +511,10 @@ mtasts_config_load(
 		}
 		line = ini_parse_stream(read_line, &lines, on_setting, &r);
 		fclose(f);
-		if (!r.failed && line == 0 && lines.too_long) {
+		if (!r.failed && line == 0 && lines.problem[0] != '\0') {
 			mtasts_error_set(err, MTASTS_ERR_CONFIG,
-			    "%s:%d: the line is longer than %d characters",
-			    path, lines.number, lines.size - 2);
+			    "%s:%d: the line %s", path, lines.number,
+			    lines.problem);
 			mtasts_config_free(cfg);
 			return MTASTS_ERR_CONFIG;
 		}

@@ -7,20 +7,27 @@
 #include "config.h"
 #include "unit.h"
 
-/* Loads text as a configuration file; the error in err. */
+/* Loads len bytes of text as a configuration file; the error in err. */
 static mtasts_code
-load(const char *text, struct mtasts_config **cfg, struct mtasts_error *err)
+load_bytes(const char *text, size_t len, struct mtasts_config **cfg,
+    struct mtasts_error *err)
 {
 	char path[] = "/tmp/mtasts-config-XXXXXX";
 	int fd = mkstemp(path);
 	mtasts_code rc;
 
 	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
 	close(fd);
 	rc = mtasts_config_load(path, cfg, err);
 	unlink(path);
 	return rc;
+}
+
+static mtasts_code
+load(const char *text, struct mtasts_config **cfg, struct mtasts_error *err)
+{
+	return load_bytes(text, strlen(text), cfg, err);
 }
 
 START_TEST(defaults)
@@ -154,6 +161,22 @@ START_TEST(a_long_line_is_refused_as_such)
 }
 END_TEST
 
+/* A NUL byte ends the line for libinih, which would read the rest as a
+ * line of its own: refused at its line. */
+START_TEST(a_nul_byte_is_refused)
+{
+	static const char text[] = "[mtasts]\ntxt_recheck = 5\0mx = x\n";
+	struct mtasts_config *cfg;
+	struct mtasts_error err;
+
+	ck_assert_int_eq(load_bytes(text, sizeof(text) - 1, &cfg, &err),
+	    MTASTS_ERR_CONFIG);
+	ck_assert_ptr_null(cfg);
+	ck_assert_ptr_nonnull(strstr(err.message, ":2: "));
+	ck_assert_ptr_nonnull(strstr(err.message, "NUL"));
+}
+END_TEST
+
 /* A program built against another layout of the public structures is
  * refused a context rather than have the library write past them. */
 START_TEST(another_abi_gets_no_context)
@@ -191,6 +214,7 @@ main(void)
 	tcase_add_test(tc, indentation_is_ignored);
 	tcase_add_test(tc, no_value_continues_on_the_next_line);
 	tcase_add_test(tc, a_long_line_is_refused_as_such);
+	tcase_add_test(tc, a_nul_byte_is_refused);
 	tcase_add_test(tc, errors_name_the_line);
 	tcase_add_test(tc, another_abi_gets_no_context);
 	suite_add_tcase(s, tc);
