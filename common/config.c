@@ -277,14 +277,21 @@ section_override(struct reader *r, const char *section)
 	return o;
 }
 
+/* 0 done, -1 a bad value, -2 an unknown name, -3 given twice */
 static int
 set_override(struct override *o, const char *name, const char *value)
 {
 	char **grown;
 
-	if (strcmp(name, "skip") == 0)
+	if (strcmp(name, "skip") == 0) {
+		if (o->has_skip)
+			return -3;
+		o->has_skip = true;
 		return parse_bool(value, &o->skip);
+	}
 	if (strcmp(name, "mode") == 0) {
+		if (o->has_mode)
+			return -3;
 		o->has_mode = true;
 		if (strcmp(value, "enforce") == 0)
 			o->mode = MTASTS_MODE_ENFORCE;
@@ -363,6 +370,9 @@ on_setting(void *user, const char *section, const char *name, const char *value)
 	if (rc == -2)
 		snprintf(r->msg, sizeof(r->msg), "unknown setting \"%s\"",
 		    mtasts_quote(q, sizeof(q), name, strlen(name)));
+	else if (rc == -3)
+		snprintf(r->msg, sizeof(r->msg),
+		    "%s given twice for one domain", name);
 	else if (rc != 0)
 		snprintf(r->msg, sizeof(r->msg), "invalid value for %s: \"%s\"",
 		    name, mtasts_quote(q, sizeof(q), value, strlen(value)));

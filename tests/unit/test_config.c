@@ -177,6 +177,28 @@ START_TEST(a_nul_byte_is_refused)
 }
 END_TEST
 
+/* A domain's mode or skip given twice is a contradiction, not "the last
+ * one wins": a second mode = none under mode = enforce would silently
+ * take the domain's protection away. */
+START_TEST(a_domain_setting_given_twice_is_refused)
+{
+	static const char *twice[] = {
+	    "[domain a.example]\nmode = enforce\nmx = mx1.a.example\n"
+	    "mode = none\n",
+	    "[domain a.example]\nskip = no\nmx = mx1.a.example\nskip = yes\n"};
+	struct mtasts_config *cfg;
+	struct mtasts_error err;
+	size_t i;
+
+	for (i = 0; i < sizeof(twice) / sizeof(twice[0]); i++) {
+		ck_assert_int_eq(load(twice[i], &cfg, &err), MTASTS_ERR_CONFIG);
+		ck_assert_ptr_null(cfg);
+		ck_assert_ptr_nonnull(strstr(err.message, ":4: "));
+		ck_assert_ptr_nonnull(strstr(err.message, "twice"));
+	}
+}
+END_TEST
+
 /* A program built against another layout of the public structures is
  * refused a context rather than have the library write past them. */
 START_TEST(another_abi_gets_no_context)
@@ -215,6 +237,7 @@ main(void)
 	tcase_add_test(tc, no_value_continues_on_the_next_line);
 	tcase_add_test(tc, a_long_line_is_refused_as_such);
 	tcase_add_test(tc, a_nul_byte_is_refused);
+	tcase_add_test(tc, a_domain_setting_given_twice_is_refused);
 	tcase_add_test(tc, errors_name_the_line);
 	tcase_add_test(tc, another_abi_gets_no_context);
 	suite_add_tcase(s, tc);
