@@ -2,6 +2,7 @@
  * config.c - reads the INI configuration file (libinih): global settings
  * in [mtasts].  mtasts.conf(5) documents every key.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdio.h>
@@ -18,11 +19,20 @@
  * not be able to write the cache */
 #define DEFAULT_TLSRPT_SPOOL "/var/spool/mtasts"
 
+/* Settings given once per section (the others, lists, repeat). */
+struct seen {
+	char names[32][24];
+	size_t count;
+};
+
 struct reader {
 	struct mtasts_config *cfg;
 	int failed;
 	char msg[160];
+	/* the section being read, whole (libinih keeps 49 bytes of it) */
+	char header[MTASTS_DOMAIN_MAX + 16];
 	char section[300]; /* the section the last override was made for */
+	struct seen global, domain; /* [mtasts]'s, this [domain]'s */
 };
 
 static int
@@ -277,21 +287,14 @@ section_override(struct reader *r, const char *section)
 	return o;
 }
 
-/* 0 done, -1 a bad value, -2 an unknown name, -3 given twice */
 static int
 set_override(struct override *o, const char *name, const char *value)
 {
 	char **grown;
 
-	if (strcmp(name, "skip") == 0) {
-		if (o->has_skip)
-			return -3;
-		o->has_skip = true;
+	if (strcmp(name, "skip") == 0)
 		return parse_bool(value, &o->skip);
-	}
 	if (strcmp(name, "mode") == 0) {
-		if (o->has_mode)
-			return -3;
 		o->has_mode = true;
 		if (strcmp(value, "enforce") == 0)
 			o->mode = MTASTS_MODE_ENFORCE;
@@ -336,6 +339,25 @@ config_override(const struct mtasts_config *cfg, const char *domain)
 	return NULL;
 }
 
+/* Whether name is given for the first time in its section; the lists
+ * (mx, connect_to) may be given again and again. */
+static bool
+once(struct seen *seen, const char *name)
+{
+	size_t i;
+
+	if (strcmp(name, "mx") == 0 || strcmp(name, "connect_to") == 0)
+		return true;
+	for (i = 0; i < seen->count; i++)
+		if (strcmp(seen->names[i], name) == 0)
+			return false;
+	/* every known name fits; there are fewer than 32 */
+	if (seen->count < 32 && strlen(name) < sizeof(seen->names[0]))
+		snprintf(seen->names[seen->count++], sizeof(seen->names[0]),
+		    "%s", name);
+	return true;
+}
+
 /* libinih calls this for every "key = value"; a 0 return makes
  * ini_parse_file() report this line. */
 static int
@@ -347,6 +369,13 @@ on_setting(void *user, const char *section, const char *name, const char *value)
 
 	if (r->failed)
 		return 1; /* report the first error only */
+	/* libinih's copy of the section's name is cut at 49 bytes */
+	if (strncmp(r->header, section, strlen(section)) != 0) {
+		snprintf(r->msg, sizeof(r->msg), "the section was misread");
+		r->failed = 1;
+		return 0;
+	}
+	section = r->header;
 	if (strncmp(section, "domain ", 7) == 0) {
 		struct override *o = section_override(r, section);
 
@@ -367,12 +396,15 @@ on_setting(void *user, const char *section, const char *name, const char *value)
 		r->failed = 1;
 		return 0;
 	}
+	if (rc == 0 && !once(section[0] == 'd' ? &r->domain : &r->global, name))
+		rc = -3;
 	if (rc == -2)
 		snprintf(r->msg, sizeof(r->msg), "unknown setting \"%s\"",
 		    mtasts_quote(q, sizeof(q), name, strlen(name)));
 	else if (rc == -3)
 		snprintf(r->msg, sizeof(r->msg),
-		    "%s given twice for one domain", name);
+		    "%s given twice in [%s]: which one is meant?", name,
+		    mtasts_quote(q, sizeof(q), section, strlen(section)));
 	else if (rc != 0)
 		snprintf(r->msg, sizeof(r->msg), "invalid value for %s: \"%s\"",
 		    name, mtasts_quote(q, sizeof(q), value, strlen(value)));
@@ -456,21 +488,57 @@ mtasts_config_default_path(void)
 	return MTASTS_DEFAULT_CONFIG;
 }
 
-/* The lines libinih parses, read here: a line longer than libinih's
- * buffer, or with a NUL byte, is an error of its own (libinih would cut it
- * in two), and indentation is dropped, so that an indented line is never
- * the continuation of the value above it (libinih's multi-line values). */
+/*
+ * The lines libinih parses, read here, for what libinih would read
+ * otherwise than it looks:
+ * - a line longer than libinih's buffer, or with a NUL byte: libinih would
+ *   cut it in two;
+ * - indentation (any white space, as libinih's): libinih would read an
+ *   indented line as more of the value above it; dropped, so that the
+ *   line stands on its own;
+ * - a section: its whole name is kept (libinih keeps 49 bytes; a domain
+ *   may have 253), text after its "]" and a section that is not ours are
+ *   refused even without settings, and a new section starts a new
+ *   override (libinih would merge two sections of one domain).
+ */
 struct lines {
 	FILE *f;
+	struct reader *r;
 	int number;       /* of the last line read */
-	char problem[64]; /* with that line, which stopped the reading */
+	char problem[96]; /* with that line, which stopped the reading */
 };
+
+static const char *
+section_problem(struct reader *r, char *line)
+{
+	char *end = strchr(line, ']'), *rest;
+	size_t len;
+
+	if (end == NULL)
+		return NULL; /* libinih says it */
+	len = (size_t)(end - line - 1);
+	rest = end + 1 + strspn(end + 1, " \t\r\n\v\f");
+	if (*rest != '\0' && *rest != ';' && *rest != '#')
+		return "has text after its ]";
+	if (len >= sizeof(r->header))
+		return "names a section longer than a domain name";
+	memcpy(r->header, line + 1, len);
+	r->header[len] = '\0';
+	if (strcmp(r->header, "mtasts") != 0 &&
+	    strncmp(r->header, "domain ", 7) != 0)
+		return "is not [mtasts] or [domain NAME]";
+	r->section[0] = '\0';
+	r->domain.count = 0;
+	return NULL;
+}
 
 static char *
 read_line(char *buf, int size, void *stream)
 {
 	struct lines *l = stream;
+	const char *problem = NULL;
 	size_t len, indent, end = (size_t)size - 1;
+	bool cut;
 
 	/* fgets() ends what it read with a NUL and leaves the rest of buf
 	 * as it was: filled with '\n' first, the last NUL is the end of
@@ -482,15 +550,23 @@ read_line(char *buf, int size, void *stream)
 	while (end > 0 && buf[end] == '\n')
 		end--;
 	len = strlen(buf);
+	cut = len > 0 && buf[len - 1] != '\n' && !feof(l->f);
+	for (indent = 0; indent < len && buf[indent] != '\n' &&
+	     isspace((unsigned char)buf[indent]);
+	     indent++)
+		;
+	memmove(buf, buf + indent, len - indent + 1);
 	if (len != end)
-		snprintf(l->problem, sizeof(l->problem), "holds a NUL byte");
-	else if (len > 0 && buf[len - 1] != '\n' && !feof(l->f))
+		problem = "holds a NUL byte";
+	else if (cut)
 		snprintf(l->problem, sizeof(l->problem),
 		    "is longer than %d characters", size - 2);
+	else if (buf[0] == '[')
+		problem = section_problem(l->r, buf);
+	if (problem != NULL)
+		snprintf(l->problem, sizeof(l->problem), "%s", problem);
 	if (l->problem[0] != '\0')
 		return NULL; /* libinih stops as at the end of the file */
-	indent = strspn(buf, " \t");
-	memmove(buf, buf + indent, len - indent + 1);
 	return buf;
 }
 
@@ -500,7 +576,8 @@ mtasts_config_load(
 {
 	struct mtasts_config *cfg = config_defaults();
 	struct reader r = {.cfg = cfg};
-	struct lines lines = {0};
+	struct lines lines = {.r = &r};
+	int read_errno;
 	FILE *f;
 	int line;
 
@@ -519,8 +596,18 @@ mtasts_config_load(
 			mtasts_config_free(cfg);
 			return MTASTS_ERR_CONFIG;
 		}
+		errno = 0;
 		line = ini_parse_stream(read_line, &lines, on_setting, &r);
+		read_errno = ferror(f) ? errno : 0;
 		fclose(f);
+		/* a file not read to its end is not the configuration */
+		if (read_errno != 0) {
+			mtasts_error_set(err, MTASTS_ERR_CONFIG,
+			    "%s: cannot be read: %s", path,
+			    strerror(read_errno));
+			mtasts_config_free(cfg);
+			return MTASTS_ERR_CONFIG;
+		}
 		if (!r.failed && line == 0 && lines.problem[0] != '\0') {
 			mtasts_error_set(err, MTASTS_ERR_CONFIG,
 			    "%s:%d: the line %s", path, lines.number,

@@ -17,7 +17,6 @@ enum resolver_kind {
 struct override {
 	char *domain; /* lower case, no trailing dot */
 	bool skip; /* MTA-STS ignored for this domain */
-	bool has_skip; /* skip given (once: a second is an error) */
 	bool has_mode; /* mode forced */
 	enum mtasts_mode mode;
 	char **mx; /* with has_mode: a static policy */

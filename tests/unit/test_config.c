@@ -199,6 +199,90 @@ START_TEST(a_domain_setting_given_twice_is_refused)
 }
 END_TEST
 
+/* What libinih alone would read differently from what it looks like,
+ * each refused at its line: a line indented with other white space (a
+ * continuation for libinih), a domain's section given twice (merged), a
+ * setting given twice (the last one won), text after a section's "]", a
+ * section that is not ours even without settings. */
+START_TEST(what_looks_different_is_refused)
+{
+	static const struct {
+		const char *text;
+		const char *line;
+	} bad[] = {
+	    {"[domain a.example]\nmode = enforce\nmx = mx.a.example\n"
+	     "\f*.evil.example\n",
+	        ":4: "},
+	    {"[mtasts]\nca_bundle = /good.pem\n\v/evil.pem\n", ":3: "},
+	    {"[mtasts]\nca_bundle = /good.pem\n\r /evil.pem\n", ":3: "},
+	    {"[domain a.example]\nmode = enforce\nmx = mx.a.example\n"
+	     "[mtasts]\n[domain a.example]\nmx = *.evil.example\n",
+	        ":6: "},
+	    {"[mtasts]\nresolver = recursive\ntxt_recheck = 5\n"
+	     "resolver = system\n",
+	        ":4: "},
+	    {"[mtasts]\nproxy = http://a.example:3128\n[domain a.example]\n"
+	     "skip = yes\n[mtasts]\nproxy = http://b.example:3128\n",
+	        ":6: "},
+	    {"[mtasts] junk\ntxt_recheck = 5\n", ":1: "},
+	    {"[mtasts]\ntxt_recheck = 5\n[bogus]\n", ":3: "},
+	};
+	struct mtasts_config *cfg;
+	struct mtasts_error err;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(load(bad[i].text, &cfg, &err) == MTASTS_ERR_CONFIG,
+		    "accepted: %s", bad[i].text);
+		ck_assert_ptr_null(cfg);
+		ck_assert_msg(strstr(err.message, bad[i].line) != NULL,
+		    "%s: %s", bad[i].text, err.message);
+	}
+}
+END_TEST
+
+/* A domain's section takes a name of any length a domain may have
+ * (libinih keeps 49 bytes of a section's name: the override went to a
+ * shorter, other domain); lists may be given more than once. */
+START_TEST(a_long_domain_keeps_its_section)
+{
+	static const char *name =
+	    "subsidiary-with-quite-a-long-name.example.com.au";
+	char text[512];
+	struct mtasts_config *cfg;
+	struct mtasts_error err;
+	const struct override *o;
+
+	snprintf(text, sizeof(text),
+	    "[mtasts]\nconnect_to = a.example:443::1\n"
+	    "connect_to = b.example:443::2\n[domain %s]\nmode = enforce\n"
+	    "mx = mx1.a.example\nmx = mx2.a.example\n",
+	    name);
+	ck_assert_int_eq(load(text, &cfg, &err), MTASTS_OK);
+	ck_assert_int_eq(cfg->connect_to_count, 2);
+	ck_assert_ptr_null(
+	    config_override(cfg, "subsidiary-with-quite-a-long-name.example"));
+	o = config_override(cfg, name);
+	ck_assert_ptr_nonnull(o);
+	ck_assert_int_eq(o->mx_count, 2);
+	mtasts_config_free(cfg);
+}
+END_TEST
+
+/* A file that cannot be read to its end is an error, not the defaults
+ * (fopen() of a directory succeeds; reading it fails). */
+START_TEST(an_unreadable_file_is_an_error)
+{
+	struct mtasts_config *cfg;
+	struct mtasts_error err;
+
+	ck_assert_int_eq(mtasts_config_load("/tmp", &cfg, &err),
+	    MTASTS_ERR_CONFIG);
+	ck_assert_ptr_null(cfg);
+	ck_assert_ptr_nonnull(strstr(err.message, "/tmp"));
+}
+END_TEST
+
 /* A program built against another layout of the public structures is
  * refused a context rather than have the library write past them. */
 START_TEST(another_abi_gets_no_context)
@@ -238,6 +322,9 @@ main(void)
 	tcase_add_test(tc, a_long_line_is_refused_as_such);
 	tcase_add_test(tc, a_nul_byte_is_refused);
 	tcase_add_test(tc, a_domain_setting_given_twice_is_refused);
+	tcase_add_test(tc, what_looks_different_is_refused);
+	tcase_add_test(tc, a_long_domain_keeps_its_section);
+	tcase_add_test(tc, an_unreadable_file_is_an_error);
 	tcase_add_test(tc, errors_name_the_line);
 	tcase_add_test(tc, another_abi_gets_no_context);
 	suite_add_tcase(s, tc);

@@ -6,6 +6,7 @@ TXT records, and what its policy host does.
 Run as a program, it starts the world with every scenario and prints the
 configuration file's path, until it is killed (for the demo)."""
 import os
+import re
 import shutil
 import signal
 import sys
@@ -155,11 +156,13 @@ class World:
         self.write_config(extra_config)
 
     def write_config(self, extra=""):
+        """The world's [mtasts] settings, those of extra in their place
+        (mtasts refuses a setting given twice); extra's own sections
+        after them."""
         connect_to = ("" if self.real_ports else
                       f"; policy hosts answer on port {self.port} of their "
                       f"loopback address\nconnect_to = :443::{self.port}\n")
-        with open(self.config, "w") as f:
-            f.write(f"""# the loopback test world
+        text = f"""# the loopback test world
 [mtasts]
 resolver = 127.0.0.1@{self.dns.port}
 ca_bundle = {self.ca.cert_file}
@@ -167,7 +170,17 @@ ca_bundle = {self.ca.cert_file}
 connect_timeout = 2
 fetch_timeout = 3
 cache_dir = {self.cache_dir}
-{extra}""")
+"""
+        lines = extra.splitlines(keepends=True)
+        first = next((i for i, line in enumerate(lines)
+                      if line.startswith("[")), len(lines))
+        for line in lines[:first]:
+            name = line.split("=")[0].strip()
+            if "=" in line and name != "connect_to":
+                text = re.sub(rf"(?m)^{re.escape(name)} =.*\n", "", text)
+            text += line if line.endswith("\n") else line + "\n"
+        with open(self.config, "w") as f:
+            f.write(text + "".join(lines[first:]))
 
     def add(self, domain, txt=("v=STSv1; id={id}",), site=(), ip=HTTPS_IP,
             cert="good", dns=None, expect=None, or_code=None, verdict=None,
