@@ -526,7 +526,8 @@ section_problem(struct reader *r, char *line)
 	r->header[len] = '\0';
 	if (strcmp(r->header, "mtasts") != 0 &&
 	    strncmp(r->header, "domain ", 7) != 0)
-		return "is not [mtasts] or [domain NAME]";
+		return "names an unknown section (only [mtasts] and "
+		       "[domain NAME] are)";
 	r->section[0] = '\0';
 	r->domain.count = 0;
 	return NULL;

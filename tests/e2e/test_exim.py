@@ -130,8 +130,9 @@ class MinimalConfig(unittest.TestCase):
     @contextlib.contextmanager
     def faulty(self, replace=None, mtasts_extra=None):
         """Exim configured as shipped, but with the strings of replace
-        replaced (a fault of this host), or with mtasts_extra added to
-        the mtasts configuration; as before afterwards."""
+        replaced (a fault of this host), or with mtasts_extra in the
+        mtasts configuration, in place of what it names; as before
+        afterwards."""
         text = self.exim.config_text
         conf = None
         try:
@@ -145,7 +146,11 @@ class MinimalConfig(unittest.TestCase):
                 conf = self.world.config + ".fault"
                 with open(self.world.config) as src:
                     text_conf = src.read()
-                # at the end of [mtasts], after what it would override
+                # in place of the settings it names (mtasts refuses a
+                # setting given twice), at the end of [mtasts]
+                for line in mtasts_extra.splitlines():
+                    name = re.escape(line.split("=")[0].strip())
+                    text_conf = re.sub(rf"(?m)^{name} =.*\n", "", text_conf)
                 cut = (text_conf + "\n[domain ").index("\n[domain ") + 1
                 with open(conf, "w") as f:
                     f.write(text_conf[:cut] + mtasts_extra +
