@@ -82,6 +82,10 @@ int cli_read_domains(const struct cli *cli, const char *path, char ***list,
  */
 int cli_load_config(const struct cli *cli, struct mtasts_config **cfg);
 
+/* The configuration file named: --config FILE, else $MTASTS_CONFIG, else
+ * mtasts_config_default_path() (which may not exist). */
+const char *cli_config_path(const struct cli *cli);
+
 struct mtasts_ctx;
 
 /* Loads the configuration and makes a context; -1 with the error printed. */
@@ -93,6 +97,7 @@ int cli_open(
 int cli_parse_common(struct cli *cli, int argc, char **argv, int *status);
 
 int cmd_cache(int argc, char **argv);
+int cmd_config_lint(int argc, char **argv);
 int cmd_smtpd_reload(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_init(int argc, char **argv);

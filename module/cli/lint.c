@@ -1,12 +1,14 @@
 /*
- * lint.c - the offline subcommands: policy-lint, txt-lint, mx-match.  They
- * parse what they are given and answer in the JSON shapes of DESIGN.md.
+ * lint.c - the offline subcommands: policy-lint, txt-lint, mx-match,
+ * config-lint.  They parse what they are given and answer in the JSON
+ * shapes of DESIGN.md.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "config.h"
 #include "error.h"
 #include "json.h"
 #include "mtasts.h"
@@ -187,4 +189,37 @@ cmd_mx_match(int argc, char **argv)
 	cli_emit(&cli, mtasts_json_mx_result(&result));
 	mtasts_policy_free(policy);
 	return result.valid ? CLI_OK : CLI_PROBLEM;
+}
+
+int
+cmd_config_lint(int argc, char **argv)
+{
+	struct cli cli = {.name = "config-lint",
+	    .usage = "usage: mtasts config-lint [--config FILE] [--json]\n"
+	             "Reads the configuration as the Exim module and the "
+	             "OpenSMTPD filter do\n(--config FILE, else $MTASTS_CONFIG, "
+	             "else the default file) and says\nwhether it is read, or "
+	             "refused with the line: then they defer every\ndomain.  Exit "
+	             "0 when read, 1 when refused or missing.\n"};
+	struct mtasts_config *cfg;
+	struct mtasts_error err;
+	const char *path;
+	int first, status = CLI_OK;
+
+	if ((first = cli_parse_common(&cli, argc, argv, &status)) < 0)
+		return status;
+	if (argc != first)
+		return cli_usage_error(&cli, "expected no operand");
+	path = cli_config_path(&cli);
+	if (mtasts_config_load(path, &cfg, &err) != MTASTS_OK) {
+		json_t *out = lint_failure(&err);
+
+		json_object_set_new(out, "config", json_string(path));
+		cli_emit(&cli, out);
+		return CLI_PROBLEM;
+	}
+	cli_emit(&cli, json_pack("{s:b, s:s, s:I}", "ok", 1, "config", path,
+	                   "overrides", (json_int_t)cfg->override_count));
+	mtasts_config_free(cfg);
+	return CLI_OK;
 }

@@ -31,6 +31,8 @@ static const struct {
     {"txt-lint", cmd_txt_lint,
         "parse the TXT records of _mta-sts.<domain> (§3.1)"},
     {"mx-match", cmd_mx_match, "check an MX host name against a policy (§4.1)"},
+    {"config-lint", cmd_config_lint,
+        "read the configuration as the adapters do: refused, or read"},
 };
 
 static int
@@ -109,18 +111,27 @@ cli_usage_error(const struct cli *cli, const char *fmt, ...)
 	return CLI_ERROR;
 }
 
-int
-cli_load_config(const struct cli *cli, struct mtasts_config **cfg)
+const char *
+cli_config_path(const struct cli *cli)
 {
 	const char *path = cli->config;
-	struct mtasts_error err;
 
 	if (path == NULL)
 		path = getenv("MTASTS_CONFIG");
+	return path != NULL ? path : mtasts_config_default_path();
+}
+
+int
+cli_load_config(const struct cli *cli, struct mtasts_config **cfg)
+{
+	const char *path = cli_config_path(cli);
+	struct mtasts_error err;
+
 	/* only the default file may be absent: the command then runs on
 	 * the defaults (a named file that cannot be read is an error) */
-	if (path == NULL && access(mtasts_config_default_path(), F_OK) == 0)
-		path = mtasts_config_default_path();
+	if (cli->config == NULL && getenv("MTASTS_CONFIG") == NULL &&
+	    access(path, F_OK) != 0)
+		path = NULL;
 	if (mtasts_config_load(path, cfg, &err) != MTASTS_OK) {
 		fprintf(stderr, "mtasts %s: %s\n", cli->name, err.message);
 		return -1;

@@ -1,5 +1,5 @@
 """The offline subcommands as a user runs them: policy-lint, txt-lint,
-mx-match.  JSON shapes and exit statuses are the contract of DESIGN.md."""
+mx-match, config-lint.  JSON shapes and exit statuses are the contract of DESIGN.md."""
 import json
 import os
 import subprocess
@@ -138,6 +138,49 @@ class MxMatch(unittest.TestCase):
         self.assertEqual(run("mx-match", "--pattern", "a.b")[0], 2)
 
 
+class ConfigLint(unittest.TestCase):
+    """The configuration as the adapters read it: refused with its line
+    (they would defer every domain), or read."""
+    def lint(self, text, *args, env=None):
+        with tempfile.NamedTemporaryFile() as f:
+            f.write(text)
+            f.flush()
+            p = subprocess.run([MTASTS, "config-lint", "--config", f.name,
+                                "--json", *args], capture_output=True,
+                               timeout=30, env=env)
+            return p.returncode, json.loads(p.stdout), f.name
+
+    def test_read(self):
+        rc, obj, path = self.lint(b"[mtasts]\ntxt_recheck = 5\n"
+                                  b"[domain a.example]\nmode = enforce\n"
+                                  b"[domain b.example]\nskip = yes\n")
+        self.assertEqual(rc, 0)
+        self.assertEqual(obj, {"ok": True, "config": path, "overrides": 2})
+
+    def test_refused_with_its_line(self):
+        rc, obj, path = self.lint(b"[domain a.example]\nmode = enforce\n"
+                                  b"mx = mx1.a.example\n  *.evil.example\n")
+        self.assertEqual(rc, 1)
+        self.assertFalse(obj["ok"])
+        self.assertEqual(obj["config"], path)
+        self.assertEqual(obj["error"]["code"], "config_error")
+        self.assertIn(path + ":4: ", obj["error"]["message"])
+
+    def test_a_missing_file_is_refused(self):
+        """The adapters defer every domain without their file: so the
+        default file missing is a problem here, not the defaults."""
+        env = dict(os.environ, MTASTS_CONFIG="/nonexistent/mtasts.conf")
+        p = subprocess.run([MTASTS, "config-lint", "--json"], env=env,
+                           capture_output=True, timeout=30)
+        self.assertEqual(p.returncode, 1)
+        obj = json.loads(p.stdout)
+        self.assertFalse(obj["ok"])
+        self.assertEqual(obj["config"], "/nonexistent/mtasts.conf")
+
+    def test_usage(self):
+        self.assertEqual(run("config-lint", "extra-operand")[0], 2)
+
+
 class Help(unittest.TestCase):
     def test_help(self):
         rc, out, _ = run("--help")
@@ -146,7 +189,7 @@ class Help(unittest.TestCase):
                 if line.startswith("  ")]
         self.assertEqual(subs, ["lookup", "check", "init", "refresh",
                                 "cache", "tlsrpt", "smtpd-reload", "policy-lint",
-                                "txt-lint", "mx-match"])
+                                "txt-lint", "mx-match", "config-lint"])
         for sub in subs:
             rc, sub_out, _ = run(sub, "--help")
             self.assertEqual(rc, 0)
