@@ -4,6 +4,9 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,14 +36,16 @@ struct reader {
 	char header[MTASTS_DOMAIN_MAX + 16];
 	char section[300]; /* the section the last override was made for */
 	struct seen global, domain; /* [mtasts]'s, this [domain]'s */
+	int line, failed_line; /* the line being read, the one refused */
 };
 
 static int
 set_string(char **slot, const char *value)
 {
-	char *copy = strdup(value);
+	char *copy;
 
-	if (copy == NULL)
+	/* "proxy =" is no proxy to the reader, a proxy to the code */
+	if (value[0] == '\0' || (copy = strdup(value)) == NULL)
 		return -1;
 	free(*slot);
 	*slot = copy;
@@ -182,13 +187,16 @@ set_tlsrpt(struct mtasts_config *cfg, const char *name, const char *value)
 	}
 	if (strcmp(name, "tlsrpt_details") == 0)
 		return parse_whole(value, 0, 10000, &cfg->tlsrpt_details);
-	/* text that goes into JSON and mail headers: one printable line */
-	if (strcspn(value, "\r\n\"\\") != strlen(value))
-		return strncmp(name, "tlsrpt_", 7) == 0 ? -1 : -2;
+	/* text that goes into JSON and mail headers: no quote, no escape
+	 * (read_line refuses control characters) */
 	if (strcmp(name, "tlsrpt_organization") == 0)
-		return set_string(&cfg->tlsrpt_org, value);
+		return strcspn(value, "\"\\") == strlen(value)
+		    ? set_string(&cfg->tlsrpt_org, value)
+		    : -1;
 	if (strcmp(name, "tlsrpt_contact") == 0)
-		return set_string(&cfg->tlsrpt_contact, value);
+		return strcspn(value, "\"\\") == strlen(value)
+		    ? set_string(&cfg->tlsrpt_contact, value)
+		    : -1;
 	if (strcmp(name, "tlsrpt_submitter") == 0)
 		return domain_is_valid(value, strlen(value))
 		    ? set_string(&cfg->tlsrpt_submitter, value)
@@ -364,11 +372,12 @@ static int
 on_setting(void *user, const char *section, const char *name, const char *value)
 {
 	struct reader *r = user;
-	char q[64];
+	char q[64], n[32];
 	int rc;
 
 	if (r->failed)
 		return 1; /* report the first error only */
+	r->failed_line = r->line; /* what fails below fails here */
 	/* libinih's copy of the section's name is cut at 49 bytes */
 	if (strncmp(r->header, section, strlen(section)) != 0) {
 		snprintf(r->msg, sizeof(r->msg), "the section was misread");
@@ -403,11 +412,13 @@ on_setting(void *user, const char *section, const char *name, const char *value)
 		    mtasts_quote(q, sizeof(q), name, strlen(name)));
 	else if (rc == -3)
 		snprintf(r->msg, sizeof(r->msg),
-		    "%s given twice in [%s]: which one is meant?", name,
+		    "%s given twice in [%s]: which one is meant?",
+		    mtasts_quote(n, sizeof(n), name, strlen(name)),
 		    mtasts_quote(q, sizeof(q), section, strlen(section)));
 	else if (rc != 0)
 		snprintf(r->msg, sizeof(r->msg), "invalid value for %s: \"%s\"",
-		    name, mtasts_quote(q, sizeof(q), value, strlen(value)));
+		    mtasts_quote(n, sizeof(n), name, strlen(name)),
+		    mtasts_quote(q, sizeof(q), value, strlen(value)));
 	r->failed = rc != 0;
 	return rc == 0;
 }
@@ -524,13 +535,33 @@ section_problem(struct reader *r, char *line)
 		return "names a section longer than a domain name";
 	memcpy(r->header, line + 1, len);
 	r->header[len] = '\0';
-	if (strcmp(r->header, "mtasts") != 0 &&
-	    strncmp(r->header, "domain ", 7) != 0)
+	if (strncmp(r->header, "domain ", 7) == 0) {
+		char name[MTASTS_DOMAIN_MAX + 1];
+
+		if (domain_normalize(r->header + 7, name) != 0)
+			return "names no domain: [domain NAME]";
+	} else if (strcmp(r->header, "mtasts") != 0) {
 		return "names an unknown section (only [mtasts] and "
 		       "[domain NAME] are)";
+	}
 	r->section[0] = '\0';
 	r->domain.count = 0;
 	return NULL;
+}
+
+/* A control character other than a tab and a CR ending the line: a bare
+ * CR or an escape sequence has a terminal show another line than the one
+ * read (cat prints "# a comment" over "mode = none ;\r"). */
+static bool
+has_control(const char *line)
+{
+	const unsigned char *c;
+
+	for (c = (const unsigned char *)line; *c != '\0'; c++)
+		if ((*c < 0x20 || *c == 0x7f) && *c != '\t' && *c != '\n' &&
+		    !(*c == '\r' && (c[1] == '\n' || c[1] == '\0')))
+			return true;
+	return false;
 }
 
 static char *
@@ -547,9 +578,14 @@ read_line(char *buf, int size, void *stream)
 	memset(buf, '\n', (size_t)size);
 	if (fgets(buf, size, l->f) == NULL)
 		return NULL;
-	l->number++;
+	l->r->line = ++l->number;
 	while (end > 0 && buf[end] == '\n')
 		end--;
+	/* a UTF-8 BOM, which editors may write: not part of line 1 */
+	if (l->number == 1 && strncmp(buf, "\xef\xbb\xbf", 3) == 0) {
+		memmove(buf, buf + 3, end - 2);
+		end -= 3;
+	}
 	len = strlen(buf);
 	cut = len > 0 && buf[len - 1] != '\n' && !feof(l->f);
 	for (indent = 0; indent < len && buf[indent] != '\n' &&
@@ -559,6 +595,9 @@ read_line(char *buf, int size, void *stream)
 	memmove(buf, buf + indent, len - indent + 1);
 	if (len != end)
 		problem = "holds a NUL byte";
+	else if (has_control(buf))
+		problem = "holds a control character (a terminal would not "
+		          "show the line as it is read)";
 	else if (cut)
 		snprintf(l->problem, sizeof(l->problem),
 		    "is longer than %d characters", size - 2);
@@ -569,6 +608,32 @@ read_line(char *buf, int size, void *stream)
 	if (l->problem[0] != '\0')
 		return NULL; /* libinih stops as at the end of the file */
 	return buf;
+}
+
+/* The file, if a regular one: a FIFO would hold every delivery that
+ * reads it, a directory reads as nothing. */
+static FILE *
+open_regular(const char *path, struct mtasts_error *err)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+	FILE *f;
+
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		mtasts_error_set(
+		    err, MTASTS_ERR_CONFIG, "%s: %s", path, strerror(errno));
+	} else if (!S_ISREG(st.st_mode)) {
+		mtasts_error_set(
+		    err, MTASTS_ERR_CONFIG, "%s: not a regular file", path);
+	} else if ((f = fdopen(fd, "r")) == NULL) {
+		mtasts_error_set(
+		    err, MTASTS_ERR_CONFIG, "%s: %s", path, strerror(errno));
+	} else {
+		return f;
+	}
+	if (fd >= 0)
+		close(fd);
+	return NULL;
 }
 
 mtasts_code
@@ -591,9 +656,7 @@ mtasts_config_load(
 			return mtasts_error_set(
 			    err, MTASTS_ERR_NOMEM, "out of memory");
 		}
-		if ((lines.f = f = fopen(path, "r")) == NULL) {
-			mtasts_error_set(err, MTASTS_ERR_CONFIG, "%s: %s", path,
-			    strerror(errno));
+		if ((lines.f = f = open_regular(path, err)) == NULL) {
 			mtasts_config_free(cfg);
 			return MTASTS_ERR_CONFIG;
 		}
@@ -617,11 +680,14 @@ mtasts_config_load(
 			return MTASTS_ERR_CONFIG;
 		}
 		if (r.failed || line != 0) {
+			/* the first refused line: libinih's, or a setting's */
+			bool syntax =
+			    line != 0 && (!r.failed || line < r.failed_line);
+
 			mtasts_error_set(err, MTASTS_ERR_CONFIG, "%s:%d: %s",
-			    path, line,
-			    r.failed
-			        ? r.msg
-			        : "not a \"key = value\" line or a [section]");
+			    path, syntax ? line : r.failed_line,
+			    syntax ? "not a \"key = value\" line or a [section]"
+			           : r.msg);
 			mtasts_config_free(cfg);
 			return MTASTS_ERR_CONFIG;
 		}

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -226,6 +227,21 @@ START_TEST(what_looks_different_is_refused)
 	        ":6: "},
 	    {"[mtasts] junk\ntxt_recheck = 5\n", ":1: "},
 	    {"[mtasts]\ntxt_recheck = 5\n[bogus]\n", ":3: "},
+	    /* what a terminal does not show: cat prints the comment over
+	     * the setting */
+	    {"[domain a.example]\nmode = none ;\r# enforced by its policy\n",
+	        ":2: "},
+	    {"[domain a.example]\nmode = enforce\n"
+	     "mx = mx.a.example ;\x1b[1A\x1b[2K\n",
+	        ":3: "},
+	    {"\xef\xbb\xbf[mtasts] junk\n[domain a.example]\nskip = yes\n",
+	        ":1: "},
+	    {"[mtasts]\nproxy =\n", ":2: "},
+	    {"[mtasts]\n[domain not..valid]\n", ":2: "},
+	    /* the first error is named, with its own message */
+	    {"[domain a.example]\nmode = enforce\nmx = mx.a.example\n"
+	     "[domain b.example\nmode = none\n",
+	        ":4: not a"},
 	};
 	struct mtasts_config *cfg;
 	struct mtasts_error err;
@@ -270,9 +286,11 @@ START_TEST(a_long_domain_keeps_its_section)
 END_TEST
 
 /* A file that cannot be read to its end is an error, not the defaults
- * (fopen() of a directory succeeds; reading it fails). */
+ * (fopen() of a directory succeeds; reading it fails), and a FIFO
+ * nobody writes is refused at once, not waited on by every delivery. */
 START_TEST(an_unreadable_file_is_an_error)
 {
+	char dir[] = "/tmp/mtasts-config-fifo-XXXXXX", fifo[64];
 	struct mtasts_config *cfg;
 	struct mtasts_error err;
 
@@ -280,6 +298,30 @@ START_TEST(an_unreadable_file_is_an_error)
 	    MTASTS_ERR_CONFIG);
 	ck_assert_ptr_null(cfg);
 	ck_assert_ptr_nonnull(strstr(err.message, "/tmp"));
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/f", dir);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	ck_assert_int_eq(
+	    mtasts_config_load(fifo, &cfg, &err), MTASTS_ERR_CONFIG);
+	ck_assert_ptr_null(cfg);
+	unlink(fifo);
+	rmdir(dir);
+}
+END_TEST
+
+/* What reads as written: a UTF-8 BOM, CRLF lines. */
+START_TEST(a_bom_and_crlf_are_read)
+{
+	struct mtasts_config *cfg;
+	struct mtasts_error err;
+
+	ck_assert_int_eq(load("\xef\xbb\xbf[mtasts]\r\ntxt_recheck = 5\r\n"
+	                      "[domain a.example]\r\nskip = yes\r\n",
+	                     &cfg, &err),
+	    MTASTS_OK);
+	ck_assert_int_eq(cfg->txt_recheck, 5);
+	ck_assert_ptr_nonnull(config_override(cfg, "a.example"));
+	mtasts_config_free(cfg);
 }
 END_TEST
 
@@ -325,6 +367,7 @@ main(void)
 	tcase_add_test(tc, what_looks_different_is_refused);
 	tcase_add_test(tc, a_long_domain_keeps_its_section);
 	tcase_add_test(tc, an_unreadable_file_is_an_error);
+	tcase_add_test(tc, a_bom_and_crlf_are_read);
 	tcase_add_test(tc, errors_name_the_line);
 	tcase_add_test(tc, another_abi_gets_no_context);
 	suite_add_tcase(s, tc);
