@@ -539,7 +539,7 @@ section_problem(struct reader *r, char *line)
 		char name[MTASTS_DOMAIN_MAX + 1];
 
 		if (domain_normalize(r->header + 7, name) != 0)
-			return "names no domain: [domain NAME]";
+			return "is [domain NAME] with NAME not a domain name";
 	} else if (strcmp(r->header, "mtasts") != 0) {
 		return "names an unknown section (only [mtasts] and "
 		       "[domain NAME] are)";
