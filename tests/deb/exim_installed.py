@@ -102,6 +102,28 @@ def settled(domain):
     return any(" => " in line or " == " in line for line in log_lines(domain))
 
 
+def check_upgrade_warning(check):
+    """An upgrade to a version that refuses the operator's file (it reads
+    mtasts.conf more strictly than some before): the postinst says so,
+    and installs all the same."""
+    with open(CONFIG) as f:
+        kept = f.read()
+    try:
+        with open(CONFIG, "a") as f:
+            f.write("[domain partner.example]\nmode = enforce\n"
+                    "  mode = none\n")
+        p = subprocess.run(["/var/lib/dpkg/info/mtasts.postinst",
+                            "configure"], capture_output=True, text=True,
+                           timeout=120)
+        check(p.returncode == 0 and "WARNING" in p.stderr and
+              CONFIG + ":" in p.stderr and "given twice" in p.stderr,
+              f"postinst: a refused mtasts.conf is warned of "
+              f"({p.returncode}: {p.stderr.strip()})")
+    finally:
+        with open(CONFIG, "w") as f:
+            f.write(kept)
+
+
 def main():
     start = time.monotonic()
     mail = MailWorld(DOMAINS)
@@ -183,6 +205,7 @@ def main():
                   else reports[0].data.encode()),
               f"TLS-RPT: the report mailed through sendmail, over TLS "
               f"(send: {rc} {out.strip()})")
+        check_upgrade_warning(check)
     finally:
         if daemon is not None:
             daemon.terminate()
