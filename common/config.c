@@ -2,15 +2,14 @@
  * config.c - reads the INI configuration file (libinih): global settings
  * in [mtasts].  mtasts.conf(5) documents every key.
  */
-#include <ctype.h>
 #include <errno.h>
-#include <unistd.h>
-#include <sys/stat.h>
 #include <fcntl.h>
 #include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "domain.h"
@@ -504,9 +503,10 @@ mtasts_config_default_path(void)
  * otherwise than it looks:
  * - a line longer than libinih's buffer, or with a NUL byte: libinih would
  *   cut it in two;
- * - indentation (any white space, as libinih's): libinih would read an
- *   indented line as more of the value above it; dropped, so that the
- *   line stands on its own;
+ * - a control character: a terminal would show another line (has_control);
+ * - indentation: libinih would read an indented line as more of the value
+ *   above it; dropped, so that the line stands on its own;
+ * - a UTF-8 BOM starting line 1: dropped;
  * - a section: its whole name is kept (libinih keeps 49 bytes; a domain
  *   may have 253), text after its "]" and a section that is not ours are
  *   refused even without settings, and a new section starts a new
@@ -569,8 +569,8 @@ read_line(char *buf, int size, void *stream)
 {
 	struct lines *l = stream;
 	const char *problem = NULL;
+	char longer[48];
 	size_t len, indent, end = (size_t)size - 1;
-	bool cut;
 
 	/* fgets() ends what it read with a NUL and leaves the rest of buf
 	 * as it was: filled with '\n' first, the last NUL is the end of
@@ -581,32 +581,30 @@ read_line(char *buf, int size, void *stream)
 	l->r->line = ++l->number;
 	while (end > 0 && buf[end] == '\n')
 		end--;
-	/* a UTF-8 BOM, which editors may write: not part of line 1 */
 	if (l->number == 1 && strncmp(buf, "\xef\xbb\xbf", 3) == 0) {
 		memmove(buf, buf + 3, end - 2);
 		end -= 3;
 	}
 	len = strlen(buf);
-	cut = len > 0 && buf[len - 1] != '\n' && !feof(l->f);
-	for (indent = 0; indent < len && buf[indent] != '\n' &&
-	     isspace((unsigned char)buf[indent]);
-	     indent++)
-		;
-	memmove(buf, buf + indent, len - indent + 1);
+	/* spaces and tabs: has_control() refuses other white space */
+	indent = strspn(buf, " \t");
 	if (len != end)
 		problem = "holds a NUL byte";
 	else if (has_control(buf))
 		problem = "holds a control character (a terminal would not "
 		          "show the line as it is read)";
-	else if (cut)
-		snprintf(l->problem, sizeof(l->problem),
-		    "is longer than %d characters", size - 2);
-	else if (buf[0] == '[')
-		problem = section_problem(l->r, buf);
-	if (problem != NULL)
+	else if (len > 0 && buf[len - 1] != '\n' && !feof(l->f)) {
+		snprintf(longer, sizeof(longer), "is longer than %d characters",
+		    size - 2);
+		problem = longer;
+	}
+	else if (buf[indent] == '[')
+		problem = section_problem(l->r, buf + indent);
+	if (problem != NULL) {
 		snprintf(l->problem, sizeof(l->problem), "%s", problem);
-	if (l->problem[0] != '\0')
 		return NULL; /* libinih stops as at the end of the file */
+	}
+	memmove(buf, buf + indent, len - indent + 1);
 	return buf;
 }
 
