@@ -56,6 +56,7 @@ DOMAINS = {
     "fault-ca.example": ("enforce", PLAIN),
     "fault-resolver.example": ("enforce", PLAIN),
     "fault-curl.example": ("enforce", PLAIN),
+    "fault-config.example": ("enforce", None, ATTACKER),
 }
 OVERRIDES = """
 [domain forced.example]
@@ -128,11 +129,11 @@ class MinimalConfig(unittest.TestCase):
         self.assert_sinks(domain, {})
 
     @contextlib.contextmanager
-    def faulty(self, replace=None, mtasts_extra=None):
+    def faulty(self, replace=None, mtasts_extra=None, mtasts_sections=""):
         """Exim configured as shipped, but with the strings of replace
         replaced (a fault of this host), or with mtasts_extra in the
-        mtasts configuration, in place of what it names; as before
-        afterwards."""
+        mtasts configuration, in place of what it names, and
+        mtasts_sections at its end; as before afterwards."""
         text = self.exim.config_text
         conf = None
         try:
@@ -142,7 +143,8 @@ class MinimalConfig(unittest.TestCase):
             for old, bad in (replace or {}).items():
                 self.assertIn(old, new)
                 new = new.replace(old, bad)
-            if mtasts_extra is not None:
+            if mtasts_extra is not None or mtasts_sections:
+                mtasts_extra = mtasts_extra or ""
                 conf = self.world.config + ".fault"
                 with open(self.world.config) as src:
                     text_conf = src.read()
@@ -154,7 +156,7 @@ class MinimalConfig(unittest.TestCase):
                 cut = (text_conf + "\n[domain ").index("\n[domain ") + 1
                 with open(conf, "w") as f:
                     f.write(text_conf[:cut] + mtasts_extra +
-                            text_conf[cut:])
+                            text_conf[cut:] + mtasts_sections)
                 os.chmod(conf, 0o644)
                 new = new.replace(self.world.config, conf)
             self.exim.configure(new)
@@ -333,6 +335,19 @@ class MinimalConfig(unittest.TestCase):
             self.assert_deferred_nowhere("partner.example")
         self.assertIn(f"every domain defers: {default}",
                       self.exim.paniclog())
+
+    def test_fault_configuration_refused(self):
+        # an operator's override with an indented line, which libinih
+        # read as one more MX pattern (the attacker's host, the domain's
+        # only MX): mail went to it over verified TLS.  Now the file is
+        # refused at that line, and every domain defers
+        with self.faulty(mtasts_sections=(
+                "[domain fault-config.example]\nmode = enforce\n"
+                "mx = mx.fault-config.example\n    mx.attacker.example\n")):
+            log = self.assert_deferred_nowhere("fault-config.example")
+        self.assertIn("R=mtasts_defer", log)
+        self.assertRegex(self.exim.paniclog(), r"every domain defers: "
+                         r"\S+mtasts\.conf\.fault:\d+: not a")
 
     def test_static_policy_enforced(self):
         log = self.assert_deferred_nowhere("partner.example")

@@ -42,6 +42,7 @@ DOMAINS = {
     "nopolicy.example": (None, PLAIN2),
     "skipped.example": ("enforce", PLAIN2),
     "enforce-damaged.example": ("enforce", GOOD),
+    "fault-config.example": ("enforce", None, ATTACKER),
 }
 
 
@@ -251,6 +252,31 @@ class OpenSmtpd(unittest.TestCase):
         subprocess.run([os.environ["MTASTS"], "refresh", "--all",
                         "--config", self.mail.world.config],
                        capture_output=True, check=False)
+
+    def test_zz_configuration_refused_fails_closed(self):
+        """An operator's override with an indented line, which libinih
+        read as one more MX pattern: the attacker's host, the domain's
+        only MX.  Now the file is refused at that line: every recipient
+        451, nothing sent anywhere."""
+        d = "fault-config.example"
+        config = self.smtpd.config
+        with open(config) as f:
+            kept = f.read()
+        try:
+            with open(config, "a") as f:
+                f.write(f"[domain {d}]\nmode = enforce\nmx = mx.{d}\n"
+                        "    mx.attacker.example\n")
+            self.smtpd.restart()
+            for domain in (d, d, "nopolicy.example"):
+                code, text = self.rcpt(domain)
+                self.assertEqual(code, 451, text)
+            time.sleep(2)
+            self.assert_sinks(d, {})
+            self.assertRegex(self.smtpd.logtext(), r"mtasts\.conf:\d+: not a")
+        finally:
+            with open(config, "w") as f:
+                f.write(kept)
+            self.smtpd.restart()
 
     def test_zz_record_of_an_earlier_smtpd_not_trusted(self):
         """The record says smtpd loaded the domain; the table then shrank

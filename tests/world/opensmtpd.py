@@ -69,6 +69,7 @@ class Smtpd:
         with open(smtpd_conf) as f:
             m = re.search(r'proc-exec "(\S+) --config (\S+)"', f.read())
         installed_filter, installed_conf = m.group(1), m.group(2)
+        self.config = installed_conf  # the filter's mtasts.conf
         tmpfs("/usr/local")
         for path in (installed_filter, installed_conf):
             if not path.startswith(("/usr/local/", "/etc/mtasts/")):
