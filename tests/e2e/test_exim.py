@@ -19,6 +19,7 @@ if os.geteuid() == 0 and os.path.exists("/usr/sbin/exim4"):
 from exim import Exim, debian_config, minimal_config
 from mail_world import (ATTACKER, GOOD, PLAIN, ROGUE, WRONG,
                         MailWorld)
+from world import with_settings
 
 SO = os.environ.get("MTASTS_EXIM_SO")
 EXIM_CONF = os.environ.get("MTASTS_EXIM_CONF")
@@ -148,15 +149,9 @@ class MinimalConfig(unittest.TestCase):
                 conf = self.world.config + ".fault"
                 with open(self.world.config) as src:
                     text_conf = src.read()
-                # in place of the settings it names (mtasts refuses a
-                # setting given twice), at the end of [mtasts]
-                for line in mtasts_extra.splitlines():
-                    name = re.escape(line.split("=")[0].strip())
-                    text_conf = re.sub(rf"(?m)^{name} =.*\n", "", text_conf)
-                cut = (text_conf + "\n[domain ").index("\n[domain ") + 1
                 with open(conf, "w") as f:
-                    f.write(text_conf[:cut] + mtasts_extra +
-                            text_conf[cut:] + mtasts_sections)
+                    f.write(with_settings(text_conf, mtasts_extra) +
+                            mtasts_sections)
                 os.chmod(conf, 0o644)
                 new = new.replace(self.world.config, conf)
             self.exim.configure(new)

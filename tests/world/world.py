@@ -122,6 +122,19 @@ def expected_verdict(domain):
     return (s.get("site") or {}).get("body", GOOD).split("mode: ")[1].split()[0]
 
 
+def with_settings(text, settings):
+    """An mtasts.conf's text with settings ("key = value" lines) at the
+    end of its [mtasts] section, in place of those it has of the same
+    names (mtasts refuses a setting given twice; connect_to is a list)."""
+    for line in settings.splitlines():
+        name = line.split("=")[0].strip()
+        if "=" in line and name != "connect_to":
+            text = re.sub(rf"(?m)^{re.escape(name)} =.*\n", "", text)
+    cut = (text + "\n[domain ").index("\n[domain ") + 1
+    return text[:cut] + "".join(
+        line + "\n" for line in settings.splitlines()) + text[cut:]
+
+
 class World:
     """Starts everything on loopback; stop() ends it and removes its files.
     config is the path of the mtasts configuration file."""
@@ -174,13 +187,9 @@ cache_dir = {self.cache_dir}
         lines = extra.splitlines(keepends=True)
         first = next((i for i, line in enumerate(lines)
                       if line.startswith("[")), len(lines))
-        for line in lines[:first]:
-            name = line.split("=")[0].strip()
-            if "=" in line and name != "connect_to":
-                text = re.sub(rf"(?m)^{re.escape(name)} =.*\n", "", text)
-            text += line if line.endswith("\n") else line + "\n"
         with open(self.config, "w") as f:
-            f.write(text + "".join(lines[first:]))
+            f.write(with_settings(text, "".join(lines[:first])) +
+                    "".join(lines[first:]))
 
     def add(self, domain, txt=("v=STSv1; id={id}",), site=(), ip=HTTPS_IP,
             cert="good", dns=None, expect=None, or_code=None, verdict=None,
