@@ -23,7 +23,7 @@
 
 /* Settings given once per section (the others, lists, repeat). */
 struct seen {
-	char names[32][24];
+	char names[64][24]; /* 32 names are known, none over 19 bytes */
 	size_t count;
 };
 
@@ -358,10 +358,13 @@ once(struct seen *seen, const char *name)
 	for (i = 0; i < seen->count; i++)
 		if (strcmp(seen->names[i], name) == 0)
 			return false;
-	/* every known name fits; there are fewer than 32 */
-	if (seen->count < 32 && strlen(name) < sizeof(seen->names[0]))
-		snprintf(seen->names[seen->count++], sizeof(seen->names[0]),
-		    "%s", name);
+	/* a name that could not be kept could not be told again: refused
+	 * (none of the known names is so long or so many) */
+	if (seen->count == sizeof(seen->names) / sizeof(seen->names[0]) ||
+	    strlen(name) >= sizeof(seen->names[0]))
+		return false;
+	snprintf(seen->names[seen->count++], sizeof(seen->names[0]), "%s",
+	    name);
 	return true;
 }
 
