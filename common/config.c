@@ -36,6 +36,7 @@ struct reader {
 	char section[300]; /* the section the last override was made for */
 	struct seen global, domain; /* [mtasts]'s, this [domain]'s */
 	int line, failed_line; /* the line being read, the one refused */
+	bool named_mtasts; /* the file has its [mtasts] section */
 };
 
 static int
@@ -520,6 +521,7 @@ struct lines {
 	struct reader *r;
 	int number;       /* of the last line read */
 	char problem[96]; /* with that line, which stopped the reading */
+	bool unended;     /* the last line read has no newline */
 };
 
 static const char *
@@ -543,7 +545,9 @@ section_problem(struct reader *r, char *line)
 
 		if (domain_normalize(r->header + 7, name) != 0)
 			return "is [domain NAME] with NAME not a domain name";
-	} else if (strcmp(r->header, "mtasts") != 0) {
+	} else if (strcmp(r->header, "mtasts") == 0) {
+		r->named_mtasts = true;
+	} else {
 		return "names an unknown section (only [mtasts] and "
 		       "[domain NAME] are)";
 	}
@@ -589,6 +593,7 @@ read_line(char *buf, int size, void *stream)
 		end -= 3;
 	}
 	len = strlen(buf);
+	l->unended = len == 0 || buf[len - 1] != '\n';
 	/* spaces and tabs: has_control() refuses other white space */
 	indent = strspn(buf, " \t");
 	if (len != end)
@@ -609,6 +614,33 @@ read_line(char *buf, int size, void *stream)
 	}
 	memmove(buf, buf + indent, len - indent + 1);
 	return buf;
+}
+
+/*
+ * What an accident does to the whole file, read to its end without a
+ * refused line: emptied (a crash mid-write, a failed configuration run, a
+ * careless edit) or left with comments only, it would read as "the
+ * defaults, no override" and drop every static policy in silence; cut in
+ * the middle of a line, it lost what followed.  Both are refused, like a
+ * missing file: every domain defers until the file is put right.
+ */
+static mtasts_code
+whole_file_problem(const struct reader *r, const struct lines *l,
+    struct mtasts_error *err)
+{
+	const char *path = r->cfg->path;
+
+	if (!r->named_mtasts)
+		return mtasts_error_set(err, MTASTS_ERR_CONFIG,
+		    "%s: no [mtasts] section: an empty or emptied file is not "
+		    "the configuration",
+		    path);
+	if (l->number > 0 && l->unended)
+		return mtasts_error_set(err, MTASTS_ERR_CONFIG,
+		    "%s:%d: the file ends inside this line (no newline): cut "
+		    "short by a write that did not finish?",
+		    path, l->number);
+	return MTASTS_OK;
 }
 
 /* The file, if a regular one: a FIFO would hold every delivery that
@@ -670,6 +702,11 @@ mtasts_config_load(
 			mtasts_error_set(err, MTASTS_ERR_CONFIG,
 			    "%s: cannot be read: %s", path,
 			    strerror(read_errno));
+			mtasts_config_free(cfg);
+			return MTASTS_ERR_CONFIG;
+		}
+		if (!r.failed && line == 0 && lines.problem[0] == '\0' &&
+		    whole_file_problem(&r, &lines, err) != MTASTS_OK) {
 			mtasts_config_free(cfg);
 			return MTASTS_ERR_CONFIG;
 		}

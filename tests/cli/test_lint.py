@@ -166,6 +166,20 @@ class ConfigLint(unittest.TestCase):
         self.assertEqual(obj["error"]["code"], "config_error")
         self.assertIn(path + ":4: ", obj["error"]["message"])
 
+    def test_an_emptied_file_is_refused(self):
+        """Emptied, comments only, or cut inside a line: the adapters
+        defer every domain, as without the file; so it is a problem here,
+        never "read, 0 overrides"."""
+        for text, says in ((b"", "no [mtasts] section"),
+                           (b"; all commented out\n\n", "no [mtasts] section"),
+                           (b"[mtasts]\n[domain partner.example]\nmode = enforce\nmx = mx.pa",
+                            ":4: the file ends inside this line")):
+            rc, obj, path = self.lint(text)
+            self.assertEqual(rc, 1, text)
+            self.assertFalse(obj["ok"])
+            self.assertEqual(obj["error"]["code"], "config_error")
+            self.assertIn(says, obj["error"]["message"])
+
     def test_a_missing_file_is_refused(self):
         """The adapters defer every domain without their file: so the
         default file missing is a problem here, not the defaults."""

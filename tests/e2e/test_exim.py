@@ -331,6 +331,29 @@ class MinimalConfig(unittest.TestCase):
         self.assertIn(f"every domain defers: {default}",
                       self.exim.paniclog())
 
+    def test_fault_configuration_emptied(self):
+        # an operator's accident: the file emptied (a crash mid-write, a
+        # failed configuration run), left with comments only, or cut
+        # inside a line.  It read as the defaults without an override:
+        # partner.example, protected by a static policy only, went out in
+        # cleartext through dnslookup.  Now it is refused as a missing
+        # file is: every domain defers
+        accidents = {"": "no [mtasts] section",
+                     "; mtasts.conf\n\n# [domain partner.example]\n":
+                         "no [mtasts] section",
+                     "[mtasts]\ntxt_recheck = 0\n[domain partner.example]\n"
+                     "mode = enforce\nmx = mx.part": ":5: the file ends"}
+        for n, (text, says) in enumerate(accidents.items()):
+            conf = os.path.join(self.world.dir, f"mtasts.conf.accident{n}")
+            with open(conf, "w") as f:
+                f.write(text)
+            os.chmod(conf, 0o644)
+            with self.faulty({self.world.config: conf}):
+                log = self.assert_deferred_nowhere("partner.example")
+                self.assertNotIn("R=dnslookup", log)
+            self.assertIn(f"every domain defers: {conf}", self.exim.paniclog())
+            self.assertIn(says, self.exim.paniclog())
+
     def test_fault_configuration_refused(self):
         # an operator's override with an indented line, which libinih
         # read as one more MX pattern (the attacker's host, the domain's

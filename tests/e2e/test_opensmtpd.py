@@ -43,6 +43,8 @@ DOMAINS = {
     "skipped.example": ("enforce", PLAIN2),
     "enforce-damaged.example": ("enforce", GOOD),
     "fault-config.example": ("enforce", None, ATTACKER),
+    # a partner without a policy, under a static policy of the operator's
+    "partner.example": (None, PLAIN2),
 }
 
 
@@ -53,7 +55,9 @@ class OpenSmtpd(unittest.TestCase):
     def setUpClass(cls):
         cls.mail = MailWorld(DOMAINS, extra_config=(
             "cache_dir = /var/lib/mtasts/cache\ncache_group = mtasts\n"
-            "[domain skipped.example]\nskip = yes\n"))
+            "[domain skipped.example]\nskip = yes\n"
+            "[domain partner.example]\nmode = enforce\n"
+            "mx = mx.partner.example\n"))
         w = cls.mail.world
         cls.smtpd = opensmtpd.Smtpd(os.path.join(w.dir, "smtpd"),
                                     os.path.abspath(CONF), FILTER, w.config,
@@ -273,6 +277,33 @@ class OpenSmtpd(unittest.TestCase):
             time.sleep(2)
             self.assert_sinks(d, {})
             self.assertRegex(self.smtpd.logtext(), r"mtasts\.conf:\d+: not a")
+        finally:
+            with open(config, "w") as f:
+                f.write(kept)
+            self.smtpd.restart()
+
+    def test_zz_configuration_emptied_fails_closed(self):
+        """An operator's accident empties the file (a crash mid-write, a
+        failed configuration run): it read as the defaults, without the
+        static policy that protects partner.example.  Now it is refused
+        as a missing file is: every recipient 451, nothing sent."""
+        config = self.smtpd.config
+        with open(config) as f:
+            kept = f.read()
+        try:
+            for text in ("", "; all commented out\n",
+                         kept + "[domain cut.example]\nmode = enforce\nmx = mx.c"):
+                with open(config, "w") as f:
+                    f.write(text)
+                self.smtpd.restart()
+                for domain in ("partner.example", "nopolicy.example"):
+                    code, reply = self.rcpt(domain)
+                    self.assertEqual(code, 451, reply)
+            time.sleep(2)
+            self.assert_sinks("partner.example", {})
+            log = self.smtpd.logtext()
+            self.assertIn("no [mtasts] section", log)
+            self.assertIn("the file ends inside this line", log)
         finally:
             with open(config, "w") as f:
                 f.write(kept)

@@ -113,7 +113,7 @@ START_TEST(indentation_is_ignored)
 
 	ck_assert_int_eq(load("[mtasts]\n  dns_timeout = 2\n\ttxt_recheck = 5\n"
 	                      "[domain a.example]\n  mode = enforce\n"
-	                      "  mx = mx1.a.example\n  mx = mx2.a.example",
+	                      "  mx = mx1.a.example\n  mx = mx2.a.example\n",
 	                     &cfg, &err),
 	    MTASTS_OK);
 	ck_assert_int_eq(cfg->dns_timeout_ms, 2000);
@@ -122,7 +122,7 @@ START_TEST(indentation_is_ignored)
 	ck_assert_ptr_nonnull(o);
 	ck_assert_int_eq(o->mode, MTASTS_MODE_ENFORCE);
 	ck_assert_str_eq(o->mx[0], "mx1.a.example");
-	ck_assert_str_eq(o->mx[1], "mx2.a.example"); /* no newline at the end */
+	ck_assert_str_eq(o->mx[1], "mx2.a.example");
 	mtasts_config_free(cfg);
 }
 END_TEST
@@ -310,6 +310,40 @@ START_TEST(an_unreadable_file_is_an_error)
 END_TEST
 
 /* What reads as written: a UTF-8 BOM, CRLF lines. */
+/* What an accident leaves of the file reads as no configuration: emptied,
+ * comments only, a BOM only, overrides without the [mtasts] section (the
+ * head lost), or cut inside a line (a write that did not finish): each
+ * refused, as a missing file is, never "the defaults and no override". */
+START_TEST(an_emptied_or_cut_file_is_refused)
+{
+	static const struct {
+		const char *text, *says;
+	} cases[] = {
+	    {"", "no [mtasts] section"},
+	    {"\n\n   \n", "no [mtasts] section"},
+	    {"; mtasts.conf\n# nothing else\n", "no [mtasts] section"},
+	    {"\xef\xbb\xbf", "no [mtasts] section"},
+	    {"[domain partner.example]\nmode = enforce\n", "no [mtasts] section"},
+	    {"[mtasts]\ntxt_recheck = 5\n[domain partner.example]\nmode = enforce\nmx = mx.partn",
+	        ":5: the file ends inside this line"},
+	    {"[mtasts]", ":1: the file ends inside this line"},
+	};
+	struct mtasts_config *cfg;
+	struct mtasts_error err;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ck_assert_int_eq(load(cases[i].text, &cfg, &err), MTASTS_ERR_CONFIG);
+		ck_assert_ptr_null(cfg);
+		ck_assert_msg(strstr(err.message, cases[i].says) != NULL,
+		    "case %zu: %s", i, err.message);
+	}
+	/* the least a configuration is */
+	ck_assert_int_eq(load("[mtasts]\n", &cfg, &err), MTASTS_OK);
+	mtasts_config_free(cfg);
+}
+END_TEST
+
 START_TEST(a_bom_and_crlf_are_read)
 {
 	struct mtasts_config *cfg;
@@ -368,6 +402,7 @@ main(void)
 	tcase_add_test(tc, a_long_domain_keeps_its_section);
 	tcase_add_test(tc, an_unreadable_file_is_an_error);
 	tcase_add_test(tc, a_bom_and_crlf_are_read);
+	tcase_add_test(tc, an_emptied_or_cut_file_is_refused);
 	tcase_add_test(tc, errors_name_the_line);
 	tcase_add_test(tc, another_abi_gets_no_context);
 	suite_add_tcase(s, tc);
