@@ -181,6 +181,53 @@ links_in(const char *dir, struct mtasts_error *err)
 	return 0;
 }
 
+/*
+ * LMDB makes lock.mdb with ftruncate, which gives it no blocks, and writes
+ * its lock table through a shared map: on a full file system the first
+ * write to a page without blocks is a SIGBUS in whatever process made it
+ * (an Exim delivery, the filter, the command).  The blocks are given here,
+ * before LMDB maps the file; when there is no room for them the store is
+ * not opened, with a message that says so.  A file that has its blocks
+ * costs one lstat.
+ */
+#define LOCK_FILE_SIZE (128 * 1024) /* LMDB's table for 1,024 readers
+                                       takes 65,664 bytes; it takes a
+                                       larger file as it is */
+int
+lock_room(const char *dir, unsigned mode, struct mtasts_error *err)
+{
+	char path[4096];
+	struct stat st;
+	off_t size = LOCK_FILE_SIZE;
+	int fd, rc = 0;
+
+	snprintf(path, sizeof(path), "%s/lock.mdb", dir);
+	if (lstat(path, &st) == 0) {
+		if (!S_ISREG(st.st_mode) ||
+		    (st.st_size > 0 && (off_t)st.st_blocks * 512 >= st.st_size))
+			return 0; /* links_in() refuses the first */
+		if (st.st_size > size)
+			size = st.st_size;
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	    (mode_t)mode);
+	if (fd < 0)
+		return 0; /* LMDB says why when it opens it */
+	/* fallocate(2), not posix_fallocate(): where the file system has
+	 * none, glibc would write zeros over a lock table in use */
+	if (fallocate(fd, 0, 0, size) != 0)
+		rc = errno;
+	close(fd);
+	if (rc == ENOSPC || rc == EDQUOT) {
+		mtasts_error_set(err, MTASTS_ERR_CACHE,
+		    "%s: no room for its lock table on the file system (%s): "
+		    "not opened",
+		    path, strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
 /* A file of the cache, for a name beside it (data.mdb.damaged). */
 static void
 path_of(const struct cache *c, const char *name, char *path, size_t len)
@@ -222,7 +269,7 @@ open_files(
 
 	if (cache_make_dir(cfg, dir, err) != 0)
 		return -1;
-	if (links_in(dir, err) != 0)
+	if (links_in(dir, err) != 0 || lock_room(dir, cfg->cache_mode, err) != 0)
 		return -1;
 	group = group_for(cfg, dir);
 	if ((rc = mdb_env_create(&c->env)) != 0)

@@ -49,6 +49,11 @@ int cache_make_dir(
  * regular file (a link LMDB would follow and write through). */
 int links_in(const char *dir, struct mtasts_error *err);
 
+/* Gives dir/lock.mdb its blocks before LMDB maps it (on a full file
+ * system, a write to a page without blocks is a SIGBUS).  -1 with err set
+ * when there is no room; 0 otherwise (LMDB says what else is wrong). */
+int lock_room(const char *dir, unsigned mode, struct mtasts_error *err);
+
 /* The descriptor of discovery.lock (the discovery locks, the time of the
  * last sweep), opened at its first use: a decision from the cache needs
  * none.  -1 when it cannot be opened. */

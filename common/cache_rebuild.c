@@ -69,6 +69,8 @@ write_fresh(const struct mtasts_config *cfg, const char *dir,
 	size_t i;
 	int rc;
 
+	if (lock_room(dir, cfg->cache_mode, NULL) != 0)
+		return ENOSPC;
 	if ((rc = mdb_env_create(&env)) != 0)
 		return rc;
 	mdb_env_set_mapsize(env, cfg->cache_size);

@@ -87,7 +87,8 @@ tlsrpt_store_open(const struct mtasts_config *cfg, struct mtasts_error *err)
 		free(s);
 		return NULL;
 	}
-	if (links_in(dir, err) != 0) {
+	if (links_in(dir, err) != 0 ||
+	    lock_room(dir, cfg->cache_mode, err) != 0) {
 		free(s);
 		return NULL;
 	}

@@ -58,6 +58,8 @@ DOMAINS = {
     "fault-resolver.example": ("enforce", PLAIN),
     "fault-curl.example": ("enforce", PLAIN),
     "fault-config.example": ("enforce", None, ATTACKER),
+    "fault-disk.example": ("enforce", GOOD),
+    "fault-diskplain.example": ("enforce", PLAIN),
 }
 OVERRIDES = """
 [domain forced.example]
@@ -376,6 +378,38 @@ class MinimalConfig(unittest.TestCase):
         with self.faulty(mtasts_extra="ca_bundle = /nonexistent/ca.pem\n"):
             log = self.assert_deferred_nowhere("fault-ca.example")
         self.assertIn("tls_setup_error", log)
+
+    @contextlib.contextmanager
+    def full_cache_file_system(self):
+        """The cache's directory a full tmpfs, for Exim's processes too
+        (this test's mount namespace); the cache as it was afterwards."""
+        d = self.world.cache_dir
+        made = not os.path.exists(d)
+        os.makedirs(d, exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0755",
+                        "none", d], check=True)
+        try:
+            subprocess.run(["dd", "if=/dev/zero", f"of={d}/fill", "bs=4k"],
+                           capture_output=True, check=False)
+            yield
+        finally:
+            subprocess.run(["umount", d], check=True)
+            if made:  # for the cache to make as it makes it
+                os.rmdir(d)
+
+    def test_fault_full_disk(self):
+        # the cache on a full file system when a new enforce policy must
+        # be stored: LMDB's lock table took a SIGBUS ("crashed with
+        # signal 7").  Now: decided from the network, not stored
+        with self.full_cache_file_system():
+            msgid, log = self.send("fault-disk.example")
+            plain = self.assert_deferred_nowhere("fault-diskplain.example")
+        self.assert_delivered(msgid, log)
+        self.assertIn("R=mtasts_enforce T=mtasts_enforce_smtp", log)
+        self.assert_sinks("fault-disk.example", {GOOD: [True]})
+        self.assertIn("did not offer TLS", plain)
+        for text in (log, plain, self.exim.paniclog()):
+            self.assertNotIn("signal", text)
 
     @contextlib.contextmanager
     def libcurl_unloadable(self):

@@ -656,6 +656,83 @@ sys.stdin.read()
         self.assertNotIn("cache_error", r)
         self.assertEqual(r["source"], "cache")
 
+    def on_a_small_file_system(self, size, steps):
+        """Runs steps (shell lines; "LOOKUP D" a lookup printed as one
+        line of JSON, "FILL" fills what space is left) with a tmpfs of
+        size over the cache directory, in a mount namespace of its own.
+        Returns [(exit status, JSON or None)] of the lookups."""
+        d = self.world.cache_dir
+        os.makedirs(d, exist_ok=True)
+        script = [f'mount -t tmpfs -o size={size},mode=0755 none "{d}"']
+        for step in steps:
+            if step == "FILL":
+                script.append(f'dd if=/dev/zero of="{d}/fill" bs=4k '
+                              '2>/dev/null; true')
+            else:
+                args = step.split()[1:]
+                script.append(f'"{MTASTS}" {" ".join(args)} --config '
+                              f'"{self.world.config}" --json; '
+                              'echo "@@ $?"')
+        env = dict(os.environ, MTASTS_TEST_NOW=str(T0))
+        p = subprocess.run(["unshare", "-m", "--propagation", "private",
+                            "sh", "-c", "\n".join(script)],
+                           capture_output=True, text=True, env=env,
+                           timeout=120)
+        self.assertNotIn("Bus error", p.stderr)
+        out, results = [], []
+        for line in p.stdout.splitlines():
+            if line.startswith("@@ "):
+                text = "\n".join(out).strip()
+                results.append((int(line[3:]),
+                                json.loads(text) if text else None))
+                out = []
+            else:
+                out.append(line)
+        return results
+
+    def test_a_full_file_system_is_no_crash(self):
+        """The cache made on a full file system: LMDB's lock table, a
+        sparse file written through a shared map, took a SIGBUS ("Bus
+        error", Exim's "crashed with signal 7").  Now the cache is not
+        opened, says why, and the network's answer stands."""
+        self.world.add("a.example")
+        [(rc, r), (rc2, listing)] = self.on_a_small_file_system(
+            "64k", ["FILL", "LOOKUP lookup a.example",
+                    "LOOKUP cache list"])
+        self.assertIn(rc, (0, 1))
+        self.assertEqual((r["status"], r["source"], r["policy"]["mode"]),
+                         ("found", "network", "enforce"))
+        self.assertEqual(r["cache_error"]["code"], "cache_error")
+        self.assertIn("No space left on device", r["cache_error"]["message"])
+        self.assertEqual(rc2, 2)
+
+    def test_a_cache_grown_past_the_space_left(self):
+        """The cache works, then its file system fills and a new enforce
+        policy must be stored: no crash, the policy is used from the
+        network and said not stored; what was stored is still read."""
+        big = policy(mx=[f"mx{i}.{{d}}" for i in range(200)])
+        self.world.add("a.example")
+        self.world.add("b.example", site={"body": big.format(d="b.example")})
+        steps = ["LOOKUP lookup a.example", "FILL",
+                 "LOOKUP lookup b.example", "LOOKUP lookup b.example",
+                 "LOOKUP lookup a.example", "LOOKUP cache list",
+                 "LOOKUP refresh --all"]
+        results = self.on_a_small_file_system("1m", steps)
+        self.assertEqual(len(results), 6)
+        for rc, _ in results:
+            self.assertIn(rc, (0, 1, 2))
+        first, b, b_again, a, listing, _ = [r for _, r in results]
+        self.assertEqual(first["source"], "network")
+        for r in (b, b_again):
+            self.assertEqual((r["source"], r["policy"]["mode"]),
+                             ("network", "enforce"))
+            self.assertEqual(r["cache_error"]["code"], "io_error")
+            self.assertIn("No space left", r["cache_error"]["message"])
+        self.assertEqual((a["source"], a["policy"]["mode"]),
+                         ("cache", "enforce"))
+        self.assertEqual([e["domain"] for e in listing["domains"]],
+                         ["a.example"])
+
     def test_cache_dir_that_is_a_file(self):
         os.makedirs(os.path.dirname(self.world.cache_dir), exist_ok=True)
         open(self.world.cache_dir, "w").close()
