@@ -584,7 +584,7 @@ holds_policy(const MDB_val *old, int64_t now)
  */
 static int
 put_record(struct cache *c, MDB_val *key, MDB_val *val, int64_t checked,
-    bool has_policy)
+    bool has_policy, volatile bool *wrote)
 {
 	MDB_txn *txn;
 	MDB_val old;
@@ -604,10 +604,41 @@ put_record(struct cache *c, MDB_val *key, MDB_val *val, int64_t checked,
 	}
 	rc = mdb_put(txn, c->dbi, key, val, 0);
 	c->writing = NULL;
-	if (rc == 0)
-		return mdb_txn_commit(txn);
-	mdb_txn_abort(txn);
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	/* a commit frees the transaction, whether it failed or not */
+	if ((rc = mdb_txn_commit(txn)) == 0)
+		*wrote = true;
 	return rc;
+}
+
+/*
+ * The witness, before the record: a process killed between the two
+ * leaves a witness without its record (the domain waits for its policy
+ * to be found again), never a record without its witness.  A new policy
+ * of another mode, once written, ends it.
+ */
+static int
+witness_before(struct cache *c, const char *domain,
+    const struct cache_entry *e, struct mtasts_error *err)
+{
+	if (e->policy == NULL || e->policy->mode != MTASTS_MODE_ENFORCE ||
+	    e->policy->expires <= e->checked)
+		return 0;
+	return cache_witness_keep(c->cfg, domain, e->policy->expires, err);
+}
+
+static void
+witness_after(struct cache *c, const char *domain,
+    const struct cache_entry *e, bool wrote)
+{
+	struct mtasts_error err;
+
+	if (wrote && e->policy != NULL && e->status == MTASTS_STATUS_FOUND &&
+	    e->policy->mode != MTASTS_MODE_ENFORCE)
+		cache_witness_forget(c->cfg, domain, &err);
 }
 
 mtasts_code
@@ -616,12 +647,15 @@ cache_put(struct cache *c, const char *domain, const struct cache_entry *e,
 {
 	MDB_val key = {strlen(domain), (void *)domain}, val;
 	unsigned char *volatile data = NULL;
+	volatile bool wrote = false;
+	struct mtasts_error werr = {0};
 	size_t len;
 	sigjmp_buf jump;
 	int rc;
 
 	if (writable(c, err) != 0)
 		return MTASTS_ERR_CACHE;
+	witness_before(c, domain, e, &werr);
 	if (sigsetjmp(jump, 0) != 0) {
 		free(data);
 		return faulted(c, err);
@@ -631,10 +665,11 @@ cache_put(struct cache *c, const char *domain, const struct cache_entry *e,
 	val = (MDB_val){len, data};
 	guard_enter(&jump);
 	rc = cache_has_room(c, e->policy != NULL && e->policy->expires > e->checked)
-	    ? put_record(c, &key, &val, e->checked, e->policy != NULL)
+	    ? put_record(c, &key, &val, e->checked, e->policy != NULL, &wrote)
 	    : MDB_MAP_FULL;
 	guard_leave();
 	free(data);
+	witness_after(c, domain, e, wrote);
 	if (is_damage(rc))
 		return failed(c, err, "write", domain, rc);
 	if (rc == MDB_MAP_FULL)
@@ -642,6 +677,10 @@ cache_put(struct cache *c, const char *domain, const struct cache_entry *e,
 		    "cache: full of policies in force; raise cache_size");
 	if (rc != 0)
 		return lmdb_error(err, "write", domain, rc);
+	if (werr.code != MTASTS_OK) {
+		*err = werr;
+		return werr.code;
+	}
 	return MTASTS_OK;
 }
 

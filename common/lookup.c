@@ -179,6 +179,40 @@ suspect_clock(const struct item *it, struct mtasts_lookup *r)
 }
 
 /*
+ * No policy, from the network or a record of the cache, is no answer for a
+ * domain whose enforce policy the cache stored and lost (data.mdb
+ * truncated, deleted, restored from an older copy): its witness outlives
+ * it (cache_witness.c), and until that policy would have expired the
+ * domain waits, as RFC 8461 §5 keeps a policy in force, until the policy
+ * is found again or the operator accepts the loss (mtasts cache forget).
+ */
+static void
+vouch(struct lookup_env *env, const struct item *it, struct mtasts_lookup *r,
+    int64_t now)
+{
+	struct mtasts_error err;
+	int64_t until;
+	char left[64] = "until a time its damaged witness does not say";
+
+	if (r->policy != NULL || r->cache_error.code == MTASTS_ERR_CACHE)
+		return;
+	if ((until = cache_witnessed(env->cfg, it->domain, &err)) < 0) {
+		r->cache_error = err;
+		return;
+	}
+	if (until <= now)
+		return;
+	if (until != INT64_MAX)
+		snprintf(left, sizeof(left), "for %lld more hours",
+		    (long long)((until - now + 3599) / 3600));
+	mtasts_error_set(&r->cache_error, MTASTS_ERR_CACHE,
+	    "the cache lost the enforce policy it held for %s (in force %s, "
+	    "by its witness): mail waits until the policy is found again, or "
+	    "mtasts cache forget %s",
+	    it->domain, left, it->domain);
+}
+
+/*
  * Writes the answer unless it would lose what the record may say: a result
  * without a policy never replaces a policy in force or a record that could
  * not be read (it may hold one), and a failure of this host is no answer
@@ -202,8 +236,9 @@ store(struct lookup_env *env, struct item *it, struct mtasts_lookup *r,
 	 * kept is said (io_error), and is no reason to defer */
 	if (cache_put(env->cache, it->domain, &e, &werr) != MTASTS_OK &&
 	    r->cache_error.code == MTASTS_OK)
-		mtasts_error_set(&r->cache_error, MTASTS_ERR_IO,
-		    "not stored: %s", werr.message);
+		mtasts_error_set(&r->cache_error, MTASTS_ERR_IO, "%s%s",
+		    werr.code == MTASTS_ERR_IO ? "" : "not stored: ",
+		    werr.message);
 	/* e borrowed r->policy: nothing to free */
 }
 
@@ -415,7 +450,10 @@ lookup_run(struct lookup_env *env, const char *const *domains, size_t count,
 			r->cache_error = cache_error;
 			keep_known(&items[i], r, now);
 			suspect_clock(&items[i], r);
+			vouch(env, &items[i], r, now);
 			store(env, &items[i], r, now, force);
+		} else if (r->source == MTASTS_SOURCE_CACHE) {
+			vouch(env, &items[i], r, now);
 		}
 		apply_mode_override(&items[i], r);
 	}

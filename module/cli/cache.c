@@ -1,6 +1,7 @@
 /*
- * cache.c - mtasts cache (list, show, purge) and mtasts refresh: the
- * operator's view of the policy cache, and its daily refresh.
+ * cache.c - mtasts cache (list, show, purge, lost, forget, rebuild) and
+ * mtasts refresh: the operator's view of the policy cache, and its daily
+ * refresh.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +93,87 @@ one_domain(
 	return CLI_ERROR;
 }
 
+/* Whether the cache holds a policy for domain in force at now (a
+ * record that cannot be read may: it counts as holding one). */
+static bool
+holds_policy(struct cache *c, const char *domain, int64_t now)
+{
+	struct cache_entry e;
+	struct mtasts_error err;
+	mtasts_code rc = cache_get(c, domain, &e, &err);
+	bool holds = rc != MTASTS_OK && rc != MTASTS_ERR_NOT_CACHED;
+
+	if (rc == MTASTS_OK) {
+		holds = e.policy != NULL && e.policy->expires > now;
+		cache_entry_clear(&e);
+	}
+	return holds;
+}
+
+/* The witness's domains whose enforce policy the cache lost: their
+ * policy would be in force, and the cache holds none. */
+struct lost {
+	struct cache *c;
+	int64_t now;
+	json_t *list;
+	size_t count;
+};
+
+static int
+add_lost(void *arg, const char *domain, int64_t until)
+{
+	struct lost *l = arg;
+
+	if (until <= l->now || holds_policy(l->c, domain, l->now))
+		return 0;
+	l->count++;
+	if (l->list != NULL)
+		json_array_append_new(l->list,
+		    json_pack("{s:s, s:o}", "domain", domain, "until",
+		        until == INT64_MAX ? json_null()
+		                           : mtasts_json_time(until)));
+	return 0;
+}
+
+/* mtasts cache lost: exit 1 when a domain waits for its policy. */
+static int
+list_lost(const struct cli *cli, struct cache *c,
+    const struct mtasts_config *cfg)
+{
+	struct lost l = {c, wall_now(), json_array(), 0};
+	struct mtasts_error err;
+
+	if (cache_witness_each(cfg, add_lost, &l, &err) != 0) {
+		fprintf(stderr, "mtasts %s: %s\n", cli->name, err.message);
+		json_decref(l.list);
+		return CLI_ERROR;
+	}
+	cli_emit(cli, json_pack("{s:o}", "lost", l.list));
+	return l.count > 0 ? CLI_PROBLEM : CLI_OK;
+}
+
+/* mtasts cache forget DOMAIN: the operator accepts that the cache lost
+ * the domain's enforce policy; a "no policy" from the network is taken
+ * again. */
+static int
+forget(const struct cli *cli, const struct mtasts_config *cfg,
+    const char *arg)
+{
+	char domain[MTASTS_DOMAIN_MAX + 1];
+	struct mtasts_error err;
+	int rc;
+
+	if (domain_normalize(arg, domain) != 0)
+		return cli_usage_error(cli, "\"%s\" is not a domain name", arg);
+	if ((rc = cache_witness_forget(cfg, domain, &err)) < 0) {
+		fprintf(stderr, "mtasts %s: %s\n", cli->name, err.message);
+		return CLI_ERROR;
+	}
+	cli_emit(cli, json_pack("{s:s, s:b}", "domain", domain, "forgotten",
+	                  rc == 0));
+	return CLI_OK;
+}
+
 /* mtasts cache rebuild: what still reads, in a new file. */
 static int
 rebuild(const struct cli *cli)
@@ -122,13 +204,19 @@ cmd_cache(int argc, char **argv)
 	        "       mtasts cache [--config FILE] [--json] show DOMAIN\n"
 	        "       mtasts cache [--config FILE] [--json] purge "
 	        "DOMAIN\n"
+	        "       mtasts cache [--config FILE] [--json] lost\n"
+	        "       mtasts cache [--config FILE] [--json] forget "
+	        "DOMAIN\n"
 	        "       mtasts cache [--config FILE] [--json] rebuild\n"
 	        "Lists the cached policies, shows one domain's record "
 	        "(policy, when fetched\nand checked, errors), or removes "
 	        "a domain so that its next lookup discovers\nit afresh.  "
 	        "rebuild: after the cache was damaged, keeps every record that "
 	        "still\nreads in a new file (the old one stays beside it as "
-	        "data.mdb.damaged).\n"};
+	        "data.mdb.damaged).\n"
+	        "lost: the domains whose enforce policy the cache held and "
+	        "lost (their mail\nwaits until it is found again); forget: "
+	        "accept that loss for DOMAIN.\n"};
 	struct mtasts_config *cfg = NULL;
 	struct mtasts_error err;
 	struct cache *c;
@@ -140,18 +228,31 @@ cmd_cache(int argc, char **argv)
 	n = argc - first;
 	if (n == 1 && strcmp(argv[first], "rebuild") == 0)
 		return rebuild(&cli);
-	if (n < 1 || (strcmp(argv[first], "list") == 0 && n != 1) ||
+	if (n == 2 && strcmp(argv[first], "forget") == 0) {
+		if (cli_load_config(&cli, &cfg) != 0)
+			return CLI_ERROR;
+		status = forget(&cli, cfg, argv[first + 1]);
+		mtasts_config_free(cfg);
+		return status;
+	}
+	if (n < 1 ||
+	    ((strcmp(argv[first], "list") == 0 ||
+	         strcmp(argv[first], "lost") == 0) &&
+	        n != 1) ||
 	    (strcmp(argv[first], "list") != 0 &&
+	        strcmp(argv[first], "lost") != 0 &&
 	        ((strcmp(argv[first], "show") != 0 &&
 	             strcmp(argv[first], "purge") != 0) ||
 	            n != 2)))
 		return cli_usage_error(&cli,
-		    "expected list, show DOMAIN, "
-		    "purge DOMAIN or rebuild");
+		    "expected list, show DOMAIN, purge DOMAIN, lost, forget "
+		    "DOMAIN or rebuild");
 	if ((c = open_cache(&cli, &cfg)) == NULL)
 		return CLI_ERROR;
 	if (n == 2) {
 		status = one_domain(&cli, c, argv[first], argv[first + 1]);
+	} else if (strcmp(argv[first], "lost") == 0) {
+		status = list_lost(&cli, c, cfg);
 	} else {
 		list = json_array();
 		if (cache_each(c, add_entry, list, &err) != MTASTS_OK) {
@@ -174,7 +275,58 @@ struct due {
 	size_t count, cap;
 	size_t cached;
 	size_t unused; /* not asked for within refresh_window */
+	size_t lost;   /* enforce policies the cache lost, looked for */
+	struct cache *cache;
 };
+
+static int
+add_due(struct due *d, const char *domain)
+{
+	char **grown;
+
+	if (d->count == d->cap) {
+		d->cap = d->cap ? d->cap * 2 : 64;
+		grown = realloc(d->domains, d->cap * sizeof(*grown));
+		if (grown == NULL)
+			return 1;
+		d->domains = grown;
+	}
+	if ((d->domains[d->count] = strdup(domain)) == NULL)
+		return 1;
+	d->count++;
+	return 0;
+}
+
+/*
+ * The witness's domains: one whose enforce policy would have expired is
+ * let go of; one whose policy the cache lost is looked for again (until
+ * it is found, its mail waits: lookup.c vouch()).  A record that holds a
+ * policy is collect_due()'s.
+ */
+static int
+collect_lost(void *arg, const char *domain, int64_t until)
+{
+	struct due *d = arg;
+	struct cache_entry e;
+	struct mtasts_error err;
+	mtasts_code rc;
+
+	if (until <= d->now) {
+		cache_witness_forget(d->cfg, domain, &err);
+		return 0;
+	}
+	rc = cache_get(d->cache, domain, &e, &err);
+	if (rc == MTASTS_OK && e.policy != NULL) {
+		cache_entry_clear(&e);
+		return 0;
+	}
+	if (rc == MTASTS_OK)
+		cache_entry_clear(&e);
+	else if (rc != MTASTS_ERR_NOT_CACHED)
+		return 0; /* a record that does not read: rebuild's */
+	d->lost++;
+	return add_due(d, domain);
+}
 
 /*
  * RFC 8461 §5.1: refresh cached policies before they expire, about once a
@@ -186,7 +338,6 @@ collect_due(void *arg, const char *domain, const struct cache_entry *e)
 {
 	struct due *d = arg;
 	long interval = d->cfg->refresh_interval;
-	char **grown;
 
 	if (e->policy == NULL)
 		return 0;
@@ -200,17 +351,7 @@ collect_due(void *arg, const char *domain, const struct cache_entry *e)
 	if (!d->all && d->now - e->checked < interval / 2 &&
 	    e->policy->expires - d->now > interval)
 		return 0;
-	if (d->count == d->cap) {
-		d->cap = d->cap ? d->cap * 2 : 64;
-		grown = realloc(d->domains, d->cap * sizeof(*grown));
-		if (grown == NULL)
-			return 1;
-		d->domains = grown;
-	}
-	if ((d->domains[d->count] = strdup(domain)) == NULL)
-		return 1;
-	d->count++;
-	return 0;
+	return add_due(d, domain);
 }
 
 /* Domains refreshed per call of mtasts_lookups(): the results of one
@@ -273,8 +414,9 @@ refresh_due(struct cli *cli, struct mtasts_ctx *ctx, struct due *d)
 	mtasts_ctx_set_progress(ctx, NULL, NULL); /* progress is ours */
 	free(results);
 	cli_emit(cli,
-	    json_pack("{s:i, s:i, s:i, s:{s:i, s:i, s:i, s:i, s:i}, s:o}",
+	    json_pack("{s:i, s:i, s:i, s:i, s:{s:i, s:i, s:i, s:i, s:i}, s:o}",
 	        "cached", (int)d->cached, "unused", (int)d->unused,
+	        "lost", (int)d->lost,
 	        "refreshed", (int)d->count, "status", "found",
 	        (int)counts[MTASTS_STATUS_FOUND], "renewed",
 	        (int)counts[MTASTS_STATUS_RENEWED], "cached",
@@ -325,7 +467,9 @@ cmd_refresh(int argc, char **argv)
 		return CLI_ERROR;
 	due.cfg = cfg;
 	due.now = wall_now();
-	if (cache_each(c, collect_due, &due, &err) != MTASTS_OK) {
+	due.cache = c;
+	if (cache_each(c, collect_due, &due, &err) != MTASTS_OK ||
+	    cache_witness_each(cfg, collect_lost, &due, &err) != 0) {
 		fprintf(stderr, "mtasts refresh: %s\n", err.message);
 		status = CLI_ERROR;
 	}

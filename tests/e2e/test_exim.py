@@ -59,6 +59,7 @@ DOMAINS = {
     "fault-curl.example": ("enforce", PLAIN),
     "fault-config.example": ("enforce", None, ATTACKER),
     "fault-disk.example": ("enforce", GOOD),
+    "lost.example": ("enforce", PLAIN),
     "fault-diskplain.example": ("enforce", PLAIN),
 }
 OVERRIDES = """
@@ -487,6 +488,30 @@ class MinimalConfig(unittest.TestCase):
         msgid, log = self.send(d)
         self.assert_delivered(msgid, log)
         self.assert_sinks(d, {GOOD: [True, True]})
+
+    def test_zz_lost_cache_fails_closed(self):
+        # an enforce policy cached (the first message defers at the
+        # domain's plain MX), the policy host then answers 404 and
+        # data.mdb is truncated: the next process set the cache up as new,
+        # the verdict was none, and the message went out in cleartext.
+        # The witness outlives data.mdb: the domain waits
+        d = "lost.example"
+        self.assert_deferred_nowhere(d)
+        self.world.https.sites["mta-sts." + d].status = 404
+        os.truncate(os.path.join(self.world.cache_dir, "data.mdb"), 0)
+        self.exim.forget_retries()  # not held back by Exim's hints
+        log = self.assert_deferred_nowhere(d)
+        self.assertIn(f"the cache lost the enforce policy it held for {d}",
+                      log)
+        # the operator accepts the loss: the domain has no policy now
+        subprocess.run([os.environ.get("MTASTS", "mtasts"), "cache",
+                        "forget", d, "--config", self.world.config],
+                       check=True, capture_output=True)
+        self.exim.forget_retries()
+        msgid, log = self.send(d)
+        self.assert_delivered(msgid, log)
+        self.assertIn("R=dnslookup", log)
+        self.assertEqual(self.got(PLAIN, d), [False])
 
     def test_zz_unreadable_cache_fails_closed(self):
         # last: it breaks the cache every test shares

@@ -683,8 +683,11 @@ sys.stdin.read()
         for line in p.stdout.splitlines():
             if line.startswith("@@ "):
                 text = "\n".join(out).strip()
-                results.append((int(line[3:]),
-                                json.loads(text) if text else None))
+                try:
+                    results.append((int(line[3:]),
+                                    json.loads(text) if text else None))
+                except ValueError:
+                    self.fail(f"not JSON: {text!r}")
                 out = []
             else:
                 out.append(line)
@@ -740,6 +743,127 @@ sys.stdin.read()
         r = self.lookup("a.example")
         self.assertEqual((r["status"], r["cache_error"]["code"]),
                          ("found", "cache_error"))
+
+
+class LostPolicies(CacheWorld):
+    """A cache that lost what it held (data.mdb truncated, its files
+    deleted, an older copy restored) must not forget an enforce policy in
+    force: its witness (the folder enforced/) outlives data.mdb, and a "no
+    policy" for such a domain defers until the policy is found again, its
+    max_age runs out, or the operator says otherwise (cache forget)."""
+
+    def data(self):
+        return os.path.join(self.world.cache_dir, "data.mdb")
+
+    def enforce_then_policy_host_gone(self, d):
+        self.world.add(d)
+        self.assertEqual(self.lookup(d)["verdict"], "enforce")
+        self.site(d, status=404, body="gone")
+
+    def assert_lost(self, d, now=T0 + 60):
+        r = self.lookup(d, now=now)
+        self.assertEqual(r["verdict"], "defer", r)
+        self.assertEqual(r["cache_error"]["code"], "cache_error")
+        self.assertIn(f"the cache lost the enforce policy it held for {d}",
+                      r["cache_error"]["message"])
+        # the loss is no answer to keep: asked again, the same
+        self.assertEqual(self.lookup(d, now=now + 1)["verdict"], "defer")
+        return r
+
+    def test_a_truncated_data_file(self):
+        d = "a.example"
+        self.enforce_then_policy_host_gone(d)
+        os.truncate(self.data(), 0)
+        r = self.assert_lost(d)
+        self.assertIn("for 24 more hours", r["cache_error"]["message"])
+        lost = self.mtasts("cache", "lost", check=False)
+        self.assertEqual([e["domain"] for e in lost["lost"]], [d])
+        # the policy host back: found again, enforced, nothing lost
+        self.site(d, status=200, body=policy().format(d=d))
+        self.assertEqual(self.lookup(d, now=T0 + 120)["verdict"], "enforce")
+        self.assertEqual(self.mtasts("cache", "lost")["lost"], [])
+
+    def test_deleted_files(self):
+        d = "a.example"
+        self.enforce_then_policy_host_gone(d)
+        self.set_txt(d, None)
+        for name in ("data.mdb", "lock.mdb"):
+            os.unlink(os.path.join(self.world.cache_dir, name))
+        self.assert_lost(d)
+
+    def test_an_older_copy_restored(self):
+        d, early = "a.example", "early.example"
+        self.world.add(early, txt=None, site=None)
+        self.lookup(early)
+        with open(self.data(), "rb") as f:
+            before = f.read()
+        self.enforce_then_policy_host_gone(d)
+        self.set_txt(d, None)
+        with open(self.data(), "wb") as f:
+            f.write(before)
+        self.assert_lost(d)
+        # a domain that never had a policy is as it was
+        self.assertEqual(self.lookup(early, now=T0 + 60)["verdict"], "none")
+
+    def test_the_operator_forgets(self):
+        d = "a.example"
+        self.enforce_then_policy_host_gone(d)
+        os.truncate(self.data(), 0)
+        self.assert_lost(d)
+        r = self.mtasts("cache", "forget", d.upper())
+        self.assertEqual(r, {"domain": d, "forgotten": True})
+        self.assertEqual(self.lookup(d, now=T0 + 120)["verdict"], "none")
+        self.assertEqual(self.mtasts("cache", "forget", d)["forgotten"],
+                         False)
+
+    def test_past_max_age_the_loss_is_no_more(self):
+        """RFC 8461 §5.1: a policy past its max_age is gone; so is the
+        witness's hold on the domain (and refresh lets go of it)."""
+        d = "a.example"
+        self.enforce_then_policy_host_gone(d)
+        os.truncate(self.data(), 0)
+        later = T0 + 86400 + 1
+        self.assertEqual(self.lookup(d, now=later)["verdict"], "none")
+        self.assertEqual(self.mtasts("refresh", now=later)["lost"], 0)
+        self.assertFalse(os.path.exists(
+            os.path.join(self.world.cache_dir, "enforced", d)))
+
+    def test_testing_and_none_are_not_witnessed(self):
+        t, n = "t.example", "n.example"
+        self.world.add(t, site={"body": policy("testing")})
+        self.world.add(n)
+        self.lookup(t)
+        self.lookup(n)
+        # n.example moves to mode none: its witness ends with it
+        self.set_txt(n, "v=STSv1; id=none")
+        self.site(n, body=policy("none", mx=()))
+        self.assertEqual(self.lookup(n, now=T0 + 10)["policy"]["mode"], "none")
+        for d in (t, n):
+            self.site(d, status=404, body="gone")
+        os.truncate(self.data(), 0)
+        for d in (t, n):
+            self.assertEqual(self.lookup(d, now=T0 + 60)["verdict"], "none")
+
+    def test_refresh_finds_a_lost_policy_again(self):
+        d = "a.example"
+        self.world.add(d)
+        self.lookup(d)
+        os.truncate(self.data(), 0)
+        r = self.mtasts("refresh", now=T0 + 60)
+        self.assertEqual((r["lost"], r["status"]["found"]), (1, 1))
+        self.assertEqual(self.mtasts("cache", "show", d)["policy"]["mode"],
+                         "enforce")
+        self.assertEqual(self.mtasts("cache", "lost")["lost"], [])
+
+    def test_a_damaged_witness_still_holds(self):
+        d = "a.example"
+        self.enforce_then_policy_host_gone(d)
+        os.truncate(self.data(), 0)
+        with open(os.path.join(self.world.cache_dir, "enforced", d),
+                  "w") as f:
+            f.write("garbage")
+        r = self.assert_lost(d)
+        self.assertIn("damaged witness", r["cache_error"]["message"])
 
 
 class SharedAcrossUsers(CacheWorld):

@@ -114,6 +114,14 @@ class Exim:
         m = re.search(MSGID, p.stdout + p.stderr)
         return m.group(0) if m else None
 
+    def forget_retries(self):
+        """Exim's retry hints gone (as after the retry time): a host that
+        failed is tried again at once."""
+        db = os.path.join(self.spool, "db")
+        for name in os.listdir(db) if os.path.isdir(db) else ():
+            if name.startswith("retry"):
+                os.unlink(os.path.join(db, name))
+
     def queue(self):
         """Ids of the messages waiting in the queue."""
         p = subprocess.run([EXIM, "-bp"], capture_output=True, text=True)
