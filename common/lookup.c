@@ -39,9 +39,13 @@ is_fresh(
 {
 	if (e->checked > now + 300)
 		return false;
+	/* a policy whose refresh failed is served as it is until the next
+	 * try (the failures back off, as a first discovery's do): one slow
+	 * policy host must not cost every delivery its fetch deadline */
 	if (e->policy != NULL)
 		return e->policy->expires > now &&
-		    now - e->checked < cfg->txt_recheck;
+		    (now - e->checked < cfg->txt_recheck ||
+		        (e->failures > 0 && now < e->next_try));
 	return now < e->next_try;
 }
 
@@ -120,9 +124,11 @@ next_entry(const struct mtasts_config *cfg, struct item *it,
 		e->fetched = old != NULL ? old->fetched : now;
 		break;
 	case MTASTS_STATUS_CACHED:
-		/* discovery failed; the policy stays in force (§5) */
+		/* discovery failed; the policy stays in force (§5), and the
+		 * next try waits as an error's would */
 		e->fetched = old != NULL ? old->fetched : 0;
 		e->failures = (old != NULL ? old->failures : 0) + 1;
+		e->next_try = now + backoff(cfg, e->failures - 1);
 		break;
 	case MTASTS_STATUS_NOT_FOUND:
 		e->next_try = now + cfg->negative_ttl;

@@ -262,6 +262,56 @@ class Freshness(CacheWorld):
         self.assertEqual(self.world.fetches(d), 3)
 
 
+class FailedRefreshBacksOff(CacheWorld):
+    """A policy in force whose refresh fails (a new TXT id, its policy
+    host down or hanging) is served as it is until the next try, which
+    backs off as a first discovery's errors do: each delivery process
+    paid the fetch deadline (one host got 58 attempts under load)."""
+    extra = ("txt_recheck = 0\nerror_retry = 60\nnegative_ttl = 3600\n"
+             "fetch_timeout = 1\n")
+
+    def test_failures_back_off(self):
+        d = "a.example"
+        self.world.add(d)
+        self.lookup(d)
+        self.set_txt(d, "v=STSv1; id=new")
+        self.site(d, status=500, body="down")
+        t = T0 + 10
+        for delay in (60, 120, 240):
+            r = self.lookup(d, now=t)
+            self.assertEqual((r["status"], r["source"],
+                              r["policy"]["mode"]),
+                             ("cached", "network", "enforce"))
+            r = self.lookup(d, now=t + delay - 1)
+            self.assertEqual((r["source"], r["policy"]["mode"]),
+                             ("cache", "enforce"))
+            t += delay
+        self.assertEqual(self.world.fetches(d), 4)
+        # the host back: the next try finds the new policy
+        self.site(d, status=200, body=policy().format(d=d))
+        r = self.lookup(d, now=t)
+        self.assertEqual((r["status"], r["policy"]["id"]), ("found", "new"))
+        self.assertEqual(self.lookup(d, now=t + 1)["source"], "network")
+
+    def test_a_hanging_host_costs_one_attempt(self):
+        """16 deliveries at once, the host hangs: one fetch, the others
+        wait for it and take the policy in force."""
+        d = "hang.example"
+        self.world.add(d)
+        self.lookup(d)
+        self.set_txt(d, "v=STSv1; id=new")
+        self.site(d, how="hang")
+        env = dict(os.environ, MTASTS_TEST_NOW=str(T0 + 10))
+        procs = [subprocess.Popen([MTASTS, "lookup", "--config",
+                                   self.world.config, "--json", d],
+                                  stdout=subprocess.PIPE, env=env)
+                 for _ in range(16)]
+        results = [json.loads(p.communicate(timeout=60)[0]) for p in procs]
+        self.assertEqual(self.world.fetches(d), 2)
+        for r in results:
+            self.assertEqual(r["policy"]["mode"], "enforce")
+
+
 class ManyProcesses(CacheWorld):
     extra = "txt_recheck = 900\n"
 
