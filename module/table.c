@@ -10,8 +10,11 @@
  * names.  A domain on the list without a route waits in the queue
  * ("Cannot retrieve smarthost").
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,11 +26,18 @@
 #include "dns.h"
 #include "domain.h"
 #include "error.h"
+#include "policy.h"
 
 /* A route kept from the routes file as it was: domain -> host. */
 struct old_route {
 	char domain[MTASTS_DOMAIN_MAX + 1];
 	char host[MTASTS_DOMAIN_MAX + 1];
+};
+
+/* An enforce domain found in the cache, its route chosen after the walk. */
+struct pending {
+	char domain[MTASTS_DOMAIN_MAX + 1];
+	struct mtasts_policy *policy; /* a copy: the walk's is gone after it */
 };
 
 struct collect {
@@ -40,6 +50,8 @@ struct collect {
 	size_t rlen, rcap;
 	struct old_route *old; /* what the routes file held */
 	size_t old_count;
+	struct pending *pending; /* the cache's enforce domains */
+	size_t pending_count;
 	bool recheck_mx; /* ask DNS even where an old route still holds */
 	bool failed;
 };
@@ -175,6 +187,40 @@ read_old_routes(struct collect *c, const char *path)
 		fclose(f);
 }
 
+/*
+ * Keeps an enforce domain of the cache for later: its route needs DNS,
+ * which is never asked inside the walk (a read transaction held, and the
+ * map under the fault guard, for as long as a resolver takes).
+ */
+static void
+keep_pending(struct collect *c, const char *domain,
+    const struct mtasts_policy *p)
+{
+	struct pending *grown, *k;
+	size_t *lens, i;
+
+	if ((grown = realloc(c->pending,
+	         (c->pending_count + 1) * sizeof(*grown))) == NULL ||
+	    (lens = calloc(p->mx_count + 1, sizeof(*lens))) == NULL) {
+		if (grown != NULL)
+			c->pending = grown;
+		c->failed = true;
+		return;
+	}
+	c->pending = grown;
+	for (i = 0; i < p->mx_count; i++)
+		lens[i] = strlen(p->mx[i]);
+	k = &c->pending[c->pending_count];
+	snprintf(k->domain, sizeof(k->domain), "%s", domain);
+	k->policy = policy_from_values(p->mode, p->max_age,
+	    (const char *const *)p->mx, lens, p->mx_count);
+	free(lens);
+	if (k->policy == NULL)
+		c->failed = true;
+	else
+		c->pending_count++;
+}
+
 static int
 add_cached(void *arg, const char *domain, const struct cache_entry *e)
 {
@@ -190,8 +236,48 @@ add_cached(void *arg, const char *domain, const struct cache_entry *e)
 		return 0;
 	mode = o != NULL && o->has_mode ? o->mode : e->policy->mode;
 	if (mode == MTASTS_MODE_ENFORCE)
-		add_domain(c, domain, e->policy);
+		keep_pending(c, domain, e->policy);
 	return c->failed;
+}
+
+/*
+ * Removes what writers that died left of their new tables (PATH.PID.tmp,
+ * PATH.routes.PID.tmp): a filter worker killed mid-write, a refresh cut
+ * short.  A writer that may still live (its process is there, or is not
+ * ours to ask) keeps its file.
+ */
+static void
+remove_leftovers(const char *path)
+{
+	char dir[4200], file[4200], base[4200], *end;
+	struct dirent *de;
+	size_t blen;
+	DIR *d;
+	long pid;
+
+	/* dirname() and basename() may write to what they are given */
+	snprintf(dir, sizeof(dir), "%s", path);
+	snprintf(file, sizeof(file), "%s", path);
+	snprintf(base, sizeof(base), "%s", basename(file));
+	if ((d = opendir(dirname(dir))) == NULL)
+		return;
+	blen = strlen(base);
+	while ((de = readdir(d)) != NULL) {
+		const char *rest = de->d_name + blen;
+
+		if (strncmp(de->d_name, base, blen) != 0)
+			continue;
+		if (strncmp(rest, ".routes", 7) == 0)
+			rest += 7;
+		if (*rest++ != '.' || *rest < '1' || *rest > '9')
+			continue;
+		pid = strtol(rest, &end, 10);
+		if (strcmp(end, ".tmp") != 0 || (pid_t)pid == getpid() ||
+		    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		unlinkat(dirfd(d), de->d_name, 0);
+	}
+	closedir(d);
 }
 
 /* Whether path holds exactly text. */
@@ -264,6 +350,7 @@ write_tables(struct mtasts_ctx *ctx, const char *path, bool recheck_mx,
 
 	*changed = false;
 	snprintf(routes, sizeof(routes), "%s.routes", path);
+	remove_leftovers(path);
 	read_old_routes(&c, routes);
 	/* OpenSMTPD 6.8 refuses an empty file table: a domain that can
 	 * receive no mail (RFC 2606) keeps each what it is, a list and a
@@ -283,12 +370,22 @@ write_tables(struct mtasts_ctx *ctx, const char *path, bool recheck_mx,
 		rc = err != NULL ? err->code : MTASTS_ERR_CACHE;
 	else if (cache_each(cache, add_cached, &c, err) != MTASTS_OK)
 		rc = MTASTS_ERR_CACHE;
-	else if (c.failed)
+	else
+		rc = MTASTS_OK;
+	/* the routes of the cache's domains, now that the walk is over */
+	for (i = 0; i < c.pending_count; i++) {
+		if (rc == MTASTS_OK && !c.failed)
+			add_domain(&c, c.pending[i].domain, c.pending[i].policy);
+		mtasts_policy_free(c.pending[i].policy);
+	}
+	free(c.pending);
+	if (rc == MTASTS_OK && c.failed)
 		rc = mtasts_error_set(err, MTASTS_ERR_NOMEM, "out of memory");
 	/* the routes first: a domain on the list before its route waits,
 	 * one routed before it is listed is relayed as before */
-	else if ((rc = write_file(routes, c.routes, c.rlen, changed, err)) ==
-	    MTASTS_OK)
+	if (rc == MTASTS_OK &&
+	    (rc = write_file(routes, c.routes, c.rlen, changed, err)) ==
+	        MTASTS_OK)
 		rc = write_file(path, c.text, c.len, changed, err);
 	free(c.text);
 	free(c.routes);

@@ -66,6 +66,7 @@ struct filter {
 	const char *table; /* the enforce table file */
 	const char *loaded; /* what smtpd loaded of it (mtasts smtpd-reload) */
 	const char *reload; /* the command that reloads it */
+	const char *socket; /* smtpd's control socket (instance.h) */
 	char version[16]; /* protocol, from the lines */
 	struct workers *workers;
 };
@@ -141,7 +142,10 @@ result(const struct filter *f, const char *session, const char *token,
  * Runs the reload command, if one was given (a host running smtpd under
  * systemd reloads the table itself: mtasts-smtpd-table.path).  Its input
  * is /dev/null and its output goes to stderr: what it printed on stdout
- * would reach smtpd as a filter line, and smtpd stops on a bad one.
+ * would reach smtpd as a filter line, and smtpd stops on a bad one.  It
+ * stays in the worker's process group, which the filter kills when the
+ * worker ends (workers.c): a worker killed mid-request, or one whose
+ * reload ran out of time, leaves none of it running.
  */
 static void
 reload_table(const struct filter *f)
@@ -160,15 +164,14 @@ reload_table(const struct filter *f)
 		if ((fd = open("/dev/null", O_RDONLY)) >= 0)
 			dup2(fd, STDIN_FILENO);
 		dup2(STDERR_FILENO, STDOUT_FILENO);
-		setpgid(0, 0);
 		execl("/bin/sh", "sh", "-c", f->reload, (char *)NULL);
 		_exit(127);
 	}
 	while (waitpid(pid, &status, WNOHANG) == 0) {
 		if (mono_ms() > deadline) {
+			/* what it started dies with this worker's group */
 			note("\"%s\" still runs after %d s: killed", f->reload,
 			    RELOAD_MAX_MS / 1000);
-			kill(-pid, SIGKILL);
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
 			return;
@@ -210,7 +213,15 @@ routed(const struct filter *f, const char *domain)
 	 * earlier smtpd says nothing of what the running one loaded (a table
 	 * that shrank without a reload, then a restart).
 	 */
-	smtpd_instance(instance, sizeof(instance));
+	if (smtpd_instance(f->socket, instance, sizeof(instance)) != 0) {
+		/* "# smtpd none" would match a record made without a socket
+		 * too, across any number of restarts */
+		note("no smtpd control socket at %s (see --smtpd-socket): "
+		     "no route is taken as loaded",
+		    f->socket);
+		fclose(t);
+		return false;
+	}
 	if (fgets(line, sizeof(line), t) == NULL ||
 	    strncmp(line, instance, strlen(instance)) != 0 ||
 	    line[strlen(instance)] != '\n') {
@@ -385,12 +396,12 @@ decide_request(void *arg)
 	r->f->ctx = NULL;
 }
 
-/* A request its worker did not answer in time (or died on). */
+/* A request its worker did not answer in time, or died on: that session
+ * alone gets a 451. */
 static void
-answer_late(void *arg, const char *session, const char *token)
+answer_late(void *arg, const char *session, const char *token, const char *why)
 {
-	note("session %s: no decision within %d s", session,
-	    REQUEST_BUDGET_MS / 1000);
+	note("session %s: %s: answered 451", session, why);
 	result(arg, session, token,
 	    "reject|451 4.7.5 MTA-STS: no decision in time, try again later");
 }
@@ -493,9 +504,12 @@ main(int argc, char **argv)
 	    {"config", required_argument, NULL, 'c'},
 	    {"table", required_argument, NULL, 't'},
 	    {"loaded", required_argument, NULL, 'l'},
-	    {"reload", required_argument, NULL, 'r'}, {NULL, 0, NULL, 0}};
+	    {"reload", required_argument, NULL, 'r'},
+	    {"smtpd-socket", required_argument, NULL, 'S'},
+	    {NULL, 0, NULL, 0}};
 	struct filter f = {.table = "/var/lib/mtasts/smtpd-enforce",
 	    .loaded = "/run/mtasts-smtpd/smtpd-enforce.loaded",
+	    .socket = SMTPD_SOCKET,
 	    .version = "0.6"};
 	const char *config = NULL;
 	struct mtasts_error err;
@@ -504,7 +518,7 @@ main(int argc, char **argv)
 
 	/* a peer that went away is an error to handle, not a death */
 	signal(SIGPIPE, SIG_IGN);
-	while ((opt = getopt_long(argc, argv, "c:t:l:r:", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:t:l:r:S:", opts, NULL)) != -1) {
 		if (opt == 'c')
 			config = optarg;
 		else if (opt == 't')
@@ -513,6 +527,8 @@ main(int argc, char **argv)
 			f.loaded = optarg;
 		else if (opt == 'r')
 			f.reload = optarg;
+		else if (opt == 'S')
+			f.socket = optarg;
 		else
 			usable = false;
 	}
@@ -520,7 +536,7 @@ main(int argc, char **argv)
 	 * every recipient deferred, nothing in the clear */
 	if (!usable || optind != argc)
 		note("usage: filter-mtasts [--config FILE] [--table FILE] "
-		     "[--loaded FILE] [--reload COMMAND]");
+		     "[--loaded FILE] [--reload COMMAND] [--smtpd-socket PATH]");
 	/* a configuration that cannot be read, the default one included,
 	 * defers every recipient: its overrides may be what protects a
 	 * domain */

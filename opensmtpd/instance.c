@@ -5,11 +5,11 @@
 #include "instance.h"
 
 int
-smtpd_instance(char *out, size_t outlen)
+smtpd_instance(const char *path, char *out, size_t outlen)
 {
 	struct stat st;
 
-	if (stat(SMTPD_SOCKET, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+	if (stat(path != NULL ? path : SMTPD_SOCKET, &st) != 0 || !S_ISSOCK(st.st_mode)) {
 		snprintf(out, outlen, "# smtpd none");
 		return -1;
 	}

@@ -9,14 +9,21 @@
 
 #include <stddef.h>
 
-/* smtpd's control socket, made anew by each smtpd at start. */
+/*
+ * smtpd's control socket, made anew by each smtpd at start: where
+ * OpenSMTPD puts it unless built otherwise (its configure's
+ * --with-path-socket; Debian's 6.8 and 7.x keep this one).  A build that
+ * puts it elsewhere is named with --smtpd-socket to both filter-mtasts and
+ * mtasts smtpd-reload.
+ */
 #define SMTPD_SOCKET "/var/run/smtpd.sock"
 
 /*
- * Writes "# smtpd INODE.SECONDS.NANOSECONDS" (the control socket's inode
- * and time: each start unlinks and binds it anew) to out, and returns 0;
- * -1 when no smtpd socket is there (out is then "# smtpd none").
+ * Writes "# smtpd INODE.SECONDS.NANOSECONDS" (the socket's inode and
+ * time: each start unlinks and binds it anew) for the control socket at
+ * path (SMTPD_SOCKET when NULL) to out, and returns 0; -1 when no socket
+ * is there (out is then "# smtpd none": no smtpd, or it is elsewhere).
  */
-int smtpd_instance(char *out, size_t outlen);
+int smtpd_instance(const char *path, char *out, size_t outlen);
 
 #endif

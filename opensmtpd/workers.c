@@ -30,13 +30,15 @@ struct workers {
 	struct worker *w;
 	size_t max, count;
 	long budget_ms;
-	void (*late)(void *arg, const char *session, const char *token);
+	void (*late)(void *arg, const char *session, const char *token,
+	    const char *why);
 	void *arg;
 };
 
 struct workers *
 workers_new(size_t max, long budget_ms,
-    void (*late)(void *arg, const char *session, const char *token),
+    void (*late)(void *arg, const char *session, const char *token,
+        const char *why),
     void *arg)
 {
 	struct workers *p = calloc(1, sizeof(*p));
@@ -70,7 +72,8 @@ workers_start(struct workers *p, const char *session, const char *token,
 		return -1;
 	}
 	if (pid == 0) {
-		/* its own group: the reload it may run goes with it */
+		/* its own group: what it starts (a reload) is in it, and
+		 * ends with it (finish()) */
 		setpgid(0, 0);
 		if ((null = open("/dev/null", O_RDONLY)) >= 0)
 			dup2(null, STDIN_FILENO);
@@ -79,6 +82,8 @@ workers_start(struct workers *p, const char *session, const char *token,
 		fflush(stdout);
 		_exit(0);
 	}
+	/* here too: the group must exist before finish() may signal it */
+	setpgid(pid, pid);
 	close(fds[1]);
 	w = &p->w[p->count++];
 	memset(w, 0, sizeof(*w));
@@ -132,21 +137,45 @@ drain(struct worker *w)
 	return true;
 }
 
-/* The worker at i is done (or out of time): answered, reaped, removed. */
+/* How a worker that gave no answer ended, for the log. */
 static void
-finish(struct workers *p, size_t i, bool kill_it)
+describe(int status, bool out_of_time, long budget_ms, char *out, size_t len)
+{
+	if (out_of_time)
+		snprintf(out, len, "no decision within %ld s", budget_ms / 1000);
+	else if (WIFSIGNALED(status))
+		snprintf(out, len, "its process died of signal %d (%s)",
+		    WTERMSIG(status), strsignal(WTERMSIG(status)));
+	else if (WIFEXITED(status))
+		snprintf(out, len, "its process exited (status %d) unanswered",
+		    WEXITSTATUS(status));
+	else
+		snprintf(out, len, "its process ended unanswered");
+}
+
+/*
+ * The worker at i is done, dead or out of time: its group is killed (a
+ * reload it ran, anything it left; the group outlives a zombie leader, so
+ * its number names nothing else), it is reaped, and its request is
+ * answered if it was not.
+ */
+static void
+finish(struct workers *p, size_t i, bool out_of_time)
 {
 	struct worker *w = &p->w[i];
+	char why[128];
+	int status = 0;
 
-	if (kill_it) {
-		kill(-w->pid, SIGKILL);
+	kill(-w->pid, SIGKILL);
+	if (out_of_time)
 		kill(w->pid, SIGKILL);
-	}
 	close(w->fd);
-	if (!w->answered)
-		p->late(p->arg, w->session, w->token);
-	while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR)
+	while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
 		continue;
+	if (!w->answered) {
+		describe(status, out_of_time, p->budget_ms, why, sizeof(why));
+		p->late(p->arg, w->session, w->token, why);
+	}
 	p->w[i] = p->w[--p->count];
 }
 

@@ -16,10 +16,14 @@ struct workers;
 
 /*
  * A pool of at most max processes, each given budget_ms.  late(arg,
- * session, token) answers a request its process did not answer.
+ * session, token, why) answers a request its process did not answer; why
+ * says how it ended ("its process died of signal 11 (Segmentation
+ * fault)", "no decision within 60 s").  A process ends with its process
+ * group: what it started goes with it.
  */
 struct workers *workers_new(size_t max, long budget_ms,
-    void (*late)(void *arg, const char *session, const char *token),
+    void (*late)(void *arg, const char *session, const char *token,
+        const char *why),
     void *arg);
 
 /*

@@ -224,7 +224,8 @@ update_table(const struct cli *cli, const char *smtpctl, const char *name)
  */
 static int
 load_once(const struct cli *cli, const char *table, const char *loaded,
-    const char *smtpctl, const char *const names[2], bool *settled)
+    const char *smtpctl, const char *sock_path, const char *const names[2],
+    bool *settled)
 {
 	struct list before, old, after;
 	char instance[128], now[128];
@@ -235,7 +236,13 @@ load_once(const struct cli *cli, const char *table, const char *loaded,
 		return CLI_ERROR;
 	memset(&after, 0, sizeof(after));
 	memset(&old, 0, sizeof(old));
-	smtpd_instance(instance, sizeof(instance));
+	/* a record that names no smtpd is never taken for the running
+	 * one's (filter-mtasts): say why the loads will not count */
+	if (smtpd_instance(sock_path, instance, sizeof(instance)) != 0)
+		fprintf(stderr,
+		    "mtasts %s: no smtpd control socket at %s (see "
+		    "--smtpd-socket)\n",
+		    cli->name, sock_path);
 	/* what an earlier smtpd loaded, this one may not have: nothing */
 	if ((!record_of(loaded, instance) ||
 	        list_read(cli, loaded, true, &old) == 0) &&
@@ -248,7 +255,7 @@ load_once(const struct cli *cli, const char *table, const char *loaded,
 	    record_write(cli, loaded, instance, &before, &after) == 0) {
 		status = CLI_OK;
 		/* a restart in between: load into the new smtpd too */
-		smtpd_instance(now, sizeof(now));
+		smtpd_instance(sock_path, now, sizeof(now));
 		*settled = list_same(&before, &after) &&
 		    strcmp(instance, now) == 0;
 	}
@@ -266,12 +273,14 @@ cmd_smtpd_reload(int argc, char **argv)
 	    {"loaded", required_argument, NULL, 'l'},
 	    {"smtpctl", required_argument, NULL, 's'},
 	    {"name", required_argument, NULL, 'n'},
-	    {"routes-name", required_argument, NULL, 'r'}, CLI_COMMON_OPTIONS};
+	    {"routes-name", required_argument, NULL, 'r'},
+	    {"smtpd-socket", required_argument, NULL, 'S'}, CLI_COMMON_OPTIONS};
 	struct cli cli = {.name = "smtpd-reload",
 	    .usage =
 	        "usage: mtasts smtpd-reload [--table FILE] [--loaded FILE] "
 	        "[--smtpctl PATH] [--name TABLE]\n"
-	        "                           [--routes-name TABLE]\n"
+	        "                           [--routes-name TABLE] "
+	        "[--smtpd-socket PATH]\n"
 	        "Has OpenSMTPD load the enforce tables (smtpctl update "
 	        "table; root only): the\nroutes (FILE.routes), then the "
 	        "list, and records what it loaded for\nfilter-mtasts; "
@@ -280,16 +289,17 @@ cmd_smtpd_reload(int argc, char **argv)
 	        "\n  --loaded " DEFAULT_LOADED "\n  --smtpctl smtpctl "
 	        "(from PATH)\n  --name " DEFAULT_NAME " (the list's name in "
 	        "smtpd.conf)\n  --routes-name " DEFAULT_ROUTES_NAME
-	        " (the routes' name)\nExit 0, or 2 when a table could not be "
-	        "loaded.\n"};
+	        " (the routes' name)\n  --smtpd-socket " SMTPD_SOCKET
+	        " (smtpd's control socket: which smtpd runs)\n"
+	        "Exit 0, or 2 when a table could not be loaded.\n"};
 	const char *table = DEFAULT_TABLE, *loaded = DEFAULT_LOADED;
-	const char *smtpctl = "smtpctl";
+	const char *smtpctl = "smtpctl", *sock_path = SMTPD_SOCKET;
 	const char *names[2] = {DEFAULT_NAME, DEFAULT_ROUTES_NAME};
 	bool done, settled = false;
 	int opt, status = CLI_OK, round, fd;
 	char lock[4096];
 
-	while ((opt = getopt_long(argc, argv, "t:l:s:n:r:" CLI_COMMON_SHORT,
+	while ((opt = getopt_long(argc, argv, "t:l:s:n:r:S:" CLI_COMMON_SHORT,
 	            opts, NULL)) != -1) {
 		if (opt == 't')
 			table = optarg;
@@ -301,6 +311,8 @@ cmd_smtpd_reload(int argc, char **argv)
 			names[0] = optarg;
 		else if (opt == 'r')
 			names[1] = optarg;
+		else if (opt == 'S')
+			sock_path = optarg;
 		else if ((status = cli_common_option(&cli, opt, &done)), done)
 			return status;
 	}
@@ -318,8 +330,8 @@ cmd_smtpd_reload(int argc, char **argv)
 		return CLI_ERROR;
 	}
 	for (round = 0; round < ROUNDS && !settled; round++)
-		if ((status = load_once(&cli, table, loaded, smtpctl, names,
-		         &settled)) != CLI_OK)
+		if ((status = load_once(&cli, table, loaded, smtpctl, sock_path,
+		         names, &settled)) != CLI_OK)
 			break;
 	close(fd);
 	if (status == CLI_OK && !settled) {

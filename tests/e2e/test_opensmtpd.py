@@ -4,9 +4,11 @@ network and mount namespaces, relaying to STARTTLS SMTP sinks of the
 loopback world.  For each case: the SMTP replies, what each sink received
 and whether over TLS, the queue, and the log lines."""
 import os
+import signal
 import smtplib
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -45,7 +47,38 @@ DOMAINS = {
     "fault-config.example": ("enforce", None, ATTACKER),
     # a partner without a policy, under a static policy of the operator's
     "partner.example": (None, PLAIN2),
+    # policy hosts that hang (set up below): a worker waits on each
+    "stall-kill.example": ("enforce", GOOD),
+    "stall-segv.example": ("enforce", GOOD),
+    "stall-bus.example": ("enforce", GOOD),
 }
+# what smtpd logs when a filter or one of its own processes ends
+# (smtpd.c parent_sig_handler: "lost processor", then it shuts down)
+CRASHES = ("lost processor", "lost child", "fatal")
+
+
+def procs():
+    """{pid: (ppid, command line)} of every process."""
+    found = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, ValueError):
+            continue
+        found[int(entry)] = (ppid, cmd)
+    return found
+
+
+def filter_workers():
+    """The pids of filter-mtasts's workers: children of the filter's
+    main process (itself a child of smtpd's shell, not of a filter)."""
+    p = procs()
+    main = [pid for pid, (ppid, cmd) in p.items() if "filter-mtasts" in cmd
+            and "filter-mtasts" not in p.get(ppid, (0, ""))[1]]
+    return [pid for pid, (ppid, _) in p.items() if ppid in main]
 
 
 @unittest.skipUnless(READY and FILTER, "needs root and the unpacked "
@@ -59,6 +92,9 @@ class OpenSmtpd(unittest.TestCase):
             "[domain partner.example]\nmode = enforce\n"
             "mx = mx.partner.example\n"))
         w = cls.mail.world
+        for d in ("stall-kill.example", "stall-segv.example",
+                  "stall-bus.example"):
+            w.https.sites["mta-sts." + d].how = "hang"
         cls.smtpd = opensmtpd.Smtpd(os.path.join(w.dir, "smtpd"),
                                     os.path.abspath(CONF), FILTER, w.config,
                                     w.ca.cert_file, os.environ["MTASTS"])
@@ -365,6 +401,58 @@ class OpenSmtpd(unittest.TestCase):
         time.sleep(1)
         self.assert_sinks(d, {GOOD: [True]})
         self.assertTrue(self.smtpd.alive())
+
+    def test_worker_dies_mid_request(self):
+        """A worker killed (SIGKILL) or faulting (SIGSEGV, SIGBUS) while
+        it waits on a hanging policy host: smtpd stays up, that session
+        gets 451, another session is served meanwhile and after, nothing
+        is sent for the stalled domain, and smtpd logs no lost process."""
+        served = len(self.mail.got(PLAIN2, "nopolicy.example")) + 6
+        for sig in (signal.SIGKILL, signal.SIGSEGV, signal.SIGBUS):
+            name = signal.Signals(sig).name[3:].lower()
+            d = f"stall-{name}.example"
+            with self.subTest(signal=name):
+                before = set(filter_workers())
+                got = {}
+                t = threading.Thread(target=lambda: got.update(
+                    answer=self.rcpt(d)))
+                t.start()
+                deadline = time.time() + 2.5
+                workers = []
+                while not workers and time.time() < deadline:
+                    workers = [x for x in filter_workers()
+                               if x not in before]
+                    time.sleep(0.01)
+                self.assertEqual(len(workers), 1, workers)
+                # another session while that one waits
+                self.assertEqual(self.rcpt("nopolicy.example")[0], 250)
+                # the fault guard gives a first SIGSEGV/SIGBUS outside
+                # the cache back to the handler before it: send again
+                while os.path.exists(f"/proc/{workers[0]}/stat") and \
+                        time.time() < deadline + 5:
+                    os.kill(workers[0], sig)
+                    time.sleep(0.05)
+                t.join(30)
+                code, text = got["answer"]
+                self.assertEqual(code, 451, text)
+                self.assertIn("MTA-STS: no decision", text)
+                self.assertEqual(self.rcpt("nopolicy.example")[0], 250)
+                self.assertTrue(self.smtpd.alive())
+                log = self.smtpd.logtext()
+                self.assertIn(f"its process died of signal {int(sig)}", log)
+                for crash in CRASHES:
+                    self.assertNotIn(crash, log)
+        deadline = time.time() + 15
+        while (len(self.mail.got(PLAIN2, "nopolicy.example")) < served and
+               time.time() < deadline):
+            time.sleep(0.1)
+        for name in ("kill", "segv", "bus"):
+            self.assert_sinks(f"stall-{name}.example", {})
+        # the sessions served meanwhile: delivered as before (no policy:
+        # in the clear, to its MX)
+        got = self.mail.got(PLAIN2, "nopolicy.example")
+        self.assertEqual(len(got), served)
+        self.assertEqual(set(got), {False})
 
     def test_testing_delivered_and_logged(self):
         d = "testing-rogue.example"

@@ -5,6 +5,8 @@ else comes down the pipe (smtpd stops when a filter misbehaves)."""
 import os
 import random
 import re
+import signal
+import socket
 import subprocess
 import time
 import sys
@@ -41,6 +43,40 @@ def well_formed(text):
 HEADER = "# smtpd none\n"
 
 
+def smtpd_socket(path):
+    """A listening socket at path, as smtpd's control socket: a new one
+    (a new inode) for each smtpd."""
+    if os.path.exists(path):
+        os.unlink(path)
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(path)
+    s.listen()
+    return s
+
+
+def children(pid):
+    """The processes whose parent is pid."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except (OSError, ValueError):
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
+def alive(pid):
+    """Whether pid runs (a zombie does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def request(session, token, address, phase="rcpt-to", version="0.6"):
     return (f"filter|{version}|1700000000.000000|smtp-in|{phase}|{session}|"
             f"{token}|{address}")
@@ -65,9 +101,14 @@ class Filter(unittest.TestCase):
         w.add("stall.example", site=dict(how="hang"))
         w.add("skipped.example", mx=[(10, "mx.attacker.example",
                                       "127.0.0.1")])
+        # smtpd's control socket, elsewhere than smtpd's default (as a
+        # build with --with-path-socket puts it): which smtpd runs
+        cls.socket_path = os.path.join(w.dir, "smtpd.sock")
+        cls.smtpd_socket = smtpd_socket(cls.socket_path)
 
     @classmethod
     def tearDownClass(cls):
+        cls.smtpd_socket.close()
         cls.world.stop()
 
     def run_filter(self, lines, raw=b""):
@@ -83,9 +124,11 @@ class Filter(unittest.TestCase):
         data = "".join(line + "\n" for line in lines).encode() + raw
         p = subprocess.run([FILTER, "--config", self.world.config,
                             "--table", table, "--loaded", table + ".loaded",
+                            "--smtpd-socket", self.socket_path,
                             "--reload",
                             f"{MTASTS} smtpd-reload --table {table} "
-                            f"--loaded {table}.loaded --smtpctl {smtpctl}"],
+                            f"--loaded {table}.loaded --smtpctl {smtpctl} "
+                            f"--smtpd-socket {self.socket_path}"],
                            input=data, capture_output=True, timeout=120)
         self.assertEqual(p.returncode, 0, p.stderr)
         out = p.stdout.decode().splitlines()
@@ -214,13 +257,185 @@ class Filter(unittest.TestCase):
         self.assertIn("filter-result|ee3|ff3|proceed", out)
         self.assertEqual(reloads, before + 1)
 
+    def test_smtpd_restart_told_apart_wherever_its_socket_is(self):
+        """smtpd's control socket is not at /var/run/smtpd.sock: the
+        record still names the smtpd that loaded the tables, and a new
+        smtpd (a new socket) does not take it for its own: 451 until the
+        tables are loaded into it."""
+        d = "restart.example"
+        self.add_enforce(d)
+        out, _, table, before = self.run_filter(
+            CONFIG_LINES + [request("ac1", "bd1", f"<bob@{d}>")])
+        self.assertIn("filter-result|ac1|bd1|proceed", out)
+        ino = os.stat(self.socket_path).st_ino
+        self.assertRegex(read(table + ".loaded"),
+                         rf"^# smtpd {ino}\.\d+\.\d+\n")
+        # smtpd restarts: a new socket in the same place
+        self.smtpd_socket.close()
+        self.__class__.smtpd_socket = smtpd_socket(self.socket_path)
+        out, err, _, reloads = self.run_filter(
+            CONFIG_LINES + [request("ac2", "bd2", f"<bob@{d}>")])
+        self.assertIn("filter-result|ac2|bd2|reject|451 4.7.5 MTA-STS: "
+                      f"routing {d} under its enforce policy", "\n".join(out))
+        self.assertEqual(reloads, before)
+        # the missed reload is asked for again: loaded into the new one
+        old = os.stat(table).st_mtime - 60
+        os.utime(table, (old, old))
+        out, _, _, reloads = self.run_filter(
+            CONFIG_LINES + [request("ac3", "bd3", f"<bob@{d}>")])
+        self.assertIn("filter-result|ac3|bd3|proceed", out)
+        self.assertEqual(reloads, before + 1)
+
+    def test_no_smtpd_socket_routes_nothing(self):
+        """Without smtpd's socket where it is said to be, no record can
+        say which smtpd loaded the tables: enforce recipients get 451,
+        said in the log; others proceed."""
+        d = "nosocket.example"
+        self.add_enforce(d)
+        table = os.path.join(self.world.dir, "nosocket-table")
+        gone = os.path.join(self.world.dir, "no-such.sock")
+        p = subprocess.run(
+            [FILTER, "--config", self.world.config, "--table", table,
+             "--loaded", table + ".loaded", "--smtpd-socket", gone,
+             "--reload", f"{MTASTS} smtpd-reload --table {table} --loaded "
+             f"{table}.loaded --smtpctl /bin/true --smtpd-socket {gone}"],
+            input="\n".join(CONFIG_LINES + [
+                request("ad1", "be1", f"<bob@{d}>"),
+                request("ad2", "be2", "<bob@plain.example>")]).encode() +
+            b"\n", capture_output=True, timeout=60)
+        out = p.stdout.decode()
+        self.assertIn(f"filter-result|ad1|be1|reject|451 4.7.5 MTA-STS: "
+                      f"routing {d}", out)
+        self.assertIn("filter-result|ad2|be2|proceed", out)
+        self.assertIn(f"no smtpd control socket at {gone}",
+                      p.stderr.decode())
+
+    def start_filter(self, table, reload=None):
+        args = [FILTER, "--config", self.world.config, "--table", table,
+                "--loaded", table + ".loaded",
+                "--smtpd-socket", self.socket_path]
+        if reload is not None:
+            args += ["--reload", reload]
+        p = subprocess.Popen(args, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        p.stdin.write(("\n".join(CONFIG_LINES) + "\n").encode())
+        p.stdin.flush()
+        return p
+
+    def answer(self, p, session):
+        """The next answer line from p, which must be session's."""
+        for line in p.stdout:
+            line = line.decode().rstrip("\n")
+            if line.startswith("filter-result|"):
+                self.assertTrue(line.startswith(f"filter-result|{session}|"),
+                                line)
+                return line
+        self.fail("no answer for " + session)
+
+    def send(self, p, session, address):
+        p.stdin.write((request(session, "c0", address) + "\n").encode())
+        p.stdin.flush()
+
+    def end(self, p):
+        p.stdin.close()
+        p.stdout.read()
+        err = p.stderr.read().decode()
+        self.assertEqual(p.wait(60), 0, err)
+        return err
+
+    def test_killed_worker_leaves_no_reload_behind(self):
+        """A worker killed (SIGKILL) while the reload it started runs:
+        that session gets 451, the reload goes with the worker, the
+        filter serves the next session."""
+        d = "killed.example"
+        self.add_enforce(d)
+        pidfile = os.path.join(self.world.dir, "reload.pid")
+        script = os.path.join(self.world.dir, "slow-reload")
+        with open(script, "w") as f:
+            f.write(f"#!/bin/sh\necho $$ > {pidfile}.new\n"
+                    f"mv {pidfile}.new {pidfile}\nexec sleep 30\n")
+        os.chmod(script, 0o755)
+        p = self.start_filter(os.path.join(self.world.dir, "killed-table"),
+                              reload=script)
+        self.send(p, "a1", f"<bob@{d}>")
+        deadline = time.monotonic() + 20
+        while not os.path.exists(pidfile) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with open(pidfile) as f:
+            reload_pid = int(f.read())
+        workers = children(p.pid)
+        self.assertEqual(len(workers), 1, workers)
+        os.kill(workers[0], signal.SIGKILL)
+        self.assertIn("|a1|c0|reject|451 4.7.5 MTA-STS: no decision",
+                      self.answer(p, "a1"))
+        deadline = time.monotonic() + 5
+        while alive(reload_pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.assertFalse(alive(reload_pid), "the reload outlived its worker")
+        self.send(p, "a2", "<bob@plain.example>")
+        self.assertEqual(self.answer(p, "a2"), "filter-result|a2|c0|proceed")
+        err = self.end(p)
+        self.assertIn("session a1: its process died of signal 9", err)
+
+    def test_faulting_worker_costs_its_session_only(self):
+        """A worker that faults (SIGSEGV, SIGBUS) while it waits on a
+        hanging policy host: its session gets 451, the filter lives on
+        and answers the others."""
+        p = self.start_filter(os.path.join(self.world.dir, "fault-table"))
+        for n, sig in enumerate((signal.SIGSEGV, signal.SIGBUS)):
+            # a domain of its own: nothing cached says it is stalled
+            session, d = f"f{n}", f"stall-fault{n}.example"
+            self.world.add(d, site=dict(how="hang"))
+            self.send(p, session, f"<bob@{d}>")
+            deadline = time.monotonic() + 5
+            while not children(p.pid) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            worker = children(p.pid)[0]
+            self.send(p, f"e{n}", "<bob@plain.example>")
+            self.assertEqual(self.answer(p, f"e{n}"),
+                             f"filter-result|e{n}|c0|proceed")
+            # the library's fault guard takes a first fault outside the
+            # cache back to the handler before it: the next one is fatal
+            while alive(worker) and time.monotonic() < deadline:
+                os.kill(worker, sig)
+                time.sleep(0.05)
+            self.assertIn(f"|{session}|c0|reject|451 4.7.5 MTA-STS: no "
+                          "decision", self.answer(p, session))
+        err = self.end(p)
+        self.assertIn("session f0: its process died of signal 11", err)
+        self.assertIn("session f1: its process died of signal 7", err)
+
+    def test_leftover_tables_of_dead_writers_are_removed(self):
+        """The new tables a writer killed mid-write left (PATH.PID.tmp)
+        are removed at the next write; a live writer's are kept."""
+        d = "leftover.example"
+        self.add_enforce(d)
+        table = os.path.join(self.world.dir, "leftover-table")
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        left = [f"{table}.{dead.pid}.tmp", f"{table}.routes.{dead.pid}.tmp"]
+        kept = f"{table}.{os.getpid()}.tmp"
+        for path in left + [kept]:
+            with open(path, "w") as f:
+                f.write("half a table\n")
+        p = self.start_filter(table)
+        self.send(p, "b1", f"<bob@{d}>")
+        self.answer(p, "b1")
+        self.end(p)
+        self.assertIn(d + "\n", read(table))
+        for path in left:
+            self.assertFalse(os.path.exists(path), path)
+        self.assertTrue(os.path.exists(kept))
+        os.unlink(kept)
+
     def test_a_stalled_policy_host_holds_no_other_session(self):
         """Sessions to a domain whose policy host hangs wait for their
         own discovery; the others are answered meanwhile."""
         p = subprocess.Popen([FILTER, "--config", self.world.config,
                               "--table", os.path.join(self.world.dir, "t2"),
                               "--loaded", os.path.join(self.world.dir,
-                                                       "t2.loaded")],
+                                                       "t2.loaded"),
+                              "--smtpd-socket", self.socket_path],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         sent = {}
 
