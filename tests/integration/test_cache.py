@@ -992,6 +992,34 @@ class Commands(CacheWorld):
         show = self.mtasts("cache", "show", "c.example", now=T0 + 43200)
         self.assertEqual(show["policy"]["mode"], "enforce")
 
+    def test_the_timer_renews_long_before_max_age(self):
+        """RFC 8461 §5.1 ends a policy at its max_age when it cannot be
+        renewed (a clock moved past it, a host off for longer, is "no
+        policy"): so the timer (twice a day, up to an hour late) renews
+        every policy in use long before.  Ten days of runs, no mail in
+        between, policies of one day and of a week: each is renewed with
+        at least 11 hours of its max_age left, and never lapses."""
+        ages = {"day.example": 86400, "week.example": 604800}
+        for d, age in ages.items():
+            self.world.add(d, site=dict(body=policy(max_age=str(age))))
+        self.mtasts("lookup", *ages)
+        least = {d: age for d, age in ages.items()}
+        t = T0
+        for run in range(20):
+            t = T0 + run * 43200 + (3600 if run % 3 == 0 else 0)
+            before = {d: self.mtasts("cache", "show", d, now=t)
+                      ["policy"]["expires"] for d in ages}
+            self.mtasts("refresh", now=t)
+            for d in ages:
+                left = (time.mktime(time.strptime(before[d],
+                                                  "%Y-%m-%dT%H:%M:%SZ"))
+                        - time.timezone - t)
+                least[d] = min(least[d], left)
+        for d, left in least.items():
+            self.assertGreaterEqual(left, 11 * 3600, (d, left))
+            self.assertEqual(self.lookup(d, now=t + 1)["verdict"],
+                             "enforce")
+
     def test_refresh_only_what_mail_goes_to(self):
         """Domains not asked for within refresh_window (30 days) are left
         to expire; the refresh's own re-checks are no use of a domain."""
