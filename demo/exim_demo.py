@@ -27,6 +27,8 @@ DOMAINS = {
 
 
 def outcome(exim, msgid):
+    if msgid is None:  # never the whole log in its place
+        return "unknown"
     log = exim.mainlog(msgid)
     if " => " in log:
         return "delivered"

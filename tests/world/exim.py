@@ -17,7 +17,10 @@ from netns import bind
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 EXIM = "/usr/sbin/exim4"
-MSGID = r"\b[0-9A-Za-z]{6}-[0-9A-Za-z]{6}-[0-9A-Za-z]{2}\b"
+# Exim's message ids: 4.97 and later (Debian 13's 4.98) write the longer
+# form, 4.96 (Debian 12) the shorter
+MSGID = (r"\b[0-9A-Za-z]{6}-(?:[0-9A-Za-z]{11}-[0-9A-Za-z]{4}|"
+         r"[0-9A-Za-z]{6}-[0-9A-Za-z]{2})\b")
 
 
 def macros(so, mtasts_config, ca_file):
