@@ -14,8 +14,12 @@
  *                                    the report (router mtasts_testing)
  *   mtasts_report  {domain}{host}{tls_cipher}{verified}{config}{patterns}
  *                                    logs what enforce would have refused
+ *   mtasts_tlsrpt_policy {domain}{config}
+ *                                    the policy a delivery applies, for
+ *                                    TLS-RPT (routers: set r_mtasts_policy)
  *   mtasts_tlsrpt  {domain}{host}{host_ip}{local_ip}{tls_cipher}
- *                  {verified}{certificate, base64 DER}{config}
+ *                  {verified[ policy applied]}{certificate, base64 DER}
+ *                  {config}
  *                                    counts the session for TLS-RPT
  *
  * Exim treats a failed expansion of a host list as "no match", which could
@@ -128,6 +132,7 @@ int mtasts_reason(uschar **yield, int argc, uschar *argv[]);
 int mtasts_report(uschar **yield, int argc, uschar *argv[]);
 int mtasts_testing_mx(uschar **yield, int argc, uschar *argv[]);
 int mtasts_tlsrpt(uschar **yield, int argc, uschar *argv[]);
+int mtasts_tlsrpt_policy(uschar **yield, int argc, uschar *argv[]);
 
 int
 mtasts_mode(uschar **yield, int argc, uschar *argv[])
@@ -335,6 +340,27 @@ unbase64(const char *in, unsigned char *out, size_t cap)
 }
 
 /*
+ * TLS-RPT: the policy the router routes the address under, handed to
+ * the transport in $r_mtasts_policy (RFC 8460 §4: a session is reported
+ * under the policy it applied; the transport cannot read the cache).
+ * "" when there is none to report, or anything goes wrong: the session
+ * then counts under the policy mtasts tlsrpt finds.
+ */
+int
+mtasts_tlsrpt_policy(uschar **yield, int argc, uschar *argv[])
+{
+	struct mtasts_ctx *ctx;
+	char word[2048];
+
+	word[0] = '\0';
+	if (argc >= 1 &&
+	    (ctx = context(argc > 1 ? (const char *)argv[1] : NULL)) != NULL)
+		mtasts_tlsrpt_applied(
+		    ctx, (const char *)argv[0], word, sizeof(word));
+	return answer(yield, word);
+}
+
+/*
  * TLS-RPT: counts the session that just closed (event tcp:close of the
  * transports) for the daily reports.  Answers "" whatever happens: a
  * session left uncounted costs a report a line, never a delivery; a store
@@ -347,18 +373,22 @@ mtasts_tlsrpt(uschar **yield, int argc, uschar *argv[])
 	static unsigned char cert[65536];
 	struct mtasts_ctx *ctx;
 	struct mtasts_error err;
+	const char *applied;
 	size_t cert_len;
 
 	if (argc < 7)
 		return answer(yield, "");
 	ctx = context(argc > 7 ? (const char *)argv[7] : NULL);
 	cert_len = unbase64((const char *)argv[6], cert, sizeof(cert));
+	/* "VERIFIED APPLIED": ${dlfunc} takes no more arguments */
+	applied = strchr((const char *)argv[5], ' ');
 	if (ctx != NULL &&
-	    mtasts_tlsrpt_session(ctx, (const char *)argv[0],
+	    mtasts_tlsrpt_session_applied(ctx, (const char *)argv[0],
 	        (const char *)argv[1], (const char *)argv[2],
 	        (const char *)argv[3], argv[4][0] != '\0',
-	        strcmp((const char *)argv[5], "1") == 0,
-	        cert_len > 0 ? cert : NULL, cert_len, &err) != MTASTS_OK &&
+	        argv[5][0] == '1' && (argv[5][1] == '\0' || argv[5][1] == ' '),
+	        cert_len > 0 ? cert : NULL, cert_len,
+	        applied != NULL ? applied + 1 : NULL, &err) != MTASTS_OK &&
 	    said != getpid()) {
 		said = getpid();
 		log_write(0, LOG_MAIN, "MTA-STS TLS-RPT: session to %s not counted: %s",

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "tlsrpt_spool.h"
 #include "tlsrpt_store.h"
 #include "unit.h"
 
@@ -296,6 +297,41 @@ START_TEST(states_are_kept_per_rua)
 }
 END_TEST
 
+/* The policy a delivery applied, as a spool line holds it: written and
+ * read back the same; anything else refused. */
+START_TEST(applied_policies_round_trip)
+{
+	static const char *const bad[] = {"", "-", "1:none:86400:mx.a.example",
+	    "1:enforce:86400:", "1:enforce:86400:mx.a.example,",
+	    "1:enforce:86400:,mx.a.example", "1:enforce:31557601:mx.a.example",
+	    "1:enforce:-1:mx.a.example", "1:enforce::mx.a.example",
+	    "a_b:enforce:1:mx.a.example", "1:enforce:1:mx..a.example",
+	    "123456789012345678901234567890123:testing:1:mx.a.example",
+	    "1:testing:1:mx.a.example extra", "1:Testing:1:mx.a.example"};
+	struct mtasts_policy *p, *q;
+	char word[TLSRPT_APPLIED_MAX];
+	size_t i;
+
+	p = tlsrpt_applied_parse("20261122:testing:86400:mx.a.example,*.b.example");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_str_eq(p->id, "20261122");
+	ck_assert_int_eq(p->mode, MTASTS_MODE_TESTING);
+	ck_assert_uint_eq(p->max_age, 86400);
+	ck_assert_uint_eq(p->mx_count, 2);
+	ck_assert_str_eq(p->mx[1], "*.b.example");
+	ck_assert_int_eq(tlsrpt_applied_format(p, word, sizeof(word)), 0);
+	ck_assert_str_eq(word, "20261122:testing:86400:mx.a.example,*.b.example");
+	ck_assert_int_eq(tlsrpt_applied_format(p, word, 20), -1);
+	q = tlsrpt_applied_parse("-:enforce:0:mx.a.example");
+	ck_assert_ptr_nonnull(q);
+	ck_assert_str_eq(q->id, "");
+	mtasts_policy_free(p);
+	mtasts_policy_free(q);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(tlsrpt_applied_parse(bad[i]) == NULL, "%s", bad[i]);
+}
+END_TEST
+
 START_TEST(days_are_utc)
 {
 	char day[TLSRPT_DAY_LEN + 1];
@@ -342,6 +378,7 @@ main(void)
 	tcase_add_test(tc, a_killed_writer_leaves_a_usable_store);
 	tcase_add_test(tc, states_are_kept_per_rua);
 	tcase_add_test(tc, days_are_utc);
+	tcase_add_test(tc, applied_policies_round_trip);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
