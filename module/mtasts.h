@@ -554,7 +554,7 @@ MTASTS_API mtasts_code mtasts_enforce_table_refresh(struct mtasts_ctx *ctx,
  *
  * RFC 8460 §4 reports a session under the policy it applied: pass it as
  * applied to mtasts_tlsrpt_session_applied() (a word from
- * mtasts_tlsrpt_applied(), NULL or "" when not known).  A session without
+ * mtasts_tlsrpt_applied_of(), NULL or "" when not known).  A session without
  * one - mtasts_tlsrpt_session(), a word that is not a policy - counts
  * under the policy the cache holds when mtasts tlsrpt counts it, which
  * may be a newer one.
@@ -570,18 +570,19 @@ MTASTS_API mtasts_code mtasts_tlsrpt_session_applied(struct mtasts_ctx *ctx,
     struct mtasts_error *err);
 
 /*
- * The policy a delivery to domain applies now (mtasts_decide() through
- * the cache), as a word for mtasts_tlsrpt_session_applied():
- * "ID:MODE:MAX_AGE:MX,MX,...", printable, without spaces, ";" or quotes.
- * "" when the verdict is not testing or enforce under the domain's own
- * policy, when tlsrpt is not set, or when it does not fit in len (2048
- * is always enough for a policy of up to 80 patterns of 24 bytes).  For
- * an MTA that decides in one process and delivers in another (Exim's
- * router and transport): the router asks, the transport hands it on.
- * Returns MTASTS_OK, or MTASTS_ERR_USAGE for a NULL argument.
+ * The policy decision d applies, as a word for
+ * mtasts_tlsrpt_session_applied(): "ID:MODE:MAX_AGE:MX,MX,...",
+ * printable, without spaces, ";" or quotes.  "" when the verdict is not
+ * testing or enforce under the domain's own policy (an operator's
+ * override is not reported), when ctx's configuration does not set
+ * tlsrpt, or when it does not fit in len (2048 is always enough for a
+ * policy of up to 80 patterns of 24 bytes).  Made from d alone, without
+ * a second lookup: for an MTA that decides in one process and delivers
+ * in another (Exim's routers and transport) and keeps the word between
+ * them.  Returns MTASTS_OK, or MTASTS_ERR_USAGE for a NULL argument.
  */
-MTASTS_API mtasts_code mtasts_tlsrpt_applied(struct mtasts_ctx *ctx,
-    const char *domain, char *out, size_t len);
+MTASTS_API mtasts_code mtasts_tlsrpt_applied_of(struct mtasts_ctx *ctx,
+    const struct mtasts_decision *d, char *out, size_t len);
 
 #ifdef __cplusplus
 }

@@ -40,28 +40,24 @@ certificate_failure(
 }
 
 mtasts_code
-mtasts_tlsrpt_applied(struct mtasts_ctx *ctx, const char *domain, char *out,
-    size_t len)
+mtasts_tlsrpt_applied_of(struct mtasts_ctx *ctx,
+    const struct mtasts_decision *d, char *out, size_t len)
 {
-	struct mtasts_decision d;
-
 	if (out == NULL || len == 0)
 		return MTASTS_ERR_USAGE;
 	out[0] = '\0';
-	if (ctx == NULL || domain == NULL)
+	if (ctx == NULL || d == NULL)
 		return MTASTS_ERR_USAGE;
 	if (!ctx_config(ctx)->tlsrpt)
 		return MTASTS_OK;
-	mtasts_decide(ctx, domain, false, &d);
 	/* the domain's own policy only: an operator's override is not
 	 * reported (the fold says so from the domain's lookup) */
-	if ((d.verdict == MTASTS_VERDICT_TESTING ||
-	        d.verdict == MTASTS_VERDICT_ENFORCE) &&
-	    d.lookup.policy != NULL &&
-	    d.lookup.override == MTASTS_OVERRIDE_NONE &&
-	    tlsrpt_applied_format(d.lookup.policy, out, len) != 0)
+	if ((d->verdict == MTASTS_VERDICT_TESTING ||
+	        d->verdict == MTASTS_VERDICT_ENFORCE) &&
+	    d->lookup.policy != NULL &&
+	    d->lookup.override == MTASTS_OVERRIDE_NONE &&
+	    tlsrpt_applied_format(d->lookup.policy, out, len) != 0)
 		out[0] = '\0'; /* too long to hand on: the fold's policy */
-	mtasts_decision_clear(&d);
 	return MTASTS_OK;
 }
 

@@ -332,6 +332,73 @@ START_TEST(applied_policies_round_trip)
 }
 END_TEST
 
+/* The word an MTA keeps from its decision for the transport: the
+ * policy of a testing or enforce verdict under the domain's own policy,
+ * made from the decision alone; nothing for any other, nor without
+ * tlsrpt. */
+START_TEST(applied_word_of_a_decision)
+{
+	static const char body[] = "version: STSv1\nmode: enforce\n"
+	                           "mx: mx.a.example\nmx: *.b.example\n"
+	                           "max_age: 604800\n";
+	struct mtasts_config *cfg = config(""), *off;
+	struct mtasts_decision d;
+	struct mtasts_error err;
+	struct mtasts_ctx *ctx, *ctx_off;
+	char word[TLSRPT_APPLIED_MAX], path[] = "/tmp/mtasts-applied-XXXXXX";
+	int fd;
+
+	ck_assert_int_eq(mtasts_ctx_new(cfg, &ctx, &err), MTASTS_OK);
+	memset(&d, 0, sizeof(d));
+	ck_assert_int_eq(mtasts_policy_parse(body, strlen(body),
+	                     &d.lookup.policy, &err),
+	    MTASTS_OK);
+	snprintf(d.lookup.policy->id, sizeof(d.lookup.policy->id), "id2");
+	snprintf(d.lookup.domain, sizeof(d.lookup.domain), "a.example");
+	d.verdict = MTASTS_VERDICT_ENFORCE;
+	ck_assert_int_eq(
+	    mtasts_tlsrpt_applied_of(ctx, &d, word, sizeof(word)), MTASTS_OK);
+	ck_assert_str_eq(word, "id2:enforce:604800:mx.a.example,*.b.example");
+	/* too long to hand on: nothing, never a cut word */
+	ck_assert_int_eq(mtasts_tlsrpt_applied_of(ctx, &d, word, 20), MTASTS_OK);
+	ck_assert_str_eq(word, "");
+	d.lookup.override = MTASTS_OVERRIDE_MODE;
+	mtasts_tlsrpt_applied_of(ctx, &d, word, sizeof(word));
+	ck_assert_str_eq(word, "");
+	d.lookup.override = MTASTS_OVERRIDE_NONE;
+	d.verdict = MTASTS_VERDICT_DEFER;
+	mtasts_tlsrpt_applied_of(ctx, &d, word, sizeof(word));
+	ck_assert_str_eq(word, "");
+	d.verdict = MTASTS_VERDICT_NONE;
+	mtasts_tlsrpt_applied_of(ctx, &d, word, sizeof(word));
+	ck_assert_str_eq(word, "");
+	d.verdict = MTASTS_VERDICT_TESTING;
+	mtasts_tlsrpt_applied_of(ctx, &d, word, sizeof(word));
+	ck_assert_str_eq(word, "id2:enforce:604800:mx.a.example,*.b.example");
+	/* without tlsrpt there is nothing to keep */
+	ck_assert_int_ne(fd = mkstemp(path), -1);
+	ck_assert_int_eq(write(fd, "[mtasts]\ntlsrpt = no\n", 21), 21);
+	close(fd);
+	ck_assert_int_eq(mtasts_config_load(path, &off, &err), MTASTS_OK);
+	ck_assert_int_eq(mtasts_ctx_new(off, &ctx_off, &err), MTASTS_OK);
+	mtasts_tlsrpt_applied_of(ctx_off, &d, word, sizeof(word));
+	ck_assert_str_eq(word, "");
+	ck_assert_int_eq(mtasts_tlsrpt_applied_of(NULL, &d, word, sizeof(word)),
+	    MTASTS_ERR_USAGE);
+	ck_assert_int_eq(
+	    mtasts_tlsrpt_applied_of(ctx, NULL, word, sizeof(word)),
+	    MTASTS_ERR_USAGE);
+	ck_assert_int_eq(
+	    mtasts_tlsrpt_applied_of(ctx, &d, NULL, 0), MTASTS_ERR_USAGE);
+	unlink(path);
+	mtasts_decision_clear(&d);
+	mtasts_ctx_free(ctx_off);
+	mtasts_config_free(off);
+	mtasts_ctx_free(ctx);
+	mtasts_config_free(cfg);
+}
+END_TEST
+
 START_TEST(days_are_utc)
 {
 	char day[TLSRPT_DAY_LEN + 1];
@@ -379,6 +446,7 @@ main(void)
 	tcase_add_test(tc, states_are_kept_per_rua);
 	tcase_add_test(tc, days_are_utc);
 	tcase_add_test(tc, applied_policies_round_trip);
+	tcase_add_test(tc, applied_word_of_a_decision);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
