@@ -2,11 +2,14 @@
  * tlsrpt_spool.c - sessions appended, one line each, to the day's spool
  * file "sessions-YYYY-MM-DD" in tlsrpt_spool:
  *
- *   S1 DOMAIN MX-HOST MX-IP LOCAL-IP TLS VERIFIED CERT-RESULT
+ *   S2 DOMAIN MX-HOST MX-IP LOCAL-IP TLS VERIFIED CERT-RESULT APPLIED
  *
- * TLS and VERIFIED are 0 or 1, an unknown field is "-".  Read back by
- * mtasts tlsrpt, which trusts nothing in it: a line that does not parse is
- * skipped.
+ * TLS and VERIFIED are 0 or 1, an unknown field is "-".  APPLIED is the
+ * policy the delivery applied (RFC 8460 §4: a session is reported under
+ * it), "ID:MODE:MAX_AGE:MX,MX,...", or "-" when the MTA did not say.
+ * Lines of version 1 (before 0.2: no APPLIED) are still read, as "-".
+ * Read back by mtasts tlsrpt, which trusts nothing in it: a line that
+ * does not parse is skipped.
  *
  * The directory is made by the installer, not here: owned by the user
  * that reads it (mtasts), writable by the MTA's group, readable by nobody
@@ -16,6 +19,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +29,7 @@
 
 #include "domain.h"
 #include "error.h"
+#include "policy.h"
 #include "tlsrpt_spool.h"
 #include "tlsrpt_day.h"
 
@@ -81,12 +86,13 @@ tlsrpt_spool_add(const struct mtasts_config *cfg, const char *day,
 	if (x->domain[0] == '\0' || x->mx_host[0] == '\0' ||
 	    !field_ok(x->domain) || !field_ok(x->mx_host) ||
 	    !field_ok(x->mx_ip) || !field_ok(x->local_ip) ||
-	    !field_ok(x->cert_result))
+	    !field_ok(x->cert_result) || !field_ok(x->applied))
 		return mtasts_error_set(err, MTASTS_ERR_USAGE,
 		    "TLS-RPT: a session with a malformed field");
-	n = snprintf(line, sizeof(line), "S1 %s %s %s %s %d %d %s\n",
+	n = snprintf(line, sizeof(line), "S2 %s %s %s %s %d %d %s %s\n",
 	    x->domain, x->mx_host, or_dash(x->mx_ip), or_dash(x->local_ip),
-	    x->tls, x->verified, or_dash(x->cert_result));
+	    x->tls, x->verified, or_dash(x->cert_result),
+	    or_dash(x->applied));
 	if (n <= 0 || (size_t)n >= sizeof(line))
 		return mtasts_error_set(err, MTASTS_ERR_USAGE,
 		    "TLS-RPT: a session with a malformed field");
@@ -135,17 +141,114 @@ cert_result_ok(const char *r)
 	    strcmp(r, "certificate-not-trusted") == 0;
 }
 
-/* One line (NUL-terminated, without its newline) into x; -1 if not. */
+int
+tlsrpt_applied_format(const struct mtasts_policy *p, char *out, size_t len)
+{
+	size_t o, i;
+	int n;
+
+	n = snprintf(out, len, "%s:%s:%" PRIu32 ":",
+	    p->id[0] != '\0' ? p->id : "-", mtasts_mode_name(p->mode),
+	    p->max_age);
+	if (n < 0 || (size_t)n >= len)
+		return -1;
+	o = (size_t)n;
+	for (i = 0; i < p->mx_count; i++) {
+		n = snprintf(out + o, len - o, "%s%s", i > 0 ? "," : "",
+		    p->mx[i]);
+		if (n < 0 || (size_t)n >= len - o)
+			return -1;
+		o += (size_t)n;
+	}
+	return 0;
+}
+
+struct mtasts_policy *
+tlsrpt_applied_parse(const char *word)
+{
+	const char *mx[TLSRPT_APPLIED_MAX / 2], *at, *end;
+	size_t lens[TLSRPT_APPLIED_MAX / 2], count = 0, idlen;
+	struct mtasts_policy *p;
+	enum mtasts_mode mode;
+	unsigned long max_age;
+	char *rest;
+
+	if (strlen(word) >= TLSRPT_APPLIED_MAX || !field_ok(word))
+		return NULL;
+	/* ID: 1-32 alphanumerics (RFC 8461 §3.1), or "-" */
+	idlen = strcspn(word, ":");
+	if (word[idlen] != ':' || idlen == 0 || idlen > MTASTS_ID_MAX)
+		return NULL;
+	for (at = word; at < word + idlen; at++)
+		if (!(*at >= '0' && *at <= '9') && !(*at >= 'a' && *at <= 'z') &&
+		    !(*at >= 'A' && *at <= 'Z') && !(idlen == 1 && *at == '-'))
+			return NULL;
+	at = word + idlen + 1;
+	if (strncmp(at, "testing:", 8) == 0)
+		mode = MTASTS_MODE_TESTING, at += 8;
+	else if (strncmp(at, "enforce:", 8) == 0)
+		mode = MTASTS_MODE_ENFORCE, at += 8;
+	else
+		return NULL;
+	if (*at < '0' || *at > '9')
+		return NULL;
+	errno = 0;
+	max_age = strtoul(at, &rest, 10);
+	if (errno != 0 || *rest != ':' || rest - at > 8 ||
+	    max_age > MTASTS_MAX_AGE_LIMIT)
+		return NULL;
+	/* MX,MX,...: policy_from_values checks each as the parser does */
+	for (at = rest + 1; *at != '\0'; at = *end != '\0' ? end + 1 : end) {
+		end = at + strcspn(at, ",");
+		if (end == at || count == sizeof(mx) / sizeof(mx[0]))
+			return NULL;
+		mx[count] = at;
+		lens[count++] = (size_t)(end - at);
+		if (*end == ',' && end[1] == '\0')
+			return NULL;
+	}
+	if ((p = policy_from_values(mode, (uint32_t)max_age, mx, lens,
+	         count)) != NULL &&
+	    word[0] != '-')
+		memcpy(p->id, word, idlen); /* policy_pack wrote the NUL */
+	return p;
+}
+
+/* The applied field of a line: "-", or a policy. */
+static bool
+applied_ok(const char *f)
+{
+	struct mtasts_policy *p;
+
+	if (f[0] == '\0')
+		return true;
+	if ((p = tlsrpt_applied_parse(f)) == NULL)
+		return false;
+	mtasts_policy_free(p);
+	return true;
+}
+
+/* One line (NUL-terminated, without its newline) into x; -1 if not.
+ * Version 2, or version 1 (no applied policy: written before 0.2). */
 static int
 parse_line(char *line, struct spool_session *x)
 {
 	char domain[256];
-	int tls, verified, used = 0;
+	int tls, verified, used = 0, fields;
 
 	memset(x, 0, sizeof(*x));
-	if (sscanf(line, "S1 %255s %253s %63s %63s %d %d %39s%n", domain,
-	        x->mx_host, x->mx_ip, x->local_ip, &tls, &verified,
-	        x->cert_result, &used) != 7 ||
+	if (strncmp(line, "S1 ", 3) == 0)
+		fields = sscanf(line, "S1 %255s %253s %63s %63s %d %d %39s%n",
+		             domain, x->mx_host, x->mx_ip, x->local_ip, &tls,
+		             &verified, x->cert_result, &used) == 7
+		    ? 8
+		    : 0;
+	else
+		fields = sscanf(line,
+		    "S2 %255s %253s %63s %63s %d %d %39s %2047s%n", domain,
+		    x->mx_host, x->mx_ip, x->local_ip, &tls, &verified,
+		    x->cert_result, x->applied, &used);
+	if (fields != 8 ||
 	    line[used] != '\0' || (tls != 0 && tls != 1) ||
 	    (verified != 0 && verified != 1) || !field_ok(x->mx_host) ||
 	    !field_ok(x->mx_ip) || !field_ok(x->local_ip) ||
@@ -156,7 +259,9 @@ parse_line(char *line, struct spool_session *x)
 	undash(x->mx_ip);
 	undash(x->local_ip);
 	undash(x->cert_result);
-	return cert_result_ok(x->cert_result) ? 0 : -1;
+	undash(x->applied);
+	return cert_result_ok(x->cert_result) && applied_ok(x->applied) ? 0
+	                                                                : -1;
 }
 
 mtasts_code

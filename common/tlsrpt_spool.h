@@ -21,7 +21,8 @@
 #include "mtasts.h"
 #include "tlsrpt_day.h"
 
-#define TLSRPT_LINE_MAX 700
+#define TLSRPT_LINE_MAX 3072
+#define TLSRPT_APPLIED_MAX 2048 /* an applied policy, as a line holds it */
 
 /* One session as the MTA saw it. */
 struct spool_session {
@@ -34,7 +35,24 @@ struct spool_session {
 	/* when not verified: certificate-host-mismatch, -expired or
 	 * -not-trusted from the certificate seen; "" otherwise */
 	char cert_result[40];
+	/* the policy the delivery applied, as tlsrpt_applied_format() wrote
+	 * it; "" when the MTA did not say (a line of version 1, a transport
+	 * without it): then the policy the fold finds counts */
+	char applied[TLSRPT_APPLIED_MAX];
 };
+
+/*
+ * The policy a delivery applied, as one word of a spool line:
+ * "ID:MODE:MAX_AGE:MX,MX,..." (id "-" when unknown).  0, or -1 when it
+ * does not fit in len.
+ */
+int tlsrpt_applied_format(
+    const struct mtasts_policy *p, char *out, size_t len);
+
+/* The policy such a word stands for (a new one, the caller frees it), or
+ * NULL when it is not one: its id, mode (testing or enforce), max_age
+ * and patterns each checked as a policy's own are. */
+struct mtasts_policy *tlsrpt_applied_parse(const char *word);
 
 /* The store's directory (tlsrpt_dir, or tlsrpt in cache_dir); -1 when
  * neither is set or it does not fit. */

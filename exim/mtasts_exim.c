@@ -16,7 +16,9 @@
  *                                    logs what enforce would have refused
  *   mtasts_tlsrpt  {domain}{host}{host_ip}{local_ip}{tls_cipher}
  *                  {verified}{certificate, base64 DER}{config}
- *                                    counts the session for TLS-RPT
+ *                                    counts the session for TLS-RPT,
+ *                                    under the policy the routers
+ *                                    applied (see "applied" below)
  *
  * Exim treats a failed expansion of a host list as "no match", which could
  * let mail go in the clear: so no function here ever fails.  When anything
@@ -46,6 +48,109 @@ static struct {
 	struct mtasts_ctx *ctx;
 	char logged[256]; /* the last domain whose decision was logged */
 } state;
+
+/*
+ * TLS-RPT (RFC 8460 §4): a session is reported under the policy its
+ * delivery applied.  The routers decide (as root, reading the cache);
+ * the transport runs in a process forked from the one that ran them, as
+ * Exim's user without the cache's group.  So the routers' decisions
+ * leave here, per domain, the word of the policy they applied
+ * (mtasts_tlsrpt_applied_of), and the transport's tcp:close event finds
+ * it in the memory it inherited: no Exim variable, no change to the
+ * configuration.  Bounded: the newest replaces the oldest.  A domain
+ * decided otherwise since (none, defer, an override) is forgotten.  Not
+ * reset when the context is made anew after fork: surviving the fork is
+ * its purpose.
+ */
+#define APPLIED_SLOTS 16
+static struct {
+	char domain[254]; /* as the decision normalized it; "" = free */
+	char raw[256]; /* $domain as the router had it ("" when longer) */
+	char word[2048];
+} applied[APPLIED_SLOTS];
+static size_t applied_next;
+
+/* ASCII case-insensitive, one trailing dot of b ignored. */
+static bool
+same_domain(const char *a, const char *b)
+{
+	size_t n = strlen(b);
+
+	if (n > 0 && b[n - 1] == '.')
+		n--;
+	if (strlen(a) != n)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+
+		if (x >= 'A' && x <= 'Z')
+			x += 'a' - 'A';
+		if (y >= 'A' && y <= 'Z')
+			y += 'a' - 'A';
+		if (x != y)
+			return false;
+	}
+	return true;
+}
+
+/* The slot of domain (as a decision normalized it), or APPLIED_SLOTS. */
+static size_t
+applied_slot(const char *domain)
+{
+	size_t i;
+
+	for (i = 0; i < APPLIED_SLOTS; i++)
+		if (applied[i].domain[0] != '\0' &&
+		    strcmp(applied[i].domain, domain) == 0)
+			break;
+	return i;
+}
+
+/* After a router's decision: keep the policy it applied for the
+ * transport, or forget what an earlier decision kept for the domain. */
+static void
+applied_keep(
+    struct mtasts_ctx *ctx, const char *raw, const struct mtasts_decision *d)
+{
+	char word[sizeof(applied[0].word)];
+	size_t i;
+
+	if (d->lookup.domain[0] == '\0')
+		return; /* no domain: nothing was kept for it either */
+	mtasts_tlsrpt_applied_of(ctx, d, word, sizeof(word));
+	i = applied_slot(d->lookup.domain);
+	if (word[0] == '\0') {
+		if (i < APPLIED_SLOTS)
+			applied[i].domain[0] = '\0';
+		return;
+	}
+	if (i == APPLIED_SLOTS) {
+		i = applied_next;
+		applied_next = (applied_next + 1) % APPLIED_SLOTS;
+		memcpy(applied[i].domain, d->lookup.domain,
+		    strlen(d->lookup.domain) + 1);
+	}
+	memcpy(applied[i].word, word, strlen(word) + 1);
+	if (strlen(raw) < sizeof(applied[i].raw))
+		memcpy(applied[i].raw, raw, strlen(raw) + 1);
+	else
+		applied[i].raw[0] = '\0';
+}
+
+/* The word the routers left for the transport's $domain, or NULL. */
+static const char *
+applied_find(const char *domain)
+{
+	size_t i;
+
+	for (i = 0; i < APPLIED_SLOTS; i++)
+		if (applied[i].domain[0] != '\0' &&
+		    (same_domain(applied[i].domain, domain) ||
+		        (applied[i].raw[0] != '\0' &&
+		            strcmp(applied[i].raw, domain) == 0)))
+			return applied[i].word;
+	return NULL;
+}
 
 static struct mtasts_ctx *
 context(const char *config)
@@ -82,9 +187,11 @@ answer(uschar **yield, const char *s)
 }
 
 /* The decision for argv[0] with the configuration at argv[argc - 1] (when
- * given); false when there is no context, with d->verdict defer. */
+ * given); false when there is no context, with d->verdict defer.  keep:
+ * a router's decision, whose policy the transport reports under (see
+ * applied above). */
 static bool
-decide(int argc, uschar *argv[], int nargs, bool recheck, bool log,
+decide(int argc, uschar *argv[], int nargs, bool recheck, bool log, bool keep,
     struct mtasts_decision *d)
 {
 	const char *config = argc > nargs ? (const char *)argv[nargs]
@@ -100,6 +207,8 @@ decide(int argc, uschar *argv[], int nargs, bool recheck, bool log,
 	if (argc < 1 || (ctx = context(config)) == NULL)
 		return false;
 	mtasts_decide(ctx, (const char *)argv[0], recheck, d);
+	if (keep)
+		applied_keep(ctx, (const char *)argv[0], d);
 	/* one line per decision that asks something of the delivery */
 	if (log && d->verdict != MTASTS_VERDICT_NONE &&
 	    strcmp(state.logged, d->lookup.domain) != 0) {
@@ -115,7 +224,7 @@ mode(uschar **yield, int argc, uschar *argv[], bool recheck)
 {
 	struct mtasts_decision d;
 
-	decide(argc, argv, 1, recheck, true, &d);
+	decide(argc, argv, 1, recheck, true, true, &d);
 	answer(yield, mtasts_verdict_name(d.verdict));
 	mtasts_decision_clear(&d);
 	return OK;
@@ -154,7 +263,7 @@ mtasts_ignore(uschar **yield, int argc, uschar *argv[])
 	char list[16384];
 	size_t i, o = 0;
 
-	decide(argc, argv, 1, false, true, &d);
+	decide(argc, argv, 1, false, true, true, &d);
 	if (d.verdict == MTASTS_VERDICT_DEFER) {
 		mtasts_decision_clear(&d);
 		return answer(yield, IGNORE_ALL);
@@ -195,7 +304,7 @@ mtasts_reason(uschar **yield, int argc, uschar *argv[])
 	struct mtasts_decision d;
 	char line[1024];
 
-	decide(argc, argv, 1, false, true, &d);
+	decide(argc, argv, 1, false, true, false, &d);
 	if (d.verdict == MTASTS_VERDICT_ENFORCE)
 		snprintf(line, sizeof(line),
 		    "MTA-STS: no MX host of %s qualifies under its policy "
@@ -221,7 +330,7 @@ mtasts_testing_mx(uschar **yield, int argc, uschar *argv[])
 	size_t i, o = 0;
 
 	list[0] = '\0';
-	decide(argc, argv, 1, false, false, &d);
+	decide(argc, argv, 1, false, false, true, &d);
 	/* the verdict changed since the router's condition: a failed
 	 * expansion of address_data defers the address, which the next
 	 * routing then decides anew - never the unverified testing
@@ -299,7 +408,7 @@ mtasts_report(uschar **yield, int argc, uschar *argv[])
 	 * decision again (the routing process logged it already) */
 	if (argc > 5 && argv[5][0] != '\0')
 		policy = handed = testing_policy((const char *)argv[5]);
-	if (policy == NULL && decide(argc, argv, 4, false, false, &d) &&
+	if (policy == NULL && decide(argc, argv, 4, false, false, false, &d) &&
 	    d.verdict == MTASTS_VERDICT_TESTING) {
 		policy = d.lookup.policy;
 		domain = d.lookup.domain;
@@ -336,9 +445,12 @@ unbase64(const char *in, unsigned char *out, size_t cap)
 
 /*
  * TLS-RPT: counts the session that just closed (event tcp:close of the
- * transports) for the daily reports.  Answers "" whatever happens: a
- * session left uncounted costs a report a line, never a delivery; a store
- * that cannot take it is said once per process in the main log.
+ * transports) for the daily reports, under the policy the routers of
+ * this delivery applied to $domain when they left one here (applied
+ * above); else under the one mtasts tlsrpt finds when it counts.
+ * Answers "" whatever happens: a session left uncounted costs a report a
+ * line, never a delivery; a store that cannot take it is said once per
+ * process in the main log.
  */
 int
 mtasts_tlsrpt(uschar **yield, int argc, uschar *argv[])
@@ -354,11 +466,12 @@ mtasts_tlsrpt(uschar **yield, int argc, uschar *argv[])
 	ctx = context(argc > 7 ? (const char *)argv[7] : NULL);
 	cert_len = unbase64((const char *)argv[6], cert, sizeof(cert));
 	if (ctx != NULL &&
-	    mtasts_tlsrpt_session(ctx, (const char *)argv[0],
+	    mtasts_tlsrpt_session_applied(ctx, (const char *)argv[0],
 	        (const char *)argv[1], (const char *)argv[2],
 	        (const char *)argv[3], argv[4][0] != '\0',
 	        strcmp((const char *)argv[5], "1") == 0,
-	        cert_len > 0 ? cert : NULL, cert_len, &err) != MTASTS_OK &&
+	        cert_len > 0 ? cert : NULL, cert_len,
+	        applied_find((const char *)argv[0]), &err) != MTASTS_OK &&
 	    said != getpid()) {
 		said = getpid();
 		log_write(0, LOG_MAIN, "MTA-STS TLS-RPT: session to %s not counted: %s",

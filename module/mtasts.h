@@ -539,9 +539,9 @@ MTASTS_API mtasts_code mtasts_enforce_table_refresh(struct mtasts_ctx *ctx,
  * session left from ("" when unknown); tls says whether STARTTLS
  * succeeded, verified whether the MTA found the certificate valid for
  * host; cert (DER, cert_len bytes; NULL when none was seen) tells a wrong
- * name or an expired certificate from an untrusted one.  The domain's
- * policy comes from the cache, as the delivery's decision did: the session
- * counts under it (policy-type sts) as a success or an RFC 8460 §4.3
+ * name or an expired certificate from an untrusted one.  Under the
+ * domain's policy (the one applied, see below) the session counts
+ * (policy-type sts) as a success or an RFC 8460 §4.3
  * failure (starttls-not-supported, certificate-host-mismatch,
  * certificate-expired, certificate-not-trusted, validation-failure for an
  * MX outside the policy); without one as no-policy-found (a failure
@@ -551,11 +551,38 @@ MTASTS_API mtasts_code mtasts_enforce_table_refresh(struct mtasts_ctx *ctx,
  * override, and undecided ones, are not counted.  Never touches the
  * network.  Returns MTASTS_OK, or MTASTS_ERR_CACHE when the store cannot
  * take it (full, unreadable), with err set.
+ *
+ * RFC 8460 §4 reports a session under the policy it applied: pass it as
+ * applied to mtasts_tlsrpt_session_applied() (a word from
+ * mtasts_tlsrpt_applied_of(), NULL or "" when not known).  A session without
+ * one - mtasts_tlsrpt_session(), a word that is not a policy - counts
+ * under the policy the cache holds when mtasts tlsrpt counts it, which
+ * may be a newer one.
  */
 MTASTS_API mtasts_code mtasts_tlsrpt_session(struct mtasts_ctx *ctx,
     const char *domain, const char *host, const char *ip,
     const char *local_ip, bool tls, bool verified,
     const unsigned char *cert, size_t cert_len, struct mtasts_error *err);
+MTASTS_API mtasts_code mtasts_tlsrpt_session_applied(struct mtasts_ctx *ctx,
+    const char *domain, const char *host, const char *ip,
+    const char *local_ip, bool tls, bool verified,
+    const unsigned char *cert, size_t cert_len, const char *applied,
+    struct mtasts_error *err);
+
+/*
+ * The policy decision d applies, as a word for
+ * mtasts_tlsrpt_session_applied(): "ID:MODE:MAX_AGE:MX,MX,...",
+ * printable, without spaces, ";" or quotes.  "" when the verdict is not
+ * testing or enforce under the domain's own policy (an operator's
+ * override is not reported), when ctx's configuration does not set
+ * tlsrpt, or when it does not fit in len (2048 is always enough for a
+ * policy of up to 80 patterns of 24 bytes).  Made from d alone, without
+ * a second lookup: for an MTA that decides in one process and delivers
+ * in another (Exim's routers and transport) and keeps the word between
+ * them.  Returns MTASTS_OK, or MTASTS_ERR_USAGE for a NULL argument.
+ */
+MTASTS_API mtasts_code mtasts_tlsrpt_applied_of(struct mtasts_ctx *ctx,
+    const struct mtasts_decision *d, char *out, size_t len);
 
 #ifdef __cplusplus
 }

@@ -40,10 +40,42 @@ certificate_failure(
 }
 
 mtasts_code
+mtasts_tlsrpt_applied_of(struct mtasts_ctx *ctx,
+    const struct mtasts_decision *d, char *out, size_t len)
+{
+	if (out == NULL || len == 0)
+		return MTASTS_ERR_USAGE;
+	out[0] = '\0';
+	if (ctx == NULL || d == NULL)
+		return MTASTS_ERR_USAGE;
+	if (!ctx_config(ctx)->tlsrpt)
+		return MTASTS_OK;
+	/* the domain's own policy only: an operator's override is not
+	 * reported (the fold says so from the domain's lookup) */
+	if ((d->verdict == MTASTS_VERDICT_TESTING ||
+	        d->verdict == MTASTS_VERDICT_ENFORCE) &&
+	    d->lookup.policy != NULL &&
+	    d->lookup.override == MTASTS_OVERRIDE_NONE &&
+	    tlsrpt_applied_format(d->lookup.policy, out, len) != 0)
+		out[0] = '\0'; /* too long to hand on: the fold's policy */
+	return MTASTS_OK;
+}
+
+mtasts_code
 mtasts_tlsrpt_session(struct mtasts_ctx *ctx, const char *domain,
     const char *host, const char *ip, const char *local_ip, bool tls,
     bool verified, const unsigned char *cert, size_t cert_len,
     struct mtasts_error *err)
+{
+	return mtasts_tlsrpt_session_applied(ctx, domain, host, ip, local_ip,
+	    tls, verified, cert, cert_len, NULL, err);
+}
+
+mtasts_code
+mtasts_tlsrpt_session_applied(struct mtasts_ctx *ctx, const char *domain,
+    const char *host, const char *ip, const char *local_ip, bool tls,
+    bool verified, const unsigned char *cert, size_t cert_len,
+    const char *applied, struct mtasts_error *err)
 {
 	const struct mtasts_config *cfg;
 	char day[TLSRPT_DAY_LEN + 1];
@@ -65,6 +97,15 @@ mtasts_tlsrpt_session(struct mtasts_ctx *ctx, const char *domain,
 	    local_ip != NULL ? local_ip : "");
 	x.tls = tls;
 	x.verified = verified;
+	/* what the MTA handed on (an Exim variable: any string); one that
+	 * is not a policy leaves the session to the fold's policy */
+	if (applied != NULL && applied[0] != '\0') {
+		struct mtasts_policy *p = tlsrpt_applied_parse(applied);
+
+		if (p != NULL)
+			snprintf(x.applied, sizeof(x.applied), "%s", applied);
+		mtasts_policy_free(p);
+	}
 	/* the certificate is here and now, not in the spool; an MTA that
 	 * gave up the handshake over it may report no cipher: the session
 	 * got as far as TLS all the same */

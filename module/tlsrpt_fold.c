@@ -119,10 +119,55 @@ forget_known(struct fold *f)
 	json_object_clear(f->index);
 }
 
+/* The RFC 8460 §4.3 result of a session under an sts policy. */
+static const char *
+sts_result(const struct mtasts_policy *p, const struct spool_session *x)
+{
+	struct mtasts_mx_result mx;
+
+	mtasts_validate_mx(p, x->mx_host, &mx);
+	if (!mx.valid)
+		return "validation-failure";
+	if (!x->tls)
+		return "starttls-not-supported";
+	if (!x->verified)
+		return x->cert_result[0] != '\0' ? x->cert_result
+		                                 : "certificate-not-trusted";
+	return NULL;
+}
+
 /*
- * The session under the domain's policy (RFC 8460 §4.3): false when it is
- * not counted - an operator's override (not the domain's policy) or no
- * answer about the domain.
+ * The session under the policy its delivery applied (RFC 8460 §4: each
+ * session under the policy it applied, not the one in force when the
+ * report is made), text its lines: false when it is not counted that
+ * way (the line does not say, or its text does not fit).
+ */
+static bool
+classify_applied(const struct spool_session *x, char *text, size_t len,
+    struct tlsrpt_session *out)
+{
+	struct mtasts_policy *p;
+	bool ok;
+
+	if (x->applied[0] == '\0' ||
+	    (p = tlsrpt_applied_parse(x->applied)) == NULL)
+		return false;
+	ok = policy_text(p, text, len);
+	out->mx_host = x->mx_host;
+	out->receiving_ip = x->mx_ip;
+	out->sending_ip = x->local_ip;
+	out->sts = true;
+	out->policy = text;
+	out->result = sts_result(p, x);
+	mtasts_policy_free(p);
+	return ok;
+}
+
+/*
+ * The session under the domain's policy as looked up now (RFC 8460
+ * §4.3), for a line that does not say what its delivery applied: false
+ * when it is not counted - an operator's override (not the domain's
+ * policy) or no answer about the domain.
  */
 static bool
 classify(const struct known *k, const struct spool_session *x,
@@ -139,19 +184,9 @@ classify(const struct known *k, const struct spool_session *x,
 	out->result = NULL;
 	out->sts = k->sts;
 	out->policy = k->sts ? k->text : NULL;
-	if (k->sts) {
-		struct mtasts_mx_result mx;
-
-		mtasts_validate_mx(r->policy, x->mx_host, &mx);
-		if (!mx.valid)
-			out->result = "validation-failure";
-		else if (!x->tls)
-			out->result = "starttls-not-supported";
-		else if (!x->verified)
-			out->result = x->cert_result[0] != '\0'
-			    ? x->cert_result
-			    : "certificate-not-trusted";
-	} else if (r->policy == NULL && r->status == MTASTS_STATUS_ERRORED &&
+	if (k->sts)
+		out->result = sts_result(r->policy, x);
+	else if (r->policy == NULL && r->status == MTASTS_STATUS_ERRORED &&
 	    policy_failure(r->error.code) != NULL)
 		out->result = policy_failure(r->error.code);
 	else if (!x->tls)
@@ -173,24 +208,47 @@ fold_batch(struct fold *f, struct tlsrpt_store *store, const char *day,
     uint64_t offset, struct mtasts_error *err)
 {
 	struct tlsrpt_session *xs = calloc(f->count + 1, sizeof(*xs));
+	char **texts = calloc(f->count + 1, sizeof(*texts));
 	size_t i, n = 0;
-	mtasts_code rc;
+	mtasts_code rc = MTASTS_OK;
 
-	if (xs == NULL)
-		return mtasts_error_set(err, MTASTS_ERR_NOMEM, "out of memory");
+	if (xs == NULL || texts == NULL) {
+		rc = mtasts_error_set(err, MTASTS_ERR_NOMEM, "out of memory");
+		goto out;
+	}
 	for (i = 0; i < f->count; i++) {
-		struct known *k = known_of(f, f->lines[i].domain);
+		const struct spool_session *x = &f->lines[i];
+		struct known *k;
 
-		if (k == NULL) {
-			free(xs);
-			return mtasts_error_set(
-			    err, MTASTS_ERR_NOMEM, "out of memory");
+		xs[n].domain = x->domain;
+		/* what the delivery applied (a policy of at most
+		 * TLSRPT_APPLIED_MAX bytes of patterns: its lines fit in
+		 * twice that) */
+		if (x->applied[0] != '\0') {
+			if ((texts[i] = malloc(2 * TLSRPT_APPLIED_MAX)) ==
+			    NULL) {
+				rc = mtasts_error_set(
+				    err, MTASTS_ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			if (classify_applied(
+			        x, texts[i], 2 * TLSRPT_APPLIED_MAX, &xs[n]))
+				n++;
+			continue;
 		}
-		xs[n].domain = f->lines[i].domain;
-		if (classify(k, &f->lines[i], &xs[n]))
+		if ((k = known_of(f, x->domain)) == NULL) {
+			rc = mtasts_error_set(
+			    err, MTASTS_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		if (classify(k, x, &xs[n]))
 			n++;
 	}
 	rc = tlsrpt_store_fold(store, day, xs, n, offset, err);
+out:
+	for (i = 0; texts != NULL && i < f->count; i++)
+		free(texts[i]);
+	free(texts);
 	free(xs);
 	forget_known(f);
 	return rc;

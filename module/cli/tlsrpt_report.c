@@ -148,8 +148,11 @@ report_build(struct report *r, const struct mtasts_config *cfg,
 	gmtime_r(&t0, &tm);
 	strftime(start, sizeof(start), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	snprintf(end, sizeof(end), "%sT23:59:59Z", day);
-	/* the same report, whenever it is built or sent again */
-	snprintf(r->id, sizeof(r->id), "%s_%s@%s", start, domain, r->submitter);
+	/* the same report, whenever it is built or sent again; a msg-id
+	 * (RFC 8460 §5.3, RFC 5322 §3.6.4), for the Subject carries it:
+	 * day, domain and submitter are atext and dots only, no dot at an
+	 * end or beside another (a day, and two host names) */
+	snprintf(r->id, sizeof(r->id), "%s.%s@%s", day, domain, r->submitter);
 	snprintf(r->filename, sizeof(r->filename), "%s!%s!%lld!%lld.json.gz",
 	    r->submitter, domain, (long long)t0, (long long)t0 + 86399);
 	json_array_foreach(policies, i, p)

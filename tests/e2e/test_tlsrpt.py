@@ -9,6 +9,7 @@ import email.policy
 import gzip
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -22,7 +23,7 @@ if os.geteuid() == 0 and os.path.exists("/usr/sbin/exim4"):
 
 from exim import Exim, minimal_config, tlsrpt_spool
 from mail_world import GOOD, PLAIN, WRONG, MailWorld
-from world import HTTPS_IP
+from world import HTTPS_IP, policy
 
 SO = os.environ.get("MTASTS_EXIM_SO")
 EXIM_CONF = os.environ.get("MTASTS_EXIM_CONF")
@@ -50,9 +51,26 @@ DOMAINS = {
         "v=TLSRPTv1; rua=https://collector.example/flaky"]),
     "hang.example": ("enforce", GOOD, [
         "v=TLSRPTv1; rua=https://collector.example/hang"]),
+    # its policies are CHANGES_POLICIES, put in place one after the other
+    "changes.example": ("testing", GOOD, [f"v=TLSRPTv1; rua={RUA}"]),
     # where the mailto: reports go; no policy, no TLSRPT record
     "reports.example": (None, GOOD, []),
 }
+
+# a domain that moves from testing (id 1, 3 sessions) to enforce (a new
+# id, 2 sessions) on the day: RFC 8460 §4 reports each session under the
+# policy it applied
+CHANGES = "changes.example"
+CHANGES_POLICIES = [
+    ("1", policy("testing", mx=(f"mx.{CHANGES}",), max_age="86400")),
+    ("2", policy("enforce", mx=(f"mx.{CHANGES}",), max_age="604800"))]
+
+# RFC 5322 §3.6.4 msg-id without the obsolete forms: "<" dot-atom-text "@"
+# (dot-atom-text / no-fold-literal) ">"
+ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+DOT_ATOM_TEXT = rf"{ATEXT}+(?:\.{ATEXT}+)*"
+MSG_ID = (rf"<{DOT_ATOM_TEXT}@"
+          rf"(?:{DOT_ATOM_TEXT}|\[[\x21-\x5a\x5e-\x7e]*\])>")
 
 # what each delivery's session must count as: type, successes, failures
 EXPECTED = {
@@ -106,6 +124,19 @@ class TlsRpt(unittest.TestCase):
         cls.msgids = {}
         for domain in EXPECTED:
             cls.msgids[domain] = cls.exim.send("bob@" + domain)
+        # CHANGES: 3 deliveries under testing, then the domain publishes
+        # enforce under a new id (the cached policy purged, as a TXT
+        # re-check would replace it), 2 more
+        cls.changes_sent = []
+        for n, (pid, body) in zip((3, 2), CHANGES_POLICIES):
+            w.zone.remove("_mta-sts." + CHANGES, "TXT")
+            w.zone.add("_mta-sts." + CHANGES, "TXT", f"v=STSv1; id={pid}")
+            w.add_site(CHANGES, body)
+            subprocess.run([MTASTS, "cache", "--config", w.config,
+                            "purge", CHANGES], capture_output=True,
+                           timeout=60)
+            for _ in range(n):
+                cls.changes_sent.append(cls.exim.send("bob@" + CHANGES))
 
     @classmethod
     def tearDownClass(cls):
@@ -176,7 +207,7 @@ class TlsRpt(unittest.TestCase):
                       self.exim.queue())
         self.assertEqual(self.mail.got(PLAIN, "enforce-plain.example"), [])
         days = self.show()
-        self.assertEqual(set(days), set(EXPECTED), days)
+        self.assertEqual(set(days), set(EXPECTED) | {CHANGES}, days)
         for domain, (kind, successes, failures) in EXPECTED.items():
             [p] = days[domain]
             self.assertEqual(p["type"], kind, domain)
@@ -209,7 +240,8 @@ class TlsRpt(unittest.TestCase):
         # the reports of domains with a good rua went once, in one run
         for domain in ("enforce-good.example", "enforce-plain.example",
                        "enforce-wrongcert.example",
-                       "testing-wrongcert.example", "nopolicy.example"):
+                       "testing-wrongcert.example", "nopolicy.example",
+                       CHANGES):
             for rua in RUA.split(","):
                 self.assertEqual(outcomes[(domain, rua)], ["sent"])
         self.assertEqual(
@@ -254,19 +286,35 @@ class TlsRpt(unittest.TestCase):
             "enforce-good.example", "enforce-plain.example",
             "enforce-wrongcert.example",
             "testing-wrongcert.example", "nopolicy.example",
-            "badscheme.example"]))
+            "badscheme.example", CHANGES]))
         for domain, reports in by_domain.items():
             self.assertEqual(len(reports), 1, domain)
-            self.assert_report(reports[0], domain)
+            if domain != CHANGES:
+                self.assert_report(reports[0], domain)
+        self.__class__.by_domain = by_domain
+        # RFC 8460 §5.3: the Subject's Report-ID is a msg-id, the JSON's
+        # report-id the same
+        for received, msg in mails:
+            domain = msg["TLS-Report-Domain"]
+            m = re.fullmatch(
+                rf"Report Domain: {re.escape(domain)} "
+                rf"Submitter: {re.escape(SUBMITTER)} Report-ID: (.*)",
+                str(msg["Subject"]))
+            self.assertIsNotNone(m, msg["Subject"])
+            self.assertRegex(m.group(1), rf"\A{MSG_ID}\Z")
+            rid = by_domain[domain][0]["report-id"]
+            self.assertEqual(m.group(1), f"<{rid}>")
+            self.assertEqual(rid, f"{self.today}.{domain}@{SUBMITTER}")
 
         posts = [p for p in self.world.https.posts if p[1] == "/tlsrpt"]
-        self.assertEqual(len(posts), 5)
+        self.assertEqual(len(posts), 6)
         for host, path, ctype, body, _ in posts:
             self.assertEqual(host, "collector.example")
             self.assertEqual(ctype, "application/tlsrpt+gzip")
             report = gunzip_json(body)
             domain = report["policies"][0]["policy"]["policy-domain"]
-            self.assert_report(report, domain)
+            if domain != CHANGES:
+                self.assert_report(report, domain)
             self.assertEqual(report["report-id"],
                              by_domain[domain][0]["report-id"])
 
@@ -306,6 +354,33 @@ class TlsRpt(unittest.TestCase):
                           "mx.enforce-good.example not counted", log)
         finally:
             os.rename(spool + ".away", spool)
+
+    def test_2b_sessions_under_the_policy_they_applied(self):
+        """A domain delivered 3 sessions under its testing policy (id 1),
+        then published enforce (id 2), then 2 more: the report (mail and
+        POST alike) has two policies, testing 3 and enforce 2, each with
+        its own policy-string, the policy's lines as published."""
+        self.assertEqual(len(self.changes_sent), 5)
+        self.assertEqual(len(self.mail.got(GOOD, CHANGES)), 5)
+        posts = [gunzip_json(p[3]) for p in self.world.https.posts
+                 if p[1] == "/tlsrpt"]
+        reports = self.by_domain[CHANGES] + [
+            r for r in posts
+            if r["policies"][0]["policy"]["policy-domain"] == CHANGES]
+        self.assertEqual(len(reports), 2)
+        for report in reports:
+            got = sorted(
+                (p["policy"]["policy-string"],
+                 p["policy"]["mx-host"],
+                 p["summary"]["total-successful-session-count"],
+                 p["summary"]["total-failure-session-count"])
+                for p in report["policies"])
+            want = sorted(
+                (body.rstrip("\r\n").split("\r\n"), [f"mx.{CHANGES}"], n, 0)
+                for (_, body), n in zip(CHANGES_POLICIES, (3, 2)))
+            self.assertEqual(got, want)
+            for p in report["policies"]:
+                self.assertEqual(p["policy"]["policy-type"], "sts")
 
     def test_4_report_mail_not_counted(self):
         """The sessions that carried the reports count for no domain."""

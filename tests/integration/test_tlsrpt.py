@@ -3,10 +3,13 @@ sanitizer build runs it): sessions as the delivery path spools them, hostile
 spool lines, folding that never counts a line twice, a line still being
 written, and the reports send --dry-run writes.  The Exim side, the mail
 and the https collector: tests/e2e/test_tlsrpt.py."""
+import email
+import email.policy
 import glob
 import gzip
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -25,6 +28,12 @@ WRONG = ("S1 good.example mx.good.example 192.0.2.25 192.0.2.1 1 0 "
          "certificate-host-mismatch\n")
 ROGUE = "S1 good.example mx.rogue.example 192.0.2.66 192.0.2.1 1 1 -\n"
 NOPOLICY = "S1 nopolicy.example mx.nopolicy.example - - 1 0 -\n"
+# RFC 5322 §3.6.4 msg-id: "<" id-left "@" id-right ">", without the
+# obsolete forms: dot-atom-text "@" (dot-atom-text / no-fold-literal)
+ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+DOT_ATOM_TEXT = rf"{ATEXT}+(?:\.{ATEXT}+)*"
+MSG_ID = re.compile(
+    rf"<{DOT_ATOM_TEXT}@(?:{DOT_ATOM_TEXT}|\[[\x21-\x5a\x5e-\x7e]*\])>")
 HOSTILE = [
     "garbage\n",
     "S1 good.example mx.good.example 192.0.2.25 192.0.2.1 2 1 -\n",
@@ -150,6 +159,39 @@ class TlsRpt(unittest.TestCase):
         # nothing marked: the real send still has it to do
         rc, out, err = self.mtasts("send", "--dry-run", out_dir, "--json")
         self.assertEqual(len(json.loads(out)["reports"]), 2)
+
+    def test_report_id_is_a_msg_id(self):
+        """RFC 8460 §5.3: the Subject's Report-ID is a msg-id (RFC 5322),
+        the JSON's report-id the same, in the form the README gives
+        (DAY.DOMAIN@SUBMITTER); the mail through a sendmail that keeps
+        what it is given."""
+        self.world.zone.add("_smtp._tls.good.example", "TXT",
+                            "v=TLSRPTv1; rua=mailto:tls@good.example")
+        kept = os.path.join(self.world.dir, "mail")
+        sendmail = os.path.join(self.world.dir, "sendmail")
+        with open(sendmail, "w") as f:
+            f.write(f"#!/bin/sh\ncat > {kept}\n")
+        os.chmod(sendmail, 0o755)
+        with open(self.world.config, "a") as f:
+            f.write(f"sendmail = {sendmail}\n")
+        self.spool(YESTERDAY, GOOD)
+        rc, out, err = self.mtasts("send", "--json")
+        self.assertEqual(rc, 0, err + out)
+        with open(kept, "rb") as f:
+            msg = email.message_from_bytes(f.read(),
+                                           policy=email.policy.default)
+        [part] = [p for p in msg.iter_parts()
+                  if p.get_content_type() == "application/tlsrpt+gzip"]
+        report = json.loads(gzip.decompress(part.get_content()))
+        rid = report["report-id"]
+        self.assertEqual(rid, f"{YESTERDAY}.good.example@mail.sender.example")
+        self.assertRegex("<" + rid + ">", MSG_ID)
+        m = re.fullmatch(r"Report Domain: good\.example "
+                         r"Submitter: mail\.sender\.example "
+                         r"Report-ID: (<[^>]*>)", str(msg["Subject"]))
+        self.assertIsNotNone(m, msg["Subject"])
+        self.assertRegex(m.group(1), rf"\A{MSG_ID.pattern}\Z")
+        self.assertEqual(m.group(1), "<" + rid + ">")
 
     def test_bad_date_is_a_usage_error(self):
         rc, out, err = self.mtasts("show", "--date", "2026-13-45")

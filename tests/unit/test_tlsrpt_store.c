@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "tlsrpt_spool.h"
 #include "tlsrpt_store.h"
 #include "unit.h"
 
@@ -296,6 +297,108 @@ START_TEST(states_are_kept_per_rua)
 }
 END_TEST
 
+/* The policy a delivery applied, as a spool line holds it: written and
+ * read back the same; anything else refused. */
+START_TEST(applied_policies_round_trip)
+{
+	static const char *const bad[] = {"", "-", "1:none:86400:mx.a.example",
+	    "1:enforce:86400:", "1:enforce:86400:mx.a.example,",
+	    "1:enforce:86400:,mx.a.example", "1:enforce:31557601:mx.a.example",
+	    "1:enforce:-1:mx.a.example", "1:enforce::mx.a.example",
+	    "a_b:enforce:1:mx.a.example", "1:enforce:1:mx..a.example",
+	    "123456789012345678901234567890123:testing:1:mx.a.example",
+	    "1:testing:1:mx.a.example extra", "1:Testing:1:mx.a.example"};
+	struct mtasts_policy *p, *q;
+	char word[TLSRPT_APPLIED_MAX];
+	size_t i;
+
+	p = tlsrpt_applied_parse("20261122:testing:86400:mx.a.example,*.b.example");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_str_eq(p->id, "20261122");
+	ck_assert_int_eq(p->mode, MTASTS_MODE_TESTING);
+	ck_assert_uint_eq(p->max_age, 86400);
+	ck_assert_uint_eq(p->mx_count, 2);
+	ck_assert_str_eq(p->mx[1], "*.b.example");
+	ck_assert_int_eq(tlsrpt_applied_format(p, word, sizeof(word)), 0);
+	ck_assert_str_eq(word, "20261122:testing:86400:mx.a.example,*.b.example");
+	ck_assert_int_eq(tlsrpt_applied_format(p, word, 20), -1);
+	q = tlsrpt_applied_parse("-:enforce:0:mx.a.example");
+	ck_assert_ptr_nonnull(q);
+	ck_assert_str_eq(q->id, "");
+	mtasts_policy_free(p);
+	mtasts_policy_free(q);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(tlsrpt_applied_parse(bad[i]) == NULL, "%s", bad[i]);
+}
+END_TEST
+
+/* The word an MTA keeps from its decision for the transport: the
+ * policy of a testing or enforce verdict under the domain's own policy,
+ * made from the decision alone; nothing for any other, nor without
+ * tlsrpt. */
+START_TEST(applied_word_of_a_decision)
+{
+	static const char body[] = "version: STSv1\nmode: enforce\n"
+	                           "mx: mx.a.example\nmx: *.b.example\n"
+	                           "max_age: 604800\n";
+	struct mtasts_config *cfg = config(""), *off;
+	struct mtasts_decision d;
+	struct mtasts_error err;
+	struct mtasts_ctx *ctx, *ctx_off;
+	char word[TLSRPT_APPLIED_MAX], path[] = "/tmp/mtasts-applied-XXXXXX";
+	int fd;
+
+	ck_assert_int_eq(mtasts_ctx_new(cfg, &ctx, &err), MTASTS_OK);
+	memset(&d, 0, sizeof(d));
+	ck_assert_int_eq(mtasts_policy_parse(body, strlen(body),
+	                     &d.lookup.policy, &err),
+	    MTASTS_OK);
+	snprintf(d.lookup.policy->id, sizeof(d.lookup.policy->id), "id2");
+	snprintf(d.lookup.domain, sizeof(d.lookup.domain), "a.example");
+	d.verdict = MTASTS_VERDICT_ENFORCE;
+	ck_assert_int_eq(
+	    mtasts_tlsrpt_applied_of(ctx, &d, word, sizeof(word)), MTASTS_OK);
+	ck_assert_str_eq(word, "id2:enforce:604800:mx.a.example,*.b.example");
+	/* too long to hand on: nothing, never a cut word */
+	ck_assert_int_eq(mtasts_tlsrpt_applied_of(ctx, &d, word, 20), MTASTS_OK);
+	ck_assert_str_eq(word, "");
+	d.lookup.override = MTASTS_OVERRIDE_MODE;
+	mtasts_tlsrpt_applied_of(ctx, &d, word, sizeof(word));
+	ck_assert_str_eq(word, "");
+	d.lookup.override = MTASTS_OVERRIDE_NONE;
+	d.verdict = MTASTS_VERDICT_DEFER;
+	mtasts_tlsrpt_applied_of(ctx, &d, word, sizeof(word));
+	ck_assert_str_eq(word, "");
+	d.verdict = MTASTS_VERDICT_NONE;
+	mtasts_tlsrpt_applied_of(ctx, &d, word, sizeof(word));
+	ck_assert_str_eq(word, "");
+	d.verdict = MTASTS_VERDICT_TESTING;
+	mtasts_tlsrpt_applied_of(ctx, &d, word, sizeof(word));
+	ck_assert_str_eq(word, "id2:enforce:604800:mx.a.example,*.b.example");
+	/* without tlsrpt there is nothing to keep */
+	ck_assert_int_ne(fd = mkstemp(path), -1);
+	ck_assert_int_eq(write(fd, "[mtasts]\ntlsrpt = no\n", 21), 21);
+	close(fd);
+	ck_assert_int_eq(mtasts_config_load(path, &off, &err), MTASTS_OK);
+	ck_assert_int_eq(mtasts_ctx_new(off, &ctx_off, &err), MTASTS_OK);
+	mtasts_tlsrpt_applied_of(ctx_off, &d, word, sizeof(word));
+	ck_assert_str_eq(word, "");
+	ck_assert_int_eq(mtasts_tlsrpt_applied_of(NULL, &d, word, sizeof(word)),
+	    MTASTS_ERR_USAGE);
+	ck_assert_int_eq(
+	    mtasts_tlsrpt_applied_of(ctx, NULL, word, sizeof(word)),
+	    MTASTS_ERR_USAGE);
+	ck_assert_int_eq(
+	    mtasts_tlsrpt_applied_of(ctx, &d, NULL, 0), MTASTS_ERR_USAGE);
+	unlink(path);
+	mtasts_decision_clear(&d);
+	mtasts_ctx_free(ctx_off);
+	mtasts_config_free(off);
+	mtasts_ctx_free(ctx);
+	mtasts_config_free(cfg);
+}
+END_TEST
+
 START_TEST(days_are_utc)
 {
 	char day[TLSRPT_DAY_LEN + 1];
@@ -342,6 +445,8 @@ main(void)
 	tcase_add_test(tc, a_killed_writer_leaves_a_usable_store);
 	tcase_add_test(tc, states_are_kept_per_rua);
 	tcase_add_test(tc, days_are_utc);
+	tcase_add_test(tc, applied_policies_round_trip);
+	tcase_add_test(tc, applied_word_of_a_decision);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
