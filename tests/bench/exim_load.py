@@ -29,7 +29,7 @@ fetched exactly once, and no host without a policy; no panic log, no
 queue, recipients per second, the policy fetches, and each delivered
 recipient's delay from the queue runners' start to its arrival at the
 sink (sampled every 0.1 s; Exim's log has whole seconds only): median and
-95th percentile.  Runs in about a minute on 2 cores (needs root: private
+95th percentile.  Runs in about 20 s on 2 cores (needs root: private
 namespaces)."""
 import argparse
 import os
