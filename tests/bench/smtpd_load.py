@@ -5,13 +5,13 @@ two loopback sinks.  Prints how long until every accepted recipient
 reached its sink, how many table reloads ran, and what smtpd still queued.
 
   sudo MTASTS_FILTER=build/opensmtpd/filter-mtasts MTASTS=build/module/cli/mtasts \\
-      PYTHONPATH=tests/world python3 tests/bench/smtpd_load.py [--limits]
+      PYTHONPATH=tests/world /usr/bin/python3 tests/bench/smtpd_load.py [--limits]
 
 --limits "KEY VALUE ..." adds "mta limit KEY VALUE ..." to smtpd.conf
 (smtpd.conf(5)); --limits alone: "conn-delay-route 0 reconn-delay-route 0
-session-keepalive 0", smtpd's own pacing of connections to one MX host
-off.  Runs in
-under a minute (needs root: private namespaces)."""
+max-conn-per-route 100 max-conn-per-host 100", smtpd's own pacing of
+connections to one MX host off (the README's figures).  Runs in under a
+minute (needs root: private namespaces)."""
 import os
 import random
 import smtplib
@@ -31,7 +31,8 @@ LIMITS = None
 if "--limits" in sys.argv:
     i = sys.argv.index("--limits")
     LIMITS = (sys.argv[i + 1] if i + 1 < len(sys.argv) else
-              "conn-delay-route 0 reconn-delay-route 0 session-keepalive 0")
+              "conn-delay-route 0 reconn-delay-route 0 "
+              "max-conn-per-route 100 max-conn-per-host 100")
 PLAIN_DOMAINS = [f"nopolicy{i}.example" for i in range(20)]
 ENFORCE_DOMAINS = [f"enforce{i}.example" for i in range(6)]
 CONF = os.path.join(os.path.dirname(__file__), "..", "..", "build",
