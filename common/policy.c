@@ -29,6 +29,9 @@ struct parse {
 	bool has_version, has_mode, has_max_age;
 	struct span *mx;
 	size_t mx_count, mx_cap;
+	/* how many mx lines came before the version, mode and max_age lines
+	 * (their first ones): where they stood, for the policy's line_of */
+	size_t mx_before[3];
 	/* a field that differs from a known one only in case, for the hint */
 	char case_hint[16];
 	struct mtasts_error *err;
@@ -113,11 +116,13 @@ check_bytes(struct parse *ps, const char *line, size_t len, size_t lineno)
  * first SHALL be ignored."
  */
 static mtasts_code
-set_once(struct span *slot, bool *seen, struct span value)
+set_once(struct span *slot, bool *seen, struct span value, size_t *mx_before,
+    size_t mx_count)
 {
 	if (!*seen) {
 		*seen = true;
 		*slot = value;
+		*mx_before = mx_count;
 	}
 	return MTASTS_OK;
 }
@@ -196,11 +201,14 @@ parse_line(struct parse *ps, const char *line, size_t len, size_t lineno)
 	/* field names and the version and mode values are case-sensitive
 	 * (%s"..." in the ABNF) */
 	if (span_is(key, "version"))
-		return set_once(&ps->version, &ps->has_version, value);
+		return set_once(&ps->version, &ps->has_version, value,
+		    &ps->mx_before[0], ps->mx_count);
 	if (span_is(key, "mode"))
-		return set_once(&ps->mode, &ps->has_mode, value);
+		return set_once(&ps->mode, &ps->has_mode, value,
+		    &ps->mx_before[1], ps->mx_count);
 	if (span_is(key, "max_age"))
-		return set_once(&ps->max_age, &ps->has_max_age, value);
+		return set_once(&ps->max_age, &ps->has_max_age, value,
+		    &ps->mx_before[2], ps->mx_count);
 	if (span_is(key, "mx"))
 		return add_mx(ps, value, lineno);
 	/* RFC 8461 §3.2: unknown fields are ignored */
@@ -301,13 +309,14 @@ cmp_ranked(const void *a, const void *b)
 }
 
 /* Drops repeated patterns (case-insensitively), keeping first appearances
- * in order; sorting keeps 10,000 mx lines cheap. */
+ * in order; sorting keeps 10,000 mx lines cheap.  The mx lines before
+ * version, mode and max_age become the kept ones before them. */
 static mtasts_code
 dedup_mx(struct parse *ps)
 {
 	struct ranked *r;
 	bool *drop;
-	size_t i, n = ps->mx_count, kept = 0;
+	size_t i, k, n = ps->mx_count, kept = 0;
 
 	if (n < 2)
 		return MTASTS_OK;
@@ -326,19 +335,95 @@ dedup_mx(struct parse *ps)
 		if (domain_equal(
 		        r[i].s.p, r[i].s.len, r[i - 1].s.p, r[i - 1].s.len))
 			drop[r[i].idx] = true;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < 3; k++)
+			if (ps->mx_before[k] == i)
+				ps->mx_before[k] = kept;
 		if (!drop[i])
 			ps->mx[kept++] = ps->mx[i];
+	}
+	for (k = 0; k < 3; k++)
+		if (ps->mx_before[k] == n)
+			ps->mx_before[k] = kept;
 	ps->mx_count = kept;
 	free(r);
 	free(drop);
 	return MTASTS_OK;
 }
 
-/* One allocation: the struct, the pointer array, then the strings. */
+bool
+policy_line_of_ok(const uint32_t line_of[3], size_t mx_count)
+{
+	size_t k;
+
+	for (k = 0; k < 3; k++)
+		if (line_of[k] < 1 || line_of[k] > mx_count + 3)
+			return false;
+	return line_of[0] != line_of[1] && line_of[0] != line_of[2] &&
+	    line_of[1] != line_of[2];
+}
+
+/* Whether line_of is the canonical order, or none given. */
+static bool
+canonical_order(const uint32_t line_of[3], size_t mx_count)
+{
+	return (line_of[0] == 0 && line_of[1] == 0 && line_of[2] == 0) ||
+	    (line_of[0] == 1 && line_of[1] == 2 && line_of[2] == mx_count + 3);
+}
+
+bool
+policy_line_order(const struct mtasts_policy *p, uint32_t at[3])
+{
+	if (canonical_order(p->line_of, p->mx_count) ||
+	    !policy_line_of_ok(p->line_of, p->mx_count)) {
+		at[0] = 1;
+		at[1] = 2;
+		at[2] = (uint32_t)(p->mx_count + 3);
+		return false;
+	}
+	memcpy(at, p->line_of, sizeof(p->line_of));
+	return true;
+}
+
+bool
+policy_text(const struct mtasts_policy *p, char *out, size_t len)
+{
+	uint32_t at[3], line;
+	size_t o = 0, next_mx = 0;
+	int n;
+
+	(void)policy_line_order(p, at);
+	if (len == 0)
+		return false;
+	out[0] = '\0';
+	for (line = 1; line <= p->mx_count + 3; line++) {
+		const char *sep = line > 1 ? "\n" : "";
+
+		if (line == at[0])
+			n = snprintf(out + o, len - o, "%sversion: STSv1", sep);
+		else if (line == at[1])
+			n = snprintf(out + o, len - o, "%smode: %s", sep,
+			    mtasts_mode_name(p->mode));
+		else if (line == at[2])
+			n = snprintf(out + o, len - o, "%smax_age: %u", sep,
+			    (unsigned)p->max_age);
+		else
+			n = snprintf(out + o, len - o, "%smx: %s", sep,
+			    p->mx[next_mx++]);
+		if (n < 0 || (size_t)n >= len - o)
+			return false;
+		o += (size_t)n;
+	}
+	return true;
+}
+
+/* One allocation: the struct, the pointer array, then the strings.
+ * line_of (NULL: none) is kept when it is an order other than the
+ * canonical one. */
 static struct mtasts_policy *
 policy_pack(enum mtasts_mode mode, uint32_t max_age, const char *id,
-    int64_t expires, const struct span *mx, size_t count)
+    int64_t expires, const struct span *mx, size_t count,
+    const uint32_t *line_of)
 {
 	struct mtasts_policy *p;
 	size_t i, j, size = sizeof(*p) + count * sizeof(char *);
@@ -353,6 +438,9 @@ policy_pack(enum mtasts_mode mode, uint32_t max_age, const char *id,
 	p->expires = expires;
 	p->mx_count = count;
 	p->mx = (char **)(p + 1);
+	if (line_of != NULL && policy_line_of_ok(line_of, count) &&
+	    !canonical_order(line_of, count))
+		memcpy(p->line_of, line_of, sizeof(p->line_of));
 	if (id != NULL) {
 		size_t n = strnlen(id, sizeof(p->id) - 1);
 
@@ -370,6 +458,29 @@ policy_pack(enum mtasts_mode mode, uint32_t max_age, const char *id,
 		text += mx[i].len + 1;
 	}
 	return p;
+}
+
+/*
+ * Where the version, mode and max_age lines stood among the known lines:
+ * after the mx lines before each, and after those of the three that came
+ * before it.
+ */
+static void
+line_order(const struct parse *ps, uint32_t line_of[3])
+{
+	const struct span *at[3] = {&ps->version, &ps->mode, &ps->max_age};
+	size_t k, j, pos;
+
+	for (k = 0; k < 3; k++) {
+		pos = ps->mx_before[k] + 1;
+		for (j = 0; j < 3; j++)
+			if (j != k &&
+			    (ps->mx_before[j] < ps->mx_before[k] ||
+			        (ps->mx_before[j] == ps->mx_before[k] &&
+			            at[j]->line < at[k]->line)))
+				pos++;
+		line_of[k] = pos > UINT32_MAX ? 0 : (uint32_t)pos;
+	}
 }
 
 mtasts_code
@@ -407,7 +518,11 @@ mtasts_policy_parse(const char *body, size_t len, struct mtasts_policy **out,
 	if (rc == MTASTS_OK)
 		rc = dedup_mx(&ps);
 	if (rc == MTASTS_OK) {
-		*out = policy_pack(mode, max_age, NULL, 0, ps.mx, ps.mx_count);
+		uint32_t line_of[3];
+
+		line_order(&ps, line_of);
+		*out = policy_pack(
+		    mode, max_age, NULL, 0, ps.mx, ps.mx_count, line_of);
 		if (*out == NULL)
 			rc = mtasts_error_set(
 			    err, MTASTS_ERR_NOMEM, "out of memory");
@@ -418,7 +533,8 @@ mtasts_policy_parse(const char *body, size_t len, struct mtasts_policy **out,
 
 struct mtasts_policy *
 policy_from_values(enum mtasts_mode mode, uint32_t max_age,
-    const char *const *mx, const size_t *lens, size_t count)
+    const char *const *mx, const size_t *lens, size_t count,
+    const uint32_t *line_of)
 {
 	struct span few[16], *spans = few;
 	struct mtasts_policy *p = NULL;
@@ -426,7 +542,9 @@ policy_from_values(enum mtasts_mode mode, uint32_t max_age,
 
 	if ((unsigned)mode > MTASTS_MODE_ENFORCE ||
 	    max_age > MTASTS_MAX_AGE_LIMIT ||
-	    (count == 0 && mode != MTASTS_MODE_NONE))
+	    (count == 0 && mode != MTASTS_MODE_NONE) ||
+	    (line_of != NULL && !canonical_order(line_of, count) &&
+	        !policy_line_of_ok(line_of, count)))
 		return NULL;
 	if (count > sizeof(few) / sizeof(few[0]) &&
 	    (spans = calloc(count, sizeof(*spans))) == NULL)
@@ -436,7 +554,7 @@ policy_from_values(enum mtasts_mode mode, uint32_t max_age,
 			goto out;
 		spans[i] = (struct span){mx[i], lens[i], 0};
 	}
-	p = policy_pack(mode, max_age, NULL, 0, spans, count);
+	p = policy_pack(mode, max_age, NULL, 0, spans, count, line_of);
 out:
 	if (spans != few)
 		free(spans);
@@ -456,7 +574,7 @@ mtasts_policy_dup(const struct mtasts_policy *policy)
 	for (i = 0; i < policy->mx_count; i++)
 		mx[i] = (struct span){policy->mx[i], strlen(policy->mx[i]), 0};
 	p = policy_pack(policy->mode, policy->max_age, policy->id,
-	    policy->expires, mx, policy->mx_count);
+	    policy->expires, mx, policy->mx_count, policy->line_of);
 	free(mx);
 	return p;
 }

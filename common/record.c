@@ -1,13 +1,19 @@
 /*
- * record.c - the cache record codec.  Layout, version 2 (little-endian):
+ * record.c - the cache record codec.  Layout, version 3 (little-endian):
  *
  *   'M' 'S' version has_policy status mode dnssec uses
  *   max_age:u32 fetched:i64 expires:i64 checked:i64 next_try:i64
  *   used:i64 failures:u32 error_code:u8
  *   id:str8 error_name:str8 error_message:str16
  *   mx_count:u16 { mx:str8 }
+ *   line_of:u32 u32 u32
  *   crc32:u32 of every byte before it
  *
+ * line_of is where the policy's version, mode and max_age lines stood
+ * (struct mtasts_policy): a policy in the canonical order - and an entry
+ * without one - is written as version 2, which is version 3 without
+ * line_of, so that a process of the version before reads it.  Versions 2
+ * and 1 are read with the canonical order.
  * Version 1 (written before 0.2) has no used and no CRC; it is still read.
  * LMDB checks nothing of what it stores: the CRC tells a record a disk or
  * a stray write damaged from one written whole.
@@ -23,7 +29,7 @@
 
 #define MAGIC0 'M'
 #define MAGIC1 'S'
-#define VERSION 2
+#define VERSION 3 /* the newest this code reads */
 #define HEADER 8
 #define CHECKED_AT 28 /* offset of checked, in both versions */
 
@@ -76,7 +82,7 @@ put_str(struct writer *w, const char *s, int lenbytes)
 static size_t
 record_size(const struct cache_entry *e)
 {
-	size_t i, n = 80 + 3 * 256 + 2 + 65536;
+	size_t i, n = 80 + 3 * 256 + 2 + 65536 + 12;
 
 	if (e->policy != NULL)
 		for (i = 0; i < e->policy->mx_count; i++)
@@ -89,13 +95,15 @@ record_encode(const struct cache_entry *e, unsigned char **out, size_t *len)
 {
 	const struct mtasts_policy *p = e->policy;
 	struct writer w = {NULL, 0, record_size(e), false};
+	uint32_t line_of[3];
+	bool ordered = p != NULL && policy_line_order(p, line_of);
 	size_t i;
 
 	*out = NULL;
 	if ((w.p = malloc(w.cap)) == NULL)
 		return -1;
 	put_bytes(&w, (const char[]){MAGIC0, MAGIC1}, 2);
-	put_uint(&w, VERSION, 1);
+	put_uint(&w, ordered ? 3 : 2, 1);
 	put_uint(&w, p != NULL, 1);
 	put_uint(&w, (uint64_t)e->status, 1);
 	put_uint(&w, p != NULL ? (uint64_t)p->mode : 0, 1);
@@ -115,6 +123,8 @@ record_encode(const struct cache_entry *e, unsigned char **out, size_t *len)
 	put_uint(&w, p != NULL ? p->mx_count : 0, 2);
 	for (i = 0; p != NULL && i < p->mx_count; i++)
 		put_str(&w, p->mx[i], 1);
+	for (i = 0; ordered && i < 3; i++)
+		put_uint(&w, line_of[i], 4);
 	put_uint(&w, crc32_of(w.p, w.len), 4);
 	if (w.failed) {
 		free(w.p);
@@ -184,12 +194,14 @@ get_span(struct reader *r, int lenbytes, size_t *len)
  * a record can never hold a policy the parser would refuse.
  */
 static struct mtasts_policy *
-decode_policy(struct reader *r, enum mtasts_mode mode, uint32_t max_age)
+decode_policy(
+    struct reader *r, int version, enum mtasts_mode mode, uint32_t max_age)
 {
 	const char *few[16], **mx = few;
 	size_t few_lens[16], *lens = few_lens;
 	size_t i, count = (size_t)get_uint(r, 2);
 	struct mtasts_policy *p = NULL;
+	uint32_t line_of[3] = {0, 0, 0};
 
 	/* each pattern takes at least its length byte */
 	if (r->failed || count > r->len - r->pos)
@@ -199,8 +211,12 @@ decode_policy(struct reader *r, enum mtasts_mode mode, uint32_t max_age)
 		goto out;
 	for (i = 0; i < count && !r->failed; i++)
 		mx[i] = get_span(r, 1, &lens[i]);
+	/* version 3: an order policy_from_values() checks (none: refused) */
+	for (i = 0; version >= 3 && i < 3; i++)
+		line_of[i] = (uint32_t)get_uint(r, 4);
 	if (!r->failed && r->pos == r->len)
-		p = policy_from_values(mode, max_age, mx, lens, count);
+		p = policy_from_values(mode, max_age, mx, lens, count,
+		    version >= 3 ? line_of : NULL);
 out:
 	if (mx != few)
 		free(mx);
@@ -220,8 +236,8 @@ is_id(const char *id)
 	return true;
 }
 
-/* The version byte of a record whose frame is whole (a version 2 record
- * with its CRC right), or 0. */
+/* The version byte of a record whose frame is whole (a version 2 or 3
+ * record with its CRC right), or 0. */
 static int
 version_of(const unsigned char *data, size_t len)
 {
@@ -231,11 +247,11 @@ version_of(const unsigned char *data, size_t len)
 		return 0;
 	if (data[2] == 1)
 		return 1;
-	if (data[2] != VERSION || len < HEADER + 4)
+	if (data[2] < 2 || data[2] > VERSION || len < HEADER + 4)
 		return 0;
 	crc = (uint32_t)data[len - 4] | (uint32_t)data[len - 3] << 8 |
 	    (uint32_t)data[len - 2] << 16 | (uint32_t)data[len - 1] << 24;
-	return crc32_of(data, len - 4) == crc ? VERSION : 0;
+	return crc32_of(data, len - 4) == crc ? data[2] : 0;
 }
 
 int
@@ -252,7 +268,7 @@ record_decode(const unsigned char *data, size_t len, struct cache_entry *e)
 	memset(e, 0, sizeof(*e));
 	if (version == 0)
 		return -1;
-	if (version == VERSION)
+	if (version >= 2)
 		r.len -= 4; /* the CRC */
 	has_policy = data[3] != 0;
 	e->status = (enum mtasts_status)data[4];
@@ -274,11 +290,13 @@ record_decode(const unsigned char *data, size_t len, struct cache_entry *e)
 	    e->dnssec > MTASTS_DNSSEC_BOGUS ||
 	    e->error.code >= MTASTS_CODE_COUNT)
 		return -1;
+	/* version 3 is for a policy in an order of its own (written so) */
 	if (!has_policy)
-		return get_uint(&r, 2) == 0 && !r.failed && r.pos == r.len
+		return version < 3 && get_uint(&r, 2) == 0 && !r.failed &&
+		        r.pos == r.len
 		    ? 0
 		    : -1;
-	if ((e->policy = decode_policy(&r, mode, max_age)) == NULL)
+	if ((e->policy = decode_policy(&r, version, mode, max_age)) == NULL)
 		return -1;
 	memcpy(e->policy->id, id, sizeof(id)); /* get_str ended it */
 	e->policy->expires = expires;

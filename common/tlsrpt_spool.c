@@ -6,7 +6,10 @@
  *
  * TLS and VERIFIED are 0 or 1, an unknown field is "-".  APPLIED is the
  * policy the delivery applied (RFC 8460 §4: a session is reported under
- * it), "ID:MODE:MAX_AGE:MX,MX,...", or "-" when the MTA did not say.
+ * it), "ID:MODE:MAX_AGE:MX,MX,...[:V,M,A]", or "-" when the MTA did not
+ * say; V,M,A is where the version, mode and max_age lines stood among the
+ * policy's lines (its line_of), when not in the canonical order (words
+ * of earlier versions have none).
  * Lines of version 1 (before 0.2: no APPLIED) are still read, as "-".
  * Read back by mtasts tlsrpt, which trusts nothing in it: a line that
  * does not parse is skipped.
@@ -144,6 +147,7 @@ cert_result_ok(const char *r)
 int
 tlsrpt_applied_format(const struct mtasts_policy *p, char *out, size_t len)
 {
+	uint32_t at[3];
 	size_t o, i;
 	int n;
 
@@ -160,14 +164,41 @@ tlsrpt_applied_format(const struct mtasts_policy *p, char *out, size_t len)
 			return -1;
 		o += (size_t)n;
 	}
+	if (policy_line_order(p, at)) {
+		n = snprintf(out + o, len - o, ":%" PRIu32 ",%" PRIu32
+		    ",%" PRIu32, at[0], at[1], at[2]);
+		if (n < 0 || (size_t)n >= len - o)
+			return -1;
+	}
 	return 0;
+}
+
+/* A position of the order part: 1 to 5 digits, no leading zero; its
+ * end in *end.  0 when it is not one. */
+static uint32_t
+position_of(const char *at, const char **end)
+{
+	uint32_t v = 0;
+	size_t n = 0;
+
+	if (*at < '1' || *at > '9')
+		return 0;
+	for (; at[n] >= '0' && at[n] <= '9'; n++) {
+		if (n == 5)
+			return 0;
+		v = v * 10 + (uint32_t)(at[n] - '0');
+	}
+	*end = at + n;
+	return v;
 }
 
 struct mtasts_policy *
 tlsrpt_applied_parse(const char *word)
 {
 	const char *mx[TLSRPT_APPLIED_MAX / 2], *at, *end;
-	size_t lens[TLSRPT_APPLIED_MAX / 2], count = 0, idlen;
+	size_t lens[TLSRPT_APPLIED_MAX / 2], count = 0, idlen, k;
+	uint32_t line_of[3] = {0, 0, 0};
+	bool ordered = false;
 	struct mtasts_policy *p;
 	enum mtasts_mode mode;
 	unsigned long max_age;
@@ -198,17 +229,29 @@ tlsrpt_applied_parse(const char *word)
 	    max_age > MTASTS_MAX_AGE_LIMIT)
 		return NULL;
 	/* MX,MX,...: policy_from_values checks each as the parser does */
-	for (at = rest + 1; *at != '\0'; at = *end != '\0' ? end + 1 : end) {
-		end = at + strcspn(at, ",");
+	for (at = rest + 1; *at != '\0' && *at != ':';
+	     at = *end == ',' ? end + 1 : end) {
+		end = at + strcspn(at, ",:");
 		if (end == at || count == sizeof(mx) / sizeof(mx[0]))
 			return NULL;
 		mx[count] = at;
 		lens[count++] = (size_t)(end - at);
-		if (*end == ',' && end[1] == '\0')
+		if (*end == ',' && (end[1] == '\0' || end[1] == ':'))
 			return NULL;
 	}
-	if ((p = policy_from_values(mode, (uint32_t)max_age, mx, lens,
-	         count)) != NULL &&
+	/* :V,M,A (words of earlier versions end with the patterns): three
+	 * positions policy_from_values checks, nothing after them */
+	if (*at == ':') {
+		for (k = 0, at++; k < 3; k++) {
+			if ((line_of[k] = position_of(at, &end)) == 0 ||
+			    *end != (k < 2 ? ',' : '\0'))
+				return NULL;
+			at = end + (k < 2);
+		}
+		ordered = true;
+	}
+	if ((p = policy_from_values(mode, (uint32_t)max_age, mx, lens, count,
+	         ordered ? line_of : NULL)) != NULL &&
 	    word[0] != '-')
 		memcpy(p->id, word, idlen); /* policy_pack wrote the NUL */
 	return p;

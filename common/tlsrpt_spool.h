@@ -43,7 +43,9 @@ struct spool_session {
 
 /*
  * The policy a delivery applied, as one word of a spool line:
- * "ID:MODE:MAX_AGE:MX,MX,..." (id "-" when unknown).  0, or -1 when it
+ * "ID:MODE:MAX_AGE:MX,MX,..." (id "-" when unknown), followed by
+ * ":V,M,A", the positions of its version, mode and max_age lines (its
+ * line_of), when they are not in the canonical order.  0, or -1 when it
  * does not fit in len.
  */
 int tlsrpt_applied_format(
@@ -51,7 +53,9 @@ int tlsrpt_applied_format(
 
 /* The policy such a word stands for (a new one, the caller frees it), or
  * NULL when it is not one: its id, mode (testing or enforce), max_age
- * and patterns each checked as a policy's own are. */
+ * and patterns each checked as a policy's own are, and the order part,
+ * when there is one, three distinct positions within the policy's lines
+ * (a word without it, as earlier versions wrote: the canonical order). */
 struct mtasts_policy *tlsrpt_applied_parse(const char *word);
 
 /* The store's directory (tlsrpt_dir, or tlsrpt in cache_dir); -1 when

@@ -176,6 +176,18 @@ struct mtasts_policy {
 	int64_t expires;
 	size_t mx_count;
 	char **mx;
+	/*
+	 * The order of the lines as the domain published them, which RFC
+	 * 8460 §4.4's policy-string repeats: line_of[0], [1] and [2] are the
+	 * 1-based positions of the version, mode and max_age lines among the
+	 * policy's known lines (the first of each, and mx without repeats);
+	 * the mx lines, in order, fill the other positions.  All 0 - what a
+	 * policy built with it zeroed has - is the canonical order: version,
+	 * mode, each mx, max_age.  Three positions that are not distinct,
+	 * each within 1..mx_count + 3, read as all 0.  Unknown (extension)
+	 * lines are not kept.
+	 */
+	uint32_t line_of[3];
 };
 
 /*
@@ -571,12 +583,15 @@ MTASTS_API mtasts_code mtasts_tlsrpt_session_applied(struct mtasts_ctx *ctx,
 
 /*
  * The policy decision d applies, as a word for
- * mtasts_tlsrpt_session_applied(): "ID:MODE:MAX_AGE:MX,MX,...",
- * printable, without spaces, ";" or quotes.  "" when the verdict is not
+ * mtasts_tlsrpt_session_applied(): "ID:MODE:MAX_AGE:MX,MX,...", then
+ * ":V,M,A" when the policy's lines were published in an order other
+ * than version, mode, mx..., max_age (where its version, mode and
+ * max_age lines stood: line_of), printable, without spaces, ";" or
+ * quotes.  "" when the verdict is not
  * testing or enforce under the domain's own policy (an operator's
  * override is not reported), when ctx's configuration does not set
  * tlsrpt, or when it does not fit in len (2048 is always enough for a
- * policy of up to 80 patterns of 24 bytes).  Made from d alone, without
+ * policy of up to 75 patterns of 24 bytes).  Made from d alone, without
  * a second lookup: for an MTA that decides in one process and delivers
  * in another (Exim's routers and transport) and keeps the word between
  * them.  Returns MTASTS_OK, or MTASTS_ERR_USAGE for a NULL argument.

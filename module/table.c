@@ -213,7 +213,7 @@ keep_pending(struct collect *c, const char *domain,
 	k = &c->pending[c->pending_count];
 	snprintf(k->domain, sizeof(k->domain), "%s", domain);
 	k->policy = policy_from_values(p->mode, p->max_age,
-	    (const char *const *)p->mx, lens, p->mx_count);
+	    (const char *const *)p->mx, lens, p->mx_count, NULL);
 	free(lens);
 	if (k->policy == NULL)
 		c->failed = true;

@@ -10,6 +10,7 @@
 
 #include "context.h"
 #include "error.h"
+#include "policy.h"
 #include "tlsrpt_fold.h"
 #include "tlsrpt_spool.h"
 #include "tlsrpt_store.h"
@@ -43,23 +44,6 @@ policy_failure(mtasts_code code)
 	default:
 		return NULL;
 	}
-}
-
-/* The policy as text (§4.4 policy-string: its lines); false when it
- * does not fit. */
-static bool
-policy_text(const struct mtasts_policy *p, char *out, size_t len)
-{
-	size_t o, i;
-
-	o = (size_t)snprintf(out, len, "version: STSv1\nmode: %s\n",
-	    mtasts_mode_name(p->mode));
-	for (i = 0; i < p->mx_count && o < len; i++)
-		o += (size_t)snprintf(out + o, len - o, "mx: %s\n", p->mx[i]);
-	if (o < len)
-		o += (size_t)snprintf(
-		    out + o, len - o, "max_age: %u", (unsigned)p->max_age);
-	return o < len;
 }
 
 /* A domain's policy, looked up once per fold. */

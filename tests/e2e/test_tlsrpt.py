@@ -59,11 +59,19 @@ DOMAINS = {
 
 # a domain that moves from testing (id 1, 3 sessions) to enforce (a new
 # id, 2 sessions) on the day: RFC 8460 §4 reports each session under the
-# policy it applied
+# policy it applied.  Its enforce policy is written by hand, max_age before
+# mx and version last, with an extension field and odd spacing: the
+# report's policy-string has its lines in that order, "key: value" each,
+# without the extension (id, body, policy-string)
 CHANGES = "changes.example"
 CHANGES_POLICIES = [
-    ("1", policy("testing", mx=(f"mx.{CHANGES}",), max_age="86400")),
-    ("2", policy("enforce", mx=(f"mx.{CHANGES}",), max_age="604800"))]
+    ("1", policy("testing", mx=(f"mx.{CHANGES}",), max_age="86400"),
+     ["version: STSv1", "mode: testing", f"mx: mx.{CHANGES}",
+      "max_age: 86400"]),
+    ("2", f"max_age:604800\r\nmx:   mx.{CHANGES}\r\nx-note: hi\r\n"
+          "mode: enforce \r\nversion: STSv1\r\n",
+     ["max_age: 604800", f"mx: mx.{CHANGES}", "mode: enforce",
+      "version: STSv1"])]
 
 # RFC 5322 §3.6.4 msg-id without the obsolete forms: "<" dot-atom-text "@"
 # (dot-atom-text / no-fold-literal) ">"
@@ -128,7 +136,7 @@ class TlsRpt(unittest.TestCase):
         # enforce under a new id (the cached policy purged, as a TXT
         # re-check would replace it), 2 more
         cls.changes_sent = []
-        for n, (pid, body) in zip((3, 2), CHANGES_POLICIES):
+        for n, (pid, body, _) in zip((3, 2), CHANGES_POLICIES):
             w.zone.remove("_mta-sts." + CHANGES, "TXT")
             w.zone.add("_mta-sts." + CHANGES, "TXT", f"v=STSv1; id={pid}")
             w.add_site(CHANGES, body)
@@ -359,7 +367,8 @@ class TlsRpt(unittest.TestCase):
         """A domain delivered 3 sessions under its testing policy (id 1),
         then published enforce (id 2), then 2 more: the report (mail and
         POST alike) has two policies, testing 3 and enforce 2, each with
-        its own policy-string, the policy's lines as published."""
+        its own policy-string, the policy's lines as published: the
+        enforce one max_age first, version last, as its body has them."""
         self.assertEqual(len(self.changes_sent), 5)
         self.assertEqual(len(self.mail.got(GOOD, CHANGES)), 5)
         posts = [gunzip_json(p[3]) for p in self.world.https.posts
@@ -376,9 +385,15 @@ class TlsRpt(unittest.TestCase):
                  p["summary"]["total-failure-session-count"])
                 for p in report["policies"])
             want = sorted(
-                (body.rstrip("\r\n").split("\r\n"), [f"mx.{CHANGES}"], n, 0)
-                for (_, body), n in zip(CHANGES_POLICIES, (3, 2)))
+                (lines, [f"mx.{CHANGES}"], n, 0)
+                for (_, _, lines), n in zip(CHANGES_POLICIES, (3, 2)))
             self.assertEqual(got, want)
+            enforce = [p["policy"]["policy-string"]
+                       for p in report["policies"]
+                       if "mode: enforce" in p["policy"]["policy-string"]]
+            self.assertEqual(enforce, [[
+                "max_age: 604800", f"mx: mx.{CHANGES}", "mode: enforce",
+                "version: STSv1"]])
             for p in report["policies"]:
                 self.assertEqual(p["policy"]["policy-type"], "sts")
 

@@ -14,7 +14,7 @@
 #include "fuzz.h"
 #include "record.h"
 
-const char *const fuzz_words[] = {"MS\x02", "MS\x01", "\xff\xff\xff\xff",
+const char *const fuzz_words[] = {"MS\x03", "MS\x02", "MS\x01", "\xff\xff\xff\xff",
     "\x01", "\x02", "\x05mx.a.", "\x03*.a", "\x20", NULL};
 
 static bool
@@ -26,7 +26,8 @@ same_policy(const struct mtasts_policy *a, const struct mtasts_policy *b)
 		return a == b;
 	if (strcmp(a->id, b->id) != 0 || a->mode != b->mode ||
 	    a->max_age != b->max_age || a->expires != b->expires ||
-	    a->mx_count != b->mx_count)
+	    a->mx_count != b->mx_count ||
+	    memcmp(a->line_of, b->line_of, sizeof(a->line_of)) != 0)
 		return false;
 	for (i = 0; i < a->mx_count; i++)
 		if (strcmp(a->mx[i], b->mx[i]) != 0)
@@ -81,8 +82,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint32_t crc;
 
 	round_trip(data, size);
-	/* a version 2 frame with a CRC-32 that matches */
-	if (size < 12 || data[0] != 'M' || data[1] != 'S' || data[2] != 2)
+	/* a version 2 or 3 frame with a CRC-32 that matches */
+	if (size < 12 || data[0] != 'M' || data[1] != 'S' ||
+	    (data[2] != 2 && data[2] != 3))
 		return 0;
 	if ((fixed = malloc(size)) == NULL)
 		return 0;

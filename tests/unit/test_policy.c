@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "mtasts.h"
+#include "policy.h"
 #include "unit.h"
 
 static struct mtasts_policy *policy;
@@ -378,6 +379,79 @@ START_TEST(dup_copies_everything)
 }
 END_TEST
 
+/* RFC 8460 §4.4: a report repeats the policy's lines as the domain
+ * published them: where version, mode and max_age stood among the known
+ * lines (the first of each, mx without repeats; others not kept). */
+START_TEST(published_order_is_kept)
+{
+	static const uint32_t zero[3] = {0, 0, 0};
+	struct mtasts_policy *copy;
+	char text[256];
+
+	ck_assert_int_eq(parse("max_age: 86400\nmx: A.example.\next: 1\n"
+	                       "mode: testing\nmx: b.example\nversion: STSv1\n"),
+	    MTASTS_OK);
+	ck_assert_uint_eq(policy->line_of[0], 5);
+	ck_assert_uint_eq(policy->line_of[1], 3);
+	ck_assert_uint_eq(policy->line_of[2], 1);
+	ck_assert(policy_text(policy, text, sizeof(text)));
+	ck_assert_str_eq(text, "max_age: 86400\nmx: a.example\nmode: testing\n"
+	                       "mx: b.example\nversion: STSv1");
+	ck_assert(!policy_text(policy, text, 20));
+	/* the order survives a copy */
+	snprintf(policy->id, sizeof(policy->id), "x1");
+	copy = mtasts_policy_dup(policy);
+	ck_assert_ptr_nonnull(copy);
+	ck_assert_mem_eq(copy->line_of, policy->line_of, sizeof(copy->line_of));
+	mtasts_policy_free(copy);
+
+	/* repeats: the first version, mode and max_age; mx lines once */
+	ck_assert_int_eq(parse("version: STSv1\nmx: a.example\nmx: A.example\n"
+	                       "mode: enforce\nmode: testing\nmax_age: 5\n"
+	                       "version: STSv2\nmx: b.example\nmax_age: 6\n"),
+	    MTASTS_OK);
+	ck_assert_uint_eq(policy->line_of[0], 1);
+	ck_assert_uint_eq(policy->line_of[1], 3);
+	ck_assert_uint_eq(policy->line_of[2], 4);
+	ck_assert(policy_text(policy, text, sizeof(text)));
+	ck_assert_str_eq(text, "version: STSv1\nmx: a.example\nmode: enforce\n"
+	                       "max_age: 5\nmx: b.example");
+	/* mode none, no mx */
+	ck_assert_int_eq(parse("mode: none\nversion: STSv1\nmax_age: 1\n"),
+	    MTASTS_OK);
+	ck_assert_uint_eq(policy->line_of[0], 2);
+	ck_assert_uint_eq(policy->line_of[1], 1);
+	ck_assert_uint_eq(policy->line_of[2], 3);
+	/* the canonical order is all 0, as a policy built zeroed has */
+	ck_assert_int_eq(parse("version: STSv1\nmode: enforce\nmx: a.example\n"
+	                       "x: y\nmx: b.example\nmax_age: 9\n"),
+	    MTASTS_OK);
+	ck_assert_mem_eq(policy->line_of, zero, sizeof(zero));
+	ck_assert(policy_text(policy, text, sizeof(text)));
+	ck_assert_str_eq(text, "version: STSv1\nmode: enforce\nmx: a.example\n"
+	                       "mx: b.example\nmax_age: 9");
+	/* an order that is none (repeated or past the last line) reads as the
+	 * canonical one, and a copy drops it */
+	policy->line_of[0] = 2;
+	policy->line_of[1] = 2;
+	policy->line_of[2] = 1;
+	ck_assert(policy_text(policy, text, sizeof(text)));
+	ck_assert_str_eq(text, "version: STSv1\nmode: enforce\nmx: a.example\n"
+	                       "mx: b.example\nmax_age: 9");
+	copy = mtasts_policy_dup(policy);
+	ck_assert_mem_eq(copy->line_of, zero, sizeof(zero));
+	mtasts_policy_free(copy);
+	policy->line_of[1] = 6;
+	copy = mtasts_policy_dup(policy);
+	ck_assert_mem_eq(copy->line_of, zero, sizeof(zero));
+	mtasts_policy_free(copy);
+	policy->line_of[1] = 5;
+	copy = mtasts_policy_dup(policy);
+	ck_assert_uint_eq(copy->line_of[1], 5);
+	mtasts_policy_free(copy);
+}
+END_TEST
+
 START_TEST(error_strings_stable)
 {
 	int c;
@@ -424,6 +498,7 @@ policy_suite(void)
 	tcase_add_test(t, hostile_sizes);
 	tcase_add_test(t, many_duplicate_mx_are_cheap);
 	tcase_add_test(t, dup_copies_everything);
+	tcase_add_test(t, published_order_is_kept);
 	tcase_add_test(t, error_strings_stable);
 	suite_add_tcase(s, t);
 	return s;

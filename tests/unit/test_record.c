@@ -144,6 +144,93 @@ START_TEST(version_1_is_read)
 }
 END_TEST
 
+static void
+fix_crc(unsigned char *data, size_t len)
+{
+	uint32_t crc = crc32_of(data, len - 4);
+
+	data[len - 4] = (unsigned char)crc;
+	data[len - 3] = (unsigned char)(crc >> 8);
+	data[len - 2] = (unsigned char)(crc >> 16);
+	data[len - 1] = (unsigned char)(crc >> 24);
+}
+
+/* Where a policy's lines stood (line_of) is kept: a record of version 3
+ * for an order of its own; the canonical order, and records of version 2
+ * (which the version before wrote for every policy), read as all 0. */
+START_TEST(published_order_survives_the_record)
+{
+	static const char body[] = "max_age: 86400\nmx: a.example\n"
+	                           "mode: enforce\nmx: b.example\n"
+	                           "version: STSv1\n";
+	static const uint32_t zero[3] = {0, 0, 0};
+	struct cache_entry e, d;
+	unsigned char *data, *v2;
+	size_t len;
+
+	entry_with_policy(&e);
+	ck_assert_int_eq(record_encode(&e, &data, &len), 0);
+	ck_assert_int_eq(data[2], 2); /* canonical: as the version before */
+	ck_assert_int_eq(record_decode(data, len, &d), 0);
+	ck_assert_mem_eq(d.policy->line_of, zero, sizeof(zero));
+	cache_entry_clear(&d);
+	free(data);
+	mtasts_policy_free(e.policy);
+	ck_assert_int_eq(
+	    mtasts_policy_parse(body, sizeof(body) - 1, &e.policy, NULL),
+	    MTASTS_OK);
+	ck_assert_uint_eq(e.policy->line_of[0], 5);
+	ck_assert_int_eq(record_encode(&e, &data, &len), 0);
+	ck_assert_int_eq(data[2], 3);
+	ck_assert_int_eq(record_checked(data, len), e.checked);
+	ck_assert_int_eq(record_decode(data, len, &d), 0);
+	ck_assert_mem_eq(d.policy->line_of, e.policy->line_of, sizeof(zero));
+	ck_assert_uint_eq(d.policy->mx_count, 2);
+	cache_entry_clear(&d);
+
+	/* the same policy as the version before wrote it: version 2, no
+	 * line_of - it reads, in the canonical order */
+	ck_assert_ptr_nonnull(v2 = malloc(len));
+	memcpy(v2, data, len - 16);
+	memcpy(v2 + len - 16, data + len - 4, 4);
+	v2[2] = 2;
+	fix_crc(v2, len - 12);
+	ck_assert_int_eq(record_decode(v2, len - 12, &d), 0);
+	ck_assert_mem_eq(d.policy->line_of, zero, sizeof(zero));
+	ck_assert_uint_eq(d.policy->mx_count, 2);
+	cache_entry_clear(&d);
+	/* ... and a version 3 record without its line_of does not */
+	v2[2] = 3;
+	fix_crc(v2, len - 12);
+	ck_assert_int_eq(record_decode(v2, len - 12, &d), -1);
+	cache_entry_clear(&d);
+	free(v2);
+
+	/* an order that is none is refused, as any value the parser would
+	 * not make: positions repeated, 0, or past the last line */
+	data[len - 16] = 3; /* version where mode is: 3,3,1 */
+	fix_crc(data, len);
+	ck_assert_int_eq(record_decode(data, len, &d), -1);
+	cache_entry_clear(&d);
+	data[len - 16] = 6;
+	fix_crc(data, len);
+	ck_assert_int_eq(record_decode(data, len, &d), -1);
+	cache_entry_clear(&d);
+	data[len - 16] = 0;
+	fix_crc(data, len);
+	ck_assert_int_eq(record_decode(data, len, &d), -1);
+	cache_entry_clear(&d);
+	data[len - 16] = 2; /* 2,3,1: another order, read */
+	fix_crc(data, len);
+	ck_assert_int_eq(record_decode(data, len, &d), 0);
+	ck_assert_uint_eq(d.policy->line_of[0], 2);
+	ck_assert_uint_eq(d.policy->line_of[2], 1);
+	cache_entry_clear(&d);
+	free(data);
+	cache_entry_clear(&e);
+}
+END_TEST
+
 START_TEST(unknown_version_refused)
 {
 	struct cache_entry e, d;
@@ -152,7 +239,8 @@ START_TEST(unknown_version_refused)
 
 	entry_with_policy(&e);
 	ck_assert_int_eq(record_encode(&e, &data, &len), 0);
-	data[2] = 3;
+	data[2] = 4;
+	fix_crc(data, len);
 	ck_assert_int_eq(record_decode(data, len, &d), -1);
 	cache_entry_clear(&d);
 	cache_entry_clear(&e);
@@ -172,6 +260,7 @@ main(void)
 	tcase_add_test(tc, every_damaged_byte_is_refused);
 	tcase_add_test(tc, version_1_is_read);
 	tcase_add_test(tc, unknown_version_refused);
+	tcase_add_test(tc, published_order_survives_the_record);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

@@ -399,6 +399,88 @@ START_TEST(applied_word_of_a_decision)
 }
 END_TEST
 
+/* The order of the policy's lines (line_of) rides in the word as a fifth
+ * part, ":V,M,A", when it is not the canonical one; a word without it (as
+ * the version before wrote) reads in the canonical order; anything but
+ * three distinct positions within the policy's lines is refused. */
+START_TEST(applied_word_keeps_the_published_order)
+{
+	static const char body[] = "max_age: 604800\nmx: mx.a.example\n"
+	                           "mode: testing\nmx: *.b.example\n"
+	                           "version: STSv1\n";
+	static const char *const bad[] = {
+	    "1:enforce:86400:mx.a.example,*.b.example:",
+	    "1:enforce:86400:mx.a.example,*.b.example:5,3",
+	    "1:enforce:86400:mx.a.example,*.b.example:5,3,1,2",
+	    "1:enforce:86400:mx.a.example,*.b.example:5,3,3",
+	    "1:enforce:86400:mx.a.example,*.b.example:6,3,1",
+	    "1:enforce:86400:mx.a.example,*.b.example:0,3,1",
+	    "1:enforce:86400:mx.a.example,*.b.example:05,3,1",
+	    "1:enforce:86400:mx.a.example,*.b.example:5,+3,1",
+	    "1:enforce:86400:mx.a.example,*.b.example:5,3,1,",
+	    "1:enforce:86400:mx.a.example,*.b.example:5,3,1:",
+	    "1:enforce:86400:mx.a.example,*.b.example:5,,3,1",
+	    "1:enforce:86400:mx.a.example,*.b.example:a,b,c",
+	    "1:enforce:86400:mx.a.example,*.b.example:100000,3,1",
+	    "1:enforce:86400:mx.a.example,*.b.example::5,3,1",
+	    "1:enforce:86400:mx.a.example,:5,3,1",
+	    "1:enforce:86400::5,3,1",
+	    "1:enforce:86400:mx.a.example:5:3:1"};
+	struct mtasts_config *cfg = config("");
+	struct mtasts_policy *p, *parsed;
+	struct mtasts_decision d;
+	struct mtasts_error err;
+	struct mtasts_ctx *ctx;
+	char word[TLSRPT_APPLIED_MAX];
+	size_t i;
+
+	ck_assert_int_eq(mtasts_policy_parse(body, strlen(body), &parsed, &err),
+	    MTASTS_OK);
+	snprintf(parsed->id, sizeof(parsed->id), "id3");
+	ck_assert_int_eq(
+	    tlsrpt_applied_format(parsed, word, sizeof(word)), 0);
+	ck_assert_str_eq(
+	    word, "id3:testing:604800:mx.a.example,*.b.example:5,3,1");
+	p = tlsrpt_applied_parse(word);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_mem_eq(p->line_of, parsed->line_of, sizeof(p->line_of));
+	ck_assert_uint_eq(p->mx_count, 2);
+	ck_assert_str_eq(p->mx[1], "*.b.example");
+	mtasts_policy_free(p);
+	/* the order is part of the word: no room for it, no word */
+	ck_assert_int_eq(tlsrpt_applied_format(parsed, word, 48), -1);
+	/* the word of the version before: the canonical order */
+	p = tlsrpt_applied_parse("id3:testing:604800:mx.a.example,*.b.example");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(p->line_of[0] | p->line_of[1] | p->line_of[2], 0);
+	mtasts_policy_free(p);
+	/* the canonical order said out loud reads as not said */
+	p = tlsrpt_applied_parse(
+	    "id3:testing:604800:mx.a.example,*.b.example:1,2,5");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(p->line_of[0] | p->line_of[1] | p->line_of[2], 0);
+	ck_assert_int_eq(tlsrpt_applied_format(p, word, sizeof(word)), 0);
+	ck_assert_str_eq(word, "id3:testing:604800:mx.a.example,*.b.example");
+	mtasts_policy_free(p);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(tlsrpt_applied_parse(bad[i]) == NULL, "%s", bad[i]);
+
+	/* the word an MTA keeps from its decision says it */
+	ck_assert_int_eq(mtasts_ctx_new(cfg, &ctx, &err), MTASTS_OK);
+	memset(&d, 0, sizeof(d));
+	d.lookup.policy = parsed;
+	snprintf(d.lookup.domain, sizeof(d.lookup.domain), "a.example");
+	d.verdict = MTASTS_VERDICT_TESTING;
+	ck_assert_int_eq(
+	    mtasts_tlsrpt_applied_of(ctx, &d, word, sizeof(word)), MTASTS_OK);
+	ck_assert_str_eq(
+	    word, "id3:testing:604800:mx.a.example,*.b.example:5,3,1");
+	mtasts_decision_clear(&d);
+	mtasts_ctx_free(ctx);
+	mtasts_config_free(cfg);
+}
+END_TEST
+
 START_TEST(days_are_utc)
 {
 	char day[TLSRPT_DAY_LEN + 1];
@@ -447,6 +529,7 @@ main(void)
 	tcase_add_test(tc, days_are_utc);
 	tcase_add_test(tc, applied_policies_round_trip);
 	tcase_add_test(tc, applied_word_of_a_decision);
+	tcase_add_test(tc, applied_word_keeps_the_published_order);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
