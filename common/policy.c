@@ -9,6 +9,7 @@
  *
  * The README lists each reading the RFC leaves open and why we chose it.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -351,6 +352,13 @@ dedup_mx(struct parse *ps)
 	return MTASTS_OK;
 }
 
+/* line_of lives in the bytes that followed id in 0.1.0: the layout (and
+ * so the ABI) is unchanged */
+_Static_assert(offsetof(struct mtasts_policy, mode) ==
+        (MTASTS_ID_MAX + 1 + _Alignof(enum mtasts_mode) - 1) /
+            _Alignof(enum mtasts_mode) * _Alignof(enum mtasts_mode),
+    "struct mtasts_policy: line_of must fit in the padding after id");
+
 bool
 policy_line_of_ok(const uint32_t line_of[3], size_t mx_count)
 {
@@ -374,14 +382,16 @@ canonical_order(const uint32_t line_of[3], size_t mx_count)
 bool
 policy_line_order(const struct mtasts_policy *p, uint32_t at[3])
 {
-	if (canonical_order(p->line_of, p->mx_count) ||
-	    !policy_line_of_ok(p->line_of, p->mx_count)) {
+	uint32_t held[3] = {p->line_of[0], p->line_of[1], p->line_of[2]};
+
+	if (canonical_order(held, p->mx_count) ||
+	    !policy_line_of_ok(held, p->mx_count)) {
 		at[0] = 1;
 		at[1] = 2;
 		at[2] = (uint32_t)(p->mx_count + 3);
 		return false;
 	}
-	memcpy(at, p->line_of, sizeof(p->line_of));
+	memcpy(at, held, sizeof(held));
 	return true;
 }
 
@@ -438,9 +448,11 @@ policy_pack(enum mtasts_mode mode, uint32_t max_age, const char *id,
 	p->expires = expires;
 	p->mx_count = count;
 	p->mx = (char **)(p + 1);
+	/* kept where the struct has room for it: positions up to 255 */
 	if (line_of != NULL && policy_line_of_ok(line_of, count) &&
-	    !canonical_order(line_of, count))
-		memcpy(p->line_of, line_of, sizeof(p->line_of));
+	    !canonical_order(line_of, count) && count + 3 <= UINT8_MAX)
+		for (size_t k = 0; k < 3; k++)
+			p->line_of[k] = (uint8_t)line_of[k];
 	if (id != NULL) {
 		size_t n = strnlen(id, sizeof(p->id) - 1);
 
@@ -564,6 +576,8 @@ out:
 struct mtasts_policy *
 mtasts_policy_dup(const struct mtasts_policy *policy)
 {
+	uint32_t line_of[3] = {
+	    policy->line_of[0], policy->line_of[1], policy->line_of[2]};
 	struct span *mx;
 	struct mtasts_policy *p;
 	size_t i;
@@ -574,7 +588,7 @@ mtasts_policy_dup(const struct mtasts_policy *policy)
 	for (i = 0; i < policy->mx_count; i++)
 		mx[i] = (struct span){policy->mx[i], strlen(policy->mx[i]), 0};
 	p = policy_pack(policy->mode, policy->max_age, policy->id,
-	    policy->expires, mx, policy->mx_count, policy->line_of);
+	    policy->expires, mx, policy->mx_count, line_of);
 	free(mx);
 	return p;
 }

@@ -171,11 +171,6 @@ MTASTS_API const char *mtasts_mode_name(enum mtasts_mode mode);
  */
 struct mtasts_policy {
 	char id[MTASTS_ID_MAX + 1];
-	enum mtasts_mode mode;
-	uint32_t max_age;
-	int64_t expires;
-	size_t mx_count;
-	char **mx;
 	/*
 	 * The order of the lines as the domain published them, which RFC
 	 * 8460 §4.4's policy-string repeats: line_of[0], [1] and [2] are the
@@ -183,11 +178,18 @@ struct mtasts_policy {
 	 * policy's known lines (the first of each, and mx without repeats);
 	 * the mx lines, in order, fill the other positions.  All 0 - what a
 	 * policy built with it zeroed has - is the canonical order: version,
-	 * mode, each mx, max_age.  Three positions that are not distinct,
-	 * each within 1..mx_count + 3, read as all 0.  Unknown (extension)
-	 * lines are not kept.
+	 * mode, each mx, max_age; so is an order with a position past 255 (a
+	 * policy of more than 252 patterns), and three positions that are not
+	 * distinct, each within 1..mx_count + 3.  Unknown (extension) lines
+	 * are not kept.  In the bytes that followed id in 0.1.0 (no change of
+	 * layout: mtasts_abi_check()).
 	 */
-	uint32_t line_of[3];
+	uint8_t line_of[3];
+	enum mtasts_mode mode;
+	uint32_t max_age;
+	int64_t expires;
+	size_t mx_count;
+	char **mx;
 };
 
 /*

@@ -382,9 +382,27 @@ END_TEST
 /* RFC 8460 §4.4: a report repeats the policy's lines as the domain
  * published them: where version, mode and max_age stood among the known
  * lines (the first of each, mx without repeats; others not kept). */
+/* A policy of more than 252 patterns has positions past what line_of
+ * holds (a byte each: the struct's layout is 0.1.0's): the canonical
+ * order, never a wrong one. */
+START_TEST(a_long_policy_falls_back_to_the_canonical_order)
+{
+	static const uint8_t zero[3] = {0, 0, 0};
+	char *body = malloc(300 * 24 + 64), *o = body;
+	int i;
+
+	o += sprintf(o, "max_age: 86400\nversion: STSv1\nmode: enforce\n");
+	for (i = 0; i < 300; i++)
+		o += sprintf(o, "mx: mx%d.example\n", i);
+	ck_assert_int_eq(parse(body), MTASTS_OK);
+	ck_assert_mem_eq(policy->line_of, zero, sizeof(zero));
+	free(body);
+}
+END_TEST
+
 START_TEST(published_order_is_kept)
 {
-	static const uint32_t zero[3] = {0, 0, 0};
+	static const uint8_t zero[3] = {0, 0, 0};
 	struct mtasts_policy *copy;
 	char text[256];
 
@@ -499,6 +517,7 @@ policy_suite(void)
 	tcase_add_test(t, many_duplicate_mx_are_cheap);
 	tcase_add_test(t, dup_copies_everything);
 	tcase_add_test(t, published_order_is_kept);
+	tcase_add_test(t, a_long_policy_falls_back_to_the_canonical_order);
 	tcase_add_test(t, error_strings_stable);
 	suite_add_tcase(s, t);
 	return s;

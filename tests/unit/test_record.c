@@ -163,7 +163,7 @@ START_TEST(published_order_survives_the_record)
 	static const char body[] = "max_age: 86400\nmx: a.example\n"
 	                           "mode: enforce\nmx: b.example\n"
 	                           "version: STSv1\n";
-	static const uint32_t zero[3] = {0, 0, 0};
+	static const uint8_t zero[3] = {0, 0, 0};
 	struct cache_entry e, d;
 	unsigned char *data, *v2;
 	size_t len;
