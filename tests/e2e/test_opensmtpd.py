@@ -4,6 +4,7 @@ network and mount namespaces, relaying to STARTTLS SMTP sinks of the
 loopback world.  For each case: the SMTP replies, what each sink received
 and whether over TLS, the queue, and the log lines."""
 import os
+import re
 import signal
 import smtplib
 import subprocess
@@ -150,8 +151,10 @@ class OpenSmtpd(unittest.TestCase):
         d = "enforce-good.example"
         self.accepted_after_routing(d)
         self.assertEqual(self.wait_for(GOOD, d), [True])
-        self.assertIn('server-cert-check result="success"',
-                      self.smtpd.logtext())
+        # 6.8 and 7.6 say it otherwise
+        self.assertRegex(self.smtpd.logtext(),
+                         r'server-cert-check result="success"|'
+                         r'mta cert-check result="valid"')
         self.assertTrue(self.smtpd.alive())
 
     def assert_sinks(self, domain, expected):
@@ -205,11 +208,14 @@ class OpenSmtpd(unittest.TestCase):
         self.assert_sinks(d, {GOOD: [True]})
 
     def assert_stays_queued(self, domain, reason):
+        """reason: a regular expression (smtpd 6.8 and 7.6 word their
+        log lines differently)."""
         self.accepted_after_routing(domain)
         deadline = time.time() + 15
-        while time.time() < deadline and reason not in self.smtpd.logtext():
+        while (time.time() < deadline and
+               not re.search(reason, self.smtpd.logtext())):
             time.sleep(0.2)
-        self.assertIn(reason, self.smtpd.logtext())
+        self.assertRegex(self.smtpd.logtext(), reason)
         for address in self.mail.sinks:
             self.assertEqual(self.mail.got(address, domain), [])
         self.assertIn(f"bob@{domain}", self.smtpd.queue())
@@ -220,7 +226,9 @@ class OpenSmtpd(unittest.TestCase):
 
     def test_enforce_wrong_certificate_stays_queued(self):
         self.assert_stays_queued("enforce-wrongcert.example",
-                                 "SSL certificate check failed")
+                                 "SSL certificate check failed|name "
+                                 "`mx.enforce-wrongcert.example' not present"
+                                 " in server certificate")
 
     def test_table_not_reloaded_never_cleartext(self):
         # the table reload does not happen (the path unit failed): smtpd
