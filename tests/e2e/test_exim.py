@@ -11,9 +11,10 @@ import re
 import subprocess
 import unittest
 
+import exim
 import netns
 
-if os.geteuid() == 0 and os.path.exists("/usr/sbin/exim4"):
+if exim.available():
     netns.enter()
 
 from exim import Exim, debian_config, minimal_config
@@ -75,8 +76,9 @@ mx = mx.partner.example
 """
 
 
-@unittest.skipUnless(os.geteuid() == 0 and os.path.exists("/usr/sbin/exim4")
-                     and SO, "needs root, Debian's exim4 and mtasts_exim.so")
+@unittest.skipUnless(exim.available() and SO,
+                     "needs root, the unpacked Exim of tools/deps and "
+                     "mtasts_exim.so")
 class MinimalConfig(unittest.TestCase):
     """exim.conf, the complete configuration, with every case."""
 

@@ -16,9 +16,10 @@ import threading
 import time
 import unittest
 
+import exim
 import netns
 
-if os.geteuid() == 0 and os.path.exists("/usr/sbin/exim4"):
+if exim.available():
     netns.enter()
 
 from exim import Exim, minimal_config, tlsrpt_spool
@@ -101,7 +102,7 @@ def gunzip_json(data):
     return json.loads(gzip.decompress(data))
 
 
-@unittest.skipUnless(os.geteuid() == 0 and os.path.exists("/usr/sbin/exim4")
+@unittest.skipUnless(exim.available()
                      and SO and MTASTS,
                      "needs root, Debian's exim4, mtasts_exim.so, mtasts")
 class TlsRpt(unittest.TestCase):

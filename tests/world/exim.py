@@ -2,6 +2,15 @@
 the caller's mount namespace: its configuration goes over /etc/exim4, its
 spool and log directories over /var/spool/exim4 and /var/log/exim4.
 
+Exim is never installed as a package (it conflicts with every other MTA:
+installing it removed a host's Postfix): tools/deps unpacks Debian's
+exim4-daemon-heavy, exim4-base and exim4-config into PKG, and importing
+this module in a private mount namespace (netns.enter) lays them over
+/usr/sbin and /etc there (overlayfs, read-only), gives Exim's compiled-in
+spool and log directories a tmpfs, and adds its user Debian-exim to the
+namespace's /etc/passwd and /etc/group when the host has none.  The host
+itself is not touched.
+
 Two ways to configure it, as an operator would: the complete configuration
 exim.conf as built (minimal_config), or Debian's split configuration with
 the conf.d snippets dropped in and update-exim4.conf run (debian_config)."""
@@ -13,14 +22,68 @@ import shutil
 import subprocess
 import tempfile
 
-from netns import bind
+from netns import bind, tmpfs
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-EXIM = "/usr/sbin/exim4"
+PKG = "/var/cache/mtasts-test/exim"
+EXIM = "/usr/sbin/exim4"  # within the namespace: PKG's
 # Exim's message ids: 4.97 and later (Debian 13's 4.98) write the longer
 # form, 4.96 (Debian 12) the shorter
 MSGID = (r"\b[0-9A-Za-z]{6}-(?:[0-9A-Za-z]{11}-[0-9A-Za-z]{4}|"
          r"[0-9A-Za-z]{6}-[0-9A-Za-z]{2})\b")
+
+
+def available():
+    """Whether tools/deps unpacked Exim (and this is root)."""
+    return os.geteuid() == 0 and os.path.exists(PKG + EXIM)
+
+
+def _overlay(path):
+    """PKG's files over path, for this namespace only (read-only)."""
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                    f"lowerdir={PKG}{path}:{path}", path], check=True)
+
+
+def _add_exim_user():
+    """Debian-exim in this namespace's /etc/passwd and /etc/group, as
+    exim4-base's postinst makes it, when the host has none."""
+    try:
+        pwd.getpwnam("Debian-exim")
+        return
+    except KeyError:
+        pass
+    work = tempfile.mkdtemp(prefix="mtasts-exim-users-")
+    os.chmod(work, 0o755)
+    with open("/etc/passwd") as f:
+        uids = {int(line.split(":")[2]) for line in f if line.count(":") > 3}
+    with open("/etc/group") as f:
+        gids = {int(line.split(":")[2]) for line in f if line.count(":") > 2}
+    uid = next(n for n in range(120, 999) if n not in uids)
+    gid = next(n for n in range(120, 999) if n not in gids)
+    for name, line in (
+            ("passwd", f"Debian-exim:x:{uid}:{gid}::/var/spool/exim4:"
+                       "/usr/sbin/nologin\n"),
+            ("group", f"Debian-exim:x:{gid}:\n")):
+        path = os.path.join(work, name)
+        with open(f"/etc/{name}") as src, open(path, "w") as f:
+            f.write(src.read() + line)
+        os.chmod(path, 0o644)
+        bind(path, f"/etc/{name}")
+
+
+def _use_unpacked():
+    if os.environ.get("MTASTS_IN_NETNS") != "1" or not available():
+        return
+    _overlay("/usr/sbin")
+    _overlay("/etc")
+    for d in ("/var/spool", "/var/log"):
+        tmpfs(d)
+    for d in ("/var/spool/exim4", "/var/log/exim4"):
+        os.makedirs(d)
+    _add_exim_user()
+
+
+_use_unpacked()
 
 
 def macros(so, mtasts_config, ca_file):
