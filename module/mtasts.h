@@ -35,7 +35,7 @@
 extern "C" {
 #endif
 
-#define MTASTS_VERSION "0.1.0"
+#define MTASTS_VERSION "0.2.0"
 
 /* The layout of the public structures (see Stability above). */
 #define MTASTS_ABI 0u

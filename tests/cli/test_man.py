@@ -1,6 +1,7 @@
 """The manual pages, as groff reads them with every warning on: each must
-render without a word on standard error."""
+render without a word on standard error; and one version everywhere."""
 import os
+import re
 import subprocess
 import unittest
 
@@ -17,11 +18,45 @@ class Man(unittest.TestCase):
                                    capture_output=True, text=True)
                 self.assertEqual((p.returncode, p.stderr), (0, ""))
 
+    def test_pages_read_in_the_c_locale(self):
+        """Nothing groff writes as a <name> in ASCII (a "§" did)."""
+        for page in PAGES:
+            with self.subTest(page=page):
+                p = subprocess.run(["man", "-l", os.path.join(MAN, page)],
+                                   capture_output=True, text=True,
+                                   env=dict(os.environ, LC_ALL="C",
+                                            MANPAGER="cat", PAGER="cat"))
+                self.assertEqual(p.returncode, 0, p.stderr)
+                self.assertNotRegex(p.stdout, r"<[a-z]+>")
+
     def test_every_page_is_installed(self):
         with open(os.path.join(MAN, "..", "meson.build")) as f:
             build = f.read()
         for page in PAGES:
             self.assertIn(f"'man/{page}'", build)
+
+    def test_one_version(self):
+        """The build's version (meson.build) is the one the header, the
+        command (--version, and the User-Agent made from it), the manual
+        pages and the Debian package say."""
+        root = os.path.join(MAN, "..", "..")
+
+        def read(*path):
+            with open(os.path.join(root, *path)) as f:
+                return f.read()
+        version = re.search(r"version : '([^']+)'", read("meson.build"))[1]
+        self.assertEqual(re.search(r'#define MTASTS_VERSION "([^"]+)"',
+                                   read("module", "mtasts.h"))[1], version)
+        self.assertEqual(re.match(r"mtasts \(([^-)]+)",
+                                  read("debian", "changelog"))[1], version)
+        for page in PAGES:
+            self.assertIn(f'"mtasts {version}"', read("module", "man", page),
+                          page)
+        mtasts = os.environ.get("MTASTS")
+        if mtasts:
+            p = subprocess.run([mtasts, "--version"], capture_output=True,
+                               text=True)
+            self.assertEqual(p.stdout.strip(), f"mtasts {version}")
 
 
 if __name__ == "__main__":

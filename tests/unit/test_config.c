@@ -87,8 +87,9 @@ START_TEST(errors_name_the_line)
 	    "[mtasts]\ndns_timeout = -1\n", "[mtasts]\ncache_size = 0\n",
 	    "[domain a.example]\nmx = x.example\n",
 	    "[domain a.example]\nskip = yes\nmode = enforce\n",
-	    "[domain a.example]\nmode = enforce\n[domain A.example.]\n"
-	    "mode = testing\n",
+	    /* one string in two lines: clang's -Wstring-concatenation */
+	    ("[domain a.example]\nmode = enforce\n[domain A.example.]\n"
+	     "mode = testing\n"),
 	    "[domain a\xe2\x92\x88.example]\nmode = enforce\n"};
 	struct mtasts_config *cfg;
 	struct mtasts_error err;
