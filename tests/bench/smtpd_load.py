@@ -10,7 +10,7 @@ reached its sink, how many table reloads ran, and what smtpd still queued.
 --limits "KEY VALUE ..." adds "mta limit KEY VALUE ..." to smtpd.conf
 (smtpd.conf(5)); --limits alone: "conn-delay-route 0 reconn-delay-route 0
 max-conn-per-route 100 max-conn-per-host 100", smtpd's own pacing of
-connections to one MX host off (the README's figures).  Runs in under a
+connections to one MX host off (doc/performance.md).  Runs in under a
 minute (needs root: private namespaces)."""
 import os
 import random

@@ -162,7 +162,7 @@ class TlsRpt(unittest.TestCase):
 
     def test_report_id_is_a_msg_id(self):
         """RFC 8460 §5.3: the Subject's Report-ID is a msg-id (RFC 5322),
-        the JSON's report-id the same, in the form the README gives
+        the JSON's report-id the same, in the form doc/tlsrpt.md gives
         (DAY.DOMAIN@SUBMITTER); the mail through a sendmail that keeps
         what it is given."""
         self.world.zone.add("_smtp._tls.good.example", "TXT",
