@@ -6,10 +6,10 @@ Exim is never installed as a package (it conflicts with every other MTA:
 installing it removed a host's Postfix): tools/deps unpacks Debian's
 exim4-daemon-heavy, exim4-base and exim4-config into PKG, and importing
 this module in a private mount namespace (netns.enter) lays them over
-/usr/sbin and /etc there (overlayfs, read-only), gives Exim's compiled-in
-spool and log directories a tmpfs, and adds its user Debian-exim to the
-namespace's /etc/passwd and /etc/group when the host has none.  The host
-itself is not touched.
+/usr/sbin and /etc there (netns.overlay: what is written there stays in
+the namespace), gives Exim's compiled-in spool and log directories a
+tmpfs, and adds its user Debian-exim to the namespace's /etc/passwd and
+/etc/group when the host has none.  The host itself is not touched.
 
 Two ways to configure it, as an operator would: the complete configuration
 exim.conf as built (minimal_config), or Debian's split configuration with
@@ -22,7 +22,7 @@ import shutil
 import subprocess
 import tempfile
 
-from netns import bind, tmpfs
+from netns import bind, overlay, tmpfs
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PKG = "/var/cache/mtasts-test/exim"
@@ -36,12 +36,6 @@ MSGID = (r"\b[0-9A-Za-z]{6}-(?:[0-9A-Za-z]{11}-[0-9A-Za-z]{4}|"
 def available():
     """Whether tools/deps unpacked Exim (and this is root)."""
     return os.geteuid() == 0 and os.path.exists(PKG + EXIM)
-
-
-def _overlay(path):
-    """PKG's files over path, for this namespace only (read-only)."""
-    subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
-                    f"lowerdir={PKG}{path}:{path}", path], check=True)
 
 
 def _add_exim_user():
@@ -68,16 +62,16 @@ def _add_exim_user():
         with open(f"/etc/{name}") as src, open(path, "w") as f:
             f.write(src.read() + line)
         os.chmod(path, 0o644)
-        bind(path, f"/etc/{name}")
+        bind(path, f"/etc/{name}", keep=True)
 
 
 def _use_unpacked():
     if os.environ.get("MTASTS_IN_NETNS") != "1" or not available():
         return
-    _overlay("/usr/sbin")
-    _overlay("/etc")
+    overlay("/usr/sbin", PKG + "/usr/sbin")
+    overlay("/etc", PKG + "/etc")
     for d in ("/var/spool", "/var/log"):
-        tmpfs(d)
+        tmpfs(d, keep=True)
     for d in ("/var/spool/exim4", "/var/log/exim4"):
         os.makedirs(d)
     _add_exim_user()

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import tempfile
 
 
 def enter(addrconfig=False):
@@ -31,23 +32,41 @@ def enter(addrconfig=False):
 _mounted = []
 
 
-def bind(source, target):
+def bind(source, target, keep=False):
     """Puts source over target, for this namespace only, until
-    unbind_all()."""
+    unbind_all() (keep: for the namespace's life)."""
     if not os.path.exists(target):
         if os.path.isdir(source):
             os.makedirs(target, exist_ok=True)
         else:
             open(target, "a").close()
     subprocess.run(["mount", "--bind", source, target], check=True)
-    _mounted.append(target)
+    if not keep:
+        _mounted.append(target)
 
 
-def tmpfs(target):
+def tmpfs(target, keep=False):
     """An empty tmpfs over target, for this namespace only."""
     os.makedirs(target, exist_ok=True)
     subprocess.run(["mount", "-t", "tmpfs", "none", target], check=True)
-    _mounted.append(target)
+    if not keep:
+        _mounted.append(target)
+
+
+def overlay(path, *lower):
+    """path made writable for this namespace only, with the directories
+    lower laid over it (the first wins): files and directories the host
+    lacks (Exim's, /etc/aliases) appear, and what is written there stays
+    in the namespace (overlayfs, its upper layer a tmpfs).  Kept for the
+    namespace's life: mount it before anything is bound inside path."""
+    layer = tempfile.mkdtemp(prefix="mtasts-overlay-")
+    subprocess.run(["mount", "-t", "tmpfs", "none", layer], check=True)
+    for d in ("upper", "work"):
+        os.mkdir(os.path.join(layer, d))
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                    f"lowerdir={':'.join([*lower, path])},"
+                    f"upperdir={layer}/upper,workdir={layer}/work", path],
+                   check=True)
 
 
 def unbind_all():

@@ -13,10 +13,11 @@ import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 
-from netns import bind, tmpfs
+from netns import bind, overlay, tmpfs
 
 PKG = "/var/cache/mtasts-test/opensmtpd"
 SMTPD = os.path.join(PKG, "usr", "sbin", "smtpd")
@@ -30,6 +31,25 @@ GROUPS = "opensmtpd:x:990:\nopensmtpq:x:991:\nmtasts:x:992:\n"
 
 def available():
     return os.path.exists(SMTPD)
+
+
+def _namespace_files():
+    """What smtpd.conf names and a fresh system lacks (/etc/aliases comes
+    with an MTA package: none is installed here), and /var/lib writable,
+    in this namespace only: the host is not touched."""
+    if os.environ.get("MTASTS_IN_NETNS") != "1" or not available():
+        return
+    extra = tempfile.mkdtemp(prefix="mtasts-smtpd-etc-")
+    os.chmod(extra, 0o755)
+    if not os.path.exists("/etc/aliases"):
+        with open(os.path.join(extra, "aliases"), "w") as f:
+            f.write("postmaster: root\n")
+        os.chmod(os.path.join(extra, "aliases"), 0o644)
+    overlay("/etc", extra)
+    overlay("/var/lib")
+
+
+_namespace_files()
 
 
 class Smtpd:
