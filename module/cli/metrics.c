@@ -91,8 +91,8 @@ sample(json_t *samples, json_int_t value, ...)
 		json_object_set_new(labels, k, json_string(v));
 	}
 	va_end(ap);
-	json_array_append_new(samples,
-	    json_pack("{s:o, s:I}", "labels", labels, "value", value));
+	json_array_append_new(
+	    samples, json_pack("{s:o, s:I}", "labels", labels, "value", value));
 }
 
 /* What the walk of the cache counts. */
@@ -183,8 +183,7 @@ count_lost(void *arg, const char *domain, int64_t until)
 static bool
 cache_metrics(struct out *o, const struct mtasts_config *cfg)
 {
-	static const char *const statuses[5] = {
-	    [MTASTS_STATUS_FOUND] = "found",
+	static const char *const statuses[5] = {[MTASTS_STATUS_FOUND] = "found",
 	    [MTASTS_STATUS_NOT_FOUND] = "not_found",
 	    [MTASTS_STATUS_RENEWED] = "renewed",
 	    [MTASTS_STATUS_CACHED] = "cached",
@@ -202,8 +201,9 @@ cache_metrics(struct out *o, const struct mtasts_config *cfg)
 		t.failing = json_array();
 	}
 	t.cache = cache_open(cfg, &err);
-	ok = t.cache != NULL && cache_each(t.cache, count_entry, &t, &err) ==
-	    MTASTS_OK && cache_witness_each(cfg, count_lost, &t, &err) == 0;
+	ok = t.cache != NULL &&
+	    cache_each(t.cache, count_entry, &t, &err) == MTASTS_OK &&
+	    cache_witness_each(cfg, count_lost, &t, &err) == 0;
 	if (!ok)
 		fprintf(stderr, "mtasts metrics: %s\n", err.message);
 	room = ok && cache_room(t.cache, &used, &size) == 0;
@@ -238,10 +238,11 @@ cache_metrics(struct out *o, const struct mtasts_config *cfg)
 		sample(family(o, "mtasts_cache_map_bytes",
 		           "Size of the cache's LMDB map (cache_size)."),
 		    (json_int_t)size, NULL);
-		sample(family(o, "mtasts_cache_used_bytes",
-		           "Bytes of the cache's map in use; past 90% of the "
-		           "map only policies in force are stored, past 97% the "
-		           "least used records are evicted."),
+		sample(
+		    family(o, "mtasts_cache_used_bytes",
+		        "Bytes of the cache's map in use; past 90% of the "
+		        "map only policies in force are stored, past 97% the "
+		        "least used records are evicted."),
 		    (json_int_t)used, NULL);
 	}
 	if (ok && o->per_domain) {
@@ -249,7 +250,8 @@ cache_metrics(struct out *o, const struct mtasts_config *cfg)
 		    json_pack("{s:s, s:s, s:s, s:O}", "name",
 		        "mtasts_domain_policy_expiry_timestamp_seconds", "type",
 		        "gauge", "help",
-		        "When each cached domain's policy expires (--per-domain: "
+		        "When each cached domain's policy expires "
+		        "(--per-domain: "
 		        "one series per domain).",
 		        "samples", t.expiry));
 		json_array_append_new(o->families,
@@ -314,16 +316,16 @@ add_day(json_int_t sum[2][3][RESULTS], json_t *list)
 	{
 		type = strcmp(json_string_value(json_object_get(p, "type")),
 		           "sts") == 0;
-		mode = type ? mode_of(json_string_value(
-		                  json_object_get(p, "policy")))
-		            : MTASTS_MODE_NONE;
+		mode = type
+		    ? mode_of(json_string_value(json_object_get(p, "policy")))
+		    : MTASTS_MODE_NONE;
 		sum[type][mode][0] +=
 		    json_integer_value(json_object_get(p, "success"));
 		sum[type][mode][RESULT_UNRECORDED] +=
 		    json_integer_value(json_object_get(p, "dropped"));
 		json_array_foreach(json_object_get(p, "details"), k, d)
-		    sum[type][mode][result_index(json_string_value(
-		        json_object_get(d, "result")))] +=
+		    sum[type][mode][result_index(
+		        json_string_value(json_object_get(d, "result")))] +=
 		    json_integer_value(json_object_get(d, "count"));
 	}
 }
@@ -374,7 +376,8 @@ tlsrpt_metrics(struct out *o, const struct mtasts_config *cfg)
 				if (sum[t][m][r] != 0)
 					sample(s, sum[t][m][r], "policy_type",
 					    types[t], "mode",
-					    mtasts_mode_name((enum mtasts_mode)m),
+					    mtasts_mode_name(
+					        (enum mtasts_mode)m),
 					    "result", results[r], NULL);
 }
 
@@ -434,7 +437,8 @@ send_metrics(struct out *o, const struct mtasts_config *cfg)
 	json_t *s;
 	size_t i;
 
-	if (!cfg->tlsrpt || run_state_path(cfg, "send", path, sizeof(path)) != 0 ||
+	if (!cfg->tlsrpt ||
+	    run_state_path(cfg, "send", path, sizeof(path)) != 0 ||
 	    run_state_read(path, &rs) != 0 ||
 	    !run_state_get(&rs, "finished", &v))
 		return;
@@ -442,9 +446,10 @@ send_metrics(struct out *o, const struct mtasts_config *cfg)
 	           "When the last mtasts tlsrpt send ended."),
 	    v, NULL);
 	if (run_state_get(&rs, "exit", &v))
-		outcome(family(o, "mtasts_tlsrpt_send_last_outcome",
-		            "Outcome of the last mtasts tlsrpt send: ok, problem "
-		            "(a report to retry or refused), error."),
+		outcome(
+		    family(o, "mtasts_tlsrpt_send_last_outcome",
+		        "Outcome of the last mtasts tlsrpt send: ok, problem "
+		        "(a report to retry or refused), error."),
 		    v);
 	s = family(o, "mtasts_tlsrpt_send_last_reports",
 	    "Reports (per policy domain and rua) of the last mtasts tlsrpt "
@@ -453,7 +458,8 @@ send_metrics(struct out *o, const struct mtasts_config *cfg)
 		if (run_state_get(&rs, names[i], &v))
 			sample(s, v, "result", names[i], NULL);
 	if (run_state_get(&rs, "last_sent", &v))
-		sample(family(o, "mtasts_tlsrpt_last_report_sent_timestamp_seconds",
+		sample(family(o,
+		           "mtasts_tlsrpt_last_report_sent_timestamp_seconds",
 		           "When a TLS report was last delivered."),
 		    v, NULL);
 }
@@ -489,15 +495,16 @@ put_text(FILE *f, json_t *families)
 			continue;
 		name = json_string_value(json_object_get(fam, "name"));
 		fprintf(f, "# HELP %s ", name);
-		put_escaped(f, json_string_value(json_object_get(fam, "help")),
-		    false);
+		put_escaped(
+		    f, json_string_value(json_object_get(fam, "help")), false);
 		fprintf(f, "\n# TYPE %s %s\n", name,
 		    json_string_value(json_object_get(fam, "type")));
 		json_array_foreach(json_object_get(fam, "samples"), j, smp)
 		{
 			fputs(name, f);
 			first = true;
-			json_object_foreach(json_object_get(smp, "labels"), k, v)
+			json_object_foreach(
+			    json_object_get(smp, "labels"), k, v)
 			{
 				fprintf(f, "%s%s=\"", first ? "{" : ",", k);
 				put_escaped(f, json_string_value(v), true);
@@ -562,8 +569,8 @@ cmd_metrics(int argc, char **argv)
 	int opt, status = CLI_OK;
 	bool done;
 
-	while ((opt = getopt_long(argc, argv, "po:" CLI_COMMON_SHORT, opts,
-	            NULL)) != -1) {
+	while ((opt = getopt_long(
+	            argc, argv, "po:" CLI_COMMON_SHORT, opts, NULL)) != -1) {
 		if (opt == 'p')
 			o.per_domain = true;
 		else if (opt == 'o')
@@ -574,8 +581,9 @@ cmd_metrics(int argc, char **argv)
 	if (optind != argc)
 		return cli_usage_error(&cli, "unexpected argument");
 	if (output != NULL && cli.json)
-		return cli_usage_error(&cli, "--output writes the text format: "
-		                             "not with --json");
+		return cli_usage_error(&cli,
+		    "--output writes the text format: "
+		    "not with --json");
 	if (cli_load_config(&cli, &cfg) != 0)
 		return CLI_ERROR;
 	if ((o.families = json_array()) == NULL) {

@@ -14,8 +14,8 @@
 #define LINE_MAX_STATE 64
 
 int
-run_state_path(const struct mtasts_config *cfg, const char *which, char *path,
-    size_t len)
+run_state_path(
+    const struct mtasts_config *cfg, const char *which, char *path, size_t len)
 {
 	char dir[4096];
 	int n;

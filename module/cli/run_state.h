@@ -27,16 +27,16 @@ struct mtasts_config;
 
 /* The path of the state of "refresh" or "send" for cfg; -1 when cfg has no
  * directory for it or the path does not fit. */
-int run_state_path(const struct mtasts_config *cfg, const char *which,
-    char *path, size_t len);
+int run_state_path(
+    const struct mtasts_config *cfg, const char *which, char *path, size_t len);
 
 /* Sets name (at most RUN_STATE_NAME - 1 bytes of [a-z_]) to value; a name
  * past RUN_STATE_MAX is not kept. */
 void run_state_set(struct run_state *s, const char *name, long long value);
 
 /* Whether s holds name; its value in *value. */
-bool run_state_get(const struct run_state *s, const char *name,
-    long long *value);
+bool run_state_get(
+    const struct run_state *s, const char *name, long long *value);
 
 /* Writes s to path: a new file in path's directory, renamed over path.
  * 0, or -1 with errno set. */
