@@ -49,6 +49,15 @@ mtasts_code cache_get(struct cache *c, const char *domain,
 mtasts_code cache_put(struct cache *c, const char *domain,
     const struct cache_entry *entry, struct mtasts_error *err);
 
+/*
+ * The room of the cache's map, in bytes: its size (cache_size, or what
+ * another process grew it to) and what is in use (the pages written less
+ * those LMDB keeps free for reuse).  Past 90 percent, records that keep no
+ * policy in force are refused; past 97, the least used ones are evicted
+ * (cache_space.c).  0, or -1 when LMDB cannot say.
+ */
+int cache_room(struct cache *c, uint64_t *used, uint64_t *size);
+
 /* Removes domain's entry; MTASTS_ERR_NOT_CACHED when there was none. */
 mtasts_code cache_del(
     struct cache *c, const char *domain, struct mtasts_error *err);

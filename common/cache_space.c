@@ -130,6 +130,48 @@ evict_least_used(struct cache *c)
 	return gone;
 }
 
+/* The pages of the free list (database 0), which LMDB reuses: each value
+ * counts its pages first. */
+static size_t
+free_pages(struct cache *c)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t n = 0, count;
+
+	if (cache_begin(c, MDB_RDONLY, &txn) != 0)
+		return 0;
+	if (mdb_cursor_open(txn, 0, &cur) == 0) {
+		while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0)
+			if (v.mv_size >= sizeof(count)) {
+				memcpy(&count, v.mv_data, sizeof(count));
+				n += count;
+			}
+		mdb_cursor_close(cur);
+	}
+	mdb_txn_abort(txn);
+	return n;
+}
+
+/* The pages of the map and its high-water mark; -1 when LMDB cannot say.
+ * Adopts a map another process grew (a cache_size raised since). */
+static int
+map_pages(struct cache *c, size_t *total, size_t *used, size_t *psize)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+
+	mdb_env_set_mapsize(c->env, 0);
+	if (mdb_env_info(c->env, &info) != 0 ||
+	    mdb_env_stat(c->env, &st) != 0 ||
+	    (*total = info.me_mapsize / st.ms_psize) == 0)
+		return -1;
+	*used = info.me_last_pgno + 1;
+	*psize = st.ms_psize;
+	return 0;
+}
+
 /*
  * Percent of the map in use: the high-water mark less the pages LMDB keeps
  * free for reuse.  Stale records must go before the map is full: then even
@@ -138,36 +180,29 @@ evict_least_used(struct cache *c)
 static unsigned
 percent_used(struct cache *c)
 {
-	MDB_envinfo info;
-	MDB_stat st;
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	size_t total, used, free_pages = 0, count;
+	size_t total, used, psize, unused;
 
-	/* adopt a map another process grew (a cache_size raised since) */
-	mdb_env_set_mapsize(c->env, 0);
-	if (mdb_env_info(c->env, &info) != 0 ||
-	    mdb_env_stat(c->env, &st) != 0 ||
-	    (total = info.me_mapsize / st.ms_psize) == 0)
+	if (map_pages(c, &total, &used, &psize) != 0)
 		return 0;
-	used = info.me_last_pgno + 1;
+	/* below the mark, the free list need not be read (a delivery asks) */
 	if (used * 100 < total * ROOM_FOR_ANSWERS)
 		return (unsigned)(used * 100 / total);
-	if (cache_begin(c, MDB_RDONLY, &txn) != 0)
-		return 0;
-	/* the free list (database 0): each value counts its pages first */
-	if (mdb_cursor_open(txn, 0, &cur) == 0) {
-		while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0)
-			if (v.mv_size >= sizeof(count)) {
-				memcpy(&count, v.mv_data, sizeof(count));
-				free_pages += count;
-			}
-		mdb_cursor_close(cur);
-	}
-	mdb_txn_abort(txn);
-	used = used > free_pages ? used - free_pages : 0;
+	unused = free_pages(c);
+	used = used > unused ? used - unused : 0;
 	return (unsigned)(used * 100 / total);
+}
+
+int
+cache_room(struct cache *c, uint64_t *used, uint64_t *size)
+{
+	size_t total, high, psize, unused;
+
+	if (c->env == NULL || map_pages(c, &total, &high, &psize) != 0)
+		return -1;
+	unused = free_pages(c);
+	*used = (uint64_t)(high > unused ? high - unused : 0) * psize;
+	*size = (uint64_t)total * psize;
+	return 0;
 }
 
 /*

@@ -3,6 +3,7 @@
  * mtasts refresh: the operator's view of the policy cache, and its daily
  * refresh.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "domain.h"
 #include "json.h"
 #include "mtasts.h"
+#include "run_state.h"
 
 static json_t *
 entry_json(const char *domain, const struct cache_entry *e)
@@ -95,8 +97,8 @@ one_domain(
 
 /* Whether the cache holds a policy for domain in force at now (a
  * record that cannot be read may: it counts as holding one). */
-static bool
-holds_policy(struct cache *c, const char *domain, int64_t now)
+bool
+cli_cache_holds_policy(struct cache *c, const char *domain, int64_t now)
 {
 	struct cache_entry e;
 	struct mtasts_error err;
@@ -124,7 +126,7 @@ add_lost(void *arg, const char *domain, int64_t until)
 {
 	struct lost *l = arg;
 
-	if (until <= l->now || holds_policy(l->c, domain, l->now))
+	if (until <= l->now || cli_cache_holds_policy(l->c, domain, l->now))
 		return 0;
 	l->count++;
 	if (l->list != NULL)
@@ -276,6 +278,7 @@ struct due {
 	size_t cached;
 	size_t unused; /* not asked for within refresh_window */
 	size_t lost;   /* enforce policies the cache lost, looked for */
+	size_t counts[5]; /* refreshed, by mtasts_status */
 	struct cache *cache;
 };
 
@@ -378,7 +381,7 @@ refresh_due(struct cli *cli, struct mtasts_ctx *ctx, struct due *d)
 {
 	struct mtasts_lookup *results = calloc(REFRESH_BATCH, sizeof(*results));
 	struct progress progress = {0, d->count};
-	size_t counts[5] = {0}, i, at, n;
+	size_t *counts = d->counts, i, at, n;
 	json_t *errors = json_array();
 	int status = CLI_OK;
 
@@ -426,6 +429,34 @@ refresh_due(struct cli *cli, struct mtasts_ctx *ctx, struct due *d)
 	return status;
 }
 
+/* What mtasts metrics says of the last refresh (run_state.h): when it
+ * ended, its exit status, its domains by status.  Failing to keep it is
+ * said, and no failure of the refresh. */
+static void
+keep_state(const struct mtasts_config *cfg, const struct due *d, int status)
+{
+	static const char *const names[5] = {
+	    [MTASTS_STATUS_FOUND] = "found",
+	    [MTASTS_STATUS_NOT_FOUND] = "not_found",
+	    [MTASTS_STATUS_RENEWED] = "renewed",
+	    [MTASTS_STATUS_CACHED] = "cached",
+	    [MTASTS_STATUS_ERRORED] = "errored"};
+	struct run_state s = {0};
+	char path[4200];
+	size_t i;
+
+	if (run_state_path(cfg, "refresh", path, sizeof(path)) != 0)
+		return;
+	run_state_set(&s, "finished", (long long)wall_now());
+	run_state_set(&s, "exit", status);
+	run_state_set(&s, "refreshed", (long long)d->count);
+	for (i = 0; i < 5; i++)
+		run_state_set(&s, names[i], (long long)d->counts[i]);
+	if (run_state_write(path, &s) != 0)
+		fprintf(stderr, "mtasts refresh: %s: %s\n", path,
+		    strerror(errno));
+}
+
 int
 cmd_refresh(int argc, char **argv)
 {
@@ -463,8 +494,14 @@ cmd_refresh(int argc, char **argv)
 	}
 	if (optind != argc)
 		return cli_usage_error(&cli, "unexpected argument");
-	if ((c = open_cache(&cli, &cfg)) == NULL)
+	if (cli_load_config(&cli, &cfg) != 0)
 		return CLI_ERROR;
+	if ((c = cache_open(cfg, &err)) == NULL) {
+		fprintf(stderr, "mtasts refresh: %s\n", err.message);
+		keep_state(cfg, &due, CLI_ERROR);
+		mtasts_config_free(cfg);
+		return CLI_ERROR;
+	}
 	due.cfg = cfg;
 	due.now = wall_now();
 	due.cache = c;
@@ -489,6 +526,7 @@ cmd_refresh(int argc, char **argv)
 		fprintf(stderr, "mtasts refresh: %s\n", err.message);
 		status = CLI_ERROR;
 	}
+	keep_state(cfg, &due, status);
 	for (i = 0; i < due.count; i++)
 		free(due.domains[i]);
 	free(due.domains);

@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -96,7 +97,14 @@ int cli_open(
  * with *status set when the command must end now. */
 int cli_parse_common(struct cli *cli, int argc, char **argv, int *status);
 
+struct cache;
+
+/* Whether the cache holds a policy for domain in force at now (a record
+ * that cannot be read may: it counts as holding one). */
+bool cli_cache_holds_policy(struct cache *c, const char *domain, int64_t now);
+
 int cmd_cache(int argc, char **argv);
+int cmd_metrics(int argc, char **argv);
 int cmd_config_lint(int argc, char **argv);
 int cmd_smtpd_reload(int argc, char **argv);
 int cmd_check(int argc, char **argv);

@@ -24,6 +24,8 @@ static const struct {
         "refresh cached policies before they expire (RFC 8461 §5.1)"},
     {"cache", cmd_cache,
         "list, show, purge, rebuild the cache; lost, forget policies it lost"},
+    {"metrics", cmd_metrics,
+        "what an operator watches, in the Prometheus text format"},
     {"tlsrpt", cmd_tlsrpt,
         "TLS reports (RFC 8460): show what was counted, send the reports"},
     {"smtpd-reload", cmd_smtpd_reload,

@@ -24,6 +24,7 @@
 #include "dns.h"
 #include "domain.h"
 #include "mtasts.h"
+#include "run_state.h"
 #include "tlsrpt.h"
 #include "tlsrpt_deliver.h"
 #include "tlsrpt_fold.h"
@@ -57,6 +58,7 @@ struct run {
 	json_t *out; /* send: one entry per report and rua */
 	bool problem;
 	bool stop; /* a state could not be kept: sending more could repeat */
+	struct run_state tally; /* send: results of this run, by name */
 };
 
 static int
@@ -112,9 +114,13 @@ note(struct run *r, const char *day, const char *domain, const char *rua,
     const char *result, const char *why)
 {
 	/* skipped is the usual case: most domains publish no TLSRPT record */
+	long long n = 0;
+
 	if (strcmp(result, "retry") == 0 || strcmp(result, "failed") == 0 ||
 	    strcmp(result, "error") == 0)
 		r->problem = true;
+	run_state_get(&r->tally, result, &n);
+	run_state_set(&r->tally, result, n + 1);
 	if (r->cli.json)
 		json_array_append_new(r->out,
 		    json_pack("{s:s, s:s, s:s, s:s, s:s}", "date", day,
@@ -317,6 +323,39 @@ send_reports(struct run *r, const char *date, const char *today)
 	return r->stop ? CLI_ERROR : r->problem ? CLI_PROBLEM : CLI_OK;
 }
 
+/* What mtasts metrics says of the last send (run_state.h): when it ended,
+ * its exit status, its reports by result, and when a report was last
+ * delivered (kept from an earlier run when this one delivered none). */
+static void
+keep_state(const struct run *r, int status)
+{
+	static const char *const results[] = {
+	    "sent", "retry", "failed", "skipped", "error"};
+	struct run_state old, s = {0};
+	char path[4200];
+	long long n, last = 0;
+	size_t i;
+
+	if (run_state_path(r->cfg, "send", path, sizeof(path)) != 0)
+		return;
+	if (run_state_read(path, &old) == 0)
+		run_state_get(&old, "last_sent", &last);
+	run_state_set(&s, "finished", (long long)wall_now());
+	run_state_set(&s, "exit", status);
+	for (i = 0; i < sizeof(results) / sizeof(results[0]); i++) {
+		n = 0;
+		run_state_get(&r->tally, results[i], &n);
+		run_state_set(&s, results[i], n);
+	}
+	if (run_state_get(&r->tally, "sent", &n) && n > 0)
+		last = wall_now();
+	if (last > 0)
+		run_state_set(&s, "last_sent", last);
+	if (run_state_write(path, &s) != 0)
+		fprintf(stderr, "mtasts tlsrpt: %s: %s\n", path,
+		    strerror(errno));
+}
+
 /* Before counting and sending: days older than KEEP_DAYS go, so that a
  * full store makes room (failing is said, not fatal). */
 static void
@@ -401,6 +440,8 @@ cmd_tlsrpt(int argc, char **argv)
 	status = strcmp(what, "show") == 0 ? show_day(&r, date ? date : today)
 	                                   : send_reports(&r, date, today);
 out:
+	if (strcmp(what, "send") == 0 && r.dry_run == NULL)
+		keep_state(&r, status);
 	if (lock >= 0)
 		close(lock);
 	dns_free(r.dns);

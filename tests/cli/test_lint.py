@@ -202,7 +202,8 @@ class Help(unittest.TestCase):
         subs = [line.split()[0] for line in out.decode().splitlines()
                 if line.startswith("  ")]
         self.assertEqual(subs, ["lookup", "check", "init", "refresh",
-                                "cache", "tlsrpt", "smtpd-reload", "policy-lint",
+                                "cache", "metrics", "tlsrpt", "smtpd-reload",
+                                "policy-lint",
                                 "txt-lint", "mx-match", "config-lint"])
         for sub in subs:
             rc, sub_out, _ = run(sub, "--help")
