@@ -518,42 +518,19 @@ put_text(FILE *f, json_t *families)
 	}
 }
 
-/* Writes the text into path: a new file beside it, renamed over it, so
- * that the textfile collector reads the old figures or the new ones
- * (its name does not end in .prom: the collector passes over it). */
+static void
+put_families(FILE *f, const void *families)
+{
+	put_text(f, (json_t *)families);
+}
+
+/* Writes the text into path (file_replace: the textfile collector reads
+ * the old figures or the new ones; the new file's name does not end in
+ * .prom, so the collector passes over it meanwhile). */
 static int
 write_output(const char *path, json_t *families)
 {
-	char tmp[4200];
-	FILE *f;
-	int fd, saved;
-
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >=
-	    sizeof(tmp)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	if ((fd = mkstemp(tmp)) < 0)
-		return -1;
-	/* node-exporter runs as its own user: the file is for everyone */
-	if (fchmod(fd, 0644) != 0 || (f = fdopen(fd, "w")) == NULL) {
-		saved = errno;
-		close(fd);
-		goto fail;
-	}
-	put_text(f, families);
-	if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0) {
-		saved = errno;
-		fclose(f);
-		goto fail;
-	}
-	if (fclose(f) == 0 && rename(tmp, path) == 0)
-		return 0;
-	saved = errno;
-fail:
-	unlink(tmp);
-	errno = saved;
-	return -1;
+	return file_replace(path, put_families, families);
 }
 
 int

@@ -73,11 +73,11 @@ run_state_get(const struct run_state *s, const char *name, long long *value)
 }
 
 int
-run_state_write(const char *path, const struct run_state *s)
+file_replace(const char *path, void (*put)(FILE *f, const void *arg),
+    const void *arg)
 {
 	char tmp[4200];
 	FILE *f;
-	size_t i;
 	int fd, saved;
 
 	/* a name the textfile collector and a reader both pass over: it does
@@ -89,30 +89,42 @@ run_state_write(const char *path, const struct run_state *s)
 	}
 	if ((fd = mkstemp(tmp)) < 0)
 		return -1;
-	/* counts and times, nothing secret: readable by a monitoring user */
+	/* counts and times, nothing secret: readable by a monitoring user
+	 * (node-exporter runs as its own) */
 	if (fchmod(fd, 0644) != 0 || (f = fdopen(fd, "w")) == NULL) {
 		saved = errno;
 		close(fd);
-		unlink(tmp);
-		errno = saved;
-		return -1;
+		goto fail;
 	}
-	for (i = 0; i < s->count; i++)
-		fprintf(f, "%s %lld\n", s->item[i].name, s->item[i].value);
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+	put(f, arg);
+	if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0) {
 		saved = errno;
 		fclose(f);
-		unlink(tmp);
-		errno = saved;
-		return -1;
+		goto fail;
 	}
-	if (fclose(f) != 0 || rename(tmp, path) != 0) {
-		saved = errno;
-		unlink(tmp);
-		errno = saved;
-		return -1;
-	}
-	return 0;
+	if (fclose(f) == 0 && rename(tmp, path) == 0)
+		return 0;
+	saved = errno;
+fail:
+	unlink(tmp);
+	errno = saved;
+	return -1;
+}
+
+static void
+put_state(FILE *f, const void *arg)
+{
+	const struct run_state *s = arg;
+	size_t i;
+
+	for (i = 0; i < s->count; i++)
+		fprintf(f, "%s %lld\n", s->item[i].name, s->item[i].value);
+}
+
+int
+run_state_write(const char *path, const struct run_state *s)
+{
+	return file_replace(path, put_state, s);
 }
 
 int

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #define RUN_STATE_MAX 16 /* names a state holds */
 #define RUN_STATE_NAME 24 /* bytes of a name, its NUL included */
@@ -38,8 +39,13 @@ void run_state_set(struct run_state *s, const char *name, long long value);
 bool run_state_get(
     const struct run_state *s, const char *name, long long *value);
 
-/* Writes s to path: a new file in path's directory, renamed over path.
- * 0, or -1 with errno set. */
+/* Replaces path with what put(f, arg) writes: a new file in path's
+ * directory (mode 0644), synced, renamed over path, so that a reader sees
+ * the old file or the new one.  0, or -1 with errno set. */
+int file_replace(const char *path, void (*put)(FILE *f, const void *arg),
+    const void *arg);
+
+/* Writes s to path (file_replace).  0, or -1 with errno set. */
 int run_state_write(const char *path, const struct run_state *s);
 
 /* Reads path into s (lines that do not parse are skipped).  0, 1 when
