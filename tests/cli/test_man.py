@@ -29,6 +29,20 @@ class Man(unittest.TestCase):
                 self.assertEqual(p.returncode, 0, p.stderr)
                 self.assertNotRegex(p.stdout, r"<[a-z]+>")
 
+    def test_tags_stand_on_their_own(self):
+        """A .TP tag is the one line after .TP: a synopsis continued on a
+        second line ran into its description (mtasts(1) refresh)."""
+        for page in PAGES:
+            with open(os.path.join(MAN, page)) as f:
+                lines = f.read().splitlines()
+            for i, line in enumerate(lines[:-2]):
+                if line == ".TP" and lines[i + 1].startswith((".BR", ".B ")):
+                    nxt = lines[i + 2]
+                    self.assertFalse(
+                        nxt.startswith((".IR", ".RB")) and
+                        nxt.rstrip().endswith("]"),
+                        f"{page}:{i + 2}: {lines[i + 1]} / {nxt}")
+
     def test_every_page_is_installed(self):
         with open(os.path.join(MAN, "..", "meson.build")) as f:
             build = f.read()
