@@ -22,6 +22,11 @@ from netns import bind, overlay, tmpfs
 PKG = "/var/cache/mtasts-test/opensmtpd"
 SMTPD = os.path.join(PKG, "usr", "sbin", "smtpd")
 TABLE = "/var/lib/mtasts/smtpd-enforce"
+# mtasts-smtpd-table.service: root in smtpctl's group, without a single
+# capability, no new privileges (smtpctl's set-group-ID bit ignored)
+AS_SMTPD_TABLE_UNIT = ["setpriv", "--regid=opensmtpq", "--clear-groups",
+                       "--no-new-privs", "--bounding-set=-all",
+                       "--inh-caps=-all", "--ambient-caps=-all"]
 
 USERS = ("opensmtpd:x:990:990::/var/lib/opensmtpd/empty:/usr/sbin/nologin\n"
          "opensmtpq:x:991:991::/var/lib/opensmtpd/empty:/usr/sbin/nologin\n"
@@ -158,8 +163,9 @@ class Smtpd:
                 continue
             if now != seen and not self.reload_off.is_set():
                 seen = now
-                # as mtasts-smtpd-table.service
-                p = subprocess.run([self.mtasts, "smtpd-reload",
+                # as mtasts-smtpd-table.service runs it
+                p = subprocess.run([*AS_SMTPD_TABLE_UNIT, self.mtasts,
+                                    "smtpd-reload",
                                     "--smtpctl", self.smtpctl],
                                    capture_output=True)
                 self.reload_status.append(p.returncode)
