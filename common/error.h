@@ -26,6 +26,18 @@ mtasts_code mtasts_error_set_http_status(
 bool mtasts_error_is_local(mtasts_code code);
 
 /*
+ * An answer about the domain that may mean it has no policy (a missing or
+ * bad record or policy, a fetch that failed), as opposed to a local
+ * failure or a code that is no outcome of discovery.  Whether it does is
+ * decided with what else is known (module/decide.c).
+ */
+bool mtasts_code_may_mean_no_policy(mtasts_code code);
+
+/* The RFC 8460 §4.3 result type of a session reported under a discovery
+ * that failed with code; NULL when none applies. */
+const char *mtasts_code_tlsrpt_result(mtasts_code code);
+
+/*
  * Writes s (len bytes of untrusted input) into dst as printable ASCII for a
  * message: other bytes become \xNN, and a long string is cut with "...".
  * Returns dst.

@@ -26,48 +26,6 @@ mtasts_verdict_name(enum mtasts_verdict verdict)
 	return "none";
 }
 
-/*
- * The answers of the network that say a domain has no usable policy:
- * no STSv1 TXT record (RFC 8461 §3.1), a malformed one (§3.1: "MUST
- * assume the recipient domain does not have an available MTA-STS
- * policy"), or a TXT record whose policy could not be fetched or parsed
- * "for any reason" (§5).  A list of what may say "none", not of what may
- * not: a code added later defers until it is placed here.
- */
-static bool
-says_no_policy(mtasts_code code)
-{
-	switch (code) {
-	case MTASTS_OK: /* not_found carries its reason, or none */
-	case MTASTS_ERR_NO_STS_RECORD:
-	case MTASTS_ERR_MULTI_STS_RECORDS:
-	case MTASTS_ERR_INVALID_STS_RECORD:
-	case MTASTS_ERR_INVALID_STS_ID:
-	case MTASTS_ERR_INVALID_STS_POLICY:
-	case MTASTS_ERR_INVALID_STS_VERSION:
-	case MTASTS_ERR_INVALID_STS_MODE:
-	case MTASTS_ERR_INVALID_STS_MAX_AGE:
-	case MTASTS_ERR_INVALID_STS_MX:
-	case MTASTS_ERR_POLICY_TOO_LARGE:
-	case MTASTS_ERR_HTTP_STATUS:
-	case MTASTS_ERR_HTTP_REDIRECT:
-	case MTASTS_ERR_HTTP_CONTENT_TYPE:
-	case MTASTS_ERR_HTTP:
-	case MTASTS_ERR_HTTP_CONNECT:
-	case MTASTS_ERR_HTTP_CUT:
-	case MTASTS_ERR_TLS:
-	case MTASTS_ERR_TLS_CERT_TIME: /* undecided where a policy was */
-	case MTASTS_ERR_TIMEOUT: /* of the fetch: a silent TXT query is
-	                            undecided */
-	case MTASTS_ERR_DNS_NXDOMAIN:
-	case MTASTS_ERR_DNS_NODATA:
-	case MTASTS_ERR_DNS: /* of the policy host, likewise */
-		return true;
-	default:
-		return false;
-	}
-}
-
 enum mtasts_verdict
 mtasts_verdict_of(const struct mtasts_lookup *r)
 {
@@ -97,7 +55,13 @@ mtasts_verdict_of(const struct mtasts_lookup *r)
 	    (r->cache_error.code != MTASTS_OK &&
 	        r->cache_error.code != MTASTS_ERR_IO) ||
 	    mtasts_error_is_local(r->error.code) ||
-	    !says_no_policy(r->error.code))
+	    /* the network's answers that say a domain has no usable
+	     * policy: no STSv1 TXT record (RFC 8461 §3.1), a malformed one
+	     * (§3.1: "MUST assume the recipient domain does not have an
+	     * available MTA-STS policy"), or a policy that could not be
+	     * fetched or parsed "for any reason" (§5): common/error.c's
+	     * table, where a new code must say what it is */
+	    !mtasts_code_may_mean_no_policy(r->error.code))
 		return MTASTS_VERDICT_DEFER;
 	if (r->status == MTASTS_STATUS_NOT_FOUND ||
 	    r->status == MTASTS_STATUS_ERRORED)

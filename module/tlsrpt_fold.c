@@ -15,37 +15,6 @@
 #include "tlsrpt_spool.h"
 #include "tlsrpt_store.h"
 
-/* §4.3.2.2: a policy announced in DNS that could not be had. */
-static const char *
-policy_failure(mtasts_code code)
-{
-	switch (code) {
-	case MTASTS_ERR_INVALID_STS_POLICY:
-	case MTASTS_ERR_INVALID_STS_VERSION:
-	case MTASTS_ERR_INVALID_STS_MODE:
-	case MTASTS_ERR_INVALID_STS_MAX_AGE:
-	case MTASTS_ERR_INVALID_STS_MX:
-	case MTASTS_ERR_POLICY_TOO_LARGE:
-	case MTASTS_ERR_HTTP_CONTENT_TYPE:
-		return "sts-policy-invalid";
-	case MTASTS_ERR_TLS:
-	case MTASTS_ERR_TLS_CERT_TIME:
-		return "sts-webpki-invalid";
-	case MTASTS_ERR_HTTP_STATUS:
-	case MTASTS_ERR_HTTP_REDIRECT:
-	case MTASTS_ERR_HTTP:
-	case MTASTS_ERR_HTTP_CONNECT:
-	case MTASTS_ERR_HTTP_CUT:
-	case MTASTS_ERR_TIMEOUT:
-	case MTASTS_ERR_DNS:
-	case MTASTS_ERR_DNS_NXDOMAIN:
-	case MTASTS_ERR_DNS_NODATA:
-		return "sts-policy-fetch-error";
-	default:
-		return NULL;
-	}
-}
-
 /* A domain's policy, looked up once per fold. */
 struct known {
 	struct mtasts_lookup lookup;
@@ -170,9 +139,10 @@ classify(const struct known *k, const struct spool_session *x,
 	out->policy = k->sts ? k->text : NULL;
 	if (k->sts)
 		out->result = sts_result(r->policy, x);
+	/* §4.3.2.2: a policy announced in DNS that could not be had */
 	else if (r->policy == NULL && r->status == MTASTS_STATUS_ERRORED &&
-	    policy_failure(r->error.code) != NULL)
-		out->result = policy_failure(r->error.code);
+	    mtasts_code_tlsrpt_result(r->error.code) != NULL)
+		out->result = mtasts_code_tlsrpt_result(r->error.code);
 	else if (!x->tls)
 		out->result = "starttls-not-supported";
 	return true;
