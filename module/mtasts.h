@@ -35,7 +35,7 @@
 extern "C" {
 #endif
 
-#define MTASTS_VERSION "0.2.0"
+#include "mtasts_version.h" /* MTASTS_VERSION, from the build */
 
 /* The layout of the public structures (see Stability above). */
 #define MTASTS_ABI 0u
