@@ -1,8 +1,10 @@
 /* mx.c - MX host validation against a policy's patterns (RFC 8461 §4.1). */
+#include <stdio.h>
 #include <string.h>
 
 #include "domain.h"
 #include "error.h"
+#include "mx.h"
 
 mtasts_code
 mtasts_mx_pattern_check(
@@ -54,6 +56,42 @@ mtasts_mx_match(const char *pattern, const char *host)
 		return domain_equal(host + left, slen, suffix, slen);
 	}
 	return domain_equal(pattern, plen, host, hlen);
+}
+
+size_t
+mx_pattern_regex(const char *pattern, char *out, size_t len)
+{
+	size_t plen = domain_trim_dot(pattern, strlen(pattern)), i, o = 0;
+	bool wild = plen >= 2 && pattern[0] == '*' && pattern[1] == '.';
+
+	/* one label of anything but a dot (a host is never a wildcard) */
+	if (wild) {
+		o = (size_t)snprintf(out, len, "[^.*]+");
+		i = 1;
+	} else {
+		i = 0;
+	}
+	if (i == plen || (wild && plen == 2))
+		return 0;
+	for (; i < plen; i++) {
+		char c = pattern[i];
+		const char *put;
+		char one[2] = {c, '\0'};
+
+		if (c == '.')
+			put = "\\.";
+		else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '_')
+			put = one;
+		else
+			return 0;
+		o += (size_t)snprintf(o < len ? out + o : NULL,
+		    o < len ? len - o : 0, "%s", put);
+	}
+	/* an absolute name from DNS */
+	o += (size_t)snprintf(
+	    o < len ? out + o : NULL, o < len ? len - o : 0, "\\.?");
+	return o;
 }
 
 void

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "mtasts.h"
+#include "mx.h"
 
 /* ignore_target_hosts that drops every address: the router declines and
  * the next router defers */
@@ -252,9 +253,9 @@ mtasts_recheck(uschar **yield, int argc, uschar *argv[])
 
 /*
  * A host list that keeps the hosts the policy names and drops the rest:
- * "!^(?i)mx1\.example\.com$ ; !^(?i)[^.]+\.example\.net$ ; 0.0.0.0/0 ;
- * ::/0".  Exim matches the names against the MX host names (RFC 8461
- * §4.1: "*." is exactly one label).
+ * "!^(?i)mx1\.example\.com\.?$ ; !^(?i)[^.*]+\.example\.net\.?$ ;
+ * 0.0.0.0/0 ; ::/0".  Exim matches the names against the MX host names
+ * (RFC 8461 §4.1, as mx_pattern_regex writes it: "*." is one label).
  */
 int
 mtasts_ignore(uschar **yield, int argc, uschar *argv[])
@@ -275,23 +276,20 @@ mtasts_ignore(uschar **yield, int argc, uschar *argv[])
 		return answer(yield, "");
 	}
 	for (i = 0; i < d.lookup.policy->mx_count; i++) {
-		const char *p = d.lookup.policy->mx[i];
-		bool wild = p[0] == '*';
+		/* the library's rule (common/mx.c), in Exim's terms */
+		char re[600]; /* a name's 253 bytes, each dot escaped */
+		size_t n = mx_pattern_regex(d.lookup.policy->mx[i], re,
+		    sizeof(re));
 
-		o += (size_t)snprintf(list + o, sizeof(list) - o, "!^(?i)%s",
-		    wild ? "[^.]+" : "");
-		for (p += wild ? 1 : 0; *p != '\0' && o + 4 < sizeof(list);
-		     p++) {
-			if (*p == '.')
-				list[o++] = '\\';
-			list[o++] = *p;
-		}
-		o += (size_t)snprintf(list + o, sizeof(list) - o, "$ ; ");
-		if (o >= sizeof(list) - 32) {
+		if (n == 0)
+			continue; /* a pattern that names no host */
+		if (n >= sizeof(re) || o + n + 48 >= sizeof(list)) {
 			/* too many patterns to say: keep none, defer */
 			mtasts_decision_clear(&d);
 			return answer(yield, IGNORE_ALL);
 		}
+		o += (size_t)snprintf(
+		    list + o, sizeof(list) - o, "!^(?i)%s$ ; ", re);
 	}
 	snprintf(list + o, sizeof(list) - o, IGNORE_ALL);
 	mtasts_decision_clear(&d);

@@ -1,7 +1,10 @@
 /* Unit tests of MX host validation (RFC 8461 §4.1). */
+#include <regex.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "mtasts.h"
+#include "mx.h"
 #include "unit.h"
 
 START_TEST(exact_match)
@@ -131,6 +134,58 @@ START_TEST(pattern_check)
 }
 END_TEST
 
+/* What the Exim adapter hands Exim (mx_pattern_regex) accepts exactly
+ * the hosts mtasts_mx_match accepts: both read through POSIX regex. */
+START_TEST(regex_says_the_same_rule)
+{
+	static const char *patterns[] = {"mx.example.com", "MX.Example.COM.",
+	    "*.example.com", "*.Example.Com.", "mx-1_a.example.net", "*.a.b.c",
+	    "x"};
+	static const char *hosts[] = {"mx.example.com", "MX.EXAMPLE.COM.",
+	    "mxexample.com", "mx.example.com..", "xmx.example.com", "",
+	    ".", "example.com", ".example.com", "a.b.example.com",
+	    "mx1.example.com", "*.example.com", "m*x.example.com",
+	    "mx.example.com.evil", "mx-1_a.example.net", "mx-1_A.EXAMPLE.net.",
+	    "q.a.b.c", "a.b.c", "q.r.a.b.c", "x", "X.", "\xc3\xa9.example.com"};
+	size_t p, h;
+
+	for (p = 0; p < sizeof(patterns) / sizeof(patterns[0]); p++) {
+		char body[512], anchored[600];
+		regex_t re;
+		size_t n = mx_pattern_regex(patterns[p], body, sizeof(body));
+
+		ck_assert_uint_gt(n, 0);
+		ck_assert_uint_lt(n, sizeof(body));
+		snprintf(anchored, sizeof(anchored), "^(%s)$", body);
+		ck_assert_int_eq(regcomp(&re, anchored,
+		                     REG_EXTENDED | REG_ICASE | REG_NOSUB),
+		    0);
+		for (h = 0; h < sizeof(hosts) / sizeof(hosts[0]); h++)
+			ck_assert_msg((regexec(&re, hosts[h], 0, NULL, 0) == 0) ==
+			        mtasts_mx_match(patterns[p], hosts[h]),
+			    "%s against %s (%s)", patterns[p], hosts[h], body);
+		regfree(&re);
+	}
+}
+END_TEST
+
+START_TEST(regex_of_refused_patterns_matches_nothing)
+{
+	char body[64];
+
+	ck_assert_uint_eq(mx_pattern_regex("*.", body, sizeof(body)), 0);
+	ck_assert_uint_eq(mx_pattern_regex("", body, sizeof(body)), 0);
+	ck_assert_uint_eq(mx_pattern_regex(".", body, sizeof(body)), 0);
+	ck_assert_uint_eq(
+	    mx_pattern_regex("mx*.example.com", body, sizeof(body)), 0);
+	ck_assert_uint_eq(
+	    mx_pattern_regex("mx+.example.com", body, sizeof(body)), 0);
+	/* too long for out: the length it needs, as snprintf says it */
+	ck_assert_uint_eq(mx_pattern_regex("mx.example.com", body, 4),
+	    strlen("mx\\.example\\.com\\.?"));
+}
+END_TEST
+
 static Suite *
 mx_suite(void)
 {
@@ -144,6 +199,8 @@ mx_suite(void)
 	tcase_add_test(t, validate_testing);
 	tcase_add_test(t, validate_none);
 	tcase_add_test(t, pattern_check);
+	tcase_add_test(t, regex_says_the_same_rule);
+	tcase_add_test(t, regex_of_refused_patterns_matches_nothing);
 	suite_add_tcase(s, t);
 	return s;
 }
