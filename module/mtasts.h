@@ -523,29 +523,6 @@ MTASTS_API mtasts_code mtasts_decide_mx(struct mtasts_ctx *ctx,
     char *why, size_t whylen);
 
 /*
- * OpenSMTPD's tables of the domains mail must go to under enforce (cached
- * enforce policies that have not expired, and enforce overrides): path,
- * one domain per line ("table mtasts_enforce file:PATH", matched to route
- * them through the relay_tls action), and path.routes, one
- * "domain smtp+tls://MX:25" per domain ("relay domain <mtasts_routes>
- * tls"): the most preferred MX host the policy allows, so that smtpd
- * delivers there and nowhere else whatever DNS says later.  A domain with
- * no qualifying MX gets no route (its mail waits).  Each file is written
- * atomically (a new file renamed over the old), the routes first; *changed
- * says whether either differs from what was there.
- *
- * mtasts_enforce_table_write() keeps a domain's route while its policy
- * still allows the host (no DNS query: the filter calls it at RCPT);
- * mtasts_enforce_table_refresh() asks DNS for every domain (mtasts
- * refresh --smtpd-table), keeping the old route only when DNS does not
- * answer.
- */
-MTASTS_API mtasts_code mtasts_enforce_table_write(struct mtasts_ctx *ctx, const char *path,
-    bool *changed, struct mtasts_error *err);
-MTASTS_API mtasts_code mtasts_enforce_table_refresh(struct mtasts_ctx *ctx,
-    const char *path, bool *changed, struct mtasts_error *err);
-
-/*
  * TLS-RPT (RFC 8460) as a sender: counts one TLS session of a delivery to
  * domain for the daily reports of mtasts tlsrpt send - when the
  * configuration says tlsrpt = yes; otherwise it returns MTASTS_OK at once.

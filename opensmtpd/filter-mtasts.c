@@ -8,7 +8,7 @@
  *   enforce  no MX of the domain the policy allows (after looking the
  *            policy up again): refused, 451 4.7.5 naming MTA-STS, the
  *            domain and the reason; otherwise the domain must be in the
- *            enforce tables (module/table.c) that smtpd.conf relays by,
+ *            enforce tables (module/smtpd_tables.c) that smtpd.conf relays by,
  *            to the policy's MX, as smtpd has loaded them: when it was not,
  *            the tables are rewritten and reloaded and the recipient waits
  *            for them a little, or is asked to retry
@@ -40,6 +40,7 @@
 #include "mtasts.h"
 #include "instance.h"
 #include "protocol.h"
+#include "smtpd_tables.h"
 #include "workers.h"
 
 #define LINE_MAX_BYTES                                                         \
@@ -243,24 +244,14 @@ routed(const struct filter *f, const char *domain)
 static bool
 route_holds(const struct filter *f, const struct mtasts_decision *d)
 {
-	char path[4200], line[600], domain[260], host[260];
+	char host[MTASTS_DOMAIN_MAX + 1];
 	struct mtasts_mx_result r;
-	bool holds = false;
-	FILE *t;
 
-	snprintf(path, sizeof(path), "%s.routes", f->table);
-	if (d->lookup.policy == NULL || (t = fopen(path, "r")) == NULL)
+	if (d->lookup.policy == NULL ||
+	    !smtpd_route_of(f->table, d->lookup.domain, host))
 		return false;
-	while (fgets(line, sizeof(line), t) != NULL)
-		if (sscanf(line, "%259s smtp+tls://%259[^:]:25", domain,
-		        host) == 2 &&
-		    strcasecmp(domain, d->lookup.domain) == 0) {
-			mtasts_validate_mx(d->lookup.policy, host, &r);
-			holds = r.valid && r.match != NULL;
-			break;
-		}
-	fclose(t);
-	return holds;
+	mtasts_validate_mx(d->lookup.policy, host, &r);
+	return r.valid && r.match != NULL;
 }
 
 /*
@@ -300,10 +291,10 @@ route(struct filter *f, const struct mtasts_decision *d, const char *session,
 		return;
 	}
 	/* otherwise the tables are written (a route the policy no longer
-	 * allows is replaced, module/table.c) and the recipient waits for
+	 * allows is replaced, module/smtpd_tables.c) and the recipient waits for
 	 * smtpd to load them; then a little more, else the client comes
 	 * back */
-	if (mtasts_enforce_table_write(f->ctx, f->table, &changed, &err) !=
+	if (smtpd_tables_write(f->ctx, f->table, &changed, &err) !=
 	    MTASTS_OK) {
 		note("%s: %s", f->table, err.message);
 	} else {

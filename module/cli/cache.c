@@ -16,6 +16,7 @@
 #include "json.h"
 #include "mtasts.h"
 #include "run_state.h"
+#include "smtpd_tables.h"
 
 static json_t *
 entry_json(const char *domain, const struct cache_entry *e)
@@ -521,7 +522,7 @@ cmd_refresh(int argc, char **argv)
 	}
 	/* OpenSMTPD routes enforce domains by this table: keep it current */
 	if (ctx != NULL && table != NULL &&
-	    mtasts_enforce_table_refresh(ctx, table, &changed, &err) !=
+	    smtpd_tables_refresh(ctx, table, &changed, &err) !=
 	        MTASTS_OK) {
 		fprintf(stderr, "mtasts refresh: %s\n", err.message);
 		status = CLI_ERROR;

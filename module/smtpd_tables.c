@@ -1,5 +1,5 @@
 /*
- * table.c - OpenSMTPD's two tables of the domains under enforce: the list
+ * smtpd_tables.c - OpenSMTPD's two tables of the domains under enforce: the list
  * (PATH, "table mtasts_enforce file:PATH", one key per line) that
  * smtpd.conf matches to route a domain through the "relay_tls" action, and
  * the routes (PATH.routes, "domain smtp+tls://MX:25") that action relays
@@ -27,6 +27,7 @@
 #include "domain.h"
 #include "error.h"
 #include "policy.h"
+#include "smtpd_tables.h"
 
 /* A route kept from the routes file as it was: domain -> host. */
 struct old_route {
@@ -160,6 +161,33 @@ add_domain(struct collect *c, const char *domain, const struct mtasts_policy *p)
 	add_line(c, &c->routes, &c->rlen, &c->rcap, line);
 }
 
+bool
+smtpd_route_parse(const char *line, char *domain, char *host)
+{
+	return sscanf(line, "%253s smtp+tls://%253[^:]:25", domain, host) ==
+	    2 &&
+	    domain_is_valid(domain, strlen(domain)) &&
+	    domain_is_valid(host, strlen(host));
+}
+
+bool
+smtpd_route_of(const char *table, const char *domain, char *host)
+{
+	char path[4200], line[1024], d[MTASTS_DOMAIN_MAX + 1];
+	bool found = false;
+	FILE *f;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s.routes", table) >=
+	        sizeof(path) ||
+	    (f = fopen(path, "r")) == NULL)
+		return false;
+	while (!found && fgets(line, sizeof(line), f) != NULL)
+		found = smtpd_route_parse(line, d, host) &&
+		    domain_equal(d, strlen(d), domain, strlen(domain));
+	fclose(f);
+	return found;
+}
+
 /* What the routes file at path holds: "domain smtp+tls://host:25". */
 static void
 read_old_routes(struct collect *c, const char *path)
@@ -169,9 +197,7 @@ read_old_routes(struct collect *c, const char *path)
 	struct old_route *grown;
 
 	while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
-		if (sscanf(line, "%253s smtp+tls://%253[^:]:25", d, h) != 2 ||
-		    !domain_is_valid(d, strlen(d)) ||
-		    !domain_is_valid(h, strlen(h)))
+		if (!smtpd_route_parse(line, d, h))
 			continue;
 		if ((grown = realloc(c->old, (c->old_count + 1) *
 		                                 sizeof(*grown))) == NULL)
@@ -394,14 +420,14 @@ write_tables(struct mtasts_ctx *ctx, const char *path, bool recheck_mx,
 }
 
 mtasts_code
-mtasts_enforce_table_write(struct mtasts_ctx *ctx, const char *path,
+smtpd_tables_write(struct mtasts_ctx *ctx, const char *path,
     bool *changed, struct mtasts_error *err)
 {
 	return write_tables(ctx, path, false, changed, err);
 }
 
 mtasts_code
-mtasts_enforce_table_refresh(struct mtasts_ctx *ctx, const char *path,
+smtpd_tables_refresh(struct mtasts_ctx *ctx, const char *path,
     bool *changed, struct mtasts_error *err)
 {
 	return write_tables(ctx, path, true, changed, err);
