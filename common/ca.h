@@ -8,7 +8,7 @@
 #include <openssl/x509.h>
 
 #include "config.h"
-#include "mtasts.h"
+#include "mtasts_core.h"
 
 /*
  * Reads the store of cfg: ca_bundle (a PEM file) replaces the system's

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "mtasts.h"
+#include "mtasts_core.h"
 #include "record.h"
 
 struct cache;

@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "mtasts.h"
+#include "mtasts_core.h"
 
 enum resolver_kind {
 	RESOLVER_SYSTEM, /* resolv.conf and /etc/hosts */

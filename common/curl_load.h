@@ -10,7 +10,7 @@
 
 #include <curl/curl.h>
 
-#include "mtasts.h"
+#include "mtasts_core.h"
 
 struct curl_api {
 	CURLcode (*global_init)(long flags);

@@ -7,7 +7,7 @@
 #define MTASTS_DISCOVER_H
 
 #include "config.h"
-#include "mtasts.h"
+#include "mtasts_core.h"
 
 struct discoverer;
 

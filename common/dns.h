@@ -9,7 +9,7 @@
 
 #include "clock.h"
 #include "config.h"
-#include "mtasts.h"
+#include "mtasts_core.h"
 
 #define DNS_TYPE_A 1
 #define DNS_TYPE_CNAME 5

@@ -4,7 +4,7 @@
 
 #include <stdbool.h>
 
-#include "mtasts.h"
+#include "mtasts_core.h"
 
 /*
  * Sets err (which may be NULL) to code with a printf-style message, and

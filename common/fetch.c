@@ -14,6 +14,7 @@
 #include "ca.h"
 #include "error.h"
 #include "fetch.h"
+#include "mtasts_version.h"
 
 #define USER_AGENT "mtasts/" MTASTS_VERSION " (RFC 8461)"
 

@@ -12,7 +12,7 @@
 #include "config.h"
 #include "curl_load.h"
 #include "domain.h"
-#include "mtasts.h"
+#include "mtasts_core.h"
 
 struct fetch {
 	const struct curl_api *curl; /* libcurl, loaded (curl_load.h) */

@@ -8,7 +8,7 @@
 
 #include <jansson.h>
 
-#include "mtasts.h"
+#include "mtasts_core.h"
 
 /* {"id","version","mode","mx":[...],"max_age"[,"expires"]} */
 json_t *mtasts_json_policy(const struct mtasts_policy *policy);

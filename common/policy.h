@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "mtasts.h"
+#include "mtasts_core.h"
 
 /*
  * A policy from values already split, as the cache's records hold them:

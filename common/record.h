@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "mtasts.h"
+#include "mtasts_core.h"
 
 /* What the cache knows of one domain. */
 struct cache_entry {

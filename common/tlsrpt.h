@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "mtasts.h"
+#include "mtasts_core.h"
 
 #define TLSRPT_MAX_RUA 16
 

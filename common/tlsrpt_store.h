@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "mtasts.h"
+#include "mtasts_core.h"
 #include "tlsrpt_day.h"
 
 

@@ -5,6 +5,7 @@
 #include "cache.h"
 #include "config.h"
 #include "dns.h"
+#include "mtasts.h"
 
 /* The resolver, made on first need; NULL with err set. */
 struct dns *ctx_dns(struct mtasts_ctx *ctx, struct mtasts_error *err);

@@ -38,8 +38,8 @@
 
 #include "clock.h"
 #include "mtasts.h"
-#include "instance.h"
 #include "protocol.h"
+#include "smtpd_instance.h"
 #include "smtpd_tables.h"
 #include "workers.h"
 
@@ -67,7 +67,7 @@ struct filter {
 	const char *table; /* the enforce table file */
 	const char *loaded; /* what smtpd loaded of it (mtasts smtpd-reload) */
 	const char *reload; /* the command that reloads it */
-	const char *socket; /* smtpd's control socket (instance.h) */
+	const char *socket; /* smtpd's control socket (smtpd_instance.h) */
 	char version[16]; /* protocol, from the lines */
 	struct workers *workers;
 };

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "mtasts.h"
+#include "mtasts_version.h"
 
 #define DOMAIN_LIST_MAX (16 * 1024 * 1024)
 

@@ -4,7 +4,7 @@
  * lets a recipient of an enforce domain through (README, OpenSMTPD).
  *
  * The record (--loaded) must never list a domain smtpd does not route by
- * the table.  Its first line names the smtpd it was made with (instance.h):
+ * the table.  Its first line names the smtpd it was made with (smtpd_instance.h):
  * a record of an earlier smtpd counts as empty, for the running one read
  * the table afresh when it started.  Before "smtpctl update table" it is
  * cut down to the domains
@@ -30,7 +30,7 @@
 
 #include "cli.h"
 #include "domain.h"
-#include "instance.h"
+#include "smtpd_instance.h"
 
 #define DEFAULT_TABLE "/var/lib/mtasts/smtpd-enforce"
 #define DEFAULT_LOADED "/run/mtasts-smtpd/smtpd-enforce.loaded"

@@ -16,6 +16,7 @@
 #include "ca.h"
 #include "curl_load.h"
 #include "fetch.h"
+#include "mtasts_version.h"
 #include "tlsrpt_deliver.h"
 
 #define SENDMAIL_SECONDS 120

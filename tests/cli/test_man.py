@@ -59,7 +59,7 @@ class Man(unittest.TestCase):
             with open(os.path.join(root, *path)) as f:
                 return f.read()
         version = re.search(r"version : '([^']+)'", read("meson.build"))[1]
-        # the header's is made by meson (module/mtasts_version.h.in)
+        # the header's is made by meson (common/mtasts_version.h.in)
         self.assertNotRegex(read("module", "mtasts.h"),
                             r"#define MTASTS_VERSION")
         self.assertEqual(re.match(r"mtasts \(([^-)]+)",

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "mtasts.h"
 #include "unit.h"
 
 /* Loads len bytes of text as a configuration file; the error in err. */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "mtasts.h"
 #include "tlsrpt_spool.h"
 #include "tlsrpt_store.h"
 #include "unit.h"

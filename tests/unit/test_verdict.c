@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "mtasts.h"
 #include "unit.h"
 
 static struct mtasts_lookup

@@ -1,8 +1,8 @@
-/* instance.c - see instance.h. */
+/* smtpd_instance.c - see smtpd_instance.h. */
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include "instance.h"
+#include "smtpd_instance.h"
 
 int
 smtpd_instance(const char *path, char *out, size_t outlen)

@@ -1,8 +1,9 @@
 /*
- * instance.h - which smtpd is running: the records of what smtpd loaded
+ * smtpd_instance.h - which smtpd is running: the records of what smtpd loaded
  * (mtasts smtpd-reload writes them, filter-mtasts reads them) name the
  * smtpd they were made with, so that one made with an earlier smtpd is
- * never taken for the running one's.
+ * never taken for the running one's.  Internal to libmtasts, with
+ * smtpd_tables.c: the OpenSMTPD adapter's and the command's.
  */
 #ifndef MTASTS_SMTPD_INSTANCE_H
 #define MTASTS_SMTPD_INSTANCE_H
