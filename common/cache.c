@@ -377,7 +377,7 @@ cache_close(struct cache *c)
  * runs mtasts cache rebuild, which keeps every record still readable.
  */
 static void
-let_go(struct cache *c, bool faulted)
+abandon_damaged_map(struct cache *c, bool faulted)
 {
 	MDB_txn *txn = c->writing;
 	sigjmp_buf jump;
@@ -410,7 +410,7 @@ failed(struct cache *c, struct mtasts_error *err, const char *what,
 {
 	if (!is_damage(rc))
 		return lmdb_error(err, what, domain, rc);
-	let_go(c, false);
+	abandon_damaged_map(c, false);
 	return mtasts_error_set(err, MTASTS_ERR_CACHE,
 	    "cache %s: damaged (%s): run mtasts cache rebuild",
 	    c->cfg->cache_dir, mdb_strerror(rc));
@@ -420,7 +420,7 @@ static mtasts_code
 faulted(struct cache *c, struct mtasts_error *err)
 {
 	c->faulted = true;
-	let_go(c, true);
+	abandon_damaged_map(c, true);
 	return mtasts_error_set(err, MTASTS_ERR_CACHE,
 	    "cache %s: damaged (a memory fault reading it): run mtasts cache "
 	    "rebuild",

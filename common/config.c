@@ -350,7 +350,7 @@ config_override(const struct mtasts_config *cfg, const char *domain)
 /* Whether name is given for the first time in its section; the lists
  * (mx, connect_to) may be given again and again. */
 static bool
-once(struct seen *seen, const char *name)
+given_first_time(struct seen *seen, const char *name)
 {
 	size_t i;
 
@@ -408,7 +408,7 @@ on_setting(void *user, const char *section, const char *name, const char *value)
 		r->failed = 1;
 		return 0;
 	}
-	if (rc == 0 && !once(section[0] == 'd' ? &r->domain : &r->global, name))
+	if (rc == 0 && !given_first_time(section[0] == 'd' ? &r->domain : &r->global, name))
 		rc = -3;
 	if (rc == -2)
 		snprintf(r->msg, sizeof(r->msg), "unknown setting \"%s\"",

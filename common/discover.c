@@ -117,7 +117,7 @@ known_in_force(const struct job *j)
 
 /* A policy for the result, in one allocation of its own. */
 static void
-adopt(struct job *j, const struct mtasts_policy *p, int64_t expires)
+result_take_policy(struct job *j, const struct mtasts_policy *p, int64_t expires)
 {
 	struct mtasts_policy *copy = mtasts_policy_dup(p);
 
@@ -164,7 +164,7 @@ fail(struct job *j, const struct mtasts_error *err)
 	j->out->error = *err;
 	if (known_in_force(j)) {
 		j->out->status = MTASTS_STATUS_CACHED;
-		adopt(j, j->known, j->known->expires);
+		result_take_policy(j, j->known, j->known->expires);
 	} else {
 		j->out->undecided = undecided;
 		j->out->status =
@@ -296,7 +296,7 @@ on_txt(void *arg, struct dns_answer *a)
 	/* RFC 8461 §5.1: an unchanged id means the known policy is current */
 	if (j->known != NULL && strcmp(j->known->id, j->out->id) == 0) {
 		j->out->status = MTASTS_STATUS_RENEWED;
-		adopt(j, j->known, j->d->now + j->known->max_age);
+		result_take_policy(j, j->known, j->d->now + j->known->max_age);
 		job_done(j);
 		return;
 	}

@@ -167,18 +167,55 @@ val_of(const char *key)
 	return v;
 }
 
-/* Adds x to the summary at pkey and, for a failure, its detail row. */
+/* Counts one failure's detail row (its result and hosts) under the
+ * policy at pkey; past the store's limit of rows per policy, or on a
+ * clash of hashes, counts it as dropped instead. */
 static int
-count(struct tlsrpt_store *s, MDB_txn *txn, const char *pkey,
+count_detail(struct tlsrpt_store *s, MDB_txn *txn, const char *pkey,
+    const char *row, struct sum *sum)
+{
+	size_t rlen = strlen(row);
+	char fkey[KEY_MAX];
+	uint64_t n = 0;
+	MDB_val k, v;
+	int rc;
+
+	if (snprintf(fkey, sizeof(fkey), "F%.300s %08" PRIx32, pkey + 1,
+	        crc32_of(row, rlen)) < 0)
+		return EINVAL;
+	k = val_of(fkey);
+	rc = mdb_get(txn, s->dbi, &k, &v);
+	if (rc == 0 && v.mv_size == sizeof(n) + rlen &&
+	    memcmp((char *)v.mv_data + sizeof(n), row, rlen) == 0)
+		memcpy(&n, v.mv_data, sizeof(n));
+	else if (rc == 0 ||
+	    (rc == MDB_NOTFOUND && (long)sum->details >= s->details)) {
+		sum->dropped++;
+		return 0;
+	} else if (rc != MDB_NOTFOUND)
+		return rc;
+	else
+		sum->details++;
+	n++;
+	v.mv_size = sizeof(n) + rlen;
+	if ((rc = mdb_put(txn, s->dbi, &k, &v, MDB_RESERVE)) != 0)
+		return rc;
+	memcpy(v.mv_data, &n, sizeof(n));
+	memcpy((char *)v.mv_data + sizeof(n), row, rlen);
+	return 0;
+}
+
+/* Counts session x in the summary of its policy at pkey (a success or a
+ * failure) and a failure's detail row too. */
+static int
+count_session(struct tlsrpt_store *s, MDB_txn *txn, const char *pkey,
     const struct tlsrpt_session *x, const char *row)
 {
 	MDB_val k = val_of(pkey), v;
 	const char *policy = x->sts && x->policy != NULL ? x->policy : "";
 	size_t plen = strlen(policy);
-	char fkey[KEY_MAX];
 	unsigned char *buf;
 	struct sum sum;
-	uint64_t n = 0;
 	int rc;
 
 	memset(&sum, 0, sizeof(sum));
@@ -191,36 +228,12 @@ count(struct tlsrpt_store *s, MDB_txn *txn, const char *pkey,
 		return MDB_KEYEXIST; /* another policy of the same hash */
 	else if (rc != MDB_NOTFOUND)
 		return rc;
-	if (x->result == NULL)
+	if (x->result == NULL) {
 		sum.success++;
-	else {
-		size_t rlen = strlen(row);
-
+	} else {
 		sum.failure++;
-		if (snprintf(fkey, sizeof(fkey), "F%.300s %08" PRIx32,
-		        pkey + 1, crc32_of(row, rlen)) < 0)
-			return EINVAL;
-		k = val_of(fkey);
-		rc = mdb_get(txn, s->dbi, &k, &v);
-		if (rc == 0 && v.mv_size == sizeof(n) + rlen &&
-		    memcmp((char *)v.mv_data + sizeof(n), row, rlen) == 0)
-			memcpy(&n, v.mv_data, sizeof(n));
-		else if (rc == 0 || (rc == MDB_NOTFOUND &&
-		                        (long)sum.details >= s->details))
-			sum.dropped++, rc = -1;
-		else if (rc != MDB_NOTFOUND)
+		if ((rc = count_detail(s, txn, pkey, row, &sum)) != 0)
 			return rc;
-		else
-			sum.details++;
-		if (rc != -1) {
-			n++;
-			v.mv_size = sizeof(n) + rlen;
-			if ((rc = mdb_put(txn, s->dbi, &k, &v, MDB_RESERVE)) !=
-			    0)
-				return rc;
-			memcpy(v.mv_data, &n, sizeof(n));
-			memcpy((char *)v.mv_data + sizeof(n), row, rlen);
-		}
 	}
 	k = val_of(pkey);
 	v.mv_size = sizeof(sum) + plen;
@@ -256,7 +269,7 @@ add_one(struct tlsrpt_store *s, MDB_txn *txn, const char *day,
 	snprintf(row, sizeof(row), "%s %s %s %s",
 	    x->result != NULL ? x->result : "-", or_dash(x->sending_ip),
 	    or_dash(x->mx_host), or_dash(x->receiving_ip));
-	rc = count(s, txn, pkey, x, row);
+	rc = count_session(s, txn, pkey, x, row);
 	return rc == MDB_KEYEXIST ? 0 : rc; /* a hash collision: not counted */
 }
 

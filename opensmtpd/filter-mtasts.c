@@ -261,7 +261,7 @@ route_holds(const struct filter *f, const struct mtasts_decision *d)
  * sees it), at most once per NUDGE_EVERY_MS.  True when it did.
  */
 static bool
-nudge(const struct filter *f)
+touch_table_for_reload(const struct filter *f)
 {
 	struct stat st;
 
@@ -302,7 +302,7 @@ route(struct filter *f, const struct mtasts_decision *d, const char *session,
 
 		/* unchanged: a peer request of this domain, decided at the
 		 * same time, may have written it; its load is on its way */
-		if (changed || (!routed(f, d->lookup.domain) && nudge(f)))
+		if (changed || (!routed(f, d->lookup.domain) && touch_table_for_reload(f)))
 			reload_table(f);
 		while (!(routed(f, d->lookup.domain) && route_holds(f, d)) &&
 		    mono_ms() < deadline)
