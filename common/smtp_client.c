@@ -187,16 +187,17 @@ smtp_read_reply(int fd, char *buf, size_t cap, int64_t deadline)
 void
 smtp_reply_text(const char *reply, char *out, size_t len)
 {
-	const char *line, *end, *stop, *c;
+	const char *line, *end;
 	size_t o = 0;
 
 	if (len == 0)
 		return;
 	for (line = reply; *line != '\0' && o + 1 < len;
 	     line = end + (*end == '\n')) {
+		const char *stop, *c = line;
+
 		end = line + strcspn(line, "\n");
 		stop = end > line && end[-1] == '\r' ? end - 1 : end;
-		c = line;
 		if (line != reply) { /* "NNN-" or "NNN ": said once */
 			c += stop - line >= 4 ? 4 : stop - line;
 			if (c == stop)
