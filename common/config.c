@@ -2,6 +2,7 @@
  * config.c - reads the INI configuration file (libinih): global settings
  * in [mtasts].  mtasts.conf(5) documents every key.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ini.h>
@@ -20,10 +21,13 @@
 /* apart from the cache: the MTA's transports write it, and they must
  * not be able to write the cache */
 #define DEFAULT_TLSRPT_SPOOL "/var/spool/mtasts"
+/* the local MTA: Debian's Exim, OpenSMTPD and Postfix listen there and
+ * relay for it */
+#define DEFAULT_TLSRPT_RELAY "127.0.0.1"
 
 /* Settings given once per section (the others, lists, repeat). */
 struct seen {
-	char names[64][24]; /* 32 names are known, none over 19 bytes */
+	char names[64][24]; /* 33 names are known, none over 19 bytes */
 	size_t count;
 };
 
@@ -166,6 +170,36 @@ set_cache(struct mtasts_config *cfg, const char *name, const char *value)
 
 static int parse_bool(const char *value, bool *out);
 
+/* HOST[:PORT]: an IPv4 literal, or an IPv6 one in brackets ([::1]:25; a
+ * bare ::1:25 would read as an address), the port 25 unless given. */
+static int
+parse_relay(struct mtasts_config *cfg, const char *value)
+{
+	char host[INET6_ADDRSTRLEN];
+	unsigned char address[sizeof(struct in6_addr)];
+	bool v6 = value[0] == '[';
+	const char *start = value + v6, *rest;
+	long port = 25;
+	size_t n;
+
+	n = v6 ? strcspn(start, "]") : strcspn(start, ":");
+	rest = start + n + v6;
+	if (n == 0 || n >= sizeof(host) || (v6 && start[n] != ']'))
+		return -1;
+	memcpy(host, start, n);
+	host[n] = '\0';
+	if (inet_pton(v6 ? AF_INET6 : AF_INET, host, address) != 1)
+		return -1;
+	if (rest[0] == ':' &&
+	    (rest[1] < '0' || rest[1] > '9' ||
+	        parse_whole(rest + 1, 1, 65535, &port) != 0))
+		return -1;
+	if (rest[0] != ':' && rest[0] != '\0')
+		return -1;
+	cfg->tlsrpt_relay_port = (int)port;
+	return set_string(&cfg->tlsrpt_relay, host);
+}
+
 static int
 set_tlsrpt(struct mtasts_config *cfg, const char *name, const char *value)
 {
@@ -204,6 +238,8 @@ set_tlsrpt(struct mtasts_config *cfg, const char *name, const char *value)
 	if (strcmp(name, "tlsrpt_from") == 0)
 		return strchr(value, '@') != NULL && strcspn(value, " <>") == strlen(value)
 		    ? set_string(&cfg->tlsrpt_from, value) : -1;
+	if (strcmp(name, "tlsrpt_relay") == 0)
+		return parse_relay(cfg, value);
 	if (strcmp(name, "sendmail") == 0)
 		return value[0] == '/' ? set_string(&cfg->sendmail, value) : -1;
 	return -2;
@@ -347,18 +383,26 @@ config_override(const struct mtasts_config *cfg, const char *domain)
 	return NULL;
 }
 
+static bool
+given(const struct seen *seen, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < seen->count; i++)
+		if (strcmp(seen->names[i], name) == 0)
+			return true;
+	return false;
+}
+
 /* Whether name is given for the first time in its section; the lists
  * (mx, connect_to) may be given again and again. */
 static bool
 given_first_time(struct seen *seen, const char *name)
 {
-	size_t i;
-
 	if (strcmp(name, "mx") == 0 || strcmp(name, "connect_to") == 0)
 		return true;
-	for (i = 0; i < seen->count; i++)
-		if (strcmp(seen->names[i], name) == 0)
-			return false;
+	if (given(seen, name))
+		return false;
 	/* a name that could not be kept could not be told again: refused
 	 * (none of the known names is so long or so many) */
 	if (seen->count == sizeof(seen->names) / sizeof(seen->names[0]) ||
@@ -410,6 +454,13 @@ on_setting(void *user, const char *section, const char *name, const char *value)
 	}
 	if (rc == 0 && !given_first_time(section[0] == 'd' ? &r->domain : &r->global, name))
 		rc = -3;
+	/* mailto: reports go one way: which one would be a guess */
+	if (rc == 0 && section[0] == 'm' &&
+	    ((strcmp(name, "sendmail") == 0 &&
+	         given(&r->global, "tlsrpt_relay")) ||
+	        (strcmp(name, "tlsrpt_relay") == 0 &&
+	            given(&r->global, "sendmail"))))
+		rc = -4;
 	if (rc == -2)
 		snprintf(r->msg, sizeof(r->msg), "unknown setting \"%s\"",
 		    mtasts_quote(q, sizeof(q), name, strlen(name)));
@@ -418,6 +469,10 @@ on_setting(void *user, const char *section, const char *name, const char *value)
 		    "%s given twice in [%s]: which one is meant?",
 		    mtasts_quote(n, sizeof(n), name, strlen(name)),
 		    mtasts_quote(q, sizeof(q), section, strlen(section)));
+	else if (rc == -4)
+		snprintf(r->msg, sizeof(r->msg),
+		    "sendmail and tlsrpt_relay are both given: mailto: reports "
+		    "go through one of them, say which");
 	else if (rc != 0)
 		snprintf(r->msg, sizeof(r->msg), "invalid value for %s: \"%s\"",
 		    mtasts_quote(n, sizeof(n), name, strlen(name)),
@@ -452,11 +507,12 @@ config_defaults(void)
 	cfg->refresh_window = 30 * 86400;
 	cfg->tlsrpt_size = (size_t)16 << 20;
 	cfg->tlsrpt_details = 100;
-	cfg->sendmail = strdup("/usr/sbin/sendmail");
+	cfg->tlsrpt_relay = strdup(DEFAULT_TLSRPT_RELAY);
+	cfg->tlsrpt_relay_port = 25;
 	cfg->tlsrpt_spool = strdup(DEFAULT_TLSRPT_SPOOL);
-	if (cfg->cache_dir == NULL || cfg->sendmail == NULL ||
+	if (cfg->cache_dir == NULL || cfg->tlsrpt_relay == NULL ||
 	    cfg->tlsrpt_spool == NULL) {
-		free(cfg->sendmail);
+		free(cfg->tlsrpt_relay);
 		free(cfg->tlsrpt_spool);
 		free(cfg->cache_dir);
 		free(cfg);
@@ -767,6 +823,7 @@ mtasts_config_free(struct mtasts_config *cfg)
 	free(cfg->tlsrpt_contact);
 	free(cfg->tlsrpt_submitter);
 	free(cfg->tlsrpt_from);
+	free(cfg->tlsrpt_relay);
 	free(cfg->sendmail);
 	for (i = 0; i < cfg->override_count; i++) {
 		size_t k;

@@ -57,7 +57,11 @@ struct mtasts_config {
 	char *tlsrpt_contact; /* contact-info; NULL: postmaster@submitter */
 	char *tlsrpt_submitter; /* NULL: this host's name */
 	char *tlsrpt_from; /* the reports' From address */
-	char *sendmail; /* the local MTA's sendmail */
+	/* mailto: reports: by SMTP to the relay, or through sendmail when
+	 * the file names one (the two exclude each other) */
+	char *tlsrpt_relay; /* the relay's address, an IPv4 or IPv6 literal */
+	int tlsrpt_relay_port;
+	char *sendmail; /* the local MTA's sendmail, or NULL: the relay */
 	struct override *overrides;
 	size_t override_count;
 };

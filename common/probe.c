@@ -3,10 +3,6 @@
  * version and any certificate, so that it can say what is wrong instead
  * of just failing; the judging is done on what it records.
  */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -14,111 +10,14 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "probe.h"
+#include "smtp_client.h"
 
 #define REPLY_MAX 65536
-
-/* Connects with a deadline; -1 on failure with r->error set. */
-static int
-connect_to(
-    const char *address, int port, long timeout_ms, struct probe_result *r)
-{
-	struct sockaddr_storage ss;
-	socklen_t sslen;
-	struct pollfd pfd;
-	int fd, err = 0;
-	socklen_t errlen = sizeof(err);
-
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, address,
-	        &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-		ss.ss_family = AF_INET;
-		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
-		sslen = sizeof(struct sockaddr_in);
-	} else if (inet_pton(AF_INET6, address,
-	               &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-		ss.ss_family = AF_INET6;
-		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
-		sslen = sizeof(struct sockaddr_in6);
-	} else {
-		snprintf(r->error, sizeof(r->error), "bad address %s", address);
-		return -1;
-	}
-	fd =
-	    socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 ||
-	    (connect(fd, (struct sockaddr *)&ss, sslen) != 0 &&
-	        errno != EINPROGRESS)) {
-		/* this host has no way there: no fault of the server's */
-		r->no_route = errno == ENETUNREACH || errno == EAFNOSUPPORT ||
-		    errno == EADDRNOTAVAIL;
-		snprintf(
-		    r->error, sizeof(r->error), "connect: %s", strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	pfd = (struct pollfd){.fd = fd, .events = POLLOUT};
-	if (poll(&pfd, 1, (int)timeout_ms) != 1 ||
-	    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &errlen) != 0 ||
-	    err != 0) {
-		snprintf(r->error, sizeof(r->error), "connect: %s",
-		    err != 0 ? strerror(err) : "timed out");
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/*
- * Waits until fd is ready for events, at most until deadline (mono_ms):
- * every read and write of the probe goes through here, so a server that
- * answers a byte at a time still cannot hold it past the deadline.
- */
-static bool
-ready(int fd, short events, int64_t deadline)
-{
-	struct pollfd pfd = {.fd = fd, .events = events};
-	int64_t left = deadline - mono_ms();
-
-	return left > 0 && poll(&pfd, 1, (int)left) == 1;
-}
-
-/* The reply code that starts line (RFC 5321 §4.2: three digits), or 0.
- * Never atoi: it skips blanks and CR LF, into the next line. */
-static int
-reply_code(const char *line)
-{
-	int i, code = 0;
-
-	for (i = 0; i < 3; i++) {
-		if (line[i] < '0' || line[i] > '9')
-			return 0;
-		code = code * 10 + (line[i] - '0');
-	}
-	return code;
-}
-
-bool
-probe_reply_complete(const char *text, int *code)
-{
-	const char *line = text, *nl;
-
-	/* RFC 5321 §4.2.1: "NNN-" goes on, "NNN " is the last line */
-	while ((nl = strstr(line, "\r\n")) != NULL) {
-		if (nl - line >= 4 && line[3] == ' ') {
-			*code = reply_code(line);
-			return true;
-		}
-		line = nl + 2;
-	}
-	return false;
-}
 
 bool
 probe_offers_starttls(const char *reply)
@@ -131,42 +30,6 @@ probe_offers_starttls(const char *reply)
 		    (p[8] == '\r' || p[8] == ' '))
 			return true;
 	return false;
-}
-
-/* Reads one SMTP reply (all its lines) into buf; its code, or -1. */
-static int
-read_reply(int fd, char *buf, size_t cap, int64_t deadline)
-{
-	size_t len = 0;
-	int code;
-
-	buf[0] = '\0';
-	while (len + 1 < cap) {
-		ssize_t n;
-
-		if (!ready(fd, POLLIN, deadline))
-			return -1;
-		n = recv(fd, buf + len, cap - 1 - len, 0);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n <= 0)
-			return -1;
-		len += (size_t)n;
-		buf[len] = '\0';
-		if (probe_reply_complete(buf, &code))
-			return code;
-	}
-	return -1;
-}
-
-static bool
-say(int fd, const char *line, int64_t deadline)
-{
-	size_t n = strlen(line);
-
-	/* a few bytes: they fit in any socket buffer at once */
-	return ready(fd, POLLOUT, deadline) &&
-	    send(fd, line, n, MSG_NOSIGNAL) == (ssize_t)n;
 }
 
 static void
@@ -251,11 +114,11 @@ tls_connect(SSL *ssl, int fd, int64_t deadline)
 	while ((rc = SSL_connect(ssl)) != 1) {
 		switch (SSL_get_error(ssl, rc)) {
 		case SSL_ERROR_WANT_READ:
-			if (!ready(fd, POLLIN, deadline))
+			if (!smtp_wait(fd, POLLIN, deadline))
 				return false;
 			break;
 		case SSL_ERROR_WANT_WRITE:
-			if (!ready(fd, POLLOUT, deadline))
+			if (!smtp_wait(fd, POLLOUT, deadline))
 				return false;
 			break;
 		default:
@@ -310,33 +173,33 @@ probe_smtp(const char *host, const char *address, int port, long connect_ms,
 	int fd, code;
 
 	memset(r, 0, sizeof(*r));
-	if ((fd = connect_to(address, port, connect_ms, r)) < 0)
+	if ((fd = smtp_connect(address, port, connect_ms, &r->no_route,
+	         r->error, sizeof(r->error))) < 0)
 		return;
 	r->connected = true;
-	if ((code = read_reply(fd, reply, sizeof(reply), deadline)) != 220) {
+	if ((code = smtp_read_reply(fd, reply, sizeof(reply), deadline)) !=
+	    220) {
 		snprintf(r->error, sizeof(r->error), "greeting: %s",
-		    code >= 0                   ? "not 220"
-		        : mono_ms() >= deadline ? "timed out"
-		                                : "none");
+		    code >= 0 ? "not 220" : smtp_failure(code));
 		close(fd);
 		return;
 	}
-	if (!say(fd, "EHLO mtasts-check.invalid\r\n", deadline) ||
-	    read_reply(fd, reply, sizeof(reply), deadline) != 250) {
+	if (!smtp_say(fd, "EHLO mtasts-check.invalid\r\n", deadline) ||
+	    smtp_read_reply(fd, reply, sizeof(reply), deadline) != 250) {
 		snprintf(r->error, sizeof(r->error), "EHLO refused");
 		close(fd);
 		return;
 	}
 	r->starttls = probe_offers_starttls(reply);
 	if (r->starttls) {
-		if (say(fd, "STARTTLS\r\n", deadline) &&
-		    read_reply(fd, reply, sizeof(reply), deadline) == 220)
+		if (smtp_say(fd, "STARTTLS\r\n", deadline) &&
+		    smtp_read_reply(fd, reply, sizeof(reply), deadline) == 220)
 			handshake(fd, host, ca_file, ca_path, deadline, r);
 		else
 			snprintf(
 			    r->error, sizeof(r->error), "STARTTLS refused");
 	} else {
-		say(fd, "QUIT\r\n", deadline);
+		smtp_say(fd, "QUIT\r\n", deadline);
 	}
 	close(fd);
 }

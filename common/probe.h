@@ -1,7 +1,8 @@
 /*
  * probe.h - one SMTP connection to an MX host on port 25, as a sending MTA
  * makes it (RFC 8461 §4.2): EHLO, STARTTLS, TLS with SNI, and what the
- * certificate says (internal to libmtasts; used by mtasts check).
+ * certificate says (internal to libmtasts; used by mtasts check).  The
+ * plain SMTP under it: smtp_client.h.
  */
 #ifndef MTASTS_PROBE_H
 #define MTASTS_PROBE_H
@@ -37,14 +38,6 @@ struct probe_result {
 void probe_smtp(const char *host, const char *address, int port,
     long connect_ms, long total_ms, const char *ca_file, const char *ca_path,
     struct probe_result *r);
-
-/*
- * Whether text (NUL-terminated, what has arrived so far) holds a whole
- * SMTP reply: a line "NNN " ending in CRLF after any "NNN-" lines.  Then
- * *code is that line's reply code, or 0 when its first three bytes are
- * not digits.  Bytes after a NUL are not seen.
- */
-bool probe_reply_complete(const char *text, int *code);
 
 /*
  * Whether an EHLO reply (NUL-terminated) offers STARTTLS (RFC 3207 §4):

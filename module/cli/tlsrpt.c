@@ -44,10 +44,11 @@ static const char usage_text[] =
     "show prints the sessions counted on a day (default today, UTC): per\n"
     "policy domain, successes and failures by result type.  send builds\n"
     "one report per policy domain for each day that has ended (or --date),\n"
-    "and delivers it to each rua of _smtp._tls.<domain>: mailto: through\n"
-    "sendmail, https: by POST; --dry-run writes the reports into DIR and\n"
-    "sends nothing.  Exit status: 0 done, 1 some report not delivered yet\n"
-    "or refused, 2 usage or internal error.\n";
+    "and delivers it to each rua of _smtp._tls.<domain>: mailto: by SMTP\n"
+    "to tlsrpt_relay (or through sendmail, if set), https: by POST;\n"
+    "--dry-run writes the reports into DIR and sends nothing.  Exit\n"
+    "status: 0 done, 1 some report not delivered yet or refused, 2 usage\n"
+    "or internal error.\n";
 
 struct run {
 	struct cli cli;

@@ -1,6 +1,7 @@
 /*
- * tlsrpt_deliver.c - a report to one rua: mailto: through the local MTA's
- * sendmail (RFC 8460 §5.3), https: by POST (§5.4).  Each has a deadline;
+ * tlsrpt_deliver.c - a report to one rua: mailto: by SMTP to the local
+ * MTA (tlsrpt_relay), or through its sendmail when the configuration
+ * names one (RFC 8460 §5.3), https: by POST (§5.4).  Each has a deadline;
  * what the other side says decides between "try later" and "never".
  */
 #include <errno.h>
@@ -17,9 +18,14 @@
 #include "curl_load.h"
 #include "fetch.h"
 #include "mtasts_version.h"
+#include "smtp_submit.h"
 #include "tlsrpt_deliver.h"
 
 #define SENDMAIL_SECONDS 120
+/* the relay is local: a minute for the exchange, half of it for any one
+ * reply (RFC 5321 §4.5.3.2's minutes are for the Internet's servers) */
+#define RELAY_SECONDS 60
+#define RELAY_REPLY_SECONDS 30
 
 /* d, with why set to what and arg. */
 static enum delivery
@@ -42,7 +48,8 @@ hex(int c)
 }
 
 /* The address of a mailto: URI (RFC 6068; no query), percent-decoded:
- * one @, printable, no spaces, not an option to sendmail.  -1 if not. */
+ * one @, printable, no spaces, not an option to sendmail, nothing that
+ * could end an SMTP command.  -1 if not. */
 static int
 mailto_address(const char *uri, char *out, size_t len)
 {
@@ -120,6 +127,45 @@ by_sendmail(const struct mtasts_config *cfg, const char *from,
 	return TRY_LATER;
 }
 
+/*
+ * Submits the message by SMTP to the relay (smtp_submit.h).  Its word on
+ * this mail (a 5xx to MAIL, RCPT, DATA or the message) is final; a 4xx,
+ * or no word (refused, lost or timed-out connection, a reply that is not
+ * SMTP, a 5xx to the greeting or EHLO: the relay's state, not the
+ * mail's) is for a later run.
+ */
+static enum delivery
+by_relay(const struct mtasts_config *cfg, const char *from, const char *rcpt,
+    const char *mail, char *why, size_t len)
+{
+	char relay[64], helo[256];
+	struct smtp_outcome out;
+	struct smtp_submission s = {
+	    .address = cfg->tlsrpt_relay,
+	    .port = cfg->tlsrpt_relay_port,
+	    .helo = helo,
+	    .from = from,
+	    .rcpt = rcpt,
+	    .message = mail,
+	    .connect_ms = cfg->connect_timeout_ms,
+	    .reply_ms = RELAY_REPLY_SECONDS * 1000L,
+	    .total_ms = RELAY_SECONDS * 1000L,
+	};
+
+	snprintf(relay, sizeof(relay),
+	    strchr(cfg->tlsrpt_relay, ':') != NULL ? "[%s]:%d" : "%s:%d",
+	    cfg->tlsrpt_relay, cfg->tlsrpt_relay_port);
+	smtp_helo_name(helo, sizeof(helo));
+	if (smtp_submit(&s, &out)) {
+		snprintf(why, len, "handed to %s: %s", relay, out.text);
+		return DELIVERED;
+	}
+	snprintf(why, len, "%s: %s", relay, out.text);
+	return out.code >= 500 && out.code < 600 && out.step >= SMTP_STEP_MAIL
+	    ? REFUSED
+	    : TRY_LATER;
+}
+
 static enum delivery
 by_mail(const struct mtasts_config *cfg, const struct report *r,
     const char *rua, char *why, size_t len)
@@ -133,7 +179,8 @@ by_mail(const struct mtasts_config *cfg, const struct report *r,
 	report_from(cfg, r, from, sizeof(from));
 	if ((mail = report_mail(r, cfg, rcpt)) == NULL)
 		return say(TRY_LATER, why, len, "", "out of memory");
-	d = by_sendmail(cfg, from, rcpt, mail, why, len);
+	d = cfg->sendmail != NULL ? by_sendmail(cfg, from, rcpt, mail, why, len)
+	                          : by_relay(cfg, from, rcpt, mail, why, len);
 	free(mail);
 	return d;
 }

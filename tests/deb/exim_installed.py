@@ -17,7 +17,9 @@ addresses.  Checks what each sink received and whether over TLS:
   testing, MX without STARTTLS   delivered, the violation logged
 With tlsrpt = yes (the one setting) the sessions are counted, and
 mtasts tlsrpt send, as the timer's user, mails enforce-good.example's
-report through Exim's sendmail to the address its TLSRPT record names.
+report to the address its TLSRPT record names the default way: by SMTP to
+the Exim daemon on 127.0.0.1:25 (tlsrpt_relay's default; no sendmail, no
+privilege), which relays it for localhost as Debian configures it.
 
   /usr/bin/python3 tests/deb/exim_installed.py     (as root)"""
 import json
@@ -199,12 +201,16 @@ def main():
             time.sleep(0.5)
         reports = [m for m in mail.sinks[GOOD].received(
             "enforce-good.example") if "tlsrpt@" in m.recipients[0]]
+        sent = json.loads(out)["reports"] if rc in (0, 1) else []
         check(rc == 0 and len(reports) == 1 and reports[0].tls and
               b"TLS-Report-Domain: enforce-good.example" in (
                   reports[0].data if isinstance(reports[0].data, bytes)
-                  else reports[0].data.encode()),
-              f"TLS-RPT: the report mailed through sendmail, over TLS "
-              f"(send: {rc} {out.strip()})")
+                  else reports[0].data.encode()) and
+              any(r["result"] == "sent" and
+                  r["why"].startswith("handed to 127.0.0.1:25: 250 ")
+                  for r in sent),
+              f"TLS-RPT: the report handed to Exim on 127.0.0.1:25 by "
+              f"SMTP, and mailed on over TLS (send: {rc} {out.strip()})")
         check_upgrade_warning(check)
     finally:
         if daemon is not None:

@@ -1,9 +1,11 @@
 """TLS-RPT (RFC 8460) end to end with a real Exim (Debian's exim4-daemon-
 heavy 4.96, exim/exim.conf as shipped) in private network and mount
 namespaces: deliveries count their sessions, then `mtasts tlsrpt send`
-reports them to a mailto: address (through Exim's own sendmail, to an SMTP
-sink) and to an https: collector of the world, and each report holds
-exactly what the deliveries did."""
+reports them to a mailto: address (through Exim's own sendmail, named by
+sendmail = in mtasts.conf, so that the sendmail path is tested end to end;
+the default, SMTP to the local MTA, is tests/deb/exim_installed.py's and
+tests/integration/test_tlsrpt.py's) and to an https: collector of the
+world, and each report holds exactly what the deliveries did."""
 import email
 import email.policy
 import gzip
@@ -116,7 +118,8 @@ class TlsRpt(unittest.TestCase):
                          f"tlsrpt_spool = {spool}\n"
                          f"tlsrpt_submitter = {SUBMITTER}\n"
                          "tlsrpt_organization = mtasts tests\n"
-                         "tlsrpt_contact = postmaster@client.example\n")
+                         "tlsrpt_contact = postmaster@client.example\n"
+                         "sendmail = /usr/sbin/sendmail\n")
         w = cls.world = cls.mail.world
         for domain, (_, _, records) in DOMAINS.items():
             for r in records:

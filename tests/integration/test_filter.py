@@ -14,7 +14,7 @@ import tempfile
 import unittest
 
 from dnslib import DNSLabel
-from world import World, policy
+from world import World, executable, policy
 
 FILTER = os.environ["MTASTS_FILTER"]
 MTASTS = os.environ["MTASTS"]
@@ -116,11 +116,9 @@ class Filter(unittest.TestCase):
         marker = os.path.join(self.world.dir, "reloaded")
         # smtpctl's part: it prints on stdout, which must never reach
         # smtpd through the filter's output
-        smtpctl = os.path.join(self.world.dir, "smtpctl")
-        with open(smtpctl, "w") as f:
-            f.write(f"#!/bin/sh\necho \"$@\" >> {marker}\n"
-                    "echo command succeeded\n")
-        os.chmod(smtpctl, 0o755)
+        smtpctl = executable(
+            os.path.join(self.world.dir, "smtpctl"),
+            f"#!/bin/sh\necho \"$@\" >> {marker}\necho command succeeded\n")
         data = "".join(line + "\n" for line in lines).encode() + raw
         p = subprocess.run([FILTER, "--config", self.world.config,
                             "--table", table, "--loaded", table + ".loaded",
@@ -350,11 +348,10 @@ class Filter(unittest.TestCase):
         d = "killed.example"
         self.add_enforce(d)
         pidfile = os.path.join(self.world.dir, "reload.pid")
-        script = os.path.join(self.world.dir, "slow-reload")
-        with open(script, "w") as f:
-            f.write(f"#!/bin/sh\necho $$ > {pidfile}.new\n"
-                    f"mv {pidfile}.new {pidfile}\nexec sleep 30\n")
-        os.chmod(script, 0o755)
+        script = executable(
+            os.path.join(self.world.dir, "slow-reload"),
+            f"#!/bin/sh\necho $$ > {pidfile}.new\n"
+            f"mv {pidfile}.new {pidfile}\nexec sleep 30\n")
         p = self.start_filter(os.path.join(self.world.dir, "killed-table"),
                               reload=script)
         self.send(p, "a1", f"<bob@{d}>")
@@ -582,10 +579,9 @@ class SmtpdReload(unittest.TestCase):
         self.dir.cleanup()
 
     def reload(self, status):
-        with open(self.smtpctl, "w") as f:  # keeps what the record said
-            f.write(f"#!/bin/sh\ncp {self.loaded} {self.seen}\n"
-                    f"echo command output\nexit {status}\n")
-        os.chmod(self.smtpctl, 0o755)
+        executable(self.smtpctl,  # keeps what the record said
+                   f"#!/bin/sh\ncp {self.loaded} {self.seen}\n"
+                   f"echo command output\nexit {status}\n")
         return subprocess.run([MTASTS, "smtpd-reload", "--table",
                                self.table, "--loaded", self.loaded,
                                "--smtpctl", self.smtpctl],

@@ -1,8 +1,12 @@
 """mtasts tlsrpt against the loopback world, without an MTA (so that the
 sanitizer build runs it): sessions as the delivery path spools them, hostile
 spool lines, folding that never counts a line twice, a line still being
-written, and the reports send --dry-run writes.  The Exim side, the mail
-and the https collector: tests/e2e/test_tlsrpt.py."""
+written, and the reports send --dry-run writes; mailto: reports submitted
+by SMTP to the relay (an aiosmtpd server on loopback, in a private network
+namespace: port 25 of 127.0.0.1, the default), what it accepts, refuses
+for good or for now, and relays that never answer, are not there or do
+not speak SMTP; and through a sendmail.  The Exim side, the mail and the
+https collector: tests/e2e/test_tlsrpt.py."""
 import email
 import email.policy
 import glob
@@ -16,7 +20,13 @@ import tempfile
 import time
 import unittest
 
-from world import World, policy
+import netns
+
+if os.geteuid() == 0:
+    netns.enter()
+
+from smtp_sink import BrokenSink, Sink  # noqa: E402
+from world import World, executable, policy  # noqa: E402
 
 MTASTS = os.environ["MTASTS"]
 TODAY = time.strftime("%Y-%m-%d", time.gmtime())
@@ -46,7 +56,10 @@ HOSTILE = [
 ]
 
 
-class TlsRpt(unittest.TestCase):
+class WorldCase(unittest.TestCase):
+    """The world with good.example (enforce) and nopolicy.example, a
+    spool, and the command."""
+
     def setUp(self):
         spool = tempfile.mkdtemp(prefix="mtasts-spool-")
         self.world = World(scenarios={}, extra_config=(
@@ -78,6 +91,19 @@ class TlsRpt(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         return json.loads(out)["domains"]
 
+    def fake_sendmail(self):
+        """sendmail = a script that keeps the mail it is given in the
+        file it returns, and its arguments in that file + ".args"."""
+        kept = os.path.join(self.world.dir, "mail")
+        sendmail = executable(
+            os.path.join(self.world.dir, "sendmail"),
+            f"#!/bin/sh\necho \"$@\" > {kept}.args\ncat > {kept}\n")
+        with open(self.world.config, "a") as f:
+            f.write(f"sendmail = {sendmail}\n")
+        return sendmail, kept
+
+
+class TlsRpt(WorldCase):
     def test_sessions_classified_under_each_policy(self):
         self.spool(TODAY, GOOD, GOOD, PLAIN, WRONG, ROGUE, NOPOLICY)
         days = self.show()
@@ -167,13 +193,7 @@ class TlsRpt(unittest.TestCase):
         what it is given."""
         self.world.zone.add("_smtp._tls.good.example", "TXT",
                             "v=TLSRPTv1; rua=mailto:tls@good.example")
-        kept = os.path.join(self.world.dir, "mail")
-        sendmail = os.path.join(self.world.dir, "sendmail")
-        with open(sendmail, "w") as f:
-            f.write(f"#!/bin/sh\ncat > {kept}\n")
-        os.chmod(sendmail, 0o755)
-        with open(self.world.config, "a") as f:
-            f.write(f"sendmail = {sendmail}\n")
+        _, kept = self.fake_sendmail()
         self.spool(YESTERDAY, GOOD)
         rc, out, err = self.mtasts("send", "--json")
         self.assertEqual(rc, 0, err + out)
@@ -197,6 +217,144 @@ class TlsRpt(unittest.TestCase):
         rc, out, err = self.mtasts("show", "--date", "2026-13-45")
         self.assertEqual(rc, 2)
         self.assertIn("--date", err)
+
+
+RUA = "mailto:tls@good.example"
+SENDER = "noreply-smtp-tls-reporting@mail.sender.example"
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root (namespaces)")
+class Relay(WorldCase):
+    """mailto: reports by SMTP to tlsrpt_relay (default 127.0.0.1:25)."""
+
+    def setUp(self):
+        super().setUp()
+        self.world.zone.add("_smtp._tls.good.example", "TXT",
+                            f"v=TLSRPTv1; rua={RUA}")
+        self.spool(YESTERDAY, GOOD, PLAIN)
+
+    def relay(self, setting):
+        with open(self.world.config, "a") as f:
+            f.write(f"tlsrpt_relay = {setting}\n")
+
+    def send(self):
+        """The run's (exit status, {rua: (result, why)}, seconds)."""
+        start = time.monotonic()
+        rc, out, err = self.mtasts("send", "--json")
+        took = time.monotonic() - start
+        self.assertIn(rc, (0, 1), err)
+        return rc, {r["rua"]: (r["result"], r["why"])
+                    for r in json.loads(out)["reports"]}, took
+
+    def test_the_report_arrives_intact(self):
+        """The report, as the relay received it: the envelope, every line
+        ended by CRLF, the attachment whole; sent once."""
+        sink = Sink("127.0.0.1")
+        self.addCleanup(sink.stop)
+        rc, reports, _ = self.send()
+        self.assertEqual(rc, 0, reports)
+        result, why = reports[RUA]
+        self.assertEqual(result, "sent")
+        self.assertRegex(why, r"^handed to 127\.0\.0\.1:25: 250 ")
+        [got] = sink.received()
+        self.assertEqual((got.sender, got.recipients),
+                         (SENDER, ["tls@good.example"]))
+        self.assertTrue(got.helo == "localhost" or "." in got.helo,
+                        got.helo)
+        self.assertTrue(got.data.endswith(b"\r\n"))
+        self.assertNotIn(b"\n", got.data.replace(b"\r\n", b""))
+        self.assertNotIn(b"\r", got.data.replace(b"\r\n", b""))
+        msg = email.message_from_bytes(got.data,
+                                       policy=email.policy.default)
+        self.assertEqual(msg["TLS-Report-Domain"], "good.example")
+        self.assertEqual(msg["To"], "tls@good.example")
+        [part] = [p for p in msg.iter_parts()
+                  if p.get_content_type() == "application/tlsrpt+gzip"]
+        report = json.loads(gzip.decompress(part.get_content()))
+        self.assertEqual(report["report-id"],
+                         f"{YESTERDAY}.good.example@mail.sender.example")
+        self.assertEqual(report["policies"][0]["summary"], {
+            "total-successful-session-count": 1,
+            "total-failure-session-count": 1})
+        # sent: the next run leaves it
+        rc, reports, _ = self.send()
+        self.assertEqual((rc, reports), (0, {}))
+        self.assertEqual(len(sink.received()), 1)
+
+    def test_a_refusal_is_final(self):
+        """A 5xx to RCPT is the relay's word on this mail: failed, and not
+        tried again (an IPv6 relay on another port, too)."""
+        self.relay("[::1]:2525")
+        sink = Sink("::1", port=2525,
+                    rcpt_reply="550 5.1.1 <tls@good.example>: no such user")
+        self.addCleanup(sink.stop)
+        rc, reports, _ = self.send()
+        self.assertEqual(rc, 1)
+        result, why = reports[RUA]
+        self.assertEqual(result, "failed")
+        self.assertEqual(why, "[::1]:2525: RCPT TO: 550 5.1.1 "
+                              "<tls@good.example>: no such user")
+        rc, reports, _ = self.send()
+        self.assertEqual((rc, reports), (0, {}))
+        self.assertEqual(sink.rcpts, ["tls@good.example"])
+        self.assertEqual(sink.received(), [])
+
+    def test_a_temporary_refusal_is_tried_again(self):
+        """A 4xx: retry, and the next run delivers."""
+        sink = Sink("127.0.0.1", rcpt_reply="451 4.3.0 try again later")
+        self.addCleanup(sink.stop)
+        rc, reports, _ = self.send()
+        self.assertEqual(rc, 1)
+        self.assertEqual(reports[RUA], (
+            "retry", "127.0.0.1:25: RCPT TO: 451 4.3.0 try again later"))
+        sink.rcpt_reply = None
+        rc, reports, _ = self.send()
+        self.assertEqual(rc, 0)
+        self.assertEqual(reports[RUA][0], "sent")
+        self.assertEqual(len(sink.received()), 1)
+        self.assertEqual(len(sink.rcpts), 2)
+
+    def test_a_relay_that_never_answers(self):
+        """A connection accepted and never greeted: retry once the reply's
+        deadline (30 s) has passed, not later."""
+        server = BrokenSink("127.0.0.1", "silent")
+        self.addCleanup(server.stop)
+        rc, reports, took = self.send()
+        self.assertEqual(rc, 1)
+        self.assertEqual(reports[RUA],
+                         ("retry", "127.0.0.1:25: greeting: timed out"))
+        self.assertGreater(took, 29)
+        self.assertLess(took, 45)
+
+    def test_no_relay_or_not_smtp(self):
+        """Nobody listening, or a server that does not speak SMTP: retry,
+        at once."""
+        rc, reports, took = self.send()
+        self.assertEqual(rc, 1)
+        self.assertEqual(reports[RUA], (
+            "retry", "127.0.0.1:25: connect: Connection refused"))
+        server = BrokenSink("127.0.0.1", "garbage")
+        self.addCleanup(server.stop)
+        rc, reports, took = self.send()
+        self.assertEqual(rc, 1)
+        self.assertEqual(reports[RUA], (
+            "retry", "127.0.0.1:25: greeting: not SMTP: hello, this is "
+                     "not SMTP"))
+        self.assertLess(took, 10)
+
+    def test_sendmail_instead(self):
+        """sendmail = PATH: the reports go through it, not the relay (a
+        relay listening gets nothing)."""
+        sink = Sink("127.0.0.1")
+        self.addCleanup(sink.stop)
+        sendmail, kept = self.fake_sendmail()
+        rc, reports, _ = self.send()
+        self.assertEqual((rc, reports[RUA]),
+                         (0, ("sent", "handed to " + sendmail)))
+        with open(kept + ".args") as f:
+            self.assertEqual(f.read().split(),
+                             ["-oi", "-f", SENDER, "tls@good.example"])
+        self.assertEqual(sink.received(), [])
 
 
 if __name__ == "__main__":

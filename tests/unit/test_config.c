@@ -41,7 +41,94 @@ START_TEST(defaults)
 	ck_assert_int_eq(cfg->txt_recheck, 900);
 	ck_assert_str_eq(cfg->cache_dir, "/var/lib/mtasts");
 	ck_assert_ptr_null(cfg->ca_bundle);
+	/* mailto: reports by SMTP to the local MTA, no sendmail */
+	ck_assert_str_eq(cfg->tlsrpt_relay, "127.0.0.1");
+	ck_assert_int_eq(cfg->tlsrpt_relay_port, 25);
+	ck_assert_ptr_null(cfg->sendmail);
 	mtasts_config_free(cfg);
+}
+END_TEST
+
+/* tlsrpt_relay = HOST[:PORT]: an IPv4 literal, or an IPv6 one in
+ * brackets; anything else is refused at its line (a bare IPv6 address
+ * with a port would read as another address). */
+START_TEST(the_relay_is_an_address_and_a_port)
+{
+	static const struct {
+		const char *value, *address;
+		int port;
+	} good[] = {
+	    {"127.0.0.1", "127.0.0.1", 25},
+	    {"127.0.0.2:2525", "127.0.0.2", 2525},
+	    {"[::1]", "::1", 25},
+	    {"[::1]:587", "::1", 587},
+	    {"[2001:db8::25]:65535", "2001:db8::25", 65535},
+	};
+	static const char *bad[] = {"localhost", "localhost:25", "::1",
+	    "::1:25", "[::1", "[::1]25", "[::1]:", "[]:25",
+	    "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:25:26",
+	    "127.0.0.1: 25", "127.0.0.1:+25", "127.0.0.1:x", "127.1",
+	    "256.0.0.1", "[127.0.0.1]", "[fe80::1%eth0]:25", ":25",
+	    "127.0.0.1 25"};
+	char text[128];
+	struct mtasts_config *cfg;
+	struct mtasts_error err;
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(text, sizeof(text), "[mtasts]\ntlsrpt_relay = %s\n",
+		    good[i].value);
+		ck_assert_msg(load(text, &cfg, &err) == MTASTS_OK, "%s: %s",
+		    good[i].value, err.message);
+		ck_assert_str_eq(cfg->tlsrpt_relay, good[i].address);
+		ck_assert_int_eq(cfg->tlsrpt_relay_port, good[i].port);
+		ck_assert_ptr_null(cfg->sendmail);
+		mtasts_config_free(cfg);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text),
+		    "[mtasts]\ntlsrpt = yes\ntlsrpt_relay = %s\n", bad[i]);
+		ck_assert_msg(load(text, &cfg, &err) == MTASTS_ERR_CONFIG,
+		    "accepted: %s", bad[i]);
+		ck_assert_ptr_null(cfg);
+		ck_assert_msg(strstr(err.message,
+		                  ":3: invalid value for "
+		                  "tlsrpt_relay") != NULL,
+		    "%s: %s", bad[i], err.message);
+	}
+}
+END_TEST
+
+/* sendmail = PATH sends mailto: reports through it instead; with
+ * tlsrpt_relay too, which one is meant is not guessed: refused at the
+ * second, whichever comes first. */
+START_TEST(sendmail_or_the_relay_not_both)
+{
+	static const char *both[] = {
+	    "[mtasts]\nsendmail = /usr/sbin/sendmail\ntlsrpt = yes\n"
+	    "tlsrpt_relay = 127.0.0.1:25\n",
+	    "[mtasts]\ntlsrpt_relay = [::1]\ntlsrpt = yes\n"
+	    "sendmail = /usr/sbin/sendmail\n"};
+	struct mtasts_config *cfg;
+	struct mtasts_error err;
+	size_t i;
+
+	ck_assert_int_eq(
+	    load("[mtasts]\nsendmail = /usr/lib/sendmail\n", &cfg, &err),
+	    MTASTS_OK);
+	ck_assert_str_eq(cfg->sendmail, "/usr/lib/sendmail");
+	mtasts_config_free(cfg);
+	ck_assert_int_eq(load("[mtasts]\nsendmail = sendmail\n", &cfg, &err),
+	    MTASTS_ERR_CONFIG);
+	for (i = 0; i < sizeof(both) / sizeof(both[0]); i++) {
+		ck_assert_int_eq(load(both[i], &cfg, &err), MTASTS_ERR_CONFIG);
+		ck_assert_ptr_null(cfg);
+		ck_assert_msg(strstr(err.message,
+		                  ":4: sendmail and "
+		                  "tlsrpt_relay are both "
+		                  "given") != NULL,
+		    "%s", err.message);
+	}
 }
 END_TEST
 
@@ -393,6 +480,8 @@ main(void)
 	TCase *tc = tcase_create("config");
 
 	tcase_add_test(tc, defaults);
+	tcase_add_test(tc, the_relay_is_an_address_and_a_port);
+	tcase_add_test(tc, sendmail_or_the_relay_not_both);
 	tcase_add_test(tc, a_named_file_must_be_read);
 	tcase_add_test(tc, settings_and_overrides);
 	tcase_add_test(tc, indentation_is_ignored);

@@ -1,6 +1,7 @@
 """STARTTLS SMTP sinks for the loopback test world (aiosmtpd): each keeps
-what it received, whether it came over TLS, and the names asked for by SNI;
-and servers that misbehave on purpose."""
+what it received, whether it came over TLS, the names asked for by SNI and
+the name the client gave in EHLO, and may refuse recipients; and servers
+that misbehave on purpose."""
 import socket
 import ssl
 import threading
@@ -10,22 +11,34 @@ from aiosmtpd.smtp import SMTP
 
 
 class Received:
-    def __init__(self, sender, recipients, data, tls):
+    def __init__(self, sender, recipients, data, tls, helo=None):
         self.sender = sender
         self.recipients = recipients
         self.data = data
         self.tls = tls
+        self.helo = helo
 
 
 class _Handler:
     def __init__(self, sink):
         self.sink = sink
 
+    async def handle_RCPT(self, server, session, envelope, address,
+                          rcpt_options):
+        with self.sink.lock:
+            self.sink.rcpts.append(address)
+            refusal = self.sink.rcpt_reply
+        if refusal is not None:
+            return refusal
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):
         with self.sink.lock:
             self.sink.messages.append(Received(
                 envelope.mail_from, list(envelope.rcpt_tos),
-                envelope.content, session.ssl is not None))
+                envelope.content, session.ssl is not None,
+                session.host_name))
         return "250 OK"
 
 
@@ -42,11 +55,16 @@ class _Controller(Controller):
 
 class Sink:
     """An SMTP server on address:port.  cert: certificate+key file for
-    STARTTLS, or None for a server that does not offer it."""
+    STARTTLS, or None for a server that does not offer it.  rcpt_reply:
+    the reply to every RCPT TO ("550 5.1.1 no such user"), None to accept
+    (may be changed while it runs); rcpts: every RCPT TO address asked."""
 
-    def __init__(self, address, port=25, cert=None, old_tls=False):
+    def __init__(self, address, port=25, cert=None, old_tls=False,
+                 rcpt_reply=None):
         self.address = address
         self.messages = []
+        self.rcpts = []
+        self.rcpt_reply = rcpt_reply
         self.lock = threading.Lock()
         ctx = None
         if cert is not None:
@@ -75,7 +93,11 @@ class BrokenSink:
     """A server on address:port that misbehaves on purpose:
     "drip": a greeting that comes a byte per second and never ends;
     "badtls": offers STARTTLS, says 220 to it, then answers the TLS
-    handshake with bytes that are not TLS."""
+    handshake with bytes that are not TLS;
+    "silent": accepts the connection and never says a word;
+    "garbage": greets with a line that is not SMTP;
+    "endless": a greeting of ever more "220-" lines (100 KB);
+    "hangup": greets, then closes the connection at EHLO."""
 
     def __init__(self, address, how, port=25):
         self.how = how
@@ -101,7 +123,22 @@ class BrokenSink:
                 while not self.stopping.wait(1):
                     conn.sendall(b"2")
                 return
+            if self.how == "silent":
+                self.stopping.wait(60)
+                return
+            if self.how == "garbage":
+                conn.sendall(b"hello, this is not SMTP\r\n")
+                self.stopping.wait(60)
+                return
+            if self.how == "endless":
+                conn.sendall((b"220-" + b"x" * 996 + b"\r\n") * 100)
+                self.stopping.wait(60)
+                return
             f = conn.makefile("rb")
+            if self.how == "hangup":
+                conn.sendall(b"220 broken.example ESMTP\r\n")
+                f.readline()  # EHLO
+                return
             conn.sendall(b"220 broken.example ESMTP\r\n")
             f.readline()  # EHLO
             conn.sendall(b"250-broken.example\r\n250 STARTTLS\r\n")

@@ -113,6 +113,15 @@ SCENARIOS = {
 }
 
 
+def executable(path, text):
+    """A program at path (mode 0755) of text, a script for /bin/sh as a
+    rule: the stand-ins for sendmail and smtpctl.  Returns path."""
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o755)
+    return path
+
+
 def expected_verdict(domain):
     s = SCENARIOS[domain]
     if "verdict" in s:
