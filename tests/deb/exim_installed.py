@@ -15,11 +15,14 @@ addresses.  Checks what each sink received and whether over TLS:
   enforce, good MX     delivered over verified TLS
   enforce, MX without STARTTLS   deferred, nothing sent anywhere
   testing, MX without STARTTLS   delivered, the violation logged
-With tlsrpt = yes (the one setting) the sessions are counted, and
-mtasts tlsrpt send, as the timer's user, mails enforce-good.example's
-report to the address its TLSRPT record names the default way: by SMTP to
-the Exim daemon on 127.0.0.1:25 (tlsrpt_relay's default; no sendmail, no
-privilege), which relays it for localhost as Debian configures it.
+With tlsrpt = yes (the one setting) the sessions are counted.  The
+timers' services then run under a real systemd (systemd_container.py),
+sandboxed as the packages install them: mtasts-refresh, then
+mtasts-tlsrpt, which mails enforce-good.example's report to the address
+its TLSRPT record names the default way: by SMTP to the Exim daemon on
+127.0.0.1:25 (tlsrpt_relay's default; no sendmail, no privilege), which
+relays it for localhost as Debian configures it; then mtasts-metrics,
+whose file must say what the two did.
 
   /usr/bin/python3 tests/deb/exim_installed.py     (as root)"""
 import json
@@ -38,6 +41,7 @@ import netns  # noqa: E402
 netns.enter()
 
 from mail_world import GOOD, PLAIN, MailWorld  # noqa: E402
+from systemd_container import Systemd  # noqa: E402
 
 DOMAINS = {
     "enforce-good.example": ("enforce", GOOD),
@@ -45,6 +49,8 @@ DOMAINS = {
     "testing-plain.example": ("testing", PLAIN),
 }
 MAINLOG = "/var/log/exim4/mainlog"
+# where Debian's prometheus-node-exporter reads *.prom (mtasts-metrics)
+TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
 CONFIG = "/etc/mtasts/mtasts.conf"
 AS_MTASTS = ["setpriv", "--reuid=mtasts", "--regid=mtasts", "--init-groups"]
 
@@ -102,6 +108,46 @@ def log_lines(domain):
 def settled(domain):
     """Delivered (=>) or deferred (==) in the main log."""
     return any(" => " in line or " == " in line for line in log_lines(domain))
+
+
+def check_units(units, mail, today, check):
+    """mtasts-refresh, mtasts-tlsrpt and mtasts-metrics started under
+    systemd; the report of today's sessions (a drop-in: the timer sends
+    the day that ended) handed to Exim on 127.0.0.1:25 and mailed on over
+    TLS; the metrics file says what the two runs did."""
+    ok, log = units.start("mtasts-refresh.service")
+    check(ok and "enforce-good.example" in log,
+          f"mtasts-refresh.service ran sandboxed ({log[-600:]})")
+    units.drop_in("mtasts-tlsrpt.service", "today",
+                  "[Service]\nExecStart=\nExecStart=/usr/bin/mtasts tlsrpt "
+                  f"send --config {CONFIG} --date {today}")
+    ok, log = units.start("mtasts-tlsrpt.service")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(
+            mail.sinks[GOOD].received("enforce-good.example")) < 2:
+        time.sleep(0.5)
+    reports = [m for m in mail.sinks[GOOD].received(
+        "enforce-good.example") if "tlsrpt@" in m.recipients[0]]
+    check(ok and len(reports) == 1 and reports[0].tls and
+          b"TLS-Report-Domain: enforce-good.example" in (
+              reports[0].data if isinstance(reports[0].data, bytes)
+              else reports[0].data.encode()) and
+          "handed to 127.0.0.1:25: 250 " in log,
+          "mtasts-tlsrpt.service: the report handed to Exim on "
+          f"127.0.0.1:25 by SMTP, and mailed on over TLS ({log[-600:]})")
+    os.makedirs(TEXTFILE_DIR, exist_ok=True)
+    ok, log = units.start("mtasts-metrics.service")
+    try:
+        with open(os.path.join(TEXTFILE_DIR, "mtasts.prom")) as f:
+            prom = f.read()
+    except OSError as e:
+        prom = str(e)
+    check(ok and re.search(r'^mtasts_refresh_last_outcome\{outcome="ok"\} 1$',
+                           prom, re.M) and
+          re.search(r'^mtasts_tlsrpt_send_last_reports\{result="sent"\} 1$',
+                    prom, re.M),
+          f"mtasts-metrics.service wrote what the two runs did ({log[-300:]}"
+          f" {prom[-600:]})")
 
 
 def check_upgrade_warning(check):
@@ -194,23 +240,13 @@ def main():
               counted("enforce-plain.example") ==
               [("sts", 0, ["starttls-not-supported"])],
               f"TLS-RPT: the sessions counted ({days})")
-        rc, out = tlsrpt("send", "--date", today)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and len(
-                mail.sinks[GOOD].received("enforce-good.example")) < 2:
-            time.sleep(0.5)
-        reports = [m for m in mail.sinks[GOOD].received(
-            "enforce-good.example") if "tlsrpt@" in m.recipients[0]]
-        sent = json.loads(out)["reports"] if rc in (0, 1) else []
-        check(rc == 0 and len(reports) == 1 and reports[0].tls and
-              b"TLS-Report-Domain: enforce-good.example" in (
-                  reports[0].data if isinstance(reports[0].data, bytes)
-                  else reports[0].data.encode()) and
-              any(r["result"] == "sent" and
-                  r["why"].startswith("handed to 127.0.0.1:25: 250 ")
-                  for r in sent),
-              f"TLS-RPT: the report handed to Exim on 127.0.0.1:25 by "
-              f"SMTP, and mailed on over TLS (send: {rc} {out.strip()})")
+        # the timers' services as systemd runs them: their sandbox, user
+        # and paths (module/systemd), and what each did
+        units = Systemd()
+        try:
+            check_units(units, mail, today, check)
+        finally:
+            units.stop()
         check_upgrade_warning(check)
     finally:
         if daemon is not None:
