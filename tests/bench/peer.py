@@ -140,9 +140,15 @@ def mtasts_lookups(config, list_file, cache=False):
     if not cache:
         args.append("--no-cache")
     out, wall, cpu, rss = run_measured(args)
-    counts = {}
+    counts, errors = {}, set()
     for r in json.loads(out)["results"]:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
+        error = r.get("error") or (r.get("policy") or {}).get("error")
+        if error:
+            errors.add(error.get("message", ""))
+    if errors or "errored" in counts:
+        # what failed, for the reader of an invalid run
+        print("  mtasts:", counts, sorted(errors)[:3], file=sys.stderr)
     return counts, wall, cpu, rss
 
 
@@ -270,6 +276,13 @@ def peer_queries(daemon, domains, connections):
     wall = time.perf_counter() - start
     cpu = tuple(b - a for a, b in zip(before, daemon.cpu()))
     found = sum(answer.startswith("OK ") for answer, _ in results)
+    if found != len(domains):
+        # what it said instead, and why (its log), for the reader
+        print("  the peer's other answers:", sorted(
+            {a for a, _ in results if not a.startswith("OK ")})[:3],
+            file=sys.stderr)
+        with open(daemon.log) as f:
+            sys.stderr.write(f.read()[-2000:])
     return found, wall, cpu, [seconds for _, seconds in results]
 
 
@@ -377,7 +390,7 @@ def print_cold(figures, bundles, n, runs):
               f"{median(ours, 0):>8.2f}{median(theirs, 0):>8.2f}"
               f"{max(r[2] for r in ours) / 1024:>8.1f}"
               f"{max(r[2] for r in theirs) / 1024:>8.1f}")
-    print("ratio: mtasts CPU / peer CPU (goal with Debian's bundle: <= 0.5);"
+    print("ratio: mtasts CPU / peer CPU;"
           " peer CPU without its Python start-up, mtasts' with its own")
 
 

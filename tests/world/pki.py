@@ -48,6 +48,8 @@ class CA:
                          key_encipherment=False, data_encipherment=False,
                          key_agreement=False, encipher_only=False,
                          decipher_only=False), critical=True)
+                     .add_extension(x509.SubjectKeyIdentifier.from_public_key(
+                         self.key.public_key()), critical=False)
                      .sign(self.key, hashes.SHA256()))
         self.cert_file = os.path.join(directory, "ca.pem")
         with open(self.cert_file, "wb") as f:
@@ -70,6 +72,13 @@ class CA:
                     [x509.DNSName(n) for n in names]), critical=False)
                 .add_extension(x509.ExtendedKeyUsage(
                     [ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+                # as the Web PKI's CAs issue them (RFC 5280 §4.2.1.1):
+                # Python 3.13's ssl (X509_STRICT) refuses a leaf without
+                .add_extension(x509.AuthorityKeyIdentifier.
+                               from_issuer_public_key(self.key.public_key()),
+                               critical=False)
+                .add_extension(x509.SubjectKeyIdentifier.from_public_key(
+                    key.public_key()), critical=False)
                 .sign(self.key, hashes.SHA256()))
         path = os.path.join(self.dir, label + ".pem")
         with open(path, "wb") as f:
