@@ -276,7 +276,7 @@ mtasts_ignore(uschar **yield, int argc, uschar *argv[])
 		return answer(yield, "");
 	}
 	for (i = 0; i < d.lookup.policy->mx_count; i++) {
-		/* the library's rule (common/mx.c), in Exim's terms */
+		/* the library's rule (common/policy/mx.c), in Exim's terms */
 		char re[600]; /* a name's 253 bytes, each dot escaped */
 		size_t n = mx_pattern_regex(d.lookup.policy->mx[i], re,
 		    sizeof(re));

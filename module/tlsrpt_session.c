@@ -1,6 +1,6 @@
 /*
- * tlsrpt.c - a TLS session of a delivery for RFC 8460 reports: what the
- * MTA saw, appended to the spool (common/tlsrpt_spool.c).  Only what a
+ * tlsrpt_session.c - a TLS session of a delivery for RFC 8460 reports: what the
+ * MTA saw, appended to the spool (common/tlsrpt/tlsrpt_spool.c).  Only what a
  * delivery needs: the counting is tlsrpt_fold.c's, in the command.
  */
 #include <openssl/x509.h>

@@ -11,7 +11,7 @@
 
 #include "config.h"
 #include "mtasts_core.h"
-#include "record.h"
+#include "cache_codec.h"
 
 struct cache;
 

@@ -1,5 +1,5 @@
 /*
- * record.c - the cache record codec.  Layout, version 3 (little-endian):
+ * cache_codec.c - the cache record codec.  Layout, version 3 (little-endian):
  *
  *   'M' 'S' version has_policy status mode dnssec uses
  *   max_age:u32 fetched:i64 expires:i64 checked:i64 next_try:i64
@@ -25,7 +25,7 @@
 #include "abnf.h"
 #include "crc32.h"
 #include "policy.h"
-#include "record.h"
+#include "cache_codec.h"
 
 #define MAGIC0 'M'
 #define MAGIC1 'S'

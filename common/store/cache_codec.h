@@ -1,5 +1,5 @@
 /*
- * record.h - the cache record codec (internal to libmtasts): one domain's
+ * cache_codec.h - the cache record codec (internal to libmtasts): one domain's
  * cache entry as bytes and back.  The bytes come from a file other
  * processes write and a disk may damage: decoding checks every length and
  * a CRC-32, and rebuilds the policy through the policy parser.

@@ -1,5 +1,5 @@
 /*
- * tlsrpt.c - the TLS-RPT record (RFC 8460 §3):
+ * tlsrpt_txt.c - the TLS-RPT record (RFC 8460 §3):
  *
  *   tlsrpt-record = tlsrpt-version 1*(field-delim tlsrpt-field)
  *                   [field-delim]
@@ -14,7 +14,7 @@
 #include "abnf.h"
 #include "error.h"
 #include "fields.h"
-#include "tlsrpt.h"
+#include "tlsrpt_txt.h"
 
 /* One rua value: URIs separated by commas. */
 static mtasts_code

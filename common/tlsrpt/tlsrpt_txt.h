@@ -1,4 +1,4 @@
-/* tlsrpt.h - the TLS-RPT record at _smtp._tls.<domain> (RFC 8460 §3). */
+/* tlsrpt_txt.h - the TLS-RPT record at _smtp._tls.<domain> (RFC 8460 §3). */
 #ifndef MTASTS_TLSRPT_H
 #define MTASTS_TLSRPT_H
 

@@ -20,7 +20,7 @@
 #include "fetch.h"
 #include "json.h"
 #include "probe.h"
-#include "tlsrpt.h"
+#include "tlsrpt_txt.h"
 
 static json_t *
 check_domain(const struct mtasts_config *cfg, struct dns *dns, const char *arg,

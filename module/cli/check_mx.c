@@ -16,7 +16,7 @@
 #include "fetch.h"
 #include "json.h"
 #include "probe.h"
-#include "tlsrpt.h"
+#include "tlsrpt_txt.h"
 
 static void
 judge_probe(struct report *r, const char *host, const struct probe_result *p)

@@ -17,7 +17,7 @@
 #include "fetch.h"
 #include "json.h"
 #include "probe.h"
-#include "tlsrpt.h"
+#include "tlsrpt_txt.h"
 
 static void
 policy_addresses(

@@ -16,7 +16,7 @@
 #include "fetch.h"
 #include "json.h"
 #include "probe.h"
-#include "tlsrpt.h"
+#include "tlsrpt_txt.h"
 
 bool
 check_txt(struct report *r)

@@ -16,7 +16,7 @@
 #include "fetch.h"
 #include "json.h"
 #include "probe.h"
-#include "tlsrpt.h"
+#include "tlsrpt_txt.h"
 
 void
 finding(struct report *r, const char *severity, const char *code,

@@ -1,5 +1,5 @@
 /*
- * cache.c - mtasts cache (list, show, purge, lost, forget, rebuild) and
+ * cmd_cache.c - mtasts cache (list, show, purge, lost, forget, rebuild) and
  * mtasts refresh: the operator's view of the policy cache, and its daily
  * refresh.
  */

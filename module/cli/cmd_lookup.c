@@ -1,5 +1,5 @@
 /*
- * lookup.c - mtasts lookup: policy discovery for one or many domains,
+ * cmd_lookup.c - mtasts lookup: policy discovery for one or many domains,
  * concurrently, printed as lookup results.
  */
 #include <stdio.h>

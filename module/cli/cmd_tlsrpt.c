@@ -1,5 +1,5 @@
 /*
- * tlsrpt.c - mtasts tlsrpt show|send: what the TLS-RPT store counted, and
+ * cmd_tlsrpt.c - mtasts tlsrpt show|send: what the TLS-RPT store counted, and
  * the daily reports (RFC 8460) to each policy domain's rua.
  *
  * Bookkeeping, in the store: each (day, domain, rua) has a state - sent,
@@ -25,7 +25,7 @@
 #include "domain.h"
 #include "mtasts.h"
 #include "run_state.h"
-#include "tlsrpt.h"
+#include "tlsrpt_txt.h"
 #include "tlsrpt_deliver.h"
 #include "tlsrpt_fold.h"
 #include "tlsrpt_report.h"

@@ -5,14 +5,14 @@
  * libraries underneath cost at best:
  *
  *   discovery_floor fetch CONFIG ADDRESS N FORMAT
- *       mtasts' policy fetch (common/fetch.c: libcurl, the CA store read
+ *       mtasts' policy fetch (common/net/fetch.c: libcurl, the CA store read
  *       once), 32 at a time on one curl multi handle, as a discovery
  *       runs them
  *   discovery_floor openssl CONFIG ADDRESS N FORMAT
  *       the same GET, verified the same way, with OpenSSL alone and one
  *       SSL_CTX for every connection, one after another: the TLS floor
  *   discovery_floor dns CONFIG N FORMAT
- *       mtasts' TXT queries (common/dns.c: libunbound with its thread),
+ *       mtasts' TXT queries (common/net/dns.c: libunbound with its thread),
  *       32 at a time as a discovery runs them
  *   discovery_floor dns-event CONFIG N FORMAT
  *       the same queries through libunbound's event API in the caller's

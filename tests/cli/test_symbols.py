@@ -43,6 +43,16 @@ class Symbols(unittest.TestCase):
         self.assertGreater(len(api), 30)
         self.assertEqual(exported(os.environ["MTASTS_LIB"], "MTASTS_0"), api)
 
+    def test_library_links_no_json_library(self):
+        """No exported function speaks JSON: the command's JSON, probe and
+        TLS-RPT store are not in libmtasts.so (module/meson.build)."""
+        out = subprocess.run(["readelf", "-d", os.environ["MTASTS_LIB"]],
+                             capture_output=True, text=True,
+                             check=True).stdout
+        needed = re.findall(r"\(NEEDED\).*\[(.+)\]", out)
+        self.assertTrue(needed)
+        self.assertFalse([n for n in needed if "jansson" in n], needed)
+
     @unittest.skipUnless(os.environ.get("MTASTS_EXIM_SO"),
                          "no Exim adapter built (exim4-dev)")
     def test_exim_module_exports_its_functions(self):

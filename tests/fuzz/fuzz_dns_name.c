@@ -1,6 +1,6 @@
 /*
  * fuzz_dns_name.c - host names as read from DNS answers
- * (dns_decode_name in common/dns.c), at the offsets decode_rdata reads
+ * (dns_decode_name in common/net/dns.c), at the offsets decode_rdata reads
  * them: 0 (CNAME) and 2 (MX, after the preference), into the buffer it
  * uses and into one the input's first byte sizes.  A name that decodes
  * is dotted text of letters, digits, '-' and '_' in labels of 1 to 63

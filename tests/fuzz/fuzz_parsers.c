@@ -11,7 +11,7 @@
 
 #include "fuzz.h"
 #include "mtasts.h"
-#include "tlsrpt.h"
+#include "tlsrpt_txt.h"
 
 const char *const fuzz_words[] = {"version: STSv1", "mode: enforce",
     "mode: testing", "max_age: ", "mx: ", "*.", "v=STSv1;",

@@ -1,5 +1,5 @@
 /*
- * fuzz_record.c - the cache record codec (common/record.c): records are
+ * fuzz_record.c - the cache record codec (common/store/cache_codec.c): records are
  * read from a file other processes write and a disk may damage.  Any
  * bytes: decoded or refused, never read past.  What decodes round-trips:
  * encoded again it decodes to the same entry, and encodes to the same
@@ -12,7 +12,7 @@
 
 #include "crc32.h"
 #include "fuzz.h"
-#include "record.h"
+#include "cache_codec.h"
 
 const char *const fuzz_words[] = {"MS\x03", "MS\x02", "MS\x01", "\xff\xff\xff\xff",
     "\x01", "\x02", "\x05mx.a.", "\x03*.a", "\x20", NULL};

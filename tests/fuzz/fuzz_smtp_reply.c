@@ -1,6 +1,6 @@
 /*
  * fuzz_smtp_reply.c - the SMTP replies mtasts check reads from an MX host
- * and tlsrpt send from its relay (common/smtp_client.c, probe.c): when a
+ * and tlsrpt send from its relay (common/net/smtp_client.c, probe.c): when a
  * multi-line reply is whole and its code, the reply's text as a message
  * says it, and whether an EHLO reply offers STARTTLS.  The input is what
  * the server sent; the socket code sees it as it arrives, so a cut of it

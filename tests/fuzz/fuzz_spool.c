@@ -1,5 +1,5 @@
 /*
- * fuzz_spool.c - the TLS-RPT spool (common/tlsrpt_spool.c), which every
+ * fuzz_spool.c - the TLS-RPT spool (common/tlsrpt/tlsrpt_spool.c), which every
  * member of the cache's group may write: the input is a day's spool file,
  * read back from a temporary directory as mtasts tlsrpt folds it, in
  * batches.  Every session handed on must be a whole, printable one; the

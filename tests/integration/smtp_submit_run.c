@@ -1,5 +1,5 @@
 /*
- * smtp_submit_run.c - smtp_submit() (common/smtp_submit.c) from the
+ * smtp_submit_run.c - smtp_submit() (common/net/smtp_submit.c) from the
  * command line, for test_smtp_submit.py: submits standard input (at most
  * 1 MiB) to ADDRESS:PORT from FROM to RCPT, prints where it ended, the
  * code and the text ("RCPT 550 RCPT TO: 550 5.1.1 no such user"); exit

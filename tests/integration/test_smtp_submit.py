@@ -1,4 +1,4 @@
-"""smtp_submit() (common/smtp_submit.c) against real SMTP servers on
+"""smtp_submit() (common/net/smtp_submit.c) against real SMTP servers on
 loopback (aiosmtpd, and servers that misbehave on purpose), through
 smtp_submit_run: the message arrives as it was written, whatever its line
 ends and leading dots; every failure is told, quickly when the server

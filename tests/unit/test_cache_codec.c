@@ -1,4 +1,4 @@
-/* Unit tests of the cache record codec (common/record.c). */
+/* Unit tests of the cache record codec (common/store/cache_codec.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,7 +6,7 @@
 
 #include "error.h"
 #include "crc32.h"
-#include "record.h"
+#include "cache_codec.h"
 #include "unit.h"
 
 static void

@@ -1,4 +1,4 @@
-/* Unit tests of domain names as lookups key them (common/domain.c). */
+/* Unit tests of domain names as lookups key them (common/policy/domain.c). */
 #include <string.h>
 
 #include "domain.h"

@@ -1,4 +1,4 @@
-/* Unit tests of reading SMTP replies (common/smtp_client.c). */
+/* Unit tests of reading SMTP replies (common/net/smtp_client.c). */
 #include <string.h>
 
 #include "smtp_client.h"

@@ -1,4 +1,4 @@
-/* Unit tests of the message as submitted (common/smtp_submit.c). */
+/* Unit tests of the message as submitted (common/net/smtp_submit.c). */
 #include <stdlib.h>
 #include <string.h>
 

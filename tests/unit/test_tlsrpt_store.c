@@ -1,4 +1,4 @@
-/* Unit tests of the TLS-RPT store (common/tlsrpt_store.c): counts, the
+/* Unit tests of the TLS-RPT store (common/tlsrpt/tlsrpt_store.c): counts, the
  * bound on detail rows, a full map, concurrent writers and a writer
  * killed in the middle, on a real LMDB in a temporary directory. */
 #include <signal.h>

@@ -1,8 +1,8 @@
 /* Unit tests of the TLS-RPT record parser (RFC 8460 §3), which shares its
- * field scanner (common/fields.c) with the _mta-sts record's. */
+ * field scanner (common/policy/fields.c) with the _mta-sts record's. */
 #include <string.h>
 
-#include "tlsrpt.h"
+#include "tlsrpt_txt.h"
 #include "unit.h"
 
 static struct tlsrpt rpt;
