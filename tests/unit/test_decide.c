@@ -105,7 +105,7 @@ END_TEST
 int
 main(void)
 {
-	Suite *s = suite_create("verdict");
+	Suite *s = suite_create("decide");
 	TCase *tc = tcase_create("verdict");
 
 	tcase_add_test(tc, policy_gives_its_mode);
