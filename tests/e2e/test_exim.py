@@ -20,7 +20,7 @@ if exim.available():
 from exim import Exim, debian_config, minimal_config
 from mail_world import (ATTACKER, GOOD, PLAIN, ROGUE, WRONG,
                         MailWorld)
-from world import with_settings
+from world import policy, with_settings
 
 SO = os.environ.get("MTASTS_EXIM_SO")
 EXIM_CONF = os.environ.get("MTASTS_EXIM_CONF")
@@ -32,6 +32,10 @@ DOMAINS = {
     "enforce-plain.example": ("enforce", PLAIN),
     "enforce-rogue.example": ("enforce", GOOD, ATTACKER),
     "enforce-onlyrogue.example": ("enforce", None, ATTACKER),
+    # its policy says "mx: *.enforce-wild.example" (setUpClass); DNS
+    # prefers a host two labels down, at the rogue sink
+    "enforce-wild.example": ("enforce", GOOD,
+                             (5, "a.mx.enforce-wild.example", ROGUE)),
     "testing-good.example": ("testing", GOOD),
     "testing-wrongcert.example": ("testing", WRONG),
     "testing-plain.example": ("testing", PLAIN),
@@ -94,6 +98,8 @@ class MinimalConfig(unittest.TestCase):
         cls.mail = MailWorld(DOMAINS, extra_config=cls.TXT_RECHECK +
                              "cache_group = mtasts\n" + OVERRIDES)
         cls.world = cls.mail.world
+        cls.world.add_site("enforce-wild.example", policy(
+            "enforce", mx=("*.enforce-wild.example",)))
         # the cache shared as the README says: a group mtasts with
         # Debian-exim a supplementary member, which Exim's transports
         # (run as Debian-exim, without supplementary groups) are not
@@ -197,6 +203,20 @@ class MinimalConfig(unittest.TestCase):
         self.assert_delivered(msgid, log)
         self.assert_sinks(d, {GOOD: [True]})
         self.assertIn(f"H=mx.{d} ", log)
+
+    def test_enforce_wildcard_is_one_label(self):
+        """RFC 8461 §4.1: "*.enforce-wild.example" allows
+        mx.enforce-wild.example, not a.mx.enforce-wild.example, which DNS
+        prefers: that host is never tried.  (A too-wide regex from
+        mx_pattern_regex alone does not fail this: the module's other
+        check of each host keeps it out too; the regex itself is held
+        to mtasts_mx_match by tests/unit/test_mx.c.)"""
+        d = "enforce-wild.example"
+        msgid, log = self.send(d)
+        self.assert_delivered(msgid, log)
+        self.assert_sinks(d, {GOOD: [True]})
+        self.assertIn(f"H=mx.{d} ", log)
+        self.assertNotIn(f"a.mx.{d}", log)
 
     def test_enforce_only_rogue_mx_defers(self):
         d = "enforce-onlyrogue.example"
