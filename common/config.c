@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "config.h"
 #include "domain.h"
 #include "error.h"
@@ -155,6 +156,9 @@ set_cache(struct mtasts_config *cfg, const char *name, const char *value)
 	}
 	if (strcmp(name, "cache_group") == 0)
 		return set_string(&cfg->cache_group, value);
+	if (strcmp(name, "cache_backend") == 0)
+		return cache_backend_known(value)
+		    ? set_string(&cfg->cache_backend, value) : -1;
 	if (strcmp(name, "txt_recheck") == 0)
 		return parse_whole(value, 0, 86400, &cfg->txt_recheck);
 	if (strcmp(name, "negative_ttl") == 0)
@@ -817,6 +821,7 @@ mtasts_config_free(struct mtasts_config *cfg)
 	free(cfg->proxy);
 	free(cfg->cache_dir);
 	free(cfg->cache_group);
+	free(cfg->cache_backend);
 	free(cfg->tlsrpt_dir);
 	free(cfg->tlsrpt_spool);
 	free(cfg->tlsrpt_org);

@@ -42,6 +42,7 @@ struct mtasts_config {
 	size_t cache_size; /* bytes the cache may grow to */
 	unsigned cache_mode; /* file mode of its files */
 	char *cache_group; /* group of its files, or NULL */
+	char *cache_backend; /* where it is kept; NULL: lmdb (store/cache.c) */
 	long txt_recheck; /* seconds between TXT checks of a policy */
 	long negative_ttl; /* seconds a "no policy" answer is kept */
 	long error_retry; /* first retry after an error, doubling */

@@ -1,7 +1,10 @@
 /*
- * cache.h - the persistent policy cache on LMDB, shared by every process of
- * the host (internal to libmtasts).  One record per domain, in a versioned
- * layout; per-domain locks let one process discover while the others wait.
+ * cache.h - the persistent policy cache, shared by every process of the
+ * host (internal to libmtasts): the one door to it, whatever backend
+ * stores it (cache_backend = NAME; cache_backend.h; LMDB by default, in
+ * store/lmdb/).  One record per domain, in a versioned layout
+ * (cache_codec.h); per-domain locks let one process discover while the
+ * others wait.
  */
 #ifndef MTASTS_CACHE_H
 #define MTASTS_CACHE_H
@@ -15,8 +18,11 @@
 
 struct cache;
 
+/* Whether a backend of this name exists (NULL: the default does). */
+bool cache_backend_known(const char *name);
+
 /*
- * Opens (creating) the cache in cfg->cache_dir.  NULL with err set
+ * Opens (creating) the cache of cfg with its backend.  NULL with err set
  * (MTASTS_ERR_CACHE) when it cannot be opened or is not a cache.
  */
 struct cache *cache_open(
@@ -25,8 +31,8 @@ void cache_close(struct cache *c);
 
 /*
  * Rebuilds a damaged cache: every record that still reads goes into a new
- * map, which replaces data.mdb; the damaged files are kept beside it
- * (data.mdb.damaged, lock.mdb.damaged).  The records that did not read
+ * store, which replaces the damaged one; for LMDB, the damaged files are
+ * kept beside it (data.mdb.damaged, lock.mdb.damaged).  The records that did not read
  * are lost: those domains are discovered afresh.  *kept says how many
  * were kept.  For the operator (mtasts cache rebuild), never automatic:
  * a lost record may have held an enforce policy.
@@ -42,19 +48,20 @@ mtasts_code cache_rebuild(const struct mtasts_config *cfg, size_t *kept,
 mtasts_code cache_get(struct cache *c, const char *domain,
     struct cache_entry *entry, struct mtasts_error *err);
 
-/* Writes domain's entry, unless the record holds an answer checked later
- * (a peer's, newer than this one): that one stays.  An enforce policy is
+/* Writes domain's entry, unless the record must stay (cache_record_stays
+ * in cache_backend.h: a peer's answer checked later, or a policy in force
+ * that an answer without one would end).  An enforce policy is
  * witnessed first (MTASTS_ERR_IO when only the witness failed: the entry
  * is written); a new policy of another mode ends the witness. */
 mtasts_code cache_put(struct cache *c, const char *domain,
     const struct cache_entry *entry, struct mtasts_error *err);
 
 /*
- * The room of the cache's map, in bytes: its size (cache_size, or what
+ * The room of the cache, in bytes: its size (for LMDB cache_size, or what
  * another process grew it to) and what is in use (the pages written less
  * those LMDB keeps free for reuse).  Past 90 percent, records that keep no
  * policy in force are refused; past 97, the least used ones are evicted
- * (cache_space.c).  0, or -1 when LMDB cannot say.
+ * (lmdb_space.c).  0, or -1 when the backend cannot say.
  */
 int cache_room(struct cache *c, uint64_t *used, uint64_t *size);
 
@@ -72,7 +79,7 @@ mtasts_code cache_each(struct cache *c,
     void *arg, struct mtasts_error *err);
 
 /*
- * The witness of enforce policies (cache_witness.c), apart from data.mdb:
+ * The witness of enforce policies (cache_witness.c), apart from the store:
  * what tells "never held an enforce policy" from "held one and lost it".
  * cache_put() keeps it; nothing else but the operator removes a file of
  * it before its policy would have expired.

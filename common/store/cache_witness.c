@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "cache.h"
-#include "cache_files.h"
+#include "files.h"
 #include "error.h"
 
 #define WITNESS_DIR "enforced"
@@ -106,13 +106,13 @@ cache_witness_keep(const struct mtasts_config *cfg, const char *domain,
 		char dir[4096];
 
 		witness_path(cfg, NULL, dir, sizeof(dir));
-		if (cache_make_dir(cfg, dir, err) != 0)
+		if (store_make_dir(cfg, dir, err) != 0)
 			return -1;
 		fd = open(path,
 		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 		    (mode_t)cfg->cache_mode);
 		if ((made = fd >= 0))
-			cache_set_ownership(cfg, path, (mode_t)cfg->cache_mode);
+			store_set_ownership(cfg, path, (mode_t)cfg->cache_mode);
 	}
 	snprintf(buf, sizeof(buf), "%020" PRId64 "\n", expires);
 	if (fd >= 0 && pwrite(fd, buf, WITNESS_LEN, 0) == WITNESS_LEN) {

@@ -25,7 +25,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "cache_files.h"
+#include "files.h"
+#include "lmdb_map.h"
 #include "crc32.h"
 #include "error.h"
 #include "guard.h"
@@ -82,13 +83,13 @@ tlsrpt_store_open(const struct mtasts_config *cfg, struct mtasts_error *err)
 	}
 	/* tlsrpt in the cache's directory, made as the cache makes it */
 	if ((cfg->tlsrpt_dir == NULL &&
-	        cache_make_dir(cfg, cfg->cache_dir, err) != 0) ||
-	    cache_make_dir(cfg, dir, err) != 0) {
+	        store_make_dir(cfg, cfg->cache_dir, err) != 0) ||
+	    store_make_dir(cfg, dir, err) != 0) {
 		free(s);
 		return NULL;
 	}
-	if (links_in(dir, err) != 0 ||
-	    lock_room(dir, cfg->cache_mode, err) != 0) {
+	if (lmdb_links_in(dir, err) != 0 ||
+	    lmdb_lock_room(dir, cfg->cache_mode, err) != 0) {
 		free(s);
 		return NULL;
 	}
@@ -101,9 +102,9 @@ tlsrpt_store_open(const struct mtasts_config *cfg, struct mtasts_error *err)
 	if (rc != 0)
 		goto fail;
 	snprintf(path, sizeof(path), "%s/data.mdb", dir);
-	cache_set_ownership(cfg, path, (mode_t)cfg->cache_mode);
+	store_set_ownership(cfg, path, (mode_t)cfg->cache_mode);
 	snprintf(path, sizeof(path), "%s/lock.mdb", dir);
-	cache_set_ownership(cfg, path, (mode_t)cfg->cache_mode);
+	store_set_ownership(cfg, path, (mode_t)cfg->cache_mode);
 	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) != 0)
 		goto fail;
 	rc = mdb_dbi_open(txn, NULL, 0, &s->dbi);

@@ -1,5 +1,5 @@
 /*
- * cache_rebuild.c - mtasts cache rebuild: what still reads of a damaged
+ * lmdb_rebuild.c - mtasts cache rebuild: what still reads of a damaged
  * cache into a new map, which takes the old one's place.
  */
 #include <errno.h>
@@ -9,8 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cache_files.h"
 #include "error.h"
+#include "files.h"
+#include "lmdb_map.h"
 
 struct salvage {
 	char **domains;
@@ -20,7 +21,8 @@ struct salvage {
 	bool failed;
 };
 
-/* Every record that still decodes, re-encoded (a cache_each walker). */
+/* Every record that still decodes, re-encoded (an lmdb_cache_each
+ * walker). */
 static int
 salvage_one(void *arg, const char *domain, const struct cache_entry *e)
 {
@@ -69,7 +71,7 @@ write_fresh(const struct mtasts_config *cfg, const char *dir,
 	size_t i;
 	int rc;
 
-	if (lock_room(dir, cfg->cache_mode, NULL) != 0)
+	if (lmdb_lock_room(dir, cfg->cache_mode, NULL) != 0)
 		return ENOSPC;
 	if ((rc = mdb_env_create(&env)) != 0)
 		return rc;
@@ -93,12 +95,12 @@ write_fresh(const struct mtasts_config *cfg, const char *dir,
 }
 
 mtasts_code
-cache_rebuild(const struct mtasts_config *cfg, size_t *kept,
+lmdb_rebuild(const struct mtasts_config *cfg, size_t *kept,
     struct mtasts_error *err)
 {
 	struct salvage s = {0};
 	struct mtasts_error ignored;
-	struct cache *old;
+	void *old;
 	char fresh[4096], from[4200], to[4300];
 	const char *files[] = {"data.mdb", "lock.mdb"};
 	size_t i;
@@ -116,9 +118,9 @@ cache_rebuild(const struct mtasts_config *cfg, size_t *kept,
 		return mtasts_error_set(err, MTASTS_ERR_CACHE, "%s: %s", fresh,
 		    strerror(errno));
 	/* what can be read, up to where the damage stops the walk */
-	if ((old = cache_open(cfg, &ignored)) != NULL) {
-		cache_each(old, salvage_one, &s, &ignored);
-		cache_close(old); /* a map let go of stays unmapped */
+	if ((old = lmdb_cache_open(cfg, &ignored)) != NULL) {
+		lmdb_cache_each(old, salvage_one, &s, &ignored);
+		lmdb_cache_close(old); /* a map let go of stays unmapped */
 	}
 	rc = s.failed ? ENOMEM : write_fresh(cfg, fresh, &s);
 	*kept = s.count;
@@ -154,7 +156,7 @@ cache_rebuild(const struct mtasts_config *cfg, size_t *kept,
 	if (rename(from, to) != 0)
 		return mtasts_error_set(err, MTASTS_ERR_CACHE,
 		    "cache %s: rebuild: %s", cfg->cache_dir, strerror(errno));
-	cache_set_ownership(cfg, to, (mode_t)cfg->cache_mode);
+	store_set_ownership(cfg, to, (mode_t)cfg->cache_mode);
 	snprintf(from, sizeof(from), "%s/lock.mdb", fresh);
 	unlink(from);
 	rmdir(fresh);

@@ -1,15 +1,33 @@
 /*
- * cache_lock.c - one discovery of a domain at a time across processes:
+ * lmdb_lock.c - one discovery of a domain at a time across processes:
  * byte-range locks in the cache's lock file, one byte per slot.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
-#include "cache_files.h"
+#include "files.h"
+#include "lmdb_map.h"
 
 #define LOCK_SLOTS 65536 /* byte-range locks in one file, by domain hash */
+
+int
+lmdb_lock_file(struct lmdb_cache *c)
+{
+	char path[4096];
+
+	if (c->lock_fd >= 0)
+		return c->lock_fd;
+	snprintf(path, sizeof(path), "%s/discovery.lock", c->cfg->cache_dir);
+	c->lock_fd = open(
+	    path, O_RDWR | O_CREAT | O_CLOEXEC, (mode_t)c->cfg->cache_mode);
+	if (c->lock_fd >= 0)
+		store_set_ownership(c->cfg, path, (mode_t)c->cfg->cache_mode);
+	return c->lock_fd;
+}
 
 /* FNV-1a: spreads domains over the lock slots. */
 static off_t
@@ -23,15 +41,16 @@ lock_slot(const char *domain)
 }
 
 int
-cache_lock(struct cache *c, const char *domain, long timeout_ms)
+lmdb_lock(void *store, const char *domain, long timeout_ms)
 {
+	struct lmdb_cache *c = store;
 	struct flock fl = {.l_type = F_WRLCK,
 	    .l_whence = SEEK_SET,
 	    .l_start = lock_slot(domain),
 	    .l_len = 1};
 	struct timespec pause = {0, 20 * 1000000};
 	long waited = 0;
-	int fd = cache_lock_file(c);
+	int fd = lmdb_lock_file(c);
 
 	if (fd < 0)
 		return -1;
@@ -48,8 +67,9 @@ cache_lock(struct cache *c, const char *domain, long timeout_ms)
 }
 
 void
-cache_unlock(struct cache *c, const char *domain)
+lmdb_unlock(void *store, const char *domain)
 {
+	struct lmdb_cache *c = store;
 	struct flock fl = {.l_type = F_UNLCK,
 	    .l_whence = SEEK_SET,
 	    .l_start = lock_slot(domain),

@@ -1,5 +1,5 @@
 /*
- * cache_space.c - room in the cache's map.  LMDB's map has a fixed size;
+ * lmdb_space.c - room in the LMDB cache's map.  LMDB's map has a fixed size;
  * when it is nearly full, stale records go first, then (for a record that
  * keeps a policy in force, never refused) the least used ones.
  */
@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "cache_files.h"
 #include "clock.h"
+#include "lmdb_map.h"
 
 /* percent of the map any record may fill; one with a policy in force */
 #define ROOM_FOR_ANSWERS 90
@@ -34,7 +34,7 @@ is_stale(const unsigned char *data, size_t len, int64_t now)
 
 /* Deletes the stale records; how many went. */
 static size_t
-drop_stale(struct cache *c)
+drop_stale(struct lmdb_cache *c)
 {
 	MDB_txn *txn;
 	MDB_cursor *cur;
@@ -42,7 +42,7 @@ drop_stale(struct cache *c)
 	int64_t now = wall_now();
 	size_t n = 0;
 
-	if (cache_begin(c, 0, &txn) != 0)
+	if (lmdb_begin(c, 0, &txn) != 0)
 		return 0;
 	c->writing = txn;
 	if (mdb_cursor_open(txn, c->dbi, &cur) != 0) {
@@ -90,7 +90,7 @@ used_of(const MDB_val *val)
 /* Deletes the least used tenth of the records (at least one; never one
  * that does not decode); how many went. */
 static size_t
-evict_least_used(struct cache *c)
+evict_least_used(struct lmdb_cache *c)
 {
 	MDB_txn *txn;
 	MDB_cursor *cur = NULL;
@@ -99,7 +99,7 @@ evict_least_used(struct cache *c)
 	int64_t *times = NULL, cut, used;
 	size_t n = 0, gone = 0;
 
-	if (cache_begin(c, 0, &txn) != 0)
+	if (lmdb_begin(c, 0, &txn) != 0)
 		return 0;
 	c->writing = txn;
 	if (mdb_stat(txn, c->dbi, &st) != 0 || st.ms_entries == 0 ||
@@ -133,14 +133,14 @@ evict_least_used(struct cache *c)
 /* The pages of the free list (database 0), which LMDB reuses: each value
  * counts its pages first. */
 static size_t
-free_pages(struct cache *c)
+free_pages(struct lmdb_cache *c)
 {
 	MDB_txn *txn;
 	MDB_cursor *cur;
 	MDB_val k, v;
 	size_t n = 0, count;
 
-	if (cache_begin(c, MDB_RDONLY, &txn) != 0)
+	if (lmdb_begin(c, MDB_RDONLY, &txn) != 0)
 		return 0;
 	if (mdb_cursor_open(txn, 0, &cur) == 0) {
 		while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0)
@@ -157,7 +157,7 @@ free_pages(struct cache *c)
 /* The pages of the map and its high-water mark; -1 when LMDB cannot say.
  * Adopts a map another process grew (a cache_size raised since). */
 static int
-map_pages(struct cache *c, size_t *total, size_t *used, size_t *psize)
+map_pages(struct lmdb_cache *c, size_t *total, size_t *used, size_t *psize)
 {
 	MDB_envinfo info;
 	MDB_stat st;
@@ -178,7 +178,7 @@ map_pages(struct cache *c, size_t *total, size_t *used, size_t *psize)
  * a delete fails (it copies the pages it changes).
  */
 static unsigned
-percent_used(struct cache *c)
+percent_used(struct lmdb_cache *c)
 {
 	size_t total, used, psize, unused;
 
@@ -193,8 +193,9 @@ percent_used(struct cache *c)
 }
 
 int
-cache_room(struct cache *c, uint64_t *used, uint64_t *size)
+lmdb_room(void *store, uint64_t *used, uint64_t *size)
 {
+	struct lmdb_cache *c = store;
 	size_t total, high, psize, unused;
 
 	if (c->env == NULL || map_pages(c, &total, &high, &psize) != 0)
@@ -213,14 +214,14 @@ cache_room(struct cache *c, uint64_t *used, uint64_t *size)
  * file's time says when the last sweep was, for every process).
  */
 bool
-cache_has_room(struct cache *c, bool policy)
+lmdb_has_room(struct lmdb_cache *c, bool policy)
 {
 	unsigned limit = policy ? ROOM_FOR_POLICIES : ROOM_FOR_ANSWERS;
 	struct stat st;
 
 	if (percent_used(c) < limit)
 		return true;
-	if (cache_lock_file(c) >= 0 && fstat(c->lock_fd, &st) == 0 &&
+	if (lmdb_lock_file(c) >= 0 && fstat(c->lock_fd, &st) == 0 &&
 	    st.st_mtime + 60 <= time(NULL)) {
 		futimens(c->lock_fd, NULL);
 		if (drop_stale(c) > 0 && percent_used(c) < limit)
