@@ -12,7 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cache.h"
 #include "config.h"
 #include "domain.h"
 #include "error.h"
@@ -125,6 +124,21 @@ parse_whole(const char *value, long min, long max, long *out)
 	return 0;
 }
 
+/*
+ * A store's backend: a name, looked up in its door's table when the store
+ * is opened (store/cache.c, tlsrpt/tlsrpt_store.c), which says "no such
+ * backend"; the configuration sits below the stores and knows none.
+ */
+static int
+set_backend(char **out, const char *value)
+{
+	if (value[0] == '\0' ||
+	    strspn(value, "abcdefghijklmnopqrstuvwxyz0123456789") !=
+	        strlen(value))
+		return -1;
+	return set_string(out, value);
+}
+
 static int
 set_cache(struct mtasts_config *cfg, const char *name, const char *value)
 {
@@ -157,8 +171,7 @@ set_cache(struct mtasts_config *cfg, const char *name, const char *value)
 	if (strcmp(name, "cache_group") == 0)
 		return set_string(&cfg->cache_group, value);
 	if (strcmp(name, "cache_backend") == 0)
-		return cache_backend_known(value)
-		    ? set_string(&cfg->cache_backend, value) : -1;
+		return set_backend(&cfg->cache_backend, value);
 	if (strcmp(name, "txt_recheck") == 0)
 		return parse_whole(value, 0, 86400, &cfg->txt_recheck);
 	if (strcmp(name, "negative_ttl") == 0)
@@ -214,6 +227,8 @@ set_tlsrpt(struct mtasts_config *cfg, const char *name, const char *value)
 	if (strcmp(name, "tlsrpt_dir") == 0)
 		return value[0] == '/' ? set_string(&cfg->tlsrpt_dir, value)
 		                       : -1;
+	if (strcmp(name, "tlsrpt_backend") == 0)
+		return set_backend(&cfg->tlsrpt_backend, value);
 	if (strcmp(name, "tlsrpt_spool") == 0)
 		return value[0] == '/' ? set_string(&cfg->tlsrpt_spool, value)
 		                       : -1;
@@ -823,6 +838,7 @@ mtasts_config_free(struct mtasts_config *cfg)
 	free(cfg->cache_group);
 	free(cfg->cache_backend);
 	free(cfg->tlsrpt_dir);
+	free(cfg->tlsrpt_backend);
 	free(cfg->tlsrpt_spool);
 	free(cfg->tlsrpt_org);
 	free(cfg->tlsrpt_contact);

@@ -51,6 +51,7 @@ struct mtasts_config {
 	/* TLS-RPT as a sender (RFC 8460) */
 	bool tlsrpt; /* sessions collected, reports sent */
 	char *tlsrpt_dir; /* the store; NULL: <cache_dir>/tlsrpt */
+	char *tlsrpt_backend; /* the store's backend; NULL: lmdb */
 	char *tlsrpt_spool; /* where deliveries append their sessions */
 	size_t tlsrpt_size; /* bytes the store may grow to */
 	long tlsrpt_details; /* failure-detail rows per policy and day */

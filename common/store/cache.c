@@ -9,6 +9,7 @@
 #include "cache.h"
 #include "cache_backend.h"
 #include "error.h"
+#include "named.h"
 
 /* The backends, by name; the first is the default. */
 static const struct cache_backend *const backends[] = {
@@ -24,14 +25,8 @@ struct cache {
 static const struct cache_backend *
 backend_named(const char *name)
 {
-	size_t i;
-
-	if (name == NULL)
-		return backends[0];
-	for (i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
-		if (strcmp(backends[i]->name, name) == 0)
-			return backends[i];
-	return NULL;
+	return named_in((const void *const *)backends,
+	    sizeof(backends) / sizeof(backends[0]), name);
 }
 
 bool
@@ -40,14 +35,22 @@ cache_backend_known(const char *name)
 	return backend_named(name) != NULL;
 }
 
-/* The configured backend, or NULL with err set. */
+const char *
+cache_backend_nth(size_t i)
+{
+	return i < sizeof(backends) / sizeof(backends[0]) ? backends[i]->name
+	                                                  : NULL;
+}
+
+/* The configured backend, or NULL with err set: a cache that cannot be
+ * opened (MTASTS_ERR_CACHE), which lookups never take for "no policy". */
 static const struct cache_backend *
 backend_of(const struct mtasts_config *cfg, struct mtasts_error *err)
 {
 	const struct cache_backend *b = backend_named(cfg->cache_backend);
 
 	if (b == NULL)
-		mtasts_error_set(err, MTASTS_ERR_CONFIG,
+		mtasts_error_set(err, MTASTS_ERR_CACHE,
 		    "cache_backend %s: no such backend", cfg->cache_backend);
 	return b;
 }
@@ -90,7 +93,7 @@ cache_rebuild(const struct mtasts_config *cfg, size_t *kept,
 
 	*kept = 0;
 	if (b == NULL)
-		return MTASTS_ERR_CONFIG;
+		return MTASTS_ERR_CACHE;
 	if (b->rebuild == NULL)
 		return mtasts_error_set(err, MTASTS_ERR_USAGE,
 		    "cache_backend %s: nothing to rebuild", b->name);

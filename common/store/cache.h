@@ -21,6 +21,9 @@ struct cache;
 /* Whether a backend of this name exists (NULL: the default does). */
 bool cache_backend_known(const char *name);
 
+/* The name of the i-th backend (0: the default), NULL past the last. */
+const char *cache_backend_nth(size_t i);
+
 /*
  * Opens (creating) the cache of cfg with its backend.  NULL with err set
  * (MTASTS_ERR_CACHE) when it cannot be opened or is not a cache.

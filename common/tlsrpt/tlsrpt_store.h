@@ -1,9 +1,11 @@
 /*
  * tlsrpt_store.h - the TLS-RPT store (RFC 8460 as a sender): the outcome of
  * every TLS session of a delivery, counted per UTC day, policy domain and
- * policy, in an LMDB environment beside the cache.  Deliveries append
- * their sessions to a spool file (tlsrpt_spool.h); mtasts tlsrpt folds
- * them in here, with each domain's policy (internal to libmtasts).
+ * policy, in the backend tlsrpt_backend names (tlsrpt_backend.h; LMDB
+ * beside the cache by default, store/lmdb/lmdb_tlsrpt.c).  Deliveries
+ * append their sessions to a spool file (tlsrpt_spool.h); mtasts tlsrpt
+ * folds them in here, with each domain's policy (internal to the
+ * command).
  *
  * Bounded: the map never grows past tlsrpt_size, and each policy of a
  * day keeps at most tlsrpt_details failure-detail rows; a failure that
@@ -34,6 +36,9 @@ struct tlsrpt_session {
 };
 
 struct tlsrpt_store;
+
+/* Whether a backend of this name exists (NULL: the default does). */
+bool tlsrpt_backend_known(const char *name);
 
 /* Opens (creating it) the store of cfg; NULL with err set. */
 struct tlsrpt_store *tlsrpt_store_open(

@@ -461,6 +461,24 @@ mode = enforce
                 self.assertIn(words, p.stderr.decode())
 
 
+class UnknownBackend(CacheWorld):
+    """cache_backend names a store no backend has: every lookup says so,
+    and a domain the network says has no policy is deferred (the cache
+    that may hold its enforce policy cannot be read), never "none"."""
+    extra = "cache_backend = lmbd\n"
+
+    def test_no_policy_is_deferred_and_the_name_reported(self):
+        self.world.add("nopolicy.example", txt=None, site=None)
+        self.world.add("a.example")
+        r = self.lookup("nopolicy.example")
+        self.assertEqual(r["verdict"], "defer")
+        self.assertIn("cache_backend lmbd: no such backend",
+                      r["cache_error"]["message"])
+        self.assertEqual(self.lookup("a.example")["verdict"], "enforce")
+        self.assertFalse(os.path.exists(
+            os.path.join(self.world.cache_dir, "data.mdb")))
+
+
 class Files(CacheWorld):
     extra = "cache_mode = 0640\ncache_group = daemon\n"
 

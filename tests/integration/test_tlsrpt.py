@@ -122,6 +122,18 @@ class TlsRpt(WorldCase):
         self.assertEqual((none["type"], none["success"], none["failure"]),
                          ("no-policy-found", 1, 0))
 
+    def test_an_unknown_backend_stops_the_fold(self):
+        """tlsrpt_backend names a store no backend has: mtasts tlsrpt
+        says so and counts nothing; the spool stays for the right one."""
+        self.spool(TODAY, GOOD)
+        with open(self.world.config, "a") as f:
+            f.write("tlsrpt_backend = nosuch\n")
+        rc, out, err = self.mtasts("show", "--json", "--date", TODAY)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("tlsrpt_backend nosuch: no such backend", err)
+        self.assertTrue(os.path.exists(
+            os.path.join(self.spool_dir, "sessions-" + TODAY)))
+
     def test_hostile_lines_are_skipped(self):
         self.spool(TODAY, GOOD, *HOSTILE, GOOD)
         [sts] = self.show()["good.example"]

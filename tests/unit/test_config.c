@@ -194,6 +194,31 @@ END_TEST
 /* Indentation means nothing: an indented "key = value" is a setting of
  * its own, not the continuation of the line above (libinih's multi-line
  * values would read "mx = ..." as more of the value of mode). */
+/* A store's backend is a name (its door says when no backend has it:
+ * test_cache.c), never a store that quietly falls back to another. */
+START_TEST(backends_are_named)
+{
+	struct mtasts_config *cfg;
+	struct mtasts_error err = {0};
+
+	ck_assert_int_eq(load("[mtasts]\ncache_backend = lmdb\n"
+	                      "tlsrpt_backend = lmdb\n",
+	                     &cfg, &err),
+	    MTASTS_OK);
+	ck_assert_str_eq(cfg->cache_backend, "lmdb");
+	ck_assert_str_eq(cfg->tlsrpt_backend, "lmdb");
+	mtasts_config_free(cfg);
+	ck_assert_int_eq(load("[mtasts]\ncache_backend = LMDB x\n", &cfg, &err),
+	    MTASTS_ERR_CONFIG);
+	ck_assert_ptr_nonnull(strstr(err.message, "cache_backend"));
+	ck_assert_int_eq(
+	    load("[mtasts]\ntlsrpt_backend = ../x\n", &cfg, &err),
+	    MTASTS_ERR_CONFIG);
+	ck_assert_int_eq(load("[mtasts]\ntlsrpt_backend =\n", &cfg, &err),
+	    MTASTS_ERR_CONFIG);
+}
+END_TEST
+
 START_TEST(indentation_is_ignored)
 {
 	struct mtasts_config *cfg;
@@ -484,6 +509,7 @@ main(void)
 	tcase_add_test(tc, sendmail_or_the_relay_not_both);
 	tcase_add_test(tc, a_named_file_must_be_read);
 	tcase_add_test(tc, settings_and_overrides);
+	tcase_add_test(tc, backends_are_named);
 	tcase_add_test(tc, indentation_is_ignored);
 	tcase_add_test(tc, no_value_continues_on_the_next_line);
 	tcase_add_test(tc, a_long_line_is_refused_as_such);

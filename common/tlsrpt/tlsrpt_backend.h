@@ -1,0 +1,42 @@
+/*
+ * tlsrpt_backend.h - what a TLS-RPT store does, chosen by name
+ * (tlsrpt_backend = NAME in mtasts.conf) as the policy cache's backend is
+ * (store/cache_backend.h).  tlsrpt_store.c is the only caller, and
+ * tlsrpt_store.h says what each operation promises; each takes the
+ * backend's own object, made by open.  Adding a backend: one file that
+ * defines a struct tlsrpt_backend, one line in tlsrpt_store.c's table
+ * (internal to the command).
+ */
+#ifndef MTASTS_TLSRPT_BACKEND_H
+#define MTASTS_TLSRPT_BACKEND_H
+
+#include "tlsrpt_store.h"
+
+struct tlsrpt_backend {
+	const char *name;
+	void *(*open)(const struct mtasts_config *cfg, struct mtasts_error *err);
+	void (*close)(void *store);
+	mtasts_code (*add)(void *store, const char *day,
+	    const struct tlsrpt_session *x, struct mtasts_error *err);
+	/* the sessions and the spool offset in one atomic step */
+	mtasts_code (*fold)(void *store, const char *day,
+	    const struct tlsrpt_session *xs, size_t n, uint64_t offset,
+	    struct mtasts_error *err);
+	mtasts_code (*offset)(void *store, const char *day, uint64_t *offset,
+	    struct mtasts_error *err);
+	json_t *(*day)(void *store, const char *day, const char *domain,
+	    struct mtasts_error *err);
+	json_t *(*days)(void *store, struct mtasts_error *err);
+	mtasts_code (*state)(void *store, const char *day, const char *domain,
+	    const char *rua, char *state, size_t len, struct mtasts_error *err);
+	mtasts_code (*set_state)(void *store, const char *day,
+	    const char *domain, const char *rua, const char *state,
+	    struct mtasts_error *err);
+	mtasts_code (*prune)(
+	    void *store, const char *day, struct mtasts_error *err);
+};
+
+/* The backends, each in its own file. */
+extern const struct tlsrpt_backend lmdb_tlsrpt_backend;
+
+#endif
