@@ -33,11 +33,12 @@ void
 runner_print_lookup(const struct mtasts_lookup *r)
 {
 	printf("domain=%s status=%s code=%s undecided=%d dnssec=%s "
-	       "source=%s override=%s seen_id=%s",
+	       "source=%s override=%s seen_id=%s cache_error=%s",
 	    r->domain, mtasts_status_name(r->status),
 	    r->error.code == MTASTS_OK ? "ok" : r->error.name, r->undecided,
 	    mtasts_dnssec_name(r->dnssec), mtasts_source_name(r->source),
-	    mtasts_override_name(r->override), r->id[0] ? r->id : "-");
+	    mtasts_override_name(r->override), r->id[0] ? r->id : "-",
+	    r->cache_error.code == MTASTS_OK ? "ok" : r->cache_error.name);
 	if (r->policy != NULL)
 		runner_print_policy(r->policy);
 	printf(" message=%s\n", r->error.message);
