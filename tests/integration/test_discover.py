@@ -8,6 +8,7 @@ import subprocess
 import tempfile
 import unittest
 
+from runner import parse
 from world import World, with_settings
 
 RUN = os.environ["DISCOVER_RUN"]
@@ -27,13 +28,6 @@ SCENARIOS = {
     "500.example": dict(site=dict(status=500, body="oops")),
     "hang.example": dict(site=dict(how="hang")),
 }
-
-
-def parse(line):
-    words, _, message = line.partition(" message=")
-    out = dict(w.split("=", 1) for w in words.split())
-    out["message"] = message
-    return out
 
 
 class Discover(unittest.TestCase):

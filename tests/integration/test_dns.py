@@ -9,21 +9,10 @@ import subprocess
 import time
 import unittest
 
+from runner import parse
 from world import World
 
 RUN = os.environ["DNS_RUN"]
-
-
-def parse(line):
-    """A runner's line: {key: value}, the message whole."""
-    words, _, message = line.partition(" message=")
-    words, _, data = words.partition(" data=")
-    out = dict(w.split("=", 1) for w in words.split())
-    if line.startswith("record="):
-        out["data"] = data
-    else:
-        out["message"] = message
-    return out
 
 
 class Dns(unittest.TestCase):

@@ -11,6 +11,7 @@ import subprocess
 import time
 import unittest
 
+from runner import parse
 from world import CLOSED_IP, HTTPS_IP, TARPIT_IP, World, policy
 
 RUN = os.environ["FETCH_RUN"]
@@ -52,13 +53,6 @@ SITES = {
     "cut.example": dict(site=dict(how="cut")),
     "badmaxage.example": dict(site=dict(body=policy(max_age="-1"))),
 }
-
-
-def parse(line):
-    words, _, message = line.partition(" message=")
-    out = dict(w.split("=", 1) for w in words.split())
-    out["message"] = message
-    return out
 
 
 class Fetch(unittest.TestCase):

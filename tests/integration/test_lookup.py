@@ -17,6 +17,7 @@ import time
 import unittest
 
 from https_server import Site
+from runner import parse
 from world import SCENARIOS, World, expected_verdict, policy
 
 MTASTS = os.environ["MTASTS"]
@@ -216,14 +217,6 @@ class Lookup(unittest.TestCase):
         self.assertIn("No such file", err)
 
 
-def parse(line):
-    """A lookup_run line: {key: value}, the message whole."""
-    words, _, message = line.partition(" message=")
-    out = dict(w.split("=", 1) for w in words.split())
-    out["message"] = message
-    return out
-
-
 class RulesWorld(unittest.TestCase):
     """lookup.c through lookup_run; a world and a cache for each test."""
     extra = "txt_recheck = 900\nnegative_ttl = 3600\nerror_retry = 60\n"
@@ -256,7 +249,6 @@ class RulesWorld(unittest.TestCase):
         self.world.zone.remove("_mta-sts." + domain, "TXT")
         if record is not None:
             self.world.zone.add("_mta-sts." + domain, "TXT", record)
-
 
 
 class Rules(RulesWorld):
