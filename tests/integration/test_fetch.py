@@ -8,7 +8,6 @@ fetch deadline.  What discovery makes of it: test_discover.py."""
 import concurrent.futures
 import os
 import subprocess
-import time
 import unittest
 
 from runner import parse
