@@ -1,7 +1,14 @@
-"""mtasts lookup against the real loopback world: a DNS server, an HTTPS
-server with a test CA, a tarpit.  Every hostile behaviour RFC 8461 names
-has a scenario (tests/world/world.py) with the status and error it must
-give."""
+"""lookup.c and mtasts lookup against the real loopback world: a DNS
+server, an HTTPS server with a test CA, a tarpit.
+
+Lookup: every hostile behaviour RFC 8461 names has a scenario
+(tests/world/world.py) with the status and error mtasts lookup must give.
+Rules: lookup.c's own rules, through lookup_run (lookup_run() and a real
+LMDB cache, the clock moved by MTASTS_TEST_NOW): a cached policy serves
+while fresh (txt_recheck), then its TXT id is checked; a failure keeps a
+policy in force until it expires (RFC 8461 §5); "no policy" is kept for
+negative_ttl, errors back off from error_retry; overrides answer first.
+What the command and many processes make of the cache: test_cache.py."""
 import json
 import os
 import subprocess
@@ -9,9 +16,13 @@ import tempfile
 import time
 import unittest
 
-from world import SCENARIOS, World, expected_verdict
+from https_server import Site
+from runner import parse
+from world import SCENARIOS, World, expected_verdict, policy
 
 MTASTS = os.environ["MTASTS"]
+LOOKUP_RUN = os.environ["LOOKUP_RUN"]
+T0 = 1_900_000_000  # the test clock's start (MTASTS_TEST_NOW)
 
 
 def lookup(config, *args, env=None):
@@ -204,6 +215,184 @@ class Lookup(unittest.TestCase):
         rc, out, err = lookup("/nonexistent.conf", "crlf.example")
         self.assertEqual(rc, 2)
         self.assertIn("No such file", err)
+
+
+class RulesWorld(unittest.TestCase):
+    """lookup.c through lookup_run; a world and a cache for each test."""
+    extra = "txt_recheck = 900\nnegative_ttl = 3600\nerror_retry = 60\n"
+
+    def setUp(self):
+        self.world = World(scenarios={}, extra_config=self.extra)
+        self.addCleanup(self.world.stop)
+
+    def lookup(self, *domains, now=T0, force=False):
+        """[result] of one lookup_run() of domains at time now."""
+        env = dict(os.environ, MTASTS_TEST_NOW=str(now))
+        p = subprocess.run([LOOKUP_RUN, self.world.config,
+                            *(["--force"] if force else []), *domains],
+                           capture_output=True, text=True, env=env,
+                           timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        results = [parse(x) for x in p.stdout.splitlines()]
+        for r in results:
+            self.assertEqual(r["cache_error"], "ok", r)
+        return results
+
+    def one(self, domain, **kwargs):
+        [r] = self.lookup(domain, **kwargs)
+        return r
+
+    def queries(self, name):
+        return sum(1 for q, _ in self.world.zone.queries if q == name)
+
+    def set_txt(self, domain, record):
+        self.world.zone.remove("_mta-sts." + domain, "TXT")
+        if record is not None:
+            self.world.zone.add("_mta-sts." + domain, "TXT", record)
+
+
+class Rules(RulesWorld):
+    def test_fresh_policy_serves_without_the_network(self):
+        d = "a.example"
+        self.world.add(d)
+        r = self.one(d)
+        self.assertEqual((r["status"], r["source"]), ("found", "network"))
+        asked = self.queries("_mta-sts." + d)
+        r = self.one(d, now=T0 + 899)
+        self.assertEqual((r["status"], r["source"], r["mode"]),
+                         ("cached", "cache", "enforce"))
+        self.assertEqual(self.queries("_mta-sts." + d), asked)
+        # txt_recheck has passed: the TXT id is checked, the same id
+        # renews the policy without a fetch (RFC 8461 §5.1)
+        r = self.one(d, now=T0 + 900)
+        self.assertEqual((r["status"], r["source"]), ("renewed", "network"))
+        self.assertEqual(int(r["expires"]), T0 + 900 + 86400)
+        self.assertEqual(self.queries("_mta-sts." + d), asked + 1)
+        self.assertEqual(self.world.fetches(d), 1)
+
+    def test_force_asks_the_network(self):
+        d = "a.example"
+        self.world.add(d)
+        self.one(d)
+        r = self.one(d, now=T0 + 10, force=True)
+        self.assertEqual((r["status"], r["source"]), ("renewed", "network"))
+
+    def test_failures_keep_the_policy_until_it_expires(self):
+        """RFC 8461 §5: a new id whose policy cannot be fetched, then the
+        TXT record gone: the policy fetched at T0 stays in force, the
+        reason told beside it, until its max_age runs out."""
+        d = "b.example"
+        self.world.add(d)
+        self.one(d)
+        self.set_txt(d, "v=STSv1; id=changed")
+        sites = self.world.https.sites
+        sites["mta-sts." + d] = Site(status=500, body="down",
+                                     cert=sites["mta-sts." + d].cert)
+        r = self.one(d, now=T0 + 1000)
+        self.assertEqual((r["status"], r["source"], r["code"], r["mode"]),
+                         ("cached", "network", "http_status_500", "enforce"))
+        self.assertEqual(self.world.fetches(d), 2)
+        # the failed refresh is not tried again at every delivery: until
+        # error_retry has passed, the policy serves from the cache
+        r = self.one(d, now=T0 + 1059)
+        self.assertEqual((r["status"], r["source"]), ("cached", "cache"))
+        self.assertEqual(self.world.fetches(d), 2)
+        self.set_txt(d, None)
+        r = self.one(d, now=T0 + 2000)
+        self.assertEqual((r["status"], r["code"], r["mode"],
+                          int(r["expires"])),
+                         ("cached", "dns_nodata", "enforce", T0 + 86400))
+        r = self.one(d, now=T0 + 86400 + 1)
+        self.assertEqual((r["status"], r["code"]),
+                         ("not_found", "dns_nodata"))
+        self.assertNotIn("mode", r)
+
+    def test_an_expired_policy_is_fetched_not_renewed(self):
+        """RFC 8461 §5.1: past its max_age a policy is gone; the same TXT
+        id no longer renews it."""
+        d = "c.example"
+        self.world.add(d)
+        self.one(d)
+        r = self.one(d, now=T0 + 86400 + 1)
+        self.assertEqual((r["status"], r["source"]), ("found", "network"))
+        self.assertEqual(self.world.fetches(d), 2)
+
+    def test_no_policy_is_kept_for_negative_ttl(self):
+        d = "plain.example"
+        self.world.add(d, txt=None, site=None)
+        self.assertEqual(self.one(d)["status"], "not_found")
+        r = self.one(d, now=T0 + 3599)
+        self.assertEqual((r["status"], r["source"], r["code"]),
+                         ("not_found", "cache", "dns_nxdomain"))
+        self.assertEqual(self.one(d, now=T0 + 3600)["source"], "network")
+
+    def test_errors_back_off(self):
+        """An error is kept error_retry (60 s), then twice as long after
+        each error in a row."""
+        d = "broken.example"
+        self.world.add(d, site=dict(status=404, body="no"))
+        t = T0
+        for delay in (60, 120, 240):
+            r = self.one(d, now=t)
+            self.assertEqual((r["status"], r["source"], r["code"]),
+                             ("errored", "network", "http_status_404"))
+            r = self.one(d, now=t + delay - 1)
+            self.assertEqual((r["status"], r["source"]),
+                             ("errored", "cache"))
+            t += delay
+        self.assertEqual(self.world.fetches(d), 3)
+
+    def test_several_domains_at_once(self):
+        """One call, results in the order asked: a fresh one from the
+        cache, a new one from the network, a name that is none."""
+        self.world.add("old.example")
+        self.world.add("new.example", site=dict(body=policy("testing")))
+        self.one("old.example")
+        results = self.lookup("old.example", "new.example",
+                              "not..a.domain", now=T0 + 10)
+        self.assertEqual([(r["status"], r["source"]) for r in results],
+                         [("cached", "cache"), ("found", "network"),
+                          ("errored", "network")])
+        self.assertEqual(results[1]["mode"], "testing")
+        self.assertEqual((results[2]["code"], results[2]["undecided"]),
+                         ("usage", "1"))
+
+
+class RulesOverrides(RulesWorld):
+    """The operator's word answers before the cache and the network."""
+    extra = """
+[domain skipped.example]
+skip = yes
+
+[domain static.example]
+mode = enforce
+mx = Mail.Static.Example.
+
+[domain relaxed.example]
+mode = testing
+"""
+
+    def test_overrides(self):
+        w = self.world
+        w.add("skipped.example")
+        w.add("static.example", txt=None, site=None)
+        w.add("relaxed.example")
+        r = self.one("skipped.example")
+        self.assertEqual((r["status"], r["source"], r["override"]),
+                         ("not_found", "override", "skip"))
+        r = self.one("static.example")
+        self.assertEqual((r["status"], r["source"], r["override"],
+                          r["mode"], r["mx"]),
+                         ("found", "override", "static", "enforce",
+                          "mail.static.example"))
+        for d in ("skipped.example", "static.example"):
+            self.assertEqual(self.queries("_mta-sts." + d), 0)
+        # discovered, then its mode replaced
+        r = self.one("relaxed.example")
+        self.assertEqual((r["status"], r["source"], r["override"],
+                          r["mode"], r["mx"]),
+                         ("found", "network", "mode", "testing",
+                          "mx1.relaxed.example,mx2.relaxed.example"))
 
 
 if __name__ == "__main__":
