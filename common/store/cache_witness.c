@@ -22,7 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cache.h"
+#include "cache_witness.h"
 #include "files.h"
 #include "error.h"
 

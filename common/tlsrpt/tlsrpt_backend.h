@@ -27,7 +27,7 @@ struct tlsrpt_backend {
 	json_t *(*day)(void *store, const char *day, const char *domain,
 	    struct mtasts_error *err);
 	json_t *(*days)(void *store, struct mtasts_error *err);
-	mtasts_code (*state)(void *store, const char *day, const char *domain,
+	mtasts_code (*state_of)(void *store, const char *day, const char *domain,
 	    const char *rua, char *state, size_t len, struct mtasts_error *err);
 	mtasts_code (*set_state)(void *store, const char *day,
 	    const char *domain, const char *rua, const char *state,

@@ -104,7 +104,7 @@ tlsrpt_store_state(struct tlsrpt_store *s, const char *day,
     const char *domain, const char *rua, char *state, size_t len,
     struct mtasts_error *err)
 {
-	return s->backend->state(s->store, day, domain, rua, state, len, err);
+	return s->backend->state_of(s->store, day, domain, rua, state, len, err);
 }
 
 mtasts_code

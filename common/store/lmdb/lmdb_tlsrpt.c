@@ -712,7 +712,7 @@ const struct tlsrpt_backend lmdb_tlsrpt_backend = {
 	.offset = lmdb_tlsrpt_offset,
 	.day = lmdb_tlsrpt_day,
 	.days = lmdb_tlsrpt_days,
-	.state = lmdb_tlsrpt_state,
+	.state_of = lmdb_tlsrpt_state,
 	.set_state = lmdb_tlsrpt_set_state,
 	.prune = lmdb_tlsrpt_prune,
 };
