@@ -158,11 +158,7 @@ struct mtasts_policy {
 	uint32_t max_age;
 	int64_t expires;
 	size_t mx_count;
-	char **mx;#ifdef MTASTS_TEST_GROWTH
-	/* what a later release appends, in the library tests/unit/test_abi.c
-	 * runs a program built without it against */
-	char test_growth[MTASTS_TEST_GROWTH];
-#endif
+	char **mx;
 };
 
 /*
@@ -329,11 +325,7 @@ struct mtasts_lookup {
 	struct mtasts_error error;
 	enum mtasts_source source;
 	enum mtasts_override override;
-	struct mtasts_error cache_error;#ifdef MTASTS_TEST_GROWTH
-	/* what a later release appends, in the library tests/unit/test_abi.c
-	 * runs a program built without it against */
-	char test_growth[MTASTS_TEST_GROWTH];
-#endif
+	struct mtasts_error cache_error;
 };
 
 /* Releases a lookup result and its policy.  NULL is fine. */

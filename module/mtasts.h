@@ -186,11 +186,7 @@ MTASTS_API enum mtasts_verdict mtasts_verdict_of(const struct mtasts_lookup *res
 struct mtasts_decision {
 	enum mtasts_verdict verdict;
 	const struct mtasts_lookup *lookup;
-	char reason[640];#ifdef MTASTS_TEST_GROWTH
-	/* what a later release appends, in the library tests/unit/test_abi.c
-	 * runs a program built without it against */
-	char test_growth[MTASTS_TEST_GROWTH];
-#endif
+	char reason[640];
 };
 
 /*
