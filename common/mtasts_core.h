@@ -159,6 +159,11 @@ struct mtasts_policy {
 	int64_t expires;
 	size_t mx_count;
 	char **mx;
+#ifdef MTASTS_TEST_GROWTH
+	/* what a later release appends: tests/unit/test_abi.c runs a
+	 * program built without it on a library built with it */
+	char test_growth[MTASTS_TEST_GROWTH];
+#endif
 };
 
 /*
@@ -326,6 +331,11 @@ struct mtasts_lookup {
 	enum mtasts_source source;
 	enum mtasts_override override;
 	struct mtasts_error cache_error;
+#ifdef MTASTS_TEST_GROWTH
+	/* what a later release appends: tests/unit/test_abi.c runs a
+	 * program built without it on a library built with it */
+	char test_growth[MTASTS_TEST_GROWTH];
+#endif
 };
 
 /* Releases a lookup result and its policy.  NULL is fine. */

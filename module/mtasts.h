@@ -187,6 +187,11 @@ struct mtasts_decision {
 	enum mtasts_verdict verdict;
 	const struct mtasts_lookup *lookup;
 	char reason[640];
+#ifdef MTASTS_TEST_GROWTH
+	/* what a later release appends: tests/unit/test_abi.c runs a
+	 * program built without it on a library built with it */
+	char test_growth[MTASTS_TEST_GROWTH];
+#endif
 };
 
 /*
