@@ -33,7 +33,10 @@
  * structures it would misread) rather than read or write past them; a
  * caller that uses only the parsers (no context) checks with
  * mtasts_abi_ok().  A program that reads a field appended in a later
- * release needs that release (the package's symbols file names it).
+ * release needs that release: the functions that return the structure
+ * move to that version in the package's symbols file.
+ * tests/unit/test_abi.c holds the rule: a program built against this
+ * header, on a library whose results grew (MTASTS_TEST_GROWTH).
  * Everything else (struct mtasts_config, struct mtasts_ctx) is opaque.
  */
 #ifndef MTASTS_H
