@@ -227,13 +227,15 @@ verdict(const struct mtasts_decision *d)
 	return d != NULL ? d->verdict : MTASTS_VERDICT_DEFER;
 }
 
-/* The reason of a decision decide() could not make. */
+/* The reason of a decision decide() could not make: without a context,
+ * or (with one) without the memory for it. */
 static void
 no_decision(char *out, size_t len, int argc, uschar *argv[])
 {
-	snprintf(out, len,
-	    "%s: defer: mtasts is not configured (see the main log)",
-	    argc > 0 ? (const char *)argv[0] : "?");
+	snprintf(out, len, "%s: defer: %s (see the main log)",
+	    argc > 0 ? (const char *)argv[0] : "?",
+	    state.ctx == NULL ? "mtasts is not configured"
+	                      : "mtasts could not decide");
 }
 
 static int
