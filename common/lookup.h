@@ -27,8 +27,14 @@ struct lookup_env {
 struct discoverer *lookup_discoverer(
     struct lookup_env *env, struct mtasts_error *err);
 
-/* Fills results[i] for domains[i]; see mtasts_lookups() in mtasts.h. */
+/*
+ * Fills results[i] for domains[i], in place (the results the library
+ * keeps inside its own allocations); see mtasts_lookups() in mtasts.h.
+ */
 void lookup_run(struct lookup_env *env, const char *const *domains,
     size_t count, bool force, struct mtasts_lookup *results);
+
+/* Frees what a result filled in place holds and empties it. */
+void lookup_result_clear(struct mtasts_lookup *result);
 
 #endif

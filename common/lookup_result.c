@@ -1,16 +1,24 @@
 /* lookup_result.c - what a lookup found (struct mtasts_lookup): the
  * names its fields are written with, in JSON and logs, and its release. */
+#include <stdlib.h>
 #include <string.h>
 
-#include "mtasts_core.h"
+#include "lookup.h"
 
 void
-mtasts_lookup_clear(struct mtasts_lookup *result)
+lookup_result_clear(struct mtasts_lookup *result)
 {
 	if (result == NULL)
 		return;
 	mtasts_policy_free(result->policy);
 	memset(result, 0, sizeof(*result));
+}
+
+void
+mtasts_lookup_free(struct mtasts_lookup *result)
+{
+	lookup_result_clear(result);
+	free(result);
 }
 
 const char *

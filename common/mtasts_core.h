@@ -102,6 +102,8 @@ MTASTS_API const char *mtasts_strerror(mtasts_code code);
  * library fills it when a call fails and leaves it alone on success.
  * name is the stable code string ("http_status_404"), message a sentence
  * ("line 3: mode must be enforce, testing or none, not \"enforced\"").
+ * A value type whose layout never changes in libmtasts.so.0 (mtasts.h,
+ * Stability): more to say about an error comes as a new function.
  */
 struct mtasts_error {
 	mtasts_code code;
@@ -127,7 +129,9 @@ MTASTS_API const char *mtasts_mode_name(enum mtasts_mode mode);
 
 /*
  * A parsed policy (RFC 8461 §3.2).  Made by the library in one allocation
- * and released with mtasts_policy_free(); treat it as read-only.
+ * and released with mtasts_policy_free(); treat it as read-only, and pass
+ * the library only policies it made: a later release may append fields
+ * (mtasts.h, Stability), which a policy of the caller's would lack.
  *
  * mx holds the patterns as published, lower-cased, without a trailing dot,
  * duplicates dropped, in the order they first appeared.  id is the TXT
@@ -155,6 +159,11 @@ struct mtasts_policy {
 	int64_t expires;
 	size_t mx_count;
 	char **mx;
+#ifdef MTASTS_TEST_GROWTH
+	/* what a later release appends: tests/unit/test_abi.c runs a
+	 * program built without it on a library built with it */
+	char test_growth[MTASTS_TEST_GROWTH];
+#endif
 };
 
 /*
@@ -210,6 +219,7 @@ MTASTS_API bool mtasts_mx_match(const char *pattern, const char *host);
  * or when there is no policy to obey (mode none).  match points at the
  * pattern that matched, inside the policy (NULL when none did).  testing is
  * true in testing mode, where a host that is not valid is only reported.
+ * A value type whose layout never changes in libmtasts.so.0.
  */
 struct mtasts_mx_result {
 	bool valid;
@@ -298,8 +308,12 @@ MTASTS_API const char *mtasts_override_name(enum mtasts_override override);
  * (code MTASTS_OK when nothing did) and for not_found why nothing was
  * found.  cache_error is set when the cache could not be read (code
  * MTASTS_ERR_CACHE: the answer then comes from the network alone) or the
- * answer could not be kept in it (MTASTS_ERR_IO).  Release the contents with
- * mtasts_lookup_clear().
+ * answer could not be kept in it (MTASTS_ERR_IO).
+ *
+ * Made by the library (mtasts_lookup(), mtasts_lookups(),
+ * mtasts_get_policy(), mtasts_get_policies()), one allocation each, and
+ * released with mtasts_lookup_free(); read-only.  A later release may
+ * append fields (mtasts.h, Stability): never declare, copy or embed one.
  */
 struct mtasts_lookup {
 	char domain[254];
@@ -317,10 +331,15 @@ struct mtasts_lookup {
 	enum mtasts_source source;
 	enum mtasts_override override;
 	struct mtasts_error cache_error;
+#ifdef MTASTS_TEST_GROWTH
+	/* what a later release appends: tests/unit/test_abi.c runs a
+	 * program built without it on a library built with it */
+	char test_growth[MTASTS_TEST_GROWTH];
+#endif
 };
 
-/* Frees what a lookup result holds and empties it. */
-MTASTS_API void mtasts_lookup_clear(struct mtasts_lookup *result);
+/* Releases a lookup result and its policy.  NULL is fine. */
+MTASTS_API void mtasts_lookup_free(struct mtasts_lookup *result);
 
 #ifdef __cplusplus
 }

@@ -116,10 +116,10 @@ applied_keep(
 	char word[sizeof(applied[0].word)];
 	size_t i;
 
-	if (d->lookup.domain[0] == '\0')
+	if (d->lookup->domain[0] == '\0')
 		return; /* no domain: nothing was kept for it either */
 	mtasts_tlsrpt_applied_of(ctx, d, word, sizeof(word));
-	i = applied_slot(d->lookup.domain);
+	i = applied_slot(d->lookup->domain);
 	if (word[0] == '\0') {
 		if (i < APPLIED_SLOTS)
 			applied[i].domain[0] = '\0';
@@ -128,8 +128,8 @@ applied_keep(
 	if (i == APPLIED_SLOTS) {
 		i = applied_next;
 		applied_next = (applied_next + 1) % APPLIED_SLOTS;
-		memcpy(applied[i].domain, d->lookup.domain,
-		    strlen(d->lookup.domain) + 1);
+		memcpy(applied[i].domain, d->lookup->domain,
+		    strlen(d->lookup->domain) + 1);
 	}
 	memcpy(applied[i].word, word, strlen(word) + 1);
 	if (strlen(raw) < sizeof(applied[i].raw))
@@ -188,46 +188,63 @@ answer(uschar **yield, const char *s)
 }
 
 /* The decision for argv[0] with the configuration at argv[argc - 1] (when
- * given); false when there is no context, with d->verdict defer.  keep:
- * a router's decision, whose policy the transport reports under (see
- * applied above). */
-static bool
-decide(int argc, uschar *argv[], int nargs, bool recheck, bool log, bool keep,
-    struct mtasts_decision *d)
+ * given); NULL when there is none (no context, no memory), which the
+ * callers read as defer (verdict(), no_decision()).  keep: a router's
+ * decision, whose policy the transport reports under (see applied
+ * above).  The caller frees it. */
+static struct mtasts_decision *
+decide(int argc, uschar *argv[], int nargs, bool recheck, bool log, bool keep)
 {
 	const char *config = argc > nargs ? (const char *)argv[nargs]
 	                                  : mtasts_config_default_path();
+	struct mtasts_decision *d = NULL;
 	struct mtasts_ctx *ctx;
 
-	memset(d, 0, sizeof(*d));
-	d->verdict = MTASTS_VERDICT_DEFER;
-	snprintf(d->reason, sizeof(d->reason),
-	    "%s: defer: mtasts is not "
-	    "configured (see the main log)",
-	    argc > 0 ? (const char *)argv[0] : "?");
 	if (argc < 1 || (ctx = context(config)) == NULL)
-		return false;
-	mtasts_decide(ctx, (const char *)argv[0], recheck, d);
+		return NULL;
+	mtasts_decide(ctx, (const char *)argv[0], recheck, &d);
+	if (d == NULL) {
+		log_write(0, LOG_MAIN | LOG_PANIC, "MTA-STS %s: defer: %s",
+		    argv[0], mtasts_strerror(MTASTS_ERR_NOMEM));
+		return NULL;
+	}
 	if (keep)
 		applied_keep(ctx, (const char *)argv[0], d);
 	/* one line per decision that asks something of the delivery */
 	if (log && d->verdict != MTASTS_VERDICT_NONE &&
-	    strcmp(state.logged, d->lookup.domain) != 0) {
+	    strcmp(state.logged, d->lookup->domain) != 0) {
 		log_write(0, LOG_MAIN, "MTA-STS %s", d->reason);
-		snprintf(
-		    state.logged, sizeof(state.logged), "%s", d->lookup.domain);
+		snprintf(state.logged, sizeof(state.logged), "%s",
+		    d->lookup->domain);
 	}
-	return true;
+	return d;
+}
+
+/* A decision's verdict; defer without one. */
+static enum mtasts_verdict
+verdict(const struct mtasts_decision *d)
+{
+	return d != NULL ? d->verdict : MTASTS_VERDICT_DEFER;
+}
+
+/* The reason of a decision decide() could not make: without a context,
+ * or (with one) without the memory for it. */
+static void
+no_decision(char *out, size_t len, int argc, uschar *argv[])
+{
+	snprintf(out, len, "%s: defer: %s (see the main log)",
+	    argc > 0 ? (const char *)argv[0] : "?",
+	    state.ctx == NULL ? "mtasts is not configured"
+	                      : "mtasts could not decide");
 }
 
 static int
 mode(uschar **yield, int argc, uschar *argv[], bool recheck)
 {
-	struct mtasts_decision d;
+	struct mtasts_decision *d = decide(argc, argv, 1, recheck, true, true);
 
-	decide(argc, argv, 1, recheck, true, true, &d);
-	answer(yield, mtasts_verdict_name(d.verdict));
-	mtasts_decision_clear(&d);
+	answer(yield, mtasts_verdict_name(verdict(d)));
+	mtasts_decision_free(d);
 	return OK;
 }
 
@@ -260,57 +277,60 @@ mtasts_recheck(uschar **yield, int argc, uschar *argv[])
 int
 mtasts_ignore(uschar **yield, int argc, uschar *argv[])
 {
-	struct mtasts_decision d;
+	struct mtasts_decision *d = decide(argc, argv, 1, false, true, true);
+	const struct mtasts_policy *p;
 	char list[16384];
 	size_t i, o = 0;
 
-	decide(argc, argv, 1, false, true, true, &d);
-	if (d.verdict == MTASTS_VERDICT_DEFER) {
-		mtasts_decision_clear(&d);
+	if (verdict(d) == MTASTS_VERDICT_DEFER) {
+		mtasts_decision_free(d);
 		return answer(yield, IGNORE_ALL);
 	}
-	if (d.verdict != MTASTS_VERDICT_ENFORCE || d.lookup.policy == NULL) {
+	if (d->verdict != MTASTS_VERDICT_ENFORCE || d->lookup->policy == NULL) {
 		/* not (or no longer) enforce: the transport still demands
 		 * verified TLS, so keeping every host is safe */
-		mtasts_decision_clear(&d);
+		mtasts_decision_free(d);
 		return answer(yield, "");
 	}
-	for (i = 0; i < d.lookup.policy->mx_count; i++) {
+	p = d->lookup->policy;
+	for (i = 0; i < p->mx_count; i++) {
 		/* the library's rule (common/policy/mx.c), in Exim's terms */
 		char re[600]; /* a name's 253 bytes, each dot escaped */
-		size_t n = mx_pattern_regex(d.lookup.policy->mx[i], re,
-		    sizeof(re));
+		size_t n = mx_pattern_regex(p->mx[i], re, sizeof(re));
 
 		if (n == 0)
 			continue; /* a pattern that names no host */
 		if (n >= sizeof(re) || o + n + 48 >= sizeof(list)) {
 			/* too many patterns to say: keep none, defer */
-			mtasts_decision_clear(&d);
+			mtasts_decision_free(d);
 			return answer(yield, IGNORE_ALL);
 		}
 		o += (size_t)snprintf(
 		    list + o, sizeof(list) - o, "!^(?i)%s$ ; ", re);
 	}
 	snprintf(list + o, sizeof(list) - o, IGNORE_ALL);
-	mtasts_decision_clear(&d);
+	mtasts_decision_free(d);
 	return answer(yield, list);
 }
 
 int
 mtasts_reason(uschar **yield, int argc, uschar *argv[])
 {
-	struct mtasts_decision d;
-	char line[1024];
+	struct mtasts_decision *d = decide(argc, argv, 1, false, true, false);
+	char line[1024], none[640];
 
-	decide(argc, argv, 1, false, true, false, &d);
-	if (d.verdict == MTASTS_VERDICT_ENFORCE)
+	if (d == NULL) {
+		no_decision(none, sizeof(none), argc, argv);
+		snprintf(line, sizeof(line), "MTA-STS: %s", none);
+	} else if (d->verdict == MTASTS_VERDICT_ENFORCE) {
 		snprintf(line, sizeof(line),
 		    "MTA-STS: no MX host of %s qualifies under its policy "
 		    "(%s); retrying",
-		    d.lookup.domain, d.reason);
-	else
-		snprintf(line, sizeof(line), "MTA-STS: %s", d.reason);
-	mtasts_decision_clear(&d);
+		    d->lookup->domain, d->reason);
+	} else {
+		snprintf(line, sizeof(line), "MTA-STS: %s", d->reason);
+	}
+	mtasts_decision_free(d);
 	return answer(yield, line);
 }
 
@@ -323,26 +343,25 @@ mtasts_reason(uschar **yield, int argc, uschar *argv[])
 int
 mtasts_testing_mx(uschar **yield, int argc, uschar *argv[])
 {
-	struct mtasts_decision d;
+	struct mtasts_decision *d = decide(argc, argv, 1, false, false, true);
 	char list[8192];
 	size_t i, o = 0;
 
 	list[0] = '\0';
-	decide(argc, argv, 1, false, false, true, &d);
 	/* the verdict changed since the router's condition: a failed
 	 * expansion of address_data defers the address, which the next
 	 * routing then decides anew - never the unverified testing
 	 * transport for an enforce domain */
-	if (d.verdict == MTASTS_VERDICT_ENFORCE ||
-	    d.verdict == MTASTS_VERDICT_DEFER) {
+	if (verdict(d) == MTASTS_VERDICT_ENFORCE ||
+	    verdict(d) == MTASTS_VERDICT_DEFER) {
 		*yield = string_copy((const uschar *)"MTA-STS: the verdict "
 		                                       "changed while routing");
-		mtasts_decision_clear(&d);
+		mtasts_decision_free(d);
 		return FAIL;
 	}
-	if (d.verdict == MTASTS_VERDICT_TESTING && d.lookup.policy != NULL)
-		for (i = 0; i < d.lookup.policy->mx_count; i++) {
-			const char *p = d.lookup.policy->mx[i];
+	if (d->verdict == MTASTS_VERDICT_TESTING && d->lookup->policy != NULL)
+		for (i = 0; i < d->lookup->policy->mx_count; i++) {
+			const char *p = d->lookup->policy->mx[i];
 
 			if (o + strlen(p) + 2 > sizeof(list)) {
 				o = 0; /* too many to hand on: report afresh */
@@ -352,7 +371,7 @@ mtasts_testing_mx(uschar **yield, int argc, uschar *argv[])
 			    list + o, sizeof(list) - o, "%s%s", o ? " " : "", p);
 		}
 	list[o] = '\0';
-	mtasts_decision_clear(&d);
+	mtasts_decision_free(d);
 	return answer(yield, list);
 }
 
@@ -391,7 +410,7 @@ testing_policy(const char *patterns)
 int
 mtasts_report(uschar **yield, int argc, uschar *argv[])
 {
-	struct mtasts_decision d;
+	struct mtasts_decision *d = NULL;
 	struct mtasts_policy *handed = NULL;
 	const struct mtasts_policy *policy = NULL;
 	const char *domain = argc > 0 ? (const char *)argv[0] : "";
@@ -399,17 +418,17 @@ mtasts_report(uschar **yield, int argc, uschar *argv[])
 	bool tls, verified;
 	size_t broken;
 
-	memset(&d, 0, sizeof(d));
 	if (argc < 4)
 		return answer(yield, "");
 	/* the policy the router found, when it handed it on; else the
 	 * decision again (the routing process logged it already) */
 	if (argc > 5 && argv[5][0] != '\0')
 		policy = handed = testing_policy((const char *)argv[5]);
-	if (policy == NULL && decide(argc, argv, 4, false, false, false, &d) &&
-	    d.verdict == MTASTS_VERDICT_TESTING) {
-		policy = d.lookup.policy;
-		domain = d.lookup.domain;
+	if (policy == NULL &&
+	    (d = decide(argc, argv, 4, false, false, false)) != NULL &&
+	    d->verdict == MTASTS_VERDICT_TESTING) {
+		policy = d->lookup->policy;
+		domain = d->lookup->domain;
 	}
 	tls = argv[2][0] != '\0';
 	verified = strcmp((const char *)argv[3], "1") == 0;
@@ -422,7 +441,7 @@ mtasts_report(uschar **yield, int argc, uschar *argv[])
 		    "MTA-STS testing: %s: MX %s: enforce would refuse: %s",
 		    domain, argv[1], violations);
 	mtasts_policy_free(handed);
-	mtasts_decision_clear(&d);
+	mtasts_decision_free(d);
 	return answer(yield, "");
 }
 

@@ -87,12 +87,12 @@ mtasts_ctx_free(struct mtasts_ctx *ctx)
 }
 
 static bool
-valid_args(const struct mtasts_ctx *ctx, const char *const *domains,
-    size_t count, const struct mtasts_lookup *results)
+valid_args(
+    const struct mtasts_ctx *ctx, const char *const *domains, size_t count)
 {
 	size_t i;
 
-	if (ctx == NULL || domains == NULL || results == NULL)
+	if (ctx == NULL || domains == NULL)
 		return false;
 	for (i = 0; i < count; i++)
 		if (domains[i] == NULL)
@@ -101,7 +101,7 @@ valid_args(const struct mtasts_ctx *ctx, const char *const *domains,
 }
 
 mtasts_code
-mtasts_get_policies(struct mtasts_ctx *ctx, const char *const *domains,
+ctx_get_policies(struct mtasts_ctx *ctx, const char *const *domains,
     size_t count, const struct mtasts_policy *const *known,
     struct mtasts_lookup *results)
 {
@@ -109,7 +109,7 @@ mtasts_get_policies(struct mtasts_ctx *ctx, const char *const *domains,
 	struct discoverer *d;
 	size_t i;
 
-	if (!valid_args(ctx, domains, count, results))
+	if (!valid_args(ctx, domains, count) || results == NULL)
 		return MTASTS_ERR_USAGE;
 	if ((d = lookup_discoverer(&ctx->env, &err)) == NULL) {
 		for (i = 0; i < count; i++) {
@@ -127,26 +127,119 @@ mtasts_get_policies(struct mtasts_ctx *ctx, const char *const *domains,
 }
 
 mtasts_code
-mtasts_get_policy(struct mtasts_ctx *ctx, const char *domain,
-    const struct mtasts_policy *known, struct mtasts_lookup *result)
-{
-	return mtasts_get_policies(ctx, &domain, 1, &known, result);
-}
-
-mtasts_code
-mtasts_lookups(struct mtasts_ctx *ctx, const char *const *domains, size_t count,
+ctx_lookups(struct mtasts_ctx *ctx, const char *const *domains, size_t count,
     bool force, struct mtasts_lookup *results)
 {
-	if (!valid_args(ctx, domains, count, results))
+	if (!valid_args(ctx, domains, count) || results == NULL)
 		return MTASTS_ERR_USAGE;
 	ctx_cache(ctx, NULL);
 	lookup_run(&ctx->env, domains, count, force, results);
 	return MTASTS_OK;
 }
 
+/*
+ * The results of the public calls are the caller's, one allocation each
+ * (mtasts.h, Stability); the lookups fill an array in place.  Makes
+ * results[i] and returns the array to fill: results[0] itself for one
+ * result (a lookup allocates nothing more), scratch for more.  All or
+ * nothing: NULL, with every results[i] NULL, when memory runs out.
+ */
+static struct mtasts_lookup *
+results_begin(struct mtasts_lookup **results, size_t count)
+{
+	struct mtasts_lookup *scratch = NULL;
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		results[i] = NULL;
+	if (count > 1 && (scratch = calloc(count, sizeof(*scratch))) == NULL)
+		return NULL;
+	for (i = 0; i < count; i++) {
+		if ((results[i] = calloc(1, sizeof(*results[i]))) != NULL)
+			continue;
+		while (i-- > 0) {
+			free(results[i]);
+			results[i] = NULL;
+		}
+		free(scratch);
+		return NULL;
+	}
+	return count == 1 ? results[0] : scratch;
+}
+
+/* Moves what the lookups filled into results[i], what each holds with it. */
+static void
+results_end(
+    struct mtasts_lookup **results, struct mtasts_lookup *filled, size_t count)
+{
+	size_t i;
+
+	if (count == 1)
+		return;
+	for (i = 0; i < count; i++)
+		*results[i] = filled[i];
+	free(filled);
+}
+
+/* A bad argument: every result NULL, where there is an array of them. */
+static mtasts_code
+results_refused(struct mtasts_lookup **results, size_t count)
+{
+	size_t i;
+
+	for (i = 0; results != NULL && i < count; i++)
+		results[i] = NULL;
+	return MTASTS_ERR_USAGE;
+}
+
+/* The lookups, through the cache or (without, as mtasts_get_policies()
+ * says) with known, into results the caller owns. */
+static mtasts_code
+results_made(struct mtasts_ctx *ctx, const char *const *domains, size_t count,
+    bool cached, bool force, const struct mtasts_policy *const *known,
+    struct mtasts_lookup **results)
+{
+	struct mtasts_lookup *filled;
+
+	if (!valid_args(ctx, domains, count) || results == NULL)
+		return results_refused(results, count);
+	if (count == 0)
+		return MTASTS_OK;
+	if ((filled = results_begin(results, count)) == NULL)
+		return MTASTS_ERR_NOMEM;
+	if (cached)
+		ctx_lookups(ctx, domains, count, force, filled);
+	else
+		ctx_get_policies(ctx, domains, count, known, filled);
+	results_end(results, filled, count);
+	return MTASTS_OK;
+}
+
+mtasts_code
+mtasts_get_policies(struct mtasts_ctx *ctx, const char *const *domains,
+    size_t count, const struct mtasts_policy *const *known,
+    struct mtasts_lookup **results)
+{
+	return results_made(ctx, domains, count, false, false, known, results);
+}
+
+mtasts_code
+mtasts_get_policy(struct mtasts_ctx *ctx, const char *domain,
+    const struct mtasts_policy *known, struct mtasts_lookup **result)
+{
+	return mtasts_get_policies(ctx, &domain, 1, &known, result);
+}
+
+mtasts_code
+mtasts_lookups(struct mtasts_ctx *ctx, const char *const *domains, size_t count,
+    bool force, struct mtasts_lookup **results)
+{
+	return results_made(ctx, domains, count, true, force, NULL, results);
+}
+
 mtasts_code
 mtasts_lookup(
-    struct mtasts_ctx *ctx, const char *domain, struct mtasts_lookup *result)
+    struct mtasts_ctx *ctx, const char *domain, struct mtasts_lookup **result)
 {
 	return mtasts_lookups(ctx, &domain, 1, false, result);
 }

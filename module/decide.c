@@ -4,10 +4,12 @@
  * (§4).  Adapters act on verdicts and hold no policy logic of their own.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "context.h"
 #include "error.h"
+#include "lookup.h"
 #include "mtasts.h"
 
 const char *
@@ -70,10 +72,16 @@ mtasts_verdict_of(const struct mtasts_lookup *r)
 	return MTASTS_VERDICT_DEFER;
 }
 
+/* A decision and its lookup, in one allocation (mtasts.h, Stability). */
+struct decision {
+	struct mtasts_decision d; /* first: what the caller holds */
+	struct mtasts_lookup lookup;
+};
+
 static void
 describe(struct mtasts_decision *d)
 {
-	const struct mtasts_lookup *r = &d->lookup;
+	const struct mtasts_lookup *r = d->lookup;
 	char why[400] = "";
 
 	if (d->verdict == MTASTS_VERDICT_DEFER &&
@@ -101,12 +109,21 @@ describe(struct mtasts_decision *d)
 
 mtasts_code
 mtasts_decide(struct mtasts_ctx *ctx, const char *domain, bool recheck,
-    struct mtasts_decision *d)
+    struct mtasts_decision **out)
 {
+	struct decision *dl;
+	struct mtasts_decision *d;
 	mtasts_code rc;
 
-	memset(d, 0, sizeof(*d));
-	rc = mtasts_lookup(ctx, domain, &d->lookup);
+	if (out == NULL)
+		return MTASTS_ERR_USAGE;
+	if ((dl = calloc(1, sizeof(*dl))) == NULL) {
+		*out = NULL;
+		return MTASTS_ERR_NOMEM;
+	}
+	d = *out = &dl->d;
+	d->lookup = &dl->lookup;
+	rc = ctx_lookups(ctx, &domain, 1, false, &dl->lookup);
 	if (rc != MTASTS_OK) {
 		/* a bad argument: nothing safe to say but "later" */
 		d->verdict = MTASTS_VERDICT_DEFER;
@@ -114,26 +131,28 @@ mtasts_decide(struct mtasts_ctx *ctx, const char *domain, bool recheck,
 		    domain != NULL ? domain : "(null)", mtasts_strerror(rc));
 		return rc;
 	}
-	d->verdict = mtasts_verdict_of(&d->lookup);
+	d->verdict = mtasts_verdict_of(&dl->lookup);
 	/* a discovery just made is as new as a re-check would be */
-	if (recheck && d->lookup.source == MTASTS_SOURCE_CACHE &&
+	if (recheck && dl->lookup.source == MTASTS_SOURCE_CACHE &&
 	    (d->verdict == MTASTS_VERDICT_ENFORCE ||
 	        d->verdict == MTASTS_VERDICT_DEFER)) {
-		mtasts_lookup_clear(&d->lookup);
-		mtasts_lookups(ctx, &domain, 1, true, &d->lookup);
-		d->verdict = mtasts_verdict_of(&d->lookup);
+		lookup_result_clear(&dl->lookup);
+		ctx_lookups(ctx, &domain, 1, true, &dl->lookup);
+		d->verdict = mtasts_verdict_of(&dl->lookup);
 	}
 	describe(d);
 	return MTASTS_OK;
 }
 
 void
-mtasts_decision_clear(struct mtasts_decision *d)
+mtasts_decision_free(struct mtasts_decision *d)
 {
-	if (d == NULL)
+	struct decision *dl = (struct decision *)d;
+
+	if (dl == NULL)
 		return;
-	mtasts_lookup_clear(&d->lookup);
-	memset(d, 0, sizeof(*d));
+	lookup_result_clear(&dl->lookup);
+	free(dl);
 }
 
 /* Appends one violation to out. */
@@ -203,7 +222,7 @@ mtasts_mx_allowed(struct mtasts_ctx *ctx, const struct mtasts_decision *d,
 			*err = e;
 		return e.code;
 	}
-	mx = dns_lookup(dns, d->lookup.domain, DNS_TYPE_MX,
+	mx = dns_lookup(dns, d->lookup->domain, DNS_TYPE_MX,
 	    ctx_config(ctx)->dns_timeout_ms);
 	if (mx == NULL || mx->code != MTASTS_OK) {
 		rc = mx != NULL ? mx->code : MTASTS_ERR_NOMEM;
@@ -217,7 +236,7 @@ mtasts_mx_allowed(struct mtasts_ctx *ctx, const struct mtasts_decision *d,
 		struct mtasts_mx_result r;
 
 		/* RFC 8461 §4.1 */
-		mtasts_validate_mx(d->lookup.policy, mx->data[i], &r);
+		mtasts_validate_mx(d->lookup->policy, mx->data[i], &r);
 		if (r.valid && r.match != NULL) {
 			(*allowed)++;
 			continue;
@@ -232,30 +251,33 @@ mtasts_mx_allowed(struct mtasts_ctx *ctx, const struct mtasts_decision *d,
 
 mtasts_code
 mtasts_decide_mx(struct mtasts_ctx *ctx, const char *domain,
-    struct mtasts_decision *d, size_t *allowed, char *why, size_t whylen)
+    struct mtasts_decision **d, size_t *allowed, char *why, size_t whylen)
 {
-	mtasts_code rc = mtasts_decide(ctx, domain, false, d);
+	mtasts_code rc;
 
-	if (allowed == NULL)
+	if (d == NULL || allowed == NULL || (why == NULL && whylen > 0)) {
+		if (d != NULL)
+			*d = NULL;
 		return MTASTS_ERR_USAGE;
+	}
 	*allowed = 0;
 	if (whylen > 0)
 		why[0] = '\0';
-	if (rc != MTASTS_OK)
+	if ((rc = mtasts_decide(ctx, domain, false, d)) != MTASTS_OK)
 		return rc;
-	if (d->verdict == MTASTS_VERDICT_ENFORCE &&
-	    ((rc = mtasts_mx_allowed(ctx, d, allowed, why, whylen, NULL)) !=
+	if ((*d)->verdict == MTASTS_VERDICT_ENFORCE &&
+	    ((rc = mtasts_mx_allowed(ctx, *d, allowed, why, whylen, NULL)) !=
 	            MTASTS_OK ||
 	        *allowed == 0)) {
 		/* RFC 8461 §5: look for an updated policy before refusing */
-		mtasts_decision_clear(d);
+		mtasts_decision_free(*d);
 		if ((rc = mtasts_decide(ctx, domain, true, d)) == MTASTS_OK &&
-		    d->verdict == MTASTS_VERDICT_ENFORCE)
+		    (*d)->verdict == MTASTS_VERDICT_ENFORCE)
 			rc = mtasts_mx_allowed(
-			    ctx, d, allowed, why, whylen, NULL);
-	} else if (d->verdict == MTASTS_VERDICT_TESTING) {
+			    ctx, *d, allowed, why, whylen, NULL);
+	} else if ((*d)->verdict == MTASTS_VERDICT_TESTING) {
 		/* what enforce would refuse, for the report */
-		rc = mtasts_mx_allowed(ctx, d, allowed, why, whylen, NULL);
+		rc = mtasts_mx_allowed(ctx, *d, allowed, why, whylen, NULL);
 	}
 	return rc;
 }

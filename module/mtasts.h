@@ -14,15 +14,30 @@
  *
  * Stability.  libmtasts.so.0: the functions and codes here keep their
  * names and meanings; codes keep their numbers; the exported symbols carry
- * the version node MTASTS_0.  The structures a caller allocates or reads
- * (struct mtasts_error, _policy, _mx_result, _lookup, _decision) are part
- * of the ABI: their layout is MTASTS_ABI, and a change of any layout
- * changes MTASTS_ABI and the soname together.  mtasts_ctx_new() passes the
- * header's MTASTS_ABI and the sizes it was compiled with to the library,
- * which refuses a caller built against another layout (MTASTS_ERR_USAGE)
- * rather than write past its structures; a caller that uses only the
- * parsers (no context) checks with mtasts_abi_ok().  Everything else
- * (struct mtasts_config, struct mtasts_ctx) is opaque.
+ * the version node MTASTS_0.  Results can grow without a new soname: a
+ * lookup (struct mtasts_lookup), a decision (struct mtasts_decision) and a
+ * policy (struct mtasts_policy) are made by the library, one allocation
+ * each, and read by the caller through a pointer until it frees them, as
+ * libtls hands out its objects; a later release appends fields to them,
+ * never moves one, and nests them only by pointer, so a program built
+ * against this header reads the fields it knows where it expects them.
+ * We chose this over structs the caller allocates with a size field: the
+ * library writes into nothing whose size it must trust, a caller has no
+ * size to set or forget, and arrays of results (mtasts_lookups()) need no
+ * stride; it costs one allocation per result, beside the policy's.  Only
+ * two small value types are the caller's to allocate, struct mtasts_error
+ * and struct mtasts_mx_result: their layouts never change in .so.0.
+ * mtasts_ctx_new() passes the header's MTASTS_ABI and those sizes to the
+ * library, which refuses a caller built against another ABI
+ * (MTASTS_ERR_USAGE: one built before results were the library's, whose
+ * structures it would misread) rather than read or write past them; a
+ * caller that uses only the parsers (no context) checks with
+ * mtasts_abi_ok().  A program that reads a field appended in a later
+ * release needs that release: the functions that return the structure
+ * move to that version in the package's symbols file.
+ * tests/unit/test_abi.c holds the rule: a program built against this
+ * header, on a library whose results grew (MTASTS_TEST_GROWTH).
+ * Everything else (struct mtasts_config, struct mtasts_ctx) is opaque.
  */
 #ifndef MTASTS_H
 #define MTASTS_H
@@ -38,13 +53,13 @@
 extern "C" {
 #endif
 
-/* The layout of the public structures (see Stability above). */
-#define MTASTS_ABI 0u
-/* The sizes this header gives them, as the library compares them. */
+/* The ABI of the public structures (see Stability above): 1 since the
+ * results are the library's to allocate. */
+#define MTASTS_ABI 1u
+/* The sizes this header gives the structures a caller allocates, as the
+ * library compares them; the results the library allocates may grow. */
 #define MTASTS_LAYOUT \
-	(sizeof(struct mtasts_error) + sizeof(struct mtasts_policy) * 3 + \
-	    sizeof(struct mtasts_mx_result) * 5 + \
-	    sizeof(struct mtasts_lookup) * 7 + sizeof(struct mtasts_decision) * 11)
+	(sizeof(struct mtasts_error) + sizeof(struct mtasts_mx_result) * 3)
 /* True when the library was built with this header's layout. */
 #define mtasts_abi_ok() mtasts_abi_check(MTASTS_ABI, MTASTS_LAYOUT)
 
@@ -83,16 +98,19 @@ MTASTS_API void mtasts_ctx_free(struct mtasts_ctx *ctx);
  *
  * mtasts_get_policies() does the same for count domains concurrently
  * (bounded by the configured concurrency); known may be NULL, or an array
- * of count pointers, each of which may be NULL.  results has count
- * elements.  Both return MTASTS_OK once every result is filled (the
- * results carry the failures), or an error for a bad argument.
+ * of count pointers, each of which may be NULL.  results is an array of
+ * count pointers.  Both return MTASTS_OK once every result is made (the
+ * results carry the failures; each one the caller's, to release with
+ * mtasts_lookup_free()), MTASTS_ERR_NOMEM when they cannot all be made, or
+ * MTASTS_ERR_USAGE for a bad argument; then every result is NULL.
  */
-MTASTS_API mtasts_code mtasts_get_policy(struct mtasts_ctx *ctx, const char *domain,
-    const struct mtasts_policy *known, struct mtasts_lookup *result);
+MTASTS_API mtasts_code mtasts_get_policy(struct mtasts_ctx *ctx,
+    const char *domain, const struct mtasts_policy *known,
+    struct mtasts_lookup **result);
 
 MTASTS_API mtasts_code mtasts_get_policies(struct mtasts_ctx *ctx,
     const char *const *domains, size_t count,
-    const struct mtasts_policy *const *known, struct mtasts_lookup *results);
+    const struct mtasts_policy *const *known, struct mtasts_lookup **results);
 
 /*
  * The lookup an MTA makes: through the cache shared by every process of
@@ -110,11 +128,14 @@ MTASTS_API mtasts_code mtasts_get_policies(struct mtasts_ctx *ctx,
  *
  * mtasts_lookups() does count domains at once (discoveries concurrent);
  * with force, every domain is discovered again whatever the cache holds
- * (as mtasts refresh does).  Both return MTASTS_OK when every result is
- * filled, or MTASTS_ERR_USAGE for a bad argument.
+ * (as mtasts refresh does).  results is an array of count pointers.
+ * Both return MTASTS_OK when every result is made (each the caller's, to
+ * release with mtasts_lookup_free()), MTASTS_ERR_NOMEM when they cannot
+ * all be made, or MTASTS_ERR_USAGE for a bad argument; then every result
+ * is NULL.
  */
 MTASTS_API mtasts_code mtasts_lookup(
-    struct mtasts_ctx *ctx, const char *domain, struct mtasts_lookup *result);
+    struct mtasts_ctx *ctx, const char *domain, struct mtasts_lookup **result);
 
 /*
  * Calls fn(arg, done, total) from mtasts_lookups() and
@@ -124,8 +145,9 @@ MTASTS_API mtasts_code mtasts_lookup(
 MTASTS_API void mtasts_ctx_set_progress(struct mtasts_ctx *ctx,
     void (*fn)(void *arg, size_t done, size_t total), void *arg);
 
-MTASTS_API mtasts_code mtasts_lookups(struct mtasts_ctx *ctx, const char *const *domains,
-    size_t count, bool force, struct mtasts_lookup *results);
+MTASTS_API mtasts_code mtasts_lookups(struct mtasts_ctx *ctx,
+    const char *const *domains, size_t count, bool force,
+    struct mtasts_lookup **results);
 
 /*
  * The decision the MTA adapters act on, for mail to one domain.
@@ -156,14 +178,23 @@ MTASTS_API const char *mtasts_verdict_name(enum mtasts_verdict verdict);
 MTASTS_API enum mtasts_verdict mtasts_verdict_of(const struct mtasts_lookup *result);
 
 /*
- * A decision and what it stands on.  lookup.policy (when not NULL) holds
- * the MX patterns to obey.  reason is one line for logs and SMTP replies
- * ("example.com: enforce, policy 20261122 (cache)").
+ * A decision and what it stands on: lookup (never NULL) is the lookup it
+ * was made from, and lookup->policy (when not NULL) holds the MX patterns
+ * to obey.  reason is one line for logs and SMTP replies ("example.com:
+ * enforce, policy 20261122 (cache)").  Made by the library, with its
+ * lookup, in one allocation; read-only; released with
+ * mtasts_decision_free().  A later release may append fields (see
+ * Stability above): never declare, copy or embed one.
  */
 struct mtasts_decision {
 	enum mtasts_verdict verdict;
-	struct mtasts_lookup lookup;
+	const struct mtasts_lookup *lookup;
 	char reason[640];
+#ifdef MTASTS_TEST_GROWTH
+	/* what a later release appends: tests/unit/test_abi.c runs a
+	 * program built without it on a library built with it */
+	char test_growth[MTASTS_TEST_GROWTH];
+#endif
 };
 
 /*
@@ -171,13 +202,17 @@ struct mtasts_decision {
  * recheck, a domain whose verdict is enforce or defer, answered from the
  * cache, is discovered again at once (a deferral is about to happen: RFC
  * 8461 §5 asks to look for an updated policy first; an answer discovered
- * just now needs no second look).  Always fills d; release with
- * mtasts_decision_clear().  Returns MTASTS_OK, or MTASTS_ERR_USAGE.
+ * just now needs no second look).  Sets *d to a new decision (the
+ * caller's, released with mtasts_decision_free()) and returns MTASTS_OK;
+ * for a bad ctx or domain, a decision to defer and MTASTS_ERR_USAGE.
+ * When memory runs out, or d is NULL, sets no decision (*d NULL) and
+ * returns MTASTS_ERR_NOMEM or MTASTS_ERR_USAGE: the caller defers.
  */
 MTASTS_API mtasts_code mtasts_decide(struct mtasts_ctx *ctx, const char *domain,
-    bool recheck, struct mtasts_decision *d);
+    bool recheck, struct mtasts_decision **d);
 
-MTASTS_API void mtasts_decision_clear(struct mtasts_decision *d);
+/* Releases a decision and its lookup.  NULL is fine. */
+MTASTS_API void mtasts_decision_free(struct mtasts_decision *d);
 
 /*
  * Checks one SMTP connection against a policy (RFC 8461 §4): host is the
@@ -209,13 +244,14 @@ MTASTS_API mtasts_code mtasts_mx_allowed(struct mtasts_ctx *ctx,
  * then mtasts_mx_allowed() under enforce and testing.  Under enforce with
  * no MX allowed, the policy is looked up again first (§5) and the answer
  * is the new decision's.  why names the MX hosts the policy does not
- * allow (what testing reports), or why the MX lookup failed.  Always fills
- * d (release with mtasts_decision_clear()); returns MTASTS_OK, or the MX
- * lookup's error (then *allowed is 0), or MTASTS_ERR_USAGE.
+ * allow (what testing reports), or why the MX lookup failed.  Sets *d as
+ * mtasts_decide() does (NULL only when memory runs out or an argument is
+ * NULL); returns MTASTS_OK, or the MX lookup's error (then *allowed is
+ * 0), or mtasts_decide()'s.
  */
 MTASTS_API mtasts_code mtasts_decide_mx(struct mtasts_ctx *ctx,
-    const char *domain, struct mtasts_decision *d, size_t *allowed,
-    char *why, size_t whylen);
+    const char *domain, struct mtasts_decision **d, size_t *allowed, char *why,
+    size_t whylen);
 
 /*
  * TLS-RPT (RFC 8460) as a sender: counts one TLS session of a delivery to

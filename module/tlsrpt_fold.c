@@ -10,12 +10,14 @@
 
 #include "context.h"
 #include "error.h"
+#include "lookup.h"
 #include "policy.h"
 #include "tlsrpt_fold.h"
 #include "tlsrpt_spool.h"
 #include "tlsrpt_store.h"
 
-/* A domain's policy, looked up once per fold. */
+/* A domain's policy, looked up once per fold (in place: the fold is the
+ * library's own, not a caller of mtasts.h). */
 struct known {
 	struct mtasts_lookup lookup;
 	char text[8192]; /* the policy's lines */
@@ -48,7 +50,7 @@ known_of(struct fold *f, const char *domain)
 	if ((k = calloc(1, sizeof(*k))) == NULL)
 		return NULL;
 	f->known[f->known_count] = k;
-	mtasts_lookup(f->ctx, domain, &k->lookup);
+	ctx_lookups(f->ctx, &domain, 1, false, &k->lookup);
 	if (k->lookup.policy != NULL &&
 	    k->lookup.policy->mode != MTASTS_MODE_NONE)
 		k->sts = policy_text(k->lookup.policy, k->text, sizeof(k->text));
@@ -65,7 +67,7 @@ forget_known(struct fold *f)
 	size_t k;
 
 	for (k = 0; k < f->known_count; k++) {
-		mtasts_lookup_clear(&f->known[k]->lookup);
+		lookup_result_clear(&f->known[k]->lookup);
 		free(f->known[k]);
 	}
 	f->known_count = 0;

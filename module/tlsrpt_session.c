@@ -54,9 +54,9 @@ mtasts_tlsrpt_applied_of(struct mtasts_ctx *ctx,
 	 * reported (the fold says so from the domain's lookup) */
 	if ((d->verdict == MTASTS_VERDICT_TESTING ||
 	        d->verdict == MTASTS_VERDICT_ENFORCE) &&
-	    d->lookup.policy != NULL &&
-	    d->lookup.override == MTASTS_OVERRIDE_NONE &&
-	    tlsrpt_applied_format(d->lookup.policy, out, len) != 0)
+	    d->lookup->policy != NULL &&
+	    d->lookup->override == MTASTS_OVERRIDE_NONE &&
+	    tlsrpt_applied_format(d->lookup->policy, out, len) != 0)
 		out[0] = '\0'; /* too long to hand on: the fold's policy */
 	return MTASTS_OK;
 }

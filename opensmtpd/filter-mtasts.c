@@ -247,10 +247,10 @@ route_holds(const struct filter *f, const struct mtasts_decision *d)
 	char host[MTASTS_DOMAIN_MAX + 1];
 	struct mtasts_mx_result r;
 
-	if (d->lookup.policy == NULL ||
-	    !smtpd_route_of(f->table, d->lookup.domain, host))
+	if (d->lookup->policy == NULL ||
+	    !smtpd_route_of(f->table, d->lookup->domain, host))
 		return false;
-	mtasts_validate_mx(d->lookup.policy, host, &r);
+	mtasts_validate_mx(d->lookup->policy, host, &r);
 	return r.valid && r.match != NULL;
 }
 
@@ -286,7 +286,7 @@ route(struct filter *f, const struct mtasts_decision *d, const char *session,
 
 	/* loaded, and to a host the policy in force allows: nothing to do
 	 * (the common case costs no walk of the cache) */
-	if (routed(f, d->lookup.domain) && route_holds(f, d)) {
+	if (routed(f, d->lookup->domain) && route_holds(f, d)) {
 		result(f, session, token, "proceed");
 		return;
 	}
@@ -302,28 +302,30 @@ route(struct filter *f, const struct mtasts_decision *d, const char *session,
 
 		/* unchanged: a peer request of this domain, decided at the
 		 * same time, may have written it; its load is on its way */
-		if (changed || (!routed(f, d->lookup.domain) && touch_table_for_reload(f)))
+		if (changed ||
+		    (!routed(f, d->lookup->domain) &&
+		        touch_table_for_reload(f)))
 			reload_table(f);
-		while (!(routed(f, d->lookup.domain) && route_holds(f, d)) &&
+		while (!(routed(f, d->lookup->domain) && route_holds(f, d)) &&
 		    mono_ms() < deadline)
 			usleep(50000);
-		if (routed(f, d->lookup.domain) && route_holds(f, d)) {
+		if (routed(f, d->lookup->domain) && route_holds(f, d)) {
 			result(f, session, token, "proceed");
 			return;
 		}
 	}
-	note("%s: enforce: routing it through relay tls", d->lookup.domain);
+	note("%s: enforce: routing it through relay tls", d->lookup->domain);
 	snprintf(reply, sizeof(reply),
 	    "reject|451 4.7.5 MTA-STS: routing %s under its enforce policy, "
 	    "try again shortly",
-	    d->lookup.domain);
+	    d->lookup->domain);
 	result(f, session, token, reply);
 }
 
 static void
 rcpt_to(struct filter *f, const char *session, const char *token, char *address)
 {
-	struct mtasts_decision d;
+	struct mtasts_decision *d;
 	char *domain = protocol_domain(address), why[600], reply[1200];
 	size_t allowed;
 	mtasts_code mx_rc;
@@ -342,38 +344,47 @@ rcpt_to(struct filter *f, const char *session, const char *token, char *address)
 	}
 	mx_rc =
 	    mtasts_decide_mx(f->ctx, domain, &d, &allowed, why, sizeof(why));
-	switch (d.verdict) {
+	if (d == NULL) {
+		/* out of memory: never guess towards cleartext */
+		note("%s: defer: %s", domain, mtasts_strerror(mx_rc));
+		snprintf(reply, sizeof(reply),
+		    "reject|451 4.7.5 MTA-STS: %s: defer: %s", domain,
+		    mtasts_strerror(mx_rc));
+		result(f, session, token, reply);
+		return;
+	}
+	switch (d->verdict) {
 	case MTASTS_VERDICT_ENFORCE:
 		/* the route names one of the allowed MX hosts (RFC 8461 §4.1)
 		 */
 		if (allowed > 0) {
-			route(f, &d, session, token);
+			route(f, d, session, token);
 			break;
 		}
 		snprintf(reply, sizeof(reply),
 		    "reject|451 4.7.5 MTA-STS: no MX host of %s is allowed "
 		    "by its policy (%s)",
-		    d.lookup.domain, why);
-		note("%s: refused: %s", d.lookup.domain, why);
+		    d->lookup->domain, why);
+		note("%s: refused: %s", d->lookup->domain, why);
 		result(f, session, token, reply);
 		break;
 	case MTASTS_VERDICT_TESTING:
 		if (mx_rc == MTASTS_OK && why[0] != '\0')
 			note("testing: %s: enforce would refuse: %s",
-			    d.lookup.domain, why);
+			    d->lookup->domain, why);
 		result(f, session, token, "proceed");
 		break;
 	case MTASTS_VERDICT_DEFER:
-		note("%s", d.reason);
+		note("%s", d->reason);
 		snprintf(reply, sizeof(reply), "reject|451 4.7.5 MTA-STS: %s",
-		    d.reason);
+		    d->reason);
 		result(f, session, token, reply);
 		break;
 	case MTASTS_VERDICT_NONE:
 		result(f, session, token, "proceed");
 		break;
 	}
-	mtasts_decision_clear(&d);
+	mtasts_decision_free(d);
 }
 
 /* In a worker: the context is made here, in the process that uses it. */

@@ -380,7 +380,8 @@ progress_bar(void *arg, size_t done, size_t total)
 static int
 refresh_due(struct cli *cli, struct mtasts_ctx *ctx, struct due *d)
 {
-	struct mtasts_lookup *results = calloc(REFRESH_BATCH, sizeof(*results));
+	struct mtasts_lookup **results =
+	    calloc(REFRESH_BATCH, sizeof(*results));
 	struct progress progress = {0, d->count};
 	size_t *counts = d->counts, i, at, n;
 	json_t *errors = json_array();
@@ -397,10 +398,13 @@ refresh_due(struct cli *cli, struct mtasts_ctx *ctx, struct due *d)
 		n = d->count - at < REFRESH_BATCH ? d->count - at
 		                                  : REFRESH_BATCH;
 		progress.before = at;
-		mtasts_lookups(ctx, (const char *const *)d->domains + at, n,
-		    true, results);
+		if (mtasts_lookups(ctx, (const char *const *)d->domains + at, n,
+		        true, results) != MTASTS_OK) {
+			status = CLI_ERROR; /* out of memory: the rest later */
+			break;
+		}
 		for (i = 0; i < n; i++) {
-			struct mtasts_lookup *r = &results[i];
+			struct mtasts_lookup *r = results[i];
 
 			counts[r->status]++;
 			if (r->error.code != MTASTS_OK)
@@ -412,7 +416,7 @@ refresh_due(struct cli *cli, struct mtasts_ctx *ctx, struct due *d)
 			if (r->status == MTASTS_STATUS_ERRORED ||
 			    r->cache_error.code != MTASTS_OK)
 				status = CLI_PROBLEM;
-			mtasts_lookup_clear(r);
+			mtasts_lookup_free(r);
 		}
 	}
 	mtasts_ctx_set_progress(ctx, NULL, NULL); /* progress is ours */

@@ -27,7 +27,8 @@ run_lookups(struct cli *cli, char **domains, size_t n, bool no_cache)
 {
 	struct mtasts_config *cfg = NULL;
 	struct mtasts_ctx *ctx = NULL;
-	struct mtasts_lookup *results;
+	struct mtasts_lookup **results;
+	mtasts_code rc;
 	json_t *all;
 	size_t i;
 	int status = CLI_OK;
@@ -40,25 +41,33 @@ run_lookups(struct cli *cli, char **domains, size_t n, bool no_cache)
 		return CLI_ERROR;
 	}
 	if (no_cache)
-		mtasts_get_policies(
+		rc = mtasts_get_policies(
 		    ctx, (const char *const *)domains, n, NULL, results);
 	else
-		mtasts_lookups(
+		rc = mtasts_lookups(
 		    ctx, (const char *const *)domains, n, false, results);
+	if (rc != MTASTS_OK) {
+		fprintf(
+		    stderr, "mtasts %s: %s\n", cli->name, mtasts_strerror(rc));
+		free(results);
+		mtasts_ctx_free(ctx);
+		mtasts_config_free(cfg);
+		return CLI_ERROR;
+	}
 	all = json_array();
 	for (i = 0; i < n; i++) {
 		/* an operand that is not a domain is a usage error */
-		if (results[i].error.code == MTASTS_ERR_USAGE)
+		if (results[i]->error.code == MTASTS_ERR_USAGE)
 			status = CLI_ERROR;
-		else if (results[i].status == MTASTS_STATUS_ERRORED &&
+		else if (results[i]->status == MTASTS_STATUS_ERRORED &&
 		    status == CLI_OK)
 			status = CLI_PROBLEM;
 		/* the cache is one for all: say it once */
-		if (i == 0 && results[i].cache_error.code != MTASTS_OK)
+		if (i == 0 && results[i]->cache_error.code != MTASTS_OK)
 			fprintf(stderr, "mtasts %s: warning: %s\n", cli->name,
-			    results[i].cache_error.message);
-		json_array_append_new(all, with_verdict(&results[i]));
-		mtasts_lookup_clear(&results[i]);
+			    results[i]->cache_error.message);
+		json_array_append_new(all, with_verdict(results[i]));
+		mtasts_lookup_free(results[i]);
 	}
 	/* one domain: its result; several: {"results": [...]} */
 	if (n == 1) {

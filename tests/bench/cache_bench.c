@@ -94,7 +94,7 @@ warm(const char *dir, long n)
 {
 	struct mtasts_config *cfg;
 	struct mtasts_ctx *ctx;
-	struct mtasts_lookup r;
+	struct mtasts_lookup *r;
 	int64_t start, elapsed;
 	long i;
 
@@ -102,14 +102,17 @@ warm(const char *dir, long n)
 		return 1;
 	start = mono_ms();
 	for (i = 0; i < n; i++) {
-		mtasts_lookup(ctx, "bench.example", &r);
-		if (r.status != MTASTS_STATUS_CACHED ||
-		    r.source != MTASTS_SOURCE_CACHE) {
-			fprintf(stderr, "not from the cache: %s\n",
-			    r.error.message);
+		if (mtasts_lookup(ctx, "bench.example", &r) != MTASTS_OK) {
+			fprintf(stderr, "no lookup: out of memory\n");
 			return 1;
 		}
-		mtasts_lookup_clear(&r);
+		if (r->status != MTASTS_STATUS_CACHED ||
+		    r->source != MTASTS_SOURCE_CACHE) {
+			fprintf(stderr, "not from the cache: %s\n",
+			    r->error.message);
+			return 1;
+		}
+		mtasts_lookup_free(r);
 	}
 	elapsed = mono_ms() - start;
 	printf("warm lookups in one process: %ld in %lld ms: %.0f per second "

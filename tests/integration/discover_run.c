@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "discover.h"
+#include "lookup.h"
 #include "runner.h"
 
 #define KNOWN "version: STSv1\nmode: testing\nmx: known.example\nmax_age: 600\n"
@@ -84,7 +85,7 @@ main(int argc, char **argv)
 	    results, atoll(argv[2]));
 	for (i = 0; i < n; i++) {
 		runner_print_lookup(&results[i]);
-		mtasts_lookup_clear(&results[i]);
+		lookup_result_clear(&results[i]);
 		mtasts_policy_free(known[i]);
 	}
 	discoverer_free(d);

@@ -41,7 +41,7 @@ main(int argc, char **argv)
 	    &env, (const char *const *)argv + first, (size_t)n, force, results);
 	for (i = 0; i < n; i++) {
 		runner_print_lookup(&results[i]);
-		mtasts_lookup_clear(&results[i]);
+		lookup_result_clear(&results[i]);
 	}
 	discoverer_free(env.discoverer);
 	cache_close(env.cache);

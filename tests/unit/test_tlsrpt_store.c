@@ -343,19 +343,20 @@ START_TEST(applied_word_of_a_decision)
 	                           "mx: mx.a.example\nmx: *.b.example\n"
 	                           "max_age: 604800\n";
 	struct mtasts_config *cfg = config(""), *off;
-	struct mtasts_decision d;
+	/* a decision as the library makes one, by hand (white box) */
+	struct mtasts_lookup lookup = {0};
+	struct mtasts_decision d = {.lookup = &lookup};
 	struct mtasts_error err;
 	struct mtasts_ctx *ctx, *ctx_off;
 	char word[TLSRPT_APPLIED_MAX], path[] = "/tmp/mtasts-applied-XXXXXX";
 	int fd;
 
 	ck_assert_int_eq(mtasts_ctx_new(cfg, &ctx, &err), MTASTS_OK);
-	memset(&d, 0, sizeof(d));
-	ck_assert_int_eq(mtasts_policy_parse(body, strlen(body),
-	                     &d.lookup.policy, &err),
+	ck_assert_int_eq(
+	    mtasts_policy_parse(body, strlen(body), &lookup.policy, &err),
 	    MTASTS_OK);
-	snprintf(d.lookup.policy->id, sizeof(d.lookup.policy->id), "id2");
-	snprintf(d.lookup.domain, sizeof(d.lookup.domain), "a.example");
+	snprintf(lookup.policy->id, sizeof(lookup.policy->id), "id2");
+	snprintf(lookup.domain, sizeof(lookup.domain), "a.example");
 	d.verdict = MTASTS_VERDICT_ENFORCE;
 	ck_assert_int_eq(
 	    mtasts_tlsrpt_applied_of(ctx, &d, word, sizeof(word)), MTASTS_OK);
@@ -363,10 +364,10 @@ START_TEST(applied_word_of_a_decision)
 	/* too long to hand on: nothing, never a cut word */
 	ck_assert_int_eq(mtasts_tlsrpt_applied_of(ctx, &d, word, 20), MTASTS_OK);
 	ck_assert_str_eq(word, "");
-	d.lookup.override = MTASTS_OVERRIDE_MODE;
+	lookup.override = MTASTS_OVERRIDE_MODE;
 	mtasts_tlsrpt_applied_of(ctx, &d, word, sizeof(word));
 	ck_assert_str_eq(word, "");
-	d.lookup.override = MTASTS_OVERRIDE_NONE;
+	lookup.override = MTASTS_OVERRIDE_NONE;
 	d.verdict = MTASTS_VERDICT_DEFER;
 	mtasts_tlsrpt_applied_of(ctx, &d, word, sizeof(word));
 	ck_assert_str_eq(word, "");
@@ -392,7 +393,7 @@ START_TEST(applied_word_of_a_decision)
 	ck_assert_int_eq(
 	    mtasts_tlsrpt_applied_of(ctx, &d, NULL, 0), MTASTS_ERR_USAGE);
 	unlink(path);
-	mtasts_decision_clear(&d);
+	mtasts_policy_free(lookup.policy);
 	mtasts_ctx_free(ctx_off);
 	mtasts_config_free(off);
 	mtasts_ctx_free(ctx);
@@ -429,7 +430,8 @@ START_TEST(applied_word_keeps_the_published_order)
 	    "1:enforce:86400:mx.a.example:5:3:1"};
 	struct mtasts_config *cfg = config("");
 	struct mtasts_policy *p, *parsed;
-	struct mtasts_decision d;
+	struct mtasts_lookup lookup = {0};
+	struct mtasts_decision d = {.lookup = &lookup};
 	struct mtasts_error err;
 	struct mtasts_ctx *ctx;
 	char word[TLSRPT_APPLIED_MAX];
@@ -468,15 +470,14 @@ START_TEST(applied_word_keeps_the_published_order)
 
 	/* the word an MTA keeps from its decision says it */
 	ck_assert_int_eq(mtasts_ctx_new(cfg, &ctx, &err), MTASTS_OK);
-	memset(&d, 0, sizeof(d));
-	d.lookup.policy = parsed;
-	snprintf(d.lookup.domain, sizeof(d.lookup.domain), "a.example");
+	lookup.policy = parsed;
+	snprintf(lookup.domain, sizeof(lookup.domain), "a.example");
 	d.verdict = MTASTS_VERDICT_TESTING;
 	ck_assert_int_eq(
 	    mtasts_tlsrpt_applied_of(ctx, &d, word, sizeof(word)), MTASTS_OK);
 	ck_assert_str_eq(
 	    word, "id3:testing:604800:mx.a.example,*.b.example:5,3,1");
-	mtasts_decision_clear(&d);
+	mtasts_policy_free(parsed);
 	mtasts_ctx_free(ctx);
 	mtasts_config_free(cfg);
 }
