@@ -36,9 +36,9 @@ struct redis_store {
  * connecting first when needed.  The reply (freed with redis_free), of
  * any type but an error; NULL with err set (MTASTS_ERR_CACHE) when Redis
  * cannot be reached in time, refuses the password, answers with an error
- * or with bytes that are no reply.  After such a failure the fleet is
- * not asked again for a while: each command then fails at once with the
- * same error.
+ * or with bytes that are no reply.  After a failure of the link (or a
+ * refusal of every command: NOAUTH) the fleet is not asked again for a
+ * while: each command then fails at once with the same error.
  */
 redisReply *redis_run(struct redis_store *s, int argc, const char **argv,
     const size_t *len, struct mtasts_error *err);

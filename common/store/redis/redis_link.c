@@ -7,6 +7,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,9 +210,46 @@ connect_link(struct redis_store *s, struct mtasts_error *err)
 	return 0;
 }
 
-redisReply *
-redis_run(struct redis_store *s, int argc, const char **argv,
-    const size_t *len, struct mtasts_error *err)
+/*
+ * hiredis writes with write(): a Redis that went away would raise
+ * SIGPIPE, which ends an MTA's process unless it ignores the signal.
+ * Blocked around each command, and one raised then is taken back (as
+ * libcurl does), unless it was pending before.
+ */
+struct quiet_pipe {
+	sigset_t old;
+	bool pending;
+};
+
+static void
+pipe_quiet(struct quiet_pipe *q)
+{
+	sigset_t set, pending;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigpending(&pending);
+	q->pending = sigismember(&pending, SIGPIPE) == 1;
+	pthread_sigmask(SIG_BLOCK, &set, &q->old);
+}
+
+static void
+pipe_restore(struct quiet_pipe *q)
+{
+	const struct timespec none = {0, 0};
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	if (!q->pending)
+		while (sigtimedwait(&set, NULL, &none) == SIGPIPE)
+			;
+	pthread_sigmask(SIG_SETMASK, &q->old, NULL);
+}
+
+static redisReply *
+run(struct redis_store *s, int argc, const char **argv, const size_t *len,
+    struct mtasts_error *err)
 {
 	redisReply *reply;
 	char what[300], text[200];
@@ -225,12 +264,36 @@ redis_run(struct redis_store *s, int argc, const char **argv,
 		return NULL;
 	}
 	if (reply->type == REDIS_REPLY_ERROR) {
-		snprintf(what, sizeof(what), "%s: redis answered %s", argv[0],
-		    said(reply, text, sizeof(text)));
+		said(reply, text, sizeof(text));
 		s->api->free_reply(reply);
-		failed(s, err, what);
+		snprintf(what, sizeof(what), "%s: redis answered %s", argv[0],
+		    text);
+		/* a refusal of every command: not asked again for a while;
+		 * another (a key of another type, maxmemory) is this one's */
+		if (strncmp(text, "NOAUTH", 6) == 0 ||
+		    strncmp(text, "LOADING", 7) == 0) {
+			failed(s, err, what);
+		} else {
+			char url[300];
+
+			mtasts_error_set(err, MTASTS_ERR_CACHE, "fleet %s: %s",
+			    where(s, url, sizeof(url)), what);
+		}
 		return NULL;
 	}
+	return reply;
+}
+
+redisReply *
+redis_run(struct redis_store *s, int argc, const char **argv,
+    const size_t *len, struct mtasts_error *err)
+{
+	struct quiet_pipe q;
+	redisReply *reply;
+
+	pipe_quiet(&q);
+	reply = run(s, argc, argv, len, err);
+	pipe_restore(&q);
 	return reply;
 }
 
