@@ -15,7 +15,10 @@ struct dl_symbol {
 	const char *name;
 };
 
-#define DL_SYMBOL(field, name) {&(field), sizeof(field), name}
+#define DL_SYMBOL(field, name)                                                 \
+	{                                                                      \
+		&(field), sizeof(field), name                                  \
+	}
 
 /*
  * Loads soname (RTLD_NOW, RTLD_LOCAL) and fills every slot of symbols.

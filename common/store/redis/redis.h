@@ -45,12 +45,13 @@ redisReply *redis_run(struct redis_store *s, int argc, const char **argv,
 void redis_free(struct redis_store *s, redisReply *reply);
 /* A reply of a type not expected: err set, the link let go of (what
  * else it would say cannot be trusted). */
-void redis_garbage(struct redis_store *s, redisReply *reply,
-    const char *what, struct mtasts_error *err);
+void redis_garbage(struct redis_store *s, redisReply *reply, const char *what,
+    struct mtasts_error *err);
 void redis_close(struct redis_store *s);
 
 /* redis_cache.c: the cache_backend operations */
-void *redis_cache_open(const struct mtasts_config *cfg, struct mtasts_error *err);
+void *redis_cache_open(
+    const struct mtasts_config *cfg, struct mtasts_error *err);
 void redis_cache_close(void *store);
 mtasts_code redis_cache_get(void *store, const char *domain,
     struct cache_entry *e, struct mtasts_error *err);

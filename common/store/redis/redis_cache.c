@@ -116,7 +116,7 @@ redis_cache_close(void *store)
 	free(s);
 }
 
-/* A decimal int64 of a reply, or -1 (INT64_MIN: not one). */
+/* The decimal int64 a reply holds, or INT64_MIN when it holds none. */
 static int64_t
 number_of(const redisReply *r)
 {
@@ -138,13 +138,14 @@ static int
 entry_of(const redisReply *r, struct cache_entry *e)
 {
 	const redisReply *record = r->element[0];
-	int64_t checked = number_of(r->element[1]),
-		expires = number_of(r->element[2]);
+	const unsigned char *bytes = (const unsigned char *)record->str;
+	int64_t checked = number_of(r->element[1]);
+	int64_t expires = number_of(r->element[2]);
 
 	if (record->type != REDIS_REPLY_STRING || record->len > RECORD_MAX ||
-	    checked == INT64_MIN || expires == INT64_MIN ||
-	    record_decode((const unsigned char *)record->str, record->len,
-	        e) != 0)
+	    checked == INT64_MIN || expires == INT64_MIN)
+		return -1;
+	if (record_decode(bytes, record->len, e) != 0)
 		return -1;
 	/* what the script judges by is what the record says */
 	if (e->checked != checked ||
@@ -471,7 +472,8 @@ redis_cache_lock(void *store, const char *domain, long timeout_ms)
 	for (;;) {
 		if ((r = redis_run(s, 6, argv, NULL, &err)) == NULL)
 			return -1;
-		if (r->type != REDIS_REPLY_STATUS && r->type != REDIS_REPLY_NIL) {
+		if (r->type != REDIS_REPLY_STATUS &&
+		    r->type != REDIS_REPLY_NIL) {
 			redis_garbage(s, r, "SET", &err);
 			return -1;
 		}

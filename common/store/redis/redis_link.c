@@ -31,8 +31,9 @@ where(const struct redis_store *s, char *buf, size_t len)
 	if (cfg->fleet == FLEET_UNIX)
 		snprintf(buf, len, "redis+unix://%s", cfg->fleet_socket);
 	else
-		snprintf(buf, len, strchr(cfg->fleet_host, ':') != NULL
-		        ? "redis://[%s]:%d" : "redis://%s:%d",
+		snprintf(buf, len,
+		    strchr(cfg->fleet_host, ':') != NULL ? "redis://[%s]:%d"
+		                                         : "redis://%s:%d",
 		    cfg->fleet_host, cfg->fleet_port);
 	return buf;
 }
@@ -53,9 +54,9 @@ failed(struct redis_store *s, struct mtasts_error *err, const char *what)
 	char url[300];
 
 	redis_close(s);
-	mtasts_error_set(err, MTASTS_ERR_CACHE, "fleet %s: %s (not asked "
-	    "again for %d s)", where(s, url, sizeof(url)), what,
-	    RETRY_MS / 1000);
+	mtasts_error_set(err, MTASTS_ERR_CACHE,
+	    "fleet %s: %s (not asked again for %d s)",
+	    where(s, url, sizeof(url)), what, RETRY_MS / 1000);
 	s->down = *err;
 	s->down_until = mono_ms() + RETRY_MS;
 }
@@ -79,8 +80,8 @@ said(const redisReply *reply, char *buf, size_t len)
 /* The password file's "USER PASSWORD" or "PASSWORD", in buf: the
  * number of words (1 or 2) with *user and *password in buf, or -1. */
 static int
-read_password(struct redis_store *s, char *buf, size_t size,
-    char **user, char **password, struct mtasts_error *err)
+read_password(struct redis_store *s, char *buf, size_t size, char **user,
+    char **password, struct mtasts_error *err)
 {
 	const char *path = s->cfg->fleet_password_file;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -91,8 +92,8 @@ read_password(struct redis_store *s, char *buf, size_t size,
 	if (fd >= 0)
 		close(fd);
 	if (n < 0 || (size_t)n >= size) {
-		snprintf(what, sizeof(what), "fleet_password_file %s: %s",
-		    path, n < 0 ? strerror(errno) : "too long");
+		snprintf(what, sizeof(what), "fleet_password_file %s: %s", path,
+		    n < 0 ? strerror(errno) : "too long");
 		failed(s, err, what);
 		return -1;
 	}
@@ -116,8 +117,8 @@ read_password(struct redis_store *s, char *buf, size_t size,
 
 /* A command of the connection's own: AUTH, SELECT. */
 static int
-setup(struct redis_store *s, int argc, const char **argv,
-    const char *refused, struct mtasts_error *err)
+setup(struct redis_store *s, int argc, const char **argv, const char *refused,
+    struct mtasts_error *err)
 {
 	redisReply *reply = s->api->command_argv(s->ctx, argc, argv, NULL);
 	char what[400], text[200];
@@ -133,8 +134,9 @@ setup(struct redis_store *s, int argc, const char **argv,
 	if (!ok && reply->type == REDIS_REPLY_ERROR && reply->str != NULL) {
 		size_t n = strcspn(reply->str, " ");
 
-		mtasts_quote(text, sizeof(text), reply->str,
-		    n < reply->len && n < 40 ? n : (reply->len < 40 ? reply->len : 40));
+		if (n > reply->len)
+			n = reply->len;
+		mtasts_quote(text, sizeof(text), reply->str, n < 40 ? n : 40);
 	} else {
 		snprintf(text, sizeof(text), "not a status");
 	}
@@ -156,8 +158,8 @@ authenticate(struct redis_store *s, struct mtasts_error *err)
 
 	if (s->cfg->fleet_password_file == NULL)
 		return 0;
-	if ((words = read_password(s, buf, sizeof(buf), &user, &password,
-	         err)) < 0)
+	if ((words = read_password(
+	         s, buf, sizeof(buf), &user, &password, err)) < 0)
 		return -1;
 	argv[1] = words == 2 ? user : password;
 	argv[2] = password;
@@ -266,8 +268,8 @@ run(struct redis_store *s, int argc, const char **argv, const size_t *len,
 	if (reply->type == REDIS_REPLY_ERROR) {
 		said(reply, text, sizeof(text));
 		s->api->free_reply(reply);
-		snprintf(what, sizeof(what), "%s: redis answered %s", argv[0],
-		    text);
+		snprintf(
+		    what, sizeof(what), "%s: redis answered %s", argv[0], text);
 		/* a refusal of every command: not asked again for a while;
 		 * another (a key of another type, maxmemory) is this one's */
 		if (strncmp(text, "NOAUTH", 6) == 0 ||
@@ -285,8 +287,8 @@ run(struct redis_store *s, int argc, const char **argv, const size_t *len,
 }
 
 redisReply *
-redis_run(struct redis_store *s, int argc, const char **argv,
-    const size_t *len, struct mtasts_error *err)
+redis_run(struct redis_store *s, int argc, const char **argv, const size_t *len,
+    struct mtasts_error *err)
 {
 	struct quiet_pipe q;
 	redisReply *reply;
@@ -310,8 +312,10 @@ redis_garbage(struct redis_store *s, redisReply *reply, const char *what,
 {
 	char why[300];
 
-	snprintf(why, sizeof(why), "%s: not a reply of the expected form "
-	    "(type %d)", what, reply->type);
+	snprintf(why, sizeof(why),
+	    "%s: not a reply of the expected form "
+	    "(type %d)",
+	    what, reply->type);
 	redis_free(s, reply);
 	failed(s, err, why);
 }

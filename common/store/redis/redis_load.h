@@ -13,8 +13,10 @@
 #include "mtasts_core.h"
 
 struct hiredis_api {
-	redisContext *(*connect)(const char *ip, int port, const struct timeval tv);
-	redisContext *(*connect_unix)(const char *path, const struct timeval tv);
+	redisContext *(*connect)(
+	    const char *ip, int port, const struct timeval tv);
+	redisContext *(*connect_unix)(
+	    const char *path, const struct timeval tv);
 	int (*set_timeout)(redisContext *c, const struct timeval tv);
 	void *(*command_argv)(redisContext *c, int argc, const char **argv,
 	    const size_t *argvlen);
