@@ -234,6 +234,18 @@ class Fleet(unittest.TestCase):
                          "enforce")
         self.assertLess(time.monotonic() - start, 20)
 
+    def test_a_strict_node_with_its_fleet_decides_as_usual(self):
+        """fleet_strict defers only what the fleet cannot answer: with
+        Redis up, a domain without a policy is none, and its answer is
+        shared."""
+        self.world.add("plain.example", txt=None, site=None)
+        strict = self.node("s", fleet_strict="yes")
+        r = self.lookup(strict, "plain.example")
+        self.assertEqual((r["status"], r["verdict"]), ("not_found", "none"))
+        self.assertNotIn("cache_error", r)
+        self.assertIn("mtasts:policy:plain.example",
+                      self.redis.cli("KEYS", "*"))
+
     def test_garbage_and_silence_cost_one_deadline(self):
         d = "g.example"
         self.world.add(d)
