@@ -363,7 +363,8 @@ redis_cache_each(void *store,
 		names_free(&names);
 		return rc;
 	}
-	qsort(names.v, names.n, sizeof(*names.v), by_name);
+	if (names.n > 0) /* qsort wants an array, even of none */
+		qsort(names.v, names.n, sizeof(*names.v), by_name);
 	for (i = 0; i < names.n && rc == MTASTS_OK; i++) {
 		if (i > 0 && strcmp(names.v[i], names.v[i - 1]) == 0)
 			continue;
