@@ -464,6 +464,8 @@ redis_cache_lock(void *store, const char *domain, long timeout_ms)
 	redisReply *r;
 	bool waited = false, taken;
 
+	if (held_slot(s, domain) != NULL)
+		return 0; /* this opening holds it already, as LMDB's would */
 	if (slot == NULL)
 		return -1;
 	key_of(s, "lock", domain, key);
