@@ -27,7 +27,7 @@
 
 /* Settings given once per section (the others, lists, repeat). */
 struct seen {
-	char names[64][24]; /* 33 names are known, none over 19 bytes */
+	char names[64][24]; /* 39 names are known, none over 19 bytes */
 	size_t count;
 };
 
@@ -264,6 +264,155 @@ set_tlsrpt(struct mtasts_config *cfg, const char *name, const char *value)
 	return -2;
 }
 
+/* The fleet's host: a DNS name, an IPv4 literal or an IPv6 one in
+ * brackets; *rest is what follows it. */
+static int
+fleet_host(struct mtasts_config *cfg, const char *start, const char **rest)
+{
+	unsigned char address[sizeof(struct in6_addr)];
+	char host[256];
+	bool v6 = start[0] == '[';
+	size_t n;
+
+	start += v6;
+	n = v6 ? strcspn(start, "]") : strcspn(start, ":/");
+	if (n == 0 || n >= sizeof(host) || (v6 && start[n] != ']'))
+		return -1;
+	memcpy(host, start, n);
+	host[n] = '\0';
+	if (v6 ? inet_pton(AF_INET6, host, address) != 1
+	       : strspn(host, "abcdefghijklmnopqrstuvwxyz"
+	                      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != n)
+		return -1;
+	*rest = start + n + v6;
+	return set_string(&cfg->fleet_host, host);
+}
+
+/* [:PORT][/DB] after a redis:// host */
+static int
+fleet_port_db(struct mtasts_config *cfg, const char *rest)
+{
+	char digits[8];
+	long port = 6379, db = 0;
+	size_t n;
+
+	if (rest[0] == ':') {
+		n = strspn(rest + 1, "0123456789");
+		if (n == 0 || n >= sizeof(digits))
+			return -1;
+		memcpy(digits, rest + 1, n);
+		digits[n] = '\0';
+		if (parse_whole(digits, 1, 65535, &port) != 0)
+			return -1;
+		rest += 1 + n;
+	}
+	if (rest[0] == '/' && rest[1] != '\0') {
+		if (rest[1] < '0' || rest[1] > '9' ||
+		    parse_whole(rest + 1, 0, 65535, &db) != 0)
+			return -1;
+	} else if (rest[0] != '\0' && strcmp(rest, "/") != 0) {
+		return -1;
+	}
+	cfg->fleet_port = (int)port;
+	cfg->fleet_db = (int)db;
+	return 0;
+}
+
+/* redis+unix:///PATH[?db=DB] */
+static int
+fleet_socket(struct mtasts_config *cfg, const char *path)
+{
+	const char *query = strchr(path, '?');
+	char *copy;
+	long db = 0;
+
+	if (path[0] != '/' || path[1] == '\0' || query == path + 1)
+		return -1;
+	if (query != NULL && (strncmp(query, "?db=", 4) != 0 ||
+	                         query[4] < '0' || query[4] > '9' ||
+	                         parse_whole(query + 4, 0, 65535, &db) != 0))
+		return -1;
+	copy = query != NULL ? strndup(path, (size_t)(query - path))
+	                     : strdup(path);
+	if (copy == NULL)
+		return -1;
+	free(cfg->fleet_socket);
+	cfg->fleet_socket = copy;
+	cfg->fleet_db = (int)db;
+	return 0;
+}
+
+/*
+ * fleet = URL.  The value is never repeated in a message: a URL may hold
+ * a password (which belongs in fleet_password_file).  Returns 0, -2 for
+ * another setting, or -5 with r->msg said.
+ */
+static int
+set_fleet_url(struct reader *r, const char *value)
+{
+	struct mtasts_config *cfg = r->cfg;
+	const char *rest;
+	int rc = -1;
+
+	if (strchr(value, '@') != NULL) {
+		snprintf(r->msg, sizeof(r->msg),
+		    "fleet: no password or user in the URL (not repeated "
+		    "here): put them in fleet_password_file");
+		return -5;
+	}
+	if (strncmp(value, "redis-sentinel://", 17) == 0 ||
+	    strncmp(value, "rediss://", 9) == 0) {
+		snprintf(r->msg, sizeof(r->msg),
+		    "fleet: %s is not supported yet; name the master as "
+		    "redis://HOST[:PORT][/DB] or redis+unix:///PATH",
+		    value[5] == 's' ? "TLS (rediss://)" : "Redis Sentinel");
+		return -5;
+	}
+	if (strncmp(value, "redis://", 8) == 0) {
+		cfg->fleet = FLEET_TCP;
+		rc = fleet_host(cfg, value + 8, &rest) != 0
+		    ? -1
+		    : fleet_port_db(cfg, rest);
+	} else if (strncmp(value, "redis+unix://", 13) == 0) {
+		cfg->fleet = FLEET_UNIX;
+		rc = fleet_socket(cfg, value + 13);
+	}
+	if (rc != 0) {
+		cfg->fleet = FLEET_NONE;
+		snprintf(r->msg, sizeof(r->msg),
+		    "invalid value for fleet (not repeated here): "
+		    "redis://HOST[:PORT][/DB] or redis+unix:///PATH[?db=DB]");
+		return -5;
+	}
+	return 0;
+}
+
+/* The fleet's settings (store/redis/): -2 for another setting. */
+static int
+set_fleet(struct reader *r, const char *name, const char *value)
+{
+	struct mtasts_config *cfg = r->cfg;
+
+	if (strcmp(name, "fleet") == 0)
+		return set_fleet_url(r, value);
+	if (strcmp(name, "fleet_name") == 0) /* a key prefix */
+		return strlen(value) <= 64 &&
+		        strspn(value, "abcdefghijklmnopqrstuvwxyz"
+		                      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+		            strlen(value)
+		    ? set_string(&cfg->fleet_name, value)
+		    : -1;
+	if (strcmp(name, "fleet_password_file") == 0)
+		return value[0] == '/'
+		    ? set_string(&cfg->fleet_password_file, value)
+		    : -1;
+	if (strcmp(name, "fleet_strict") == 0)
+		return parse_bool(value, &cfg->fleet_strict);
+	if (strcmp(name, "fleet_timeout") == 0)
+		return parse_seconds(value, &cfg->fleet_timeout_ms);
+	return -2;
+}
+
 static int
 set_global(struct mtasts_config *cfg, const char *name, const char *value)
 {
@@ -464,7 +613,8 @@ on_setting(void *user, const char *section, const char *name, const char *value)
 		}
 		rc = set_override(o, name, value);
 	} else if (strcmp(section, "mtasts") == 0) {
-		rc = set_global(r->cfg, name, value);
+		if ((rc = set_fleet(r, name, value)) == -2)
+			rc = set_global(r->cfg, name, value);
 	} else {
 		snprintf(r->msg, sizeof(r->msg), "unknown section [%s]",
 		    mtasts_quote(q, sizeof(q), section, strlen(section)));
@@ -480,7 +630,9 @@ on_setting(void *user, const char *section, const char *name, const char *value)
 	        (strcmp(name, "tlsrpt_relay") == 0 &&
 	            given(&r->global, "sendmail"))))
 		rc = -4;
-	if (rc == -2)
+	if (rc == -5)
+		; /* said */
+	else if (rc == -2)
 		snprintf(r->msg, sizeof(r->msg), "unknown setting \"%s\"",
 		    mtasts_quote(q, sizeof(q), name, strlen(name)));
 	else if (rc == -3)
@@ -529,8 +681,13 @@ config_defaults(void)
 	cfg->tlsrpt_relay = strdup(DEFAULT_TLSRPT_RELAY);
 	cfg->tlsrpt_relay_port = 25;
 	cfg->tlsrpt_spool = strdup(DEFAULT_TLSRPT_SPOOL);
+	cfg->fleet_name = strdup("mtasts");
+	/* Redis answers in a millisecond on a sound network: a second is
+	 * plenty, and what a delivery may lose to a fleet in trouble */
+	cfg->fleet_timeout_ms = 1000;
 	if (cfg->cache_dir == NULL || cfg->tlsrpt_relay == NULL ||
-	    cfg->tlsrpt_spool == NULL) {
+	    cfg->tlsrpt_spool == NULL || cfg->fleet_name == NULL) {
+		free(cfg->fleet_name);
 		free(cfg->tlsrpt_relay);
 		free(cfg->tlsrpt_spool);
 		free(cfg->cache_dir);
@@ -846,6 +1003,10 @@ mtasts_config_free(struct mtasts_config *cfg)
 	free(cfg->tlsrpt_from);
 	free(cfg->tlsrpt_relay);
 	free(cfg->sendmail);
+	free(cfg->fleet_host);
+	free(cfg->fleet_socket);
+	free(cfg->fleet_name);
+	free(cfg->fleet_password_file);
 	for (i = 0; i < cfg->override_count; i++) {
 		size_t k;
 

@@ -13,6 +13,13 @@ enum resolver_kind {
 	RESOLVER_RECURSIVE, /* full recursion, DNSSEC-validating */
 };
 
+/* Where the fleet's shared store is (fleet = URL; store/redis/). */
+enum fleet_kind {
+	FLEET_NONE, /* no fleet: this host alone */
+	FLEET_TCP, /* redis://HOST[:PORT][/DB] */
+	FLEET_UNIX, /* redis+unix:///PATH[?db=DB] */
+};
+
 /* A [domain NAME] section: an operator's word on one domain. */
 struct override {
 	char *domain; /* lower case, no trailing dot */
@@ -64,6 +71,16 @@ struct mtasts_config {
 	char *tlsrpt_relay; /* the relay's address, an IPv4 or IPv6 literal */
 	int tlsrpt_relay_port;
 	char *sendmail; /* the local MTA's sendmail, or NULL: the relay */
+	/* the fleet: a Redis every node shares, asked on a local miss */
+	enum fleet_kind fleet;
+	char *fleet_host; /* FLEET_TCP: a name, an IPv4 or IPv6 literal */
+	int fleet_port; /* FLEET_TCP */
+	char *fleet_socket; /* FLEET_UNIX */
+	int fleet_db; /* SELECT, 0 by default */
+	char *fleet_name; /* the prefix of every key */
+	char *fleet_password_file; /* "USER PASSWORD" or "PASSWORD", or NULL */
+	bool fleet_strict; /* a local miss the fleet cannot answer: defer */
+	long fleet_timeout_ms; /* each connect and command */
 	struct override *overrides;
 	size_t override_count;
 };

@@ -275,7 +275,7 @@ touch(struct lookup_env *env, struct item *it, int64_t now)
 	it->entry.used = now;
 	if (it->entry.uses < 255)
 		it->entry.uses++;
-	cache_put(env->cache, it->domain, &it->entry, &err);
+	cache_touch(env->cache, it->domain, &it->entry, &err);
 }
 
 /* Overrides and fresh cache entries; marks the rest for discovery. */

@@ -11,6 +11,7 @@
 #include <openssl/opensslv.h>
 
 #include "curl_load.h"
+#include "dl_load.h"
 #include "error.h"
 
 #define LIBCURL "libcurl.so.4"
@@ -19,55 +20,39 @@ static struct curl_api api;
 static char load_error[256];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-/* dlsym into a function pointer (POSIX allows the conversion) */
-static int
-bind_symbol(void *lib, void *slot, size_t size, const char *name)
-{
-	void *fn = dlsym(lib, name);
-
-	if (fn == NULL) {
-		snprintf(load_error, sizeof(load_error), "%s has no %s",
-		    LIBCURL, name);
-		return -1;
-	}
-	memcpy(slot, &fn, size);
-	return 0;
-}
-
-#define BIND(field, name) bind_symbol(lib, &api.field, sizeof(api.field), name)
-
 static void
 load(void)
 {
-	void *lib = dlopen(LIBCURL, RTLD_NOW | RTLD_LOCAL);
+	const struct dl_symbol symbols[] = {
+	    DL_SYMBOL(api.global_init, "curl_global_init"),
+	    DL_SYMBOL(api.global_cleanup, "curl_global_cleanup"),
+	    DL_SYMBOL(api.version_info, "curl_version_info"),
+	    DL_SYMBOL(api.easy_init, "curl_easy_init"),
+	    DL_SYMBOL(api.easy_setopt, "curl_easy_setopt"),
+	    DL_SYMBOL(api.easy_getinfo, "curl_easy_getinfo"),
+	    DL_SYMBOL(api.easy_header, "curl_easy_header"),
+	    DL_SYMBOL(api.easy_perform, "curl_easy_perform"),
+	    DL_SYMBOL(api.easy_cleanup, "curl_easy_cleanup"),
+	    DL_SYMBOL(api.easy_strerror, "curl_easy_strerror"),
+	    DL_SYMBOL(api.slist_append, "curl_slist_append"),
+	    DL_SYMBOL(api.slist_free_all, "curl_slist_free_all"),
+	    DL_SYMBOL(api.multi_init, "curl_multi_init"),
+	    DL_SYMBOL(api.multi_add_handle, "curl_multi_add_handle"),
+	    DL_SYMBOL(api.multi_remove_handle, "curl_multi_remove_handle"),
+	    DL_SYMBOL(api.multi_cleanup, "curl_multi_cleanup"),
+	    DL_SYMBOL(api.multi_perform, "curl_multi_perform"),
+	    DL_SYMBOL(api.multi_poll, "curl_multi_poll"),
+	    DL_SYMBOL(api.multi_timeout, "curl_multi_timeout"),
+	    DL_SYMBOL(api.multi_info_read, "curl_multi_info_read"),
+	};
+	void *lib = dl_load(LIBCURL, symbols,
+	    sizeof(symbols) / sizeof(symbols[0]), load_error,
+	    sizeof(load_error));
 	const curl_version_info_data *v;
 	char want[32];
 
-	if (lib == NULL) {
-		snprintf(load_error, sizeof(load_error), "%s", dlerror());
+	if (lib == NULL)
 		return;
-	}
-	if (BIND(global_init, "curl_global_init") ||
-	    BIND(global_cleanup, "curl_global_cleanup") ||
-	    BIND(version_info, "curl_version_info") ||
-	    BIND(easy_init, "curl_easy_init") ||
-	    BIND(easy_setopt, "curl_easy_setopt") ||
-	    BIND(easy_getinfo, "curl_easy_getinfo") ||
-	    BIND(easy_header, "curl_easy_header") ||
-	    BIND(easy_perform, "curl_easy_perform") ||
-	    BIND(easy_cleanup, "curl_easy_cleanup") ||
-	    BIND(easy_strerror, "curl_easy_strerror") ||
-	    BIND(slist_append, "curl_slist_append") ||
-	    BIND(slist_free_all, "curl_slist_free_all") ||
-	    BIND(multi_init, "curl_multi_init") ||
-	    BIND(multi_add_handle, "curl_multi_add_handle") ||
-	    BIND(multi_remove_handle, "curl_multi_remove_handle") ||
-	    BIND(multi_cleanup, "curl_multi_cleanup") ||
-	    BIND(multi_perform, "curl_multi_perform") ||
-	    BIND(multi_poll, "curl_multi_poll") ||
-	    BIND(multi_timeout, "curl_multi_timeout") ||
-	    BIND(multi_info_read, "curl_multi_info_read"))
-		goto fail;
 	/* the SSL_CTX fetch.c receives must be OpenSSL's, of the major
 	 * version libmtasts was built with (the same libssl) */
 	v = api.version_info(CURLVERSION_NOW);
@@ -79,12 +64,9 @@ load(void)
 		    v != NULL && v->ssl_version != NULL ? v->ssl_version
 							: "no TLS library",
 		    want);
-		goto fail;
+		memset(&api, 0, sizeof(api));
+		dlclose(lib);
 	}
-	return;
-fail:
-	memset(&api, 0, sizeof(api));
-	dlclose(lib);
 }
 
 const struct curl_api *

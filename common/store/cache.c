@@ -1,13 +1,17 @@
 /*
  * cache.c - the policy cache's one door: the backend the configuration
  * names (cache_backend.h), and the witness of enforce policies kept
- * around every write, whatever the backend.
+ * around every write, whatever the backend.  With a fleet (fleet = URL),
+ * the fleet's store is a second tier behind the local one: asked on a
+ * local miss only (a warm lookup makes no round trip), written after
+ * it, locked after it.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "cache.h"
 #include "cache_backend.h"
+#include "clock.h"
 #include "error.h"
 #include "named.h"
 
@@ -20,7 +24,10 @@ struct cache {
 	const struct mtasts_config *cfg;
 	const struct cache_backend *backend;
 	void *store; /* the backend's */
+	void *fleet; /* redis_cache_backend's, or NULL: no fleet */
 };
+
+static const struct cache_backend *const fleet_backend = &redis_cache_backend;
 
 static const struct cache_backend *
 backend_named(const char *name)
@@ -73,6 +80,12 @@ cache_open(const struct mtasts_config *cfg, struct mtasts_error *err)
 		free(c);
 		return NULL;
 	}
+	/* no connection yet: the fleet is reached at its first question */
+	if (cfg->fleet != FLEET_NONE &&
+	    (c->fleet = fleet_backend->open(cfg, err)) == NULL) {
+		cache_close(c);
+		return NULL;
+	}
 	return c;
 }
 
@@ -82,6 +95,8 @@ cache_close(struct cache *c)
 	if (c == NULL)
 		return;
 	c->backend->close(c->store);
+	if (c->fleet != NULL)
+		fleet_backend->close(c->fleet);
 	free(c);
 }
 
@@ -100,12 +115,6 @@ cache_rebuild(const struct mtasts_config *cfg, size_t *kept,
 	return b->rebuild(cfg, kept, err);
 }
 
-mtasts_code
-cache_get(struct cache *c, const char *domain, struct cache_entry *e,
-    struct mtasts_error *err)
-{
-	return c->backend->get(c->store, domain, e, err);
-}
 
 /*
  * The witness, before the record: a process killed between the two
@@ -134,8 +143,9 @@ witness_after(struct cache *c, const char *domain,
 		cache_witness_forget(c->cfg, domain, &err);
 }
 
-mtasts_code
-cache_put(struct cache *c, const char *domain, const struct cache_entry *e,
+/* The write of the local store, with its witness. */
+static mtasts_code
+local_put(struct cache *c, const char *domain, const struct cache_entry *e,
     struct mtasts_error *err)
 {
 	struct mtasts_error werr = {0};
@@ -154,10 +164,89 @@ cache_put(struct cache *c, const char *domain, const struct cache_entry *e,
 	return MTASTS_OK;
 }
 
+/*
+ * A local miss, asked of the fleet: what a peer learned is copied here
+ * (RFC 8461 §5 across the fleet: a node that never saw the domain keeps
+ * the policy its peer found).  A fleet that cannot answer is no record
+ * (the host decides alone, as without a fleet) unless fleet_strict says
+ * that a domain this host cannot vouch for alone waits.
+ */
+static mtasts_code
+fleet_get(struct cache *c, const char *domain, struct cache_entry *e,
+    struct mtasts_error *err)
+{
+	struct mtasts_error ferr = {0}, lerr;
+	mtasts_code rc = fleet_backend->get(c->fleet, domain, e, &ferr);
+
+	if (rc == MTASTS_OK) {
+		local_put(c, domain, e, &lerr);
+		return MTASTS_OK;
+	}
+	if (rc == MTASTS_ERR_NOT_CACHED)
+		return rc;
+	/* the reason is said when the answer is stored (cache_put: the
+	 * fleet is not asked again for a while, it fails the same way) */
+	if (!c->cfg->fleet_strict)
+		return MTASTS_ERR_NOT_CACHED;
+	return mtasts_error_set(err, MTASTS_ERR_CACHE,
+	    "%.400s; fleet_strict: %s waits for an answer of the fleet",
+	    ferr.message, domain);
+}
+
+mtasts_code
+cache_get(struct cache *c, const char *domain, struct cache_entry *e,
+    struct mtasts_error *err)
+{
+	mtasts_code rc = c->backend->get(c->store, domain, e, err);
+
+	if (rc != MTASTS_ERR_NOT_CACHED || c->fleet == NULL)
+		return rc;
+	return fleet_get(c, domain, e, err);
+}
+
+mtasts_code
+cache_put(struct cache *c, const char *domain, const struct cache_entry *e,
+    struct mtasts_error *err)
+{
+	struct mtasts_error ferr = {0};
+	mtasts_code rc = local_put(c, domain, e, err);
+	bool wrote;
+
+	if (c->fleet == NULL || (rc != MTASTS_OK && rc != MTASTS_ERR_IO))
+		return rc;
+	/* the fleet applies the same rule to what it holds */
+	if (fleet_backend->put_if_newer(c->fleet, domain, e, &wrote, &ferr) ==
+	        MTASTS_OK ||
+	    rc != MTASTS_OK)
+		return rc;
+	return mtasts_error_set(err, MTASTS_ERR_IO,
+	    "kept here, not shared with the fleet: %.440s", ferr.message);
+}
+
+mtasts_code
+cache_touch(struct cache *c, const char *domain, const struct cache_entry *e,
+    struct mtasts_error *err)
+{
+	return local_put(c, domain, e, err);
+}
+
 mtasts_code
 cache_del(struct cache *c, const char *domain, struct mtasts_error *err)
 {
-	return c->backend->del(c->store, domain, err);
+	struct mtasts_error ferr = {0};
+	mtasts_code rc = c->backend->del(c->store, domain, err), frc;
+
+	if (c->fleet == NULL || (rc != MTASTS_OK && rc != MTASTS_ERR_NOT_CACHED))
+		return rc;
+	/* else the next miss would copy it back */
+	frc = fleet_backend->del(c->fleet, domain, &ferr);
+	if (frc == MTASTS_ERR_NOT_CACHED)
+		return rc;
+	if (frc != MTASTS_OK)
+		return mtasts_error_set(err, MTASTS_ERR_CACHE,
+		    "%s not removed from the fleet: %.400s", domain,
+		    ferr.message);
+	return MTASTS_OK;
 }
 
 mtasts_code
@@ -174,14 +263,31 @@ cache_room(struct cache *c, uint64_t *used, uint64_t *size)
 	return c->backend->room(c->store, used, size);
 }
 
+/*
+ * The local lock, then the fleet's with what is left of the wait: one
+ * discovery per fleet.  A fleet that cannot be asked, or a peer node that
+ * holds on past the wait, leaves the local lock alone: this host
+ * discovers, as without a fleet.
+ */
 int
 cache_lock(struct cache *c, const char *domain, long timeout_ms)
 {
-	return c->backend->lock(c->store, domain, timeout_ms);
+	int64_t start = mono_ms();
+	int local = c->backend->lock(c->store, domain, timeout_ms);
+	long left;
+
+	if (local < 0 || c->fleet == NULL)
+		return local;
+	left = timeout_ms - (long)(mono_ms() - start);
+	return fleet_backend->lock(c->fleet, domain, left > 0 ? left : 0) == 1
+	    ? 1
+	    : local;
 }
 
 void
 cache_unlock(struct cache *c, const char *domain)
 {
+	if (c->fleet != NULL)
+		fleet_backend->unlock(c->fleet, domain);
 	c->backend->unlock(c->store, domain);
 }

@@ -47,17 +47,26 @@ mtasts_code cache_rebuild(const struct mtasts_config *cfg, size_t *kept,
 /*
  * Reads domain's entry.  Returns MTASTS_OK (entry filled),
  * MTASTS_ERR_NOT_CACHED when the cache has none, or MTASTS_ERR_CACHE with
- * err set when the record cannot be read or decoded.
+ * err set when the record cannot be read or decoded.  With a fleet, a
+ * local miss asks the fleet, and its record is copied here; a fleet that
+ * cannot answer is a miss, or with fleet_strict MTASTS_ERR_CACHE.
  */
 mtasts_code cache_get(struct cache *c, const char *domain,
     struct cache_entry *entry, struct mtasts_error *err);
 
-/* Writes domain's entry, unless the record must stay (cache_record_stays
+/* Writes domain's entry (with a fleet: here, then in the fleet, whose
+ * failure is MTASTS_ERR_IO: kept here), unless the record must stay (cache_record_stays
  * in cache_backend.h: a peer's answer checked later, or a policy in force
  * that an answer without one would end).  An enforce policy is
  * witnessed first (MTASTS_ERR_IO when only the witness failed: the entry
  * is written); a new policy of another mode ends the witness. */
 mtasts_code cache_put(struct cache *c, const char *domain,
+    const struct cache_entry *entry, struct mtasts_error *err);
+
+/* The same write, to this host's store alone: what only this host needs
+ * to know (when it last used the domain) costs no round trip to the
+ * fleet. */
+mtasts_code cache_touch(struct cache *c, const char *domain,
     const struct cache_entry *entry, struct mtasts_error *err);
 
 /*
@@ -69,12 +78,14 @@ mtasts_code cache_put(struct cache *c, const char *domain,
  */
 int cache_room(struct cache *c, uint64_t *used, uint64_t *size);
 
-/* Removes domain's entry; MTASTS_ERR_NOT_CACHED when there was none. */
+/* Removes domain's entry, here and in the fleet; MTASTS_ERR_NOT_CACHED
+ * when there was none. */
 mtasts_code cache_del(
     struct cache *c, const char *domain, struct mtasts_error *err);
 
 /*
- * Calls fn for every entry in domain order, until fn returns non-zero.
+ * Calls fn for every entry of this host's store (not the fleet's) in
+ * domain order, until fn returns non-zero.
  * Records that do not decode are passed with status errored and the
  * decoding error.
  */
@@ -86,7 +97,10 @@ mtasts_code cache_each(struct cache *c,
  * Takes domain's discovery lock, waiting at most timeout_ms.  Returns 0
  * when taken at once, 1 when taken after a peer released it, -1 when the
  * wait ran out (or locking failed).  Locks are per
- * open file description: a crashed holder's lock goes with it.
+ * open file description: a crashed holder's lock goes with it.  With a
+ * fleet, the fleet's lock of the domain is taken too, within the same
+ * wait (1 when a peer node held it); a fleet that cannot be asked leaves
+ * the local lock alone.
  */
 int cache_lock(struct cache *c, const char *domain, long timeout_ms);
 void cache_unlock(struct cache *c, const char *domain);

@@ -74,5 +74,8 @@ bool cache_record_stays(const unsigned char *old, size_t len,
 
 /* The backends, each in its own file. */
 extern const struct cache_backend lmdb_cache_backend;
+/* the fleet's store (fleet = URL): asked by the door after the local
+ * backend, never named by cache_backend */
+extern const struct cache_backend redis_cache_backend;
 
 #endif

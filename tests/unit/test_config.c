@@ -498,6 +498,106 @@ START_TEST(another_abi_gets_no_context)
 }
 END_TEST
 
+/* fleet = redis://HOST[:PORT][/DB] or redis+unix:///PATH: without it,
+ * nothing of the fleet is set. */
+START_TEST(the_fleet_is_a_redis_url)
+{
+	static const struct {
+		const char *value, *host, *socket;
+		int port, db;
+	} good[] = {
+	    {"redis://10.0.0.5", "10.0.0.5", NULL, 6379, 0},
+	    {"redis://redis.example:6380/3", "redis.example", NULL, 6380, 3},
+	    {"redis://[::1]:7000", "::1", NULL, 7000, 0},
+	    {"redis://h/", "h", NULL, 6379, 0},
+	    {"redis+unix:///run/redis/redis.sock", NULL,
+	        "/run/redis/redis.sock", 0, 0},
+	    {"redis+unix:///run/r.sock?db=2", NULL, "/run/r.sock", 0, 2},
+	};
+	static const char *const bad[] = {"redis://", "redis://h:0",
+	    "redis://h:65536", "redis://h:x", "redis://h/x", "redis://h/1/2",
+	    "redis://[::1", "redis://h_h", "http://h", "redis+unix://rel",
+	    "redis+unix:///", "redis+unix:///s?db=", "redis+unix:///s?x=1"};
+	struct mtasts_config *cfg;
+	struct mtasts_error err;
+	char text[256];
+	size_t i;
+
+	ck_assert_int_eq(mtasts_config_load(NULL, &cfg, &err), MTASTS_OK);
+	ck_assert_int_eq(cfg->fleet, FLEET_NONE);
+	ck_assert_str_eq(cfg->fleet_name, "mtasts");
+	ck_assert(!cfg->fleet_strict);
+	ck_assert_int_eq(cfg->fleet_timeout_ms, 1000);
+	mtasts_config_free(cfg);
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(text, sizeof(text), "[mtasts]\nfleet = %s\n",
+		    good[i].value);
+		ck_assert_msg(load(text, &cfg, &err) == MTASTS_OK, "%s: %s",
+		    good[i].value, err.message);
+		ck_assert_int_eq(
+		    cfg->fleet, good[i].host != NULL ? FLEET_TCP : FLEET_UNIX);
+		if (good[i].host != NULL) {
+			ck_assert_str_eq(cfg->fleet_host, good[i].host);
+			ck_assert_int_eq(cfg->fleet_port, good[i].port);
+		} else {
+			ck_assert_str_eq(cfg->fleet_socket, good[i].socket);
+		}
+		ck_assert_int_eq(cfg->fleet_db, good[i].db);
+		mtasts_config_free(cfg);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "[mtasts]\nfleet = %s\n", bad[i]);
+		ck_assert_msg(load(text, &cfg, &err) == MTASTS_ERR_CONFIG,
+		    "%s taken", bad[i]);
+		ck_assert_ptr_nonnull(strstr(err.message, ":2: invalid value "
+		                                          "for fleet"));
+	}
+}
+END_TEST
+
+/* A password is never said back, not even one put in the URL; Sentinel
+ * and TLS are refused by name, not taken for a host. */
+START_TEST(the_fleet_never_says_a_password)
+{
+	struct mtasts_config *cfg;
+	struct mtasts_error err;
+
+	ck_assert_int_eq(load("[mtasts]\nfleet = redis://:s3cret@h:6379\n",
+	                     &cfg, &err),
+	    MTASTS_ERR_CONFIG);
+	ck_assert_ptr_null(strstr(err.message, "s3cret"));
+	ck_assert_ptr_nonnull(strstr(err.message, "fleet_password_file"));
+	ck_assert_int_eq(
+	    load("[mtasts]\nfleet = redis://h:x?s3cret\n", &cfg, &err),
+	    MTASTS_ERR_CONFIG);
+	ck_assert_ptr_null(strstr(err.message, "s3cret"));
+	ck_assert_int_eq(load("[mtasts]\nfleet = "
+	                      "redis-sentinel://h1:26379,h2:26379/master\n",
+	                     &cfg, &err),
+	    MTASTS_ERR_CONFIG);
+	ck_assert_ptr_nonnull(strstr(err.message, "Sentinel is not supported"));
+	ck_assert_int_eq(
+	    load("[mtasts]\nfleet = rediss://h\n", &cfg, &err),
+	    MTASTS_ERR_CONFIG);
+	ck_assert_ptr_nonnull(strstr(err.message, "TLS"));
+	ck_assert_int_eq(load("[mtasts]\nfleet = redis://h\nfleet_name = "
+	                      "mx-eu.1\nfleet_password_file = /etc/f\n"
+	                      "fleet_strict = yes\nfleet_timeout = 0.25\n",
+	                     &cfg, &err),
+	    MTASTS_OK);
+	ck_assert_str_eq(cfg->fleet_name, "mx-eu.1");
+	ck_assert_str_eq(cfg->fleet_password_file, "/etc/f");
+	ck_assert(cfg->fleet_strict);
+	ck_assert_int_eq(cfg->fleet_timeout_ms, 250);
+	mtasts_config_free(cfg);
+	ck_assert_int_eq(load("[mtasts]\nfleet_name = a:b\n", &cfg, &err),
+	    MTASTS_ERR_CONFIG);
+	ck_assert_int_eq(
+	    load("[mtasts]\nfleet_password_file = rel\n", &cfg, &err),
+	    MTASTS_ERR_CONFIG);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -522,6 +622,8 @@ main(void)
 	tcase_add_test(tc, an_emptied_or_cut_file_is_refused);
 	tcase_add_test(tc, errors_name_the_line);
 	tcase_add_test(tc, another_abi_gets_no_context);
+	tcase_add_test(tc, the_fleet_is_a_redis_url);
+	tcase_add_test(tc, the_fleet_never_says_a_password);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

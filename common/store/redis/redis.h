@@ -1,0 +1,69 @@
+/*
+ * redis.h - the fleet's store on Redis (internal to store/redis/): one
+ * connection per opening, made at its first command (a lookup the local
+ * cache answers never makes one), every command under fleet_timeout, and
+ * every reply read as hostile input.  Calls run one way:
+ * redis_backend.c -> redis_cache.c -> redis_link.c -> redis_load.c.
+ */
+#ifndef MTASTS_REDIS_H
+#define MTASTS_REDIS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cache_backend.h"
+#include "domain.h"
+#include "redis_load.h"
+
+#define REDIS_LOCKS_HELD 8 /* domains one opening locks at once */
+
+struct redis_store {
+	const struct mtasts_config *cfg;
+	const struct hiredis_api *api;
+	redisContext *ctx; /* NULL until the first command */
+	pid_t pid; /* the process ctx was made in (a child makes its own) */
+	int64_t down_until; /* mono_ms: no new attempt before, after... */
+	struct mtasts_error down; /* ... this failure */
+	char token[33]; /* the owner of this opening's locks */
+	char held[REDIS_LOCKS_HELD][MTASTS_DOMAIN_MAX + 1];
+};
+
+/* redis_link.c */
+
+/*
+ * Runs one command (argv[i] of len[i] bytes; len NULL: strings),
+ * connecting first when needed.  The reply (freed with redis_free), of
+ * any type but an error; NULL with err set (MTASTS_ERR_CACHE) when Redis
+ * cannot be reached in time, refuses the password, answers with an error
+ * or with bytes that are no reply.  After a failure of the link (or a
+ * refusal of every command: NOAUTH) the fleet is not asked again for a
+ * while: each command then fails at once with the same error.
+ */
+redisReply *redis_run(struct redis_store *s, int argc, const char **argv,
+    const size_t *len, struct mtasts_error *err);
+void redis_free(struct redis_store *s, redisReply *reply);
+/* A reply of a type not expected: err set, the link let go of (what
+ * else it would say cannot be trusted). */
+void redis_garbage(struct redis_store *s, redisReply *reply, const char *what,
+    struct mtasts_error *err);
+void redis_close(struct redis_store *s);
+
+/* redis_cache.c: the cache_backend operations */
+void *redis_cache_open(
+    const struct mtasts_config *cfg, struct mtasts_error *err);
+void redis_cache_close(void *store);
+mtasts_code redis_cache_get(void *store, const char *domain,
+    struct cache_entry *e, struct mtasts_error *err);
+mtasts_code redis_cache_put_if_newer(void *store, const char *domain,
+    const struct cache_entry *e, bool *wrote, struct mtasts_error *err);
+mtasts_code redis_cache_del(
+    void *store, const char *domain, struct mtasts_error *err);
+mtasts_code redis_cache_each(void *store,
+    int (*fn)(void *arg, const char *domain, const struct cache_entry *e),
+    void *arg, struct mtasts_error *err);
+int redis_cache_room(void *store, uint64_t *used, uint64_t *size);
+int redis_cache_lock(void *store, const char *domain, long timeout_ms);
+void redis_cache_unlock(void *store, const char *domain);
+
+#endif

@@ -1,0 +1,321 @@
+/*
+ * redis_link.c - the connection to the fleet's Redis: made at the first
+ * command, with the password of fleet_password_file (read then, never
+ * kept, never said), remade in a child after fork, and given up for a
+ * while after a failure, so that a fleet in trouble costs a delivery one
+ * fleet_timeout at most, never one per command.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "error.h"
+#include "redis.h"
+
+/* after a failure, commands fail at once for this long */
+#define RETRY_MS 30000
+#define PASSWORD_MAX 1024
+
+/* Where the fleet is, for messages (never with a password). */
+static const char *
+where(const struct redis_store *s, char *buf, size_t len)
+{
+	const struct mtasts_config *cfg = s->cfg;
+
+	if (cfg->fleet == FLEET_UNIX)
+		snprintf(buf, len, "redis+unix://%s", cfg->fleet_socket);
+	else
+		snprintf(buf, len,
+		    strchr(cfg->fleet_host, ':') != NULL ? "redis://[%s]:%d"
+		                                         : "redis://%s:%d",
+		    cfg->fleet_host, cfg->fleet_port);
+	return buf;
+}
+
+void
+redis_close(struct redis_store *s)
+{
+	if (s->ctx != NULL)
+		s->api->free(s->ctx);
+	s->ctx = NULL;
+}
+
+/* Fails the link with "fleet URL: what", and keeps the failure for the
+ * commands of the next RETRY_MS. */
+static void
+failed(struct redis_store *s, struct mtasts_error *err, const char *what)
+{
+	char url[300];
+
+	redis_close(s);
+	mtasts_error_set(err, MTASTS_ERR_CACHE,
+	    "fleet %s: %s (not asked again for %d s)",
+	    where(s, url, sizeof(url)), what, RETRY_MS / 1000);
+	s->down = *err;
+	s->down_until = mono_ms() + RETRY_MS;
+}
+
+static struct timeval
+deadline(const struct redis_store *s)
+{
+	long ms = s->cfg->fleet_timeout_ms;
+
+	return (struct timeval){ms / 1000, (ms % 1000) * 1000};
+}
+
+/* A reply's text, cut and made printable: Redis's words are hostile. */
+static const char *
+said(const redisReply *reply, char *buf, size_t len)
+{
+	return mtasts_quote(buf, len, reply->str != NULL ? reply->str : "",
+	    reply->str != NULL && reply->len < 120 ? reply->len : 120);
+}
+
+/* The password file's "USER PASSWORD" or "PASSWORD", in buf: the
+ * number of words (1 or 2) with *user and *password in buf, or -1. */
+static int
+read_password(struct redis_store *s, char *buf, size_t size, char **user,
+    char **password, struct mtasts_error *err)
+{
+	const char *path = s->cfg->fleet_password_file;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, size);
+	char what[600];
+	char *space;
+
+	if (fd >= 0)
+		close(fd);
+	if (n < 0 || (size_t)n >= size) {
+		snprintf(what, sizeof(what), "fleet_password_file %s: %s", path,
+		    n < 0 ? strerror(errno) : "too long");
+		failed(s, err, what);
+		return -1;
+	}
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	*user = NULL;
+	*password = buf;
+	if ((space = strchr(buf, ' ')) != NULL) {
+		*space = '\0';
+		*user = buf;
+		*password = space + 1 + strspn(space + 1, " ");
+	}
+	if (**password == '\0' || (*user != NULL && **user == '\0')) {
+		snprintf(what, sizeof(what),
+		    "fleet_password_file %s: no password in it", path);
+		failed(s, err, what);
+		return -1;
+	}
+	return *user != NULL ? 2 : 1;
+}
+
+/* A command of the connection's own: AUTH, SELECT. */
+static int
+setup(struct redis_store *s, int argc, const char **argv, const char *refused,
+    struct mtasts_error *err)
+{
+	redisReply *reply = s->api->command_argv(s->ctx, argc, argv, NULL);
+	char what[400], text[200];
+	int ok;
+
+	if (reply == NULL) {
+		snprintf(what, sizeof(what), "%s", s->ctx->errstr);
+		failed(s, err, what);
+		return -1;
+	}
+	ok = reply->type == REDIS_REPLY_STATUS;
+	/* only the error's first word: nothing of what was sent */
+	if (!ok && reply->type == REDIS_REPLY_ERROR && reply->str != NULL) {
+		size_t n = strcspn(reply->str, " ");
+
+		if (n > reply->len)
+			n = reply->len;
+		mtasts_quote(text, sizeof(text), reply->str, n < 40 ? n : 40);
+	} else {
+		snprintf(text, sizeof(text), "not a status");
+	}
+	s->api->free_reply(reply);
+	if (!ok) {
+		snprintf(what, sizeof(what), "%s (%s)", refused, text);
+		failed(s, err, what);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+authenticate(struct redis_store *s, struct mtasts_error *err)
+{
+	char buf[PASSWORD_MAX], *user, *password;
+	const char *argv[3] = {"AUTH"};
+	int words, rc;
+
+	if (s->cfg->fleet_password_file == NULL)
+		return 0;
+	if ((words = read_password(
+	         s, buf, sizeof(buf), &user, &password, err)) < 0)
+		return -1;
+	argv[1] = words == 2 ? user : password;
+	argv[2] = password;
+	rc = setup(s, 1 + words, argv,
+	    "redis refused the password of fleet_password_file", err);
+	explicit_bzero(buf, sizeof(buf));
+	return rc;
+}
+
+static int
+connect_link(struct redis_store *s, struct mtasts_error *err)
+{
+	const struct mtasts_config *cfg = s->cfg;
+	char db[16], what[300];
+	const char *select[2] = {"SELECT", db};
+
+	if (s->ctx != NULL && s->pid == getpid())
+		return 0;
+	/* a child's copy of its parent's connection is its parent's */
+	redis_close(s);
+	if (mono_ms() < s->down_until) {
+		*err = s->down;
+		return -1;
+	}
+	if (s->api == NULL && (s->api = hiredis_api(err)) == NULL) {
+		s->down = *err;
+		s->down_until = mono_ms() + RETRY_MS;
+		return -1;
+	}
+	s->ctx = cfg->fleet == FLEET_UNIX
+	    ? s->api->connect_unix(cfg->fleet_socket, deadline(s))
+	    : s->api->connect(cfg->fleet_host, cfg->fleet_port, deadline(s));
+	if (s->ctx == NULL || s->ctx->err != 0) {
+		snprintf(what, sizeof(what), "cannot connect: %s",
+		    s->ctx != NULL ? s->ctx->errstr : "out of memory");
+		failed(s, err, what);
+		return -1;
+	}
+	s->pid = getpid();
+	if (s->api->set_timeout(s->ctx, deadline(s)) != 0) {
+		failed(s, err, "cannot set the timeout");
+		return -1;
+	}
+	if (authenticate(s, err) != 0)
+		return -1;
+	snprintf(db, sizeof(db), "%d", cfg->fleet_db);
+	if (cfg->fleet_db != 0 &&
+	    setup(s, 2, select, "redis refused SELECT", err) != 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * hiredis writes with write(): a Redis that went away would raise
+ * SIGPIPE, which ends an MTA's process unless it ignores the signal.
+ * Blocked around each command, and one raised then is taken back (as
+ * libcurl does), unless it was pending before.
+ */
+struct quiet_pipe {
+	sigset_t old;
+	bool pending;
+};
+
+static void
+pipe_quiet(struct quiet_pipe *q)
+{
+	sigset_t set, pending;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigpending(&pending);
+	q->pending = sigismember(&pending, SIGPIPE) == 1;
+	pthread_sigmask(SIG_BLOCK, &set, &q->old);
+}
+
+static void
+pipe_restore(struct quiet_pipe *q)
+{
+	const struct timespec none = {0, 0};
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	if (!q->pending)
+		while (sigtimedwait(&set, NULL, &none) == SIGPIPE)
+			;
+	pthread_sigmask(SIG_SETMASK, &q->old, NULL);
+}
+
+static redisReply *
+run(struct redis_store *s, int argc, const char **argv, const size_t *len,
+    struct mtasts_error *err)
+{
+	redisReply *reply;
+	char what[300], text[200];
+
+	if (connect_link(s, err) != 0)
+		return NULL;
+	if ((reply = s->api->command_argv(s->ctx, argc, argv, len)) == NULL) {
+		/* timeout, reset, or bytes that are no reply (hiredis'
+		 * protocol error): the connection is lost either way */
+		snprintf(what, sizeof(what), "%s: %s", argv[0], s->ctx->errstr);
+		failed(s, err, what);
+		return NULL;
+	}
+	if (reply->type == REDIS_REPLY_ERROR) {
+		said(reply, text, sizeof(text));
+		s->api->free_reply(reply);
+		snprintf(
+		    what, sizeof(what), "%s: redis answered %s", argv[0], text);
+		/* a refusal of every command: not asked again for a while;
+		 * another (a key of another type, maxmemory) is this one's */
+		if (strncmp(text, "NOAUTH", 6) == 0 ||
+		    strncmp(text, "LOADING", 7) == 0) {
+			failed(s, err, what);
+		} else {
+			char url[300];
+
+			mtasts_error_set(err, MTASTS_ERR_CACHE, "fleet %s: %s",
+			    where(s, url, sizeof(url)), what);
+		}
+		return NULL;
+	}
+	return reply;
+}
+
+redisReply *
+redis_run(struct redis_store *s, int argc, const char **argv, const size_t *len,
+    struct mtasts_error *err)
+{
+	struct quiet_pipe q;
+	redisReply *reply;
+
+	pipe_quiet(&q);
+	reply = run(s, argc, argv, len, err);
+	pipe_restore(&q);
+	return reply;
+}
+
+void
+redis_free(struct redis_store *s, redisReply *reply)
+{
+	if (reply != NULL)
+		s->api->free_reply(reply);
+}
+
+void
+redis_garbage(struct redis_store *s, redisReply *reply, const char *what,
+    struct mtasts_error *err)
+{
+	char why[300];
+
+	snprintf(why, sizeof(why),
+	    "%s: not a reply of the expected form "
+	    "(type %d)",
+	    what, reply->type);
+	redis_free(s, reply);
+	failed(s, err, why);
+}

@@ -1,0 +1,45 @@
+/*
+ * redis_load.c - loads libhiredis on first use (see redis_load.h), as
+ * net/curl_load.c loads libcurl; it stays loaded for the life of the
+ * process.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dl_load.h"
+#include "error.h"
+#include "redis_load.h"
+#include "redis_soname.h"
+
+static struct hiredis_api api;
+static char load_error[256];
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void
+load(void)
+{
+	const struct dl_symbol symbols[] = {
+	    DL_SYMBOL(api.connect, "redisConnectWithTimeout"),
+	    DL_SYMBOL(api.connect_unix, "redisConnectUnixWithTimeout"),
+	    DL_SYMBOL(api.set_timeout, "redisSetTimeout"),
+	    DL_SYMBOL(api.command_argv, "redisCommandArgv"),
+	    DL_SYMBOL(api.free_reply, "freeReplyObject"),
+	    DL_SYMBOL(api.free, "redisFree"),
+	};
+
+	dl_load(MTASTS_HIREDIS, symbols, sizeof(symbols) / sizeof(symbols[0]),
+	    load_error, sizeof(load_error));
+}
+
+const struct hiredis_api *
+hiredis_api(struct mtasts_error *err)
+{
+	pthread_once(&once, load);
+	if (api.free == NULL) {
+		mtasts_error_set(err, MTASTS_ERR_CACHE,
+		    "fleet: libhiredis cannot be loaded: %s", load_error);
+		return NULL;
+	}
+	return &api;
+}

@@ -1,0 +1,36 @@
+/*
+ * redis_load.h - libhiredis, loaded when the fleet is first asked rather
+ * than with libmtasts: a process without `fleet` (every Exim delivery of a
+ * host alone) never maps it, and one whose local cache answers never
+ * does either.  Only calls Debian 12's hiredis 0.14 and Debian 13's 1.2
+ * both have (internal to store/redis/).
+ */
+#ifndef MTASTS_REDIS_LOAD_H
+#define MTASTS_REDIS_LOAD_H
+
+#include <hiredis/hiredis.h>
+
+#include "mtasts_core.h"
+
+struct hiredis_api {
+	redisContext *(*connect)(
+	    const char *ip, int port, const struct timeval tv);
+	redisContext *(*connect_unix)(
+	    const char *path, const struct timeval tv);
+	int (*set_timeout)(redisContext *c, const struct timeval tv);
+	void *(*command_argv)(redisContext *c, int argc, const char **argv,
+	    const size_t *argvlen);
+	void (*free_reply)(void *reply);
+	void (*free)(redisContext *c);
+};
+
+/*
+ * hiredis' functions, loaded at the first call of the process: the
+ * library of the soname libmtasts was built with (MTASTS_HIREDIS; its
+ * structures are read through this build's header).  NULL with err set
+ * (MTASTS_ERR_CACHE: the fleet cannot be asked) when it cannot be
+ * loaded.
+ */
+const struct hiredis_api *hiredis_api(struct mtasts_error *err);
+
+#endif

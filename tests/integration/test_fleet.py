@@ -1,0 +1,294 @@
+"""A fleet of mtasts nodes sharing one Redis (issue 26), against the real
+loopback world and a real redis-server of the test's own (on a unix
+socket, no persistence): RFC 8461 §5 across the fleet, one discovery per
+fleet, a warm lookup that never reaches Redis, and the faults - Redis
+down, garbage, silent, a wrong password - with the default rule and
+with fleet_strict."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import unittest
+
+from world import World, with_settings
+from https_server import Site
+
+MTASTS = os.environ["MTASTS"]
+UNPACKED = "/var/cache/mtasts-test/redis/usr/bin"  # tools/deps puts it
+
+
+def redis_tool(name):
+    """Debian's redis-server/redis-cli: as tools/deps unpacks them, or
+    installed."""
+    path = os.path.join(UNPACKED, name)
+    if os.access(path, os.X_OK):
+        return path
+    return shutil.which(name)
+
+
+REDIS_SERVER = os.environ.get("MTASTS_REDIS_SERVER") or redis_tool(
+    "redis-server")
+REDIS_CLI = redis_tool("redis-cli")
+
+
+class Redis:
+    """A redis-server on a unix socket in directory, no port, nothing
+    saved."""
+
+    def __init__(self, directory, password=None):
+        os.makedirs(directory, exist_ok=True)
+        self.socket = os.path.join(directory, "redis.sock")
+        args = [REDIS_SERVER, "--port", "0", "--unixsocket", self.socket,
+                "--save", "", "--appendonly", "no", "--dir", directory,
+                "--logfile", "redis.log"]
+        if password:
+            args += ["--requirepass", password]
+        self.password = password
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
+        for _ in range(500):
+            try:
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.connect(self.socket)
+                return
+            except OSError:
+                time.sleep(0.01)
+        raise RuntimeError("redis-server did not start")
+
+    def cli(self, *args):
+        env = dict(os.environ)
+        if self.password:
+            env["REDISCLI_AUTH"] = self.password
+        return subprocess.run([REDIS_CLI, "-s", self.socket, *args],
+                              capture_output=True, text=True, env=env,
+                              check=True, timeout=10).stdout
+
+    def stats(self):
+        """INFO's counters, as ints where they are."""
+        out = {}
+        for line in self.cli("INFO", "all").splitlines():
+            if ":" in line and not line.startswith("#"):
+                k, v = line.split(":", 1)
+                out[k] = int(v) if v.strip().isdigit() else v.strip()
+        return out
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+class Garbage:
+    """A TCP server on loopback that speaks no Redis: it answers every
+    connection with bytes (or, with silent, with nothing)."""
+
+    def __init__(self, answer=b"", silent=False):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.answer, self.silent = answer, silent
+        self.conns = []
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+            if not self.silent:
+                try:
+                    c.recv(4096)
+                    c.sendall(self.answer)
+                except OSError:
+                    pass
+
+    def stop(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+@unittest.skipUnless(REDIS_SERVER and REDIS_CLI,
+                     "no redis-server/redis-cli: tools/deps unpacks Debian's "
+                     "into " + UNPACKED)
+class Fleet(unittest.TestCase):
+    def setUp(self):
+        self.world = World(scenarios={})
+        self.redis = Redis(os.path.join(self.world.dir, "redis"))
+
+    def tearDown(self):
+        self.redis.stop()
+        self.world.stop()
+
+    def node(self, name, fleet=True, **settings):
+        """The configuration of one node: the world's, with a cache of
+        its own and the fleet's settings."""
+        with open(self.world.config) as f:
+            text = f.read()
+        lines = [f"cache_dir = {os.path.join(self.world.dir, name)}"]
+        if fleet is True:
+            lines.append(f"fleet = redis+unix://{self.redis.socket}")
+        elif fleet:
+            lines.append(f"fleet = {fleet}")
+        lines += [f"{k} = {v}" for k, v in settings.items()]
+        path = os.path.join(self.world.dir, name + ".conf")
+        with open(path, "w") as f:
+            f.write(with_settings(text, "\n".join(lines)))
+        return path
+
+    def lookup(self, config, domain, timeout=60):
+        p = subprocess.run([MTASTS, "lookup", domain, "--config", config,
+                            "--json"], capture_output=True, timeout=timeout)
+        self.assertIn(p.returncode, (0, 1), p.stderr.decode())
+        r = json.loads(p.stdout)
+        r["_stderr"] = p.stderr.decode()
+        return r
+
+    def strip(self, domain):
+        """An attacker strips the TXT record; the policy host says 404."""
+        self.world.zone.remove("_mta-sts." + domain, "TXT")
+        host = "mta-sts." + domain
+        self.world.https.sites[host] = Site(
+            status=404, body="gone", cert=self.world.https.sites[host].cert)
+
+    def test_a_node_keeps_the_policy_its_peer_learned(self):
+        """RFC 8461 §5 across the fleet: node B never saw the domain, its
+        TXT record is stripped and the policy host answers 404, yet B
+        enforces the policy node A learned; a host alone would not."""
+        d = "fleet.example"
+        self.world.add(d)
+        a, b = self.node("a"), self.node("b")
+        alone = self.node("alone", fleet=False)
+        r = self.lookup(a, d)
+        self.assertEqual((r["status"], r["verdict"]), ("found", "enforce"))
+        self.strip(d)
+        r = self.lookup(b, d)
+        self.assertEqual((r["verdict"], r["policy"]["mode"]),
+                         ("enforce", "enforce"))
+        self.assertNotIn("cache_error", r)
+        self.assertEqual(self.world.fetches(d), 1)
+        # without the fleet: what RFC 8461 lets a host alone do
+        r = self.lookup(alone, d)
+        self.assertEqual((r["status"], r["verdict"]), ("not_found", "none"))
+        # B keeps it in its own cache: with Redis gone, still enforce
+        self.redis.stop()
+        r = self.lookup(b, d)
+        self.assertEqual(r["verdict"], "enforce")
+
+    def test_nodes_missing_one_domain_make_one_fetch(self):
+        d = "cold.example"
+        self.world.add(d, site={"delay": 1.0})
+        nodes = [self.node(n) for n in ("a", "b", "c")]
+        procs = [subprocess.Popen([MTASTS, "lookup", d, "--config", n,
+                                   "--json"], stdout=subprocess.PIPE)
+                 for n in nodes]
+        out = [json.loads(p.communicate(timeout=60)[0]) for p in procs]
+        self.assertEqual([r["verdict"] for r in out], ["enforce"] * 3)
+        self.assertEqual(self.world.fetches(d), 1)
+        self.assertEqual(sorted(r["source"] for r in out),
+                         ["cache", "cache", "network"])
+
+    def test_a_warm_lookup_never_reaches_redis(self):
+        d = "warm.example"
+        self.world.add(d)
+        a = self.node("a")
+        self.assertEqual(self.lookup(a, d)["verdict"], "enforce")
+        before = self.redis.stats()
+        r = self.lookup(a, d)
+        after = self.redis.stats()
+        self.assertEqual((r["status"], r["source"]), ("cached", "cache"))
+        # one connection between the two: redis-cli's own
+        self.assertEqual(after["total_connections_received"] -
+                         before["total_connections_received"], 1)
+        for k in after:
+            if k.startswith("cmdstat_") and k != "cmdstat_info":
+                self.assertEqual(before.get(k), after[k], k)
+
+    def test_redis_down_the_node_decides_alone(self):
+        """Default: the node decides from its cache and the network, and
+        says once why the fleet did not help; fleet_strict defers a
+        domain the network says has no policy."""
+        self.world.add("enforced.example")
+        self.world.add("plain.example", txt=None, site=None)
+        self.redis.stop()
+        node = self.node("a")
+        strict = self.node("s", fleet_strict="yes")
+        start = time.monotonic()
+        r = self.lookup(node, "enforced.example")
+        self.assertEqual(r["verdict"], "enforce")
+        r = self.lookup(node, "plain.example")
+        self.assertEqual((r["status"], r["verdict"]), ("not_found", "none"))
+        self.assertEqual(r["cache_error"]["code"], "io_error")
+        self.assertIn("not shared with the fleet", r["cache_error"]["message"])
+        self.assertIn("redis+unix://", r["cache_error"]["message"])
+        r = self.lookup(strict, "plain.example")
+        self.assertEqual(r["verdict"], "defer")
+        self.assertEqual(r["cache_error"]["code"], "cache_error")
+        self.assertIn("fleet_strict", r["cache_error"]["message"])
+        # a policy from the network still answers a strict node
+        self.assertEqual(self.lookup(strict, "enforced.example")["verdict"],
+                         "enforce")
+        self.assertLess(time.monotonic() - start, 20)
+
+    def test_a_strict_node_with_its_fleet_decides_as_usual(self):
+        """fleet_strict defers only what the fleet cannot answer: with
+        Redis up, a domain without a policy is none, and its answer is
+        shared."""
+        self.world.add("plain.example", txt=None, site=None)
+        strict = self.node("s", fleet_strict="yes")
+        r = self.lookup(strict, "plain.example")
+        self.assertEqual((r["status"], r["verdict"]), ("not_found", "none"))
+        self.assertNotIn("cache_error", r)
+        self.assertIn("mtasts:policy:plain.example",
+                      self.redis.cli("KEYS", "*"))
+
+    def test_garbage_and_silence_cost_one_deadline(self):
+        d = "g.example"
+        self.world.add(d)
+        for i, server in enumerate((Garbage(b"HTTP/1.1 400 Bad\r\n\r\n"),
+                                    Garbage(b"*3\r\n:1\r\n:2\r\n:3\r\n"),
+                                    Garbage(b"$99999999\r\nshort"),
+                                    Garbage(silent=True))):
+            try:
+                node = self.node(f"n{i}",
+                                 fleet=f"redis://127.0.0.1:{server.port}",
+                                 fleet_timeout="0.5")
+                start = time.monotonic()
+                r = self.lookup(node, d)
+                took = time.monotonic() - start
+            finally:
+                server.stop()
+            self.assertEqual(r["verdict"], "enforce", r)
+            self.assertEqual(r["cache_error"]["code"], "io_error", r)
+            self.assertIn(f"fleet redis://127.0.0.1:{server.port}",
+                          r["cache_error"]["message"])
+            # one deadline for the whole lookup, not one per command
+            self.assertLess(took, 4, r)
+
+    def test_a_wrong_password_is_said_never_shown(self):
+        self.redis.stop()
+        self.redis = Redis(os.path.join(self.world.dir, "redis2"),
+                           password="right-one")
+        secret = os.path.join(self.world.dir, "fleet.secret")
+        with open(secret, "w") as f:
+            f.write("default s3cret-wrong-0451\n")
+        d = "p.example"
+        self.world.add(d)
+        node = self.node("a", fleet_password_file=secret)
+        r = self.lookup(node, d)
+        self.assertEqual(r["verdict"], "enforce")
+        self.assertIn("refused the password", r["cache_error"]["message"])
+        self.assertNotIn("s3cret", json.dumps(r))
+        # the right one: the policy is shared
+        with open(secret, "w") as f:
+            f.write("right-one\n")
+        self.lookup(self.node("b", fleet_password_file=secret), d)
+        self.assertIn(f"mtasts:policy:{d}", self.redis.cli("KEYS", "*"))
+
+
+if __name__ == "__main__":
+    unittest.main()
