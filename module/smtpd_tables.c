@@ -164,8 +164,13 @@ add_domain(struct collect *c, const char *domain, const struct mtasts_policy *p)
 bool
 smtpd_route_parse(const char *line, char *domain, char *host)
 {
-	return sscanf(line, "%253s smtp+tls://%253[^:]:25", domain, host) ==
-	    2 &&
+	int end = -1;
+
+	/* %n: the whole of ":25" read (sscanf counts the two names whatever
+	 * follows them), then only the line's end */
+	return sscanf(line, "%253s smtp+tls://%253[^:]:25%n", domain, host,
+	           &end) == 2 &&
+	    end > 0 && strspn(line + end, "\r\n") == strlen(line + end) &&
 	    domain_is_valid(domain, strlen(domain)) &&
 	    domain_is_valid(host, strlen(host));
 }
