@@ -122,7 +122,7 @@ fixture_config(struct fixture *f, const char *backend, bool fleet)
 	char sock[128];
 
 	memset(f, 0, sizeof(*f));
-	snprintf(f->dir, sizeof(f->dir), "/tmp/test_cache.XXXXXX");
+	memcpy(f->dir, "/tmp/test_cache.XXXXXX", sizeof("/tmp/test_cache.XXXXXX"));
 	ck_assert_ptr_nonnull(mkdtemp(f->dir));
 	ck_assert_int_eq(mtasts_config_load(NULL, &f->cfg, &err), MTASTS_OK);
 	free(f->cfg->cache_dir);

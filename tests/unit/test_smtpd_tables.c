@@ -78,7 +78,7 @@ fixture_open(struct fixture *f)
 	struct mtasts_error err = {0};
 	char conf[128], text[512];
 
-	snprintf(f->dir, sizeof(f->dir), "/tmp/test_smtpd_tables.XXXXXX");
+	memcpy(f->dir, "/tmp/test_smtpd_tables.XXXXXX", sizeof("/tmp/test_smtpd_tables.XXXXXX"));
 	ck_assert_ptr_nonnull(mkdtemp(f->dir));
 	snprintf(conf, sizeof(conf), "%s/mtasts.conf", f->dir);
 	snprintf(text, sizeof(text),
