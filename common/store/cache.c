@@ -143,10 +143,12 @@ witness_after(struct cache *c, const char *domain,
 		cache_witness_forget(c->cfg, domain, &err);
 }
 
-/* The write of the local store, with its witness. */
+/* The write of the local store, with its witness; own: an answer this
+ * host found, the only kind that may end the witness (a copy of a peer's
+ * never does). */
 static mtasts_code
 local_put(struct cache *c, const char *domain, const struct cache_entry *e,
-    struct mtasts_error *err)
+    bool own, struct mtasts_error *err)
 {
 	struct mtasts_error werr = {0};
 	bool wrote = false;
@@ -154,7 +156,8 @@ local_put(struct cache *c, const char *domain, const struct cache_entry *e,
 
 	witness_before(c, domain, e, &werr);
 	rc = c->backend->put_if_newer(c->store, domain, e, &wrote, err);
-	witness_after(c, domain, e, wrote);
+	if (own)
+		witness_after(c, domain, e, wrote);
 	if (rc != MTASTS_OK)
 		return rc;
 	if (werr.code != MTASTS_OK) {
@@ -171,6 +174,35 @@ local_put(struct cache *c, const char *domain, const struct cache_entry *e,
  * (the host decides alone, as without a fleet) unless fleet_strict says
  * that a domain this host cannot vouch for alone waits.
  */
+/*
+ * Whether a peer's record may be taken here.  Not when this host's
+ * witness says it held an enforce policy still in force and the record
+ * holds none (a peer's stale or hostile "testing" would end what this
+ * host vouches for: it discovers for itself, and lookup.c's vouch()
+ * holds the domain if the network says nothing).  Not when its times
+ * claim more than any answer could: checked ahead of this clock, a retry
+ * more than a day away, a policy past its max_age (one write to the
+ * fleet would otherwise last on every node that copied it).
+ */
+static bool
+peer_record_taken(struct cache *c, const char *domain,
+    const struct cache_entry *e)
+{
+	int64_t now = wall_now(), until;
+	struct mtasts_error werr;
+	const struct mtasts_policy *p = e->policy;
+
+	if (e->checked > now + 300 || e->next_try > now + 86400 ||
+	    (p != NULL && p->expires > e->checked + (int64_t)p->max_age + 300))
+		return false;
+	if ((until = cache_witnessed(c->cfg, domain, &werr)) == 0 ||
+	    until <= now)
+		return true;
+	/* witnessed (or its witness unreadable: vouch() says so) */
+	return until > 0 && p != NULL && p->mode == MTASTS_MODE_ENFORCE &&
+	    p->expires > now;
+}
+
 static mtasts_code
 fleet_get(struct cache *c, const char *domain, struct cache_entry *e,
     struct mtasts_error *err)
@@ -178,8 +210,12 @@ fleet_get(struct cache *c, const char *domain, struct cache_entry *e,
 	struct mtasts_error ferr = {0}, lerr;
 	mtasts_code rc = fleet_backend->get(c->fleet, domain, e, &ferr);
 
+	if (rc == MTASTS_OK && !peer_record_taken(c, domain, e)) {
+		cache_entry_clear(e);
+		return MTASTS_ERR_NOT_CACHED;
+	}
 	if (rc == MTASTS_OK) {
-		local_put(c, domain, e, &lerr);
+		local_put(c, domain, e, false, &lerr);
 		return MTASTS_OK;
 	}
 	if (rc == MTASTS_ERR_NOT_CACHED)
@@ -209,7 +245,7 @@ cache_put(struct cache *c, const char *domain, const struct cache_entry *e,
     struct mtasts_error *err)
 {
 	struct mtasts_error ferr = {0};
-	mtasts_code rc = local_put(c, domain, e, err);
+	mtasts_code rc = local_put(c, domain, e, true, err);
 	bool wrote;
 
 	if (c->fleet == NULL || (rc != MTASTS_OK && rc != MTASTS_ERR_IO))
@@ -227,7 +263,7 @@ mtasts_code
 cache_touch(struct cache *c, const char *domain, const struct cache_entry *e,
     struct mtasts_error *err)
 {
-	return local_put(c, domain, e, err);
+	return local_put(c, domain, e, true, err);
 }
 
 mtasts_code

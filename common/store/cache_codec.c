@@ -173,6 +173,17 @@ get_str(struct reader *r, int lenbytes, char *out, size_t outlen)
 	r->pos += n;
 }
 
+/* Any writer of the store (a member of the cache's group, a node of the
+ * fleet) writes the error's name and message, which reach log lines and
+ * SMTP replies: what is not printable ASCII becomes '?'. */
+static void
+printable(char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			*s = '?';
+}
+
 /* Points at a length-prefixed string inside the record. */
 static const char *
 get_span(struct reader *r, int lenbytes, size_t *len)
@@ -286,6 +297,8 @@ record_decode(const unsigned char *data, size_t len, struct cache_entry *e)
 	get_str(&r, 1, id, sizeof(id));
 	get_str(&r, 1, e->error.name, sizeof(e->error.name));
 	get_str(&r, 2, e->error.message, sizeof(e->error.message));
+	printable(e->error.name);
+	printable(e->error.message);
 	if (r.failed || !is_id(id) || e->status > MTASTS_STATUS_ERRORED ||
 	    e->dnssec > MTASTS_DNSSEC_BOGUS ||
 	    e->error.code >= MTASTS_CODE_COUNT)

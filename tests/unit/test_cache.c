@@ -526,6 +526,37 @@ START_TEST(a_local_miss_asks_the_fleet)
 }
 END_TEST
 
+/* A peer's record never ends what this node vouches for: with this
+ * node's witness of an enforce policy in force, a peer's "testing" is not
+ * taken (the node discovers for itself, and lookups hold the domain if
+ * the network says nothing) and the witness stays; a peer's enforce
+ * policy is taken.  Nor is a record whose times claim more than any
+ * answer could (checked two hours ahead of this clock). */
+START_TEST(a_peer_record_never_ends_a_witness)
+{
+	int64_t now = (int64_t)time(NULL);
+	struct mtasts_error err = {0};
+	struct fixture a, b;
+	struct cache_entry e;
+
+	two_nodes(&a, &b, false);
+	ck_assert_int_eq(
+	    cache_witness_keep(b.cfg, "w.example", now + 86400, &err), 0);
+	put(&a, "w.example", MTASTS_MODE_TESTING, "weak", now);
+	ck_assert_int_eq(cache_get(b.cache, "w.example", &e, &err),
+	    MTASTS_ERR_NOT_CACHED);
+	ck_assert_int_eq(cache_witnessed(b.cfg, "w.example", &err), now + 86400);
+	put(&a, "w.example", MTASTS_MODE_ENFORCE, "strong", now + 10);
+	ck_assert_str_eq(held(&b, "w.example"), "strong");
+	/* from a clock two hours ahead: not taken */
+	put(&a, "f.example", MTASTS_MODE_TESTING, "ahead", now + 7200);
+	ck_assert_int_eq(cache_get(b.cache, "f.example", &e, &err),
+	    MTASTS_ERR_NOT_CACHED);
+	fixture_close(&b);
+	fixture_close(&a);
+}
+END_TEST
+
 /* fleet_strict: a local miss the fleet cannot answer is an unreadable
  * cache, never "not cached" (lookups then defer a domain the network
  * says has no policy); what the local cache holds still answers. */
@@ -598,6 +629,7 @@ main(void)
 	if (fleet_index >= 0) {
 		tcase_set_timeout(fleet, 30);
 		tcase_add_test(fleet, a_damaged_fleet_record_may_hold_a_policy);
+		tcase_add_test(fleet, a_peer_record_never_ends_a_witness);
 		tcase_add_test(fleet, a_local_miss_asks_the_fleet);
 		tcase_add_test(fleet, fleet_strict_makes_an_unanswered_miss_an_error);
 		tcase_add_test(fleet, one_discovery_per_fleet);

@@ -68,6 +68,28 @@ START_TEST(an_id_that_is_no_id_is_refused)
 }
 END_TEST
 
+/* Any writer of the store writes the error's words, which reach log
+ * lines and SMTP replies: what is not printable ASCII is read as '?'. */
+START_TEST(an_error_reads_as_printable_text)
+{
+	struct cache_entry e, d;
+	unsigned char *data;
+	size_t len;
+
+	entry_with_policy(&e);
+	snprintf(e.error.name, sizeof(e.error.name), "a\tb");
+	snprintf(e.error.message, sizeof(e.error.message),
+	    "x\x1b[2J\r\nFrom: y \xc3\xa9");
+	ck_assert_int_eq(record_encode(&e, &data, &len), 0);
+	ck_assert_int_eq(record_decode(data, len, &d), 0);
+	ck_assert_str_eq(d.error.name, "a?b");
+	ck_assert_str_eq(d.error.message, "x?[2J??From: y ??");
+	free(data);
+	cache_entry_clear(&d);
+	cache_entry_clear(&e);
+}
+END_TEST
+
 START_TEST(round_trip)
 {
 	struct cache_entry e, d;
@@ -256,6 +278,7 @@ main(void)
 
 	tcase_add_test(tc, crc32_is_zlibs);
 	tcase_add_test(tc, round_trip);
+	tcase_add_test(tc, an_error_reads_as_printable_text);
 	tcase_add_test(tc, an_id_that_is_no_id_is_refused);
 	tcase_add_test(tc, every_damaged_byte_is_refused);
 	tcase_add_test(tc, version_1_is_read);

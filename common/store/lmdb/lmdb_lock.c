@@ -22,8 +22,9 @@ lmdb_lock_file(struct lmdb_cache *c)
 	if (c->lock_fd >= 0)
 		return c->lock_fd;
 	snprintf(path, sizeof(path), "%s/discovery.lock", c->cfg->cache_dir);
-	c->lock_fd = open(
-	    path, O_RDWR | O_CREAT | O_CLOEXEC, (mode_t)c->cfg->cache_mode);
+	/* not through a link a member of the cache's group put there */
+	c->lock_fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	    (mode_t)c->cfg->cache_mode);
 	if (c->lock_fd >= 0)
 		store_set_ownership(c->cfg, path, (mode_t)c->cfg->cache_mode);
 	return c->lock_fd;
