@@ -99,17 +99,60 @@ class Garbage:
             except OSError:
                 return
             self.conns.append(c)
-            if not self.silent:
-                try:
-                    c.recv(4096)
-                    c.sendall(self.answer)
-                except OSError:
-                    pass
+            threading.Thread(target=self._answer, args=(c,),
+                             daemon=True).start()
+
+    def _answer(self, c):
+        if not self.silent:
+            try:
+                c.recv(4096)
+                c.sendall(self.answer)
+            except OSError:
+                pass
 
     def stop(self):
         self.sock.close()
         for c in self.conns:
             c.close()
+
+
+class Stream(Garbage):
+    """A TCP server on loopback that answers a command with head, then
+    with what feed yields, until the client goes or the test ends."""
+
+    def __init__(self, head, feed):
+        self.head, self.feed = head, feed
+        self.stopped = False
+        super().__init__()
+
+    def _answer(self, c):
+        try:
+            c.recv(4096)
+            c.sendall(self.head)
+            for chunk in self.feed():
+                if self.stopped:
+                    return
+                c.sendall(chunk)
+        except OSError:
+            pass
+
+    def stop(self):
+        self.stopped = True
+        super().stop()
+
+
+def drip(byte, every):
+    """One byte every so often: each read() is quick, the reply never
+    ends."""
+    while True:
+        time.sleep(every)
+        yield byte
+
+
+def flood(chunk, total):
+    """total bytes as fast as the client takes them, then silence."""
+    for _ in range(total // len(chunk)):
+        yield chunk
 
 
 @unittest.skipUnless(REDIS_SERVER and REDIS_CLI,
@@ -249,25 +292,82 @@ class Fleet(unittest.TestCase):
     def test_garbage_and_silence_cost_one_deadline(self):
         d = "g.example"
         self.world.add(d)
-        for i, server in enumerate((Garbage(b"HTTP/1.1 400 Bad\r\n\r\n"),
-                                    Garbage(b"*3\r\n:1\r\n:2\r\n:3\r\n"),
-                                    Garbage(b"$99999999\r\nshort"),
-                                    Garbage(silent=True))):
-            try:
-                node = self.node(f"n{i}",
-                                 fleet=f"redis://127.0.0.1:{server.port}",
-                                 fleet_timeout="0.5")
-                start = time.monotonic()
-                r = self.lookup(node, d)
-                took = time.monotonic() - start
-            finally:
-                server.stop()
-            self.assertEqual(r["verdict"], "enforce", r)
-            self.assertEqual(r["cache_error"]["code"], "io_error", r)
-            self.assertIn(f"fleet redis://127.0.0.1:{server.port}",
-                          r["cache_error"]["message"])
+        for server in (Garbage(b"HTTP/1.1 400 Bad\r\n\r\n"),
+                       Garbage(b"*3\r\n:1\r\n:2\r\n:3\r\n"),
+                       Garbage(b"$99999999\r\nshort"),
+                       Garbage(silent=True)):
+            r, took, _ = self.hostile(server, d)
             # one deadline for the whole lookup, not one per command
             self.assertLess(took, 4, r)
+
+    def lookup_measured(self, config, domain, timeout=30):
+        """lookup(), with the seconds it took and the peak RSS (KiB) of
+        its process alone; killed after timeout."""
+        with open(os.path.join(self.world.dir, "out.json"), "w+b") as out:
+            start = time.monotonic()
+            p = subprocess.Popen([MTASTS, "lookup", domain, "--config",
+                                  config, "--json"], stdout=out,
+                                 stderr=subprocess.DEVNULL)
+            timer = threading.Timer(timeout, p.kill)
+            timer.start()
+            _, status, usage = os.wait4(p.pid, 0)
+            timer.cancel()
+            p.returncode = 0  # reaped here: Popen must not wait again
+            took = time.monotonic() - start
+            self.assertTrue(os.WIFEXITED(status),
+                            f"killed after {took:.1f} s")
+            self.assertIn(os.WEXITSTATUS(status), (0, 1))
+            out.seek(0)
+            return json.load(out), took, usage.ru_maxrss
+
+    def hostile(self, server, d):
+        """A lookup of d (a domain under enforce) against server as the
+        fleet, fleet_timeout 0.5 s: the node decides from the network,
+        says why the fleet did not help."""
+        try:
+            node = self.node(f"n{server.port}",
+                             fleet=f"redis://127.0.0.1:{server.port}",
+                             fleet_timeout="0.5")
+            r, took, rss = self.lookup_measured(node, d)
+        finally:
+            server.stop()
+        self.assertEqual(r["verdict"], "enforce", r)
+        self.assertEqual(r["cache_error"]["code"], "io_error", r)
+        self.assertIn(f"fleet redis://127.0.0.1:{server.port}",
+                      r["cache_error"]["message"])
+        return r, took, rss
+
+    def test_a_dripping_reply_costs_one_deadline(self):
+        """Every read() comes in time, the reply never ends: the deadline
+        is the command's, not each read's."""
+        d = "drip.example"
+        self.world.add(d)
+        r, took, _ = self.hostile(
+            Stream(b"$100000\r\n", lambda: drip(b"x", 0.3)), d)
+        self.assertIn("no answer within 500 ms", r["cache_error"]["message"])
+        self.assertLess(took, 2.5, r)
+
+    def test_a_huge_reply_is_refused_early(self):
+        """A bulk string of 2 GB announced, then bytes as fast as they
+        go (256 MiB of them, so that a client without a cap ends too):
+        refused at the cap, the process stays small."""
+        d = "huge.example"
+        self.world.add(d)
+        r, took, rss = self.hostile(Stream(
+            b"$2000000000\r\n", lambda: flood(b"x" * 65536, 256 << 20)), d)
+        self.assertLess(rss, 100 * 1024, r)
+        self.assertLess(took, 2.5, r)
+        self.assertIn("reply larger than", r["cache_error"]["message"])
+
+    def test_endless_push_frames_cost_one_deadline(self):
+        """RESP3 push frames, forever: hiredis 1.x would take each for
+        news and read on."""
+        d = "push.example"
+        self.world.add(d)
+        r, took, rss = self.hostile(Stream(
+            b"", lambda: iter(lambda: b">1\r\n+x\r\n" * 512, None)), d)
+        self.assertLess(rss, 100 * 1024, r)
+        self.assertLess(took, 2.5, r)
 
     def test_a_wrong_password_is_said_never_shown(self):
         self.redis.stop()

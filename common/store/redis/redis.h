@@ -3,7 +3,8 @@
  * connection per opening, made at its first command (a lookup the local
  * cache answers never makes one), every command under fleet_timeout, and
  * every reply read as hostile input.  Calls run one way:
- * redis_backend.c -> redis_cache.c -> redis_link.c -> redis_load.c.
+ * redis_backend.c -> redis_cache.c -> redis_link.c -> redis_io.c ->
+ * redis_load.c.
  */
 #ifndef MTASTS_REDIS_H
 #define MTASTS_REDIS_H
@@ -48,6 +49,22 @@ void redis_free(struct redis_store *s, redisReply *reply);
 void redis_garbage(struct redis_store *s, redisReply *reply, const char *what,
     struct mtasts_error *err);
 void redis_close(struct redis_store *s);
+
+/* redis_io.c */
+
+/* Makes a connection's socket non-blocking, for redis_io_command: 0, or
+ * -1 with errno set. */
+int redis_io_setup(redisContext *ctx);
+/*
+ * Sends one command and reads its reply, all within timeout_ms, the
+ * reply no larger than a cap.  The reply (of any type, an error too;
+ * the caller frees it), or NULL with why said (hiredis' words, "no
+ * answer within N ms", "reply larger than N bytes"): the connection is
+ * then of no further use.
+ */
+redisReply *redis_io_command(const struct hiredis_api *api, redisContext *ctx,
+    int argc, const char **argv, const size_t *argvlen, long timeout_ms,
+    char *why, size_t whylen);
 
 /* redis_cache.c: the cache_backend operations */
 void *redis_cache_open(

@@ -61,12 +61,33 @@ failed(struct redis_store *s, struct mtasts_error *err, const char *what)
 	s->down_until = mono_ms() + RETRY_MS;
 }
 
+/* For connecting: a host name is resolved before, outside it (hiredis'
+ * getaddrinfo); a numeric address is not looked up. */
 static struct timeval
 deadline(const struct redis_store *s)
 {
 	long ms = s->cfg->fleet_timeout_ms;
 
 	return (struct timeval){ms / 1000, (ms % 1000) * 1000};
+}
+
+/* One command on the link, under its own fleet_timeout (redis_io.c):
+ * the reply, or NULL with the link failed. */
+static redisReply *
+command(struct redis_store *s, int argc, const char **argv, const size_t *len,
+    struct mtasts_error *err)
+{
+	char why[200], what[300];
+	redisReply *reply = redis_io_command(s->api, s->ctx, argc, argv, len,
+	    s->cfg->fleet_timeout_ms, why, sizeof(why));
+
+	if (reply == NULL) {
+		/* timeout, reset, too much, or bytes that are no reply
+		 * (hiredis' protocol error): the connection is lost */
+		snprintf(what, sizeof(what), "%s: %s", argv[0], why);
+		failed(s, err, what);
+	}
+	return reply;
 }
 
 /* A reply's text, cut and made printable: Redis's words are hostile. */
@@ -120,15 +141,12 @@ static int
 setup(struct redis_store *s, int argc, const char **argv, const char *refused,
     struct mtasts_error *err)
 {
-	redisReply *reply = s->api->command_argv(s->ctx, argc, argv, NULL);
+	redisReply *reply = command(s, argc, argv, NULL, err);
 	char what[400], text[200];
 	int ok;
 
-	if (reply == NULL) {
-		snprintf(what, sizeof(what), "%s", s->ctx->errstr);
-		failed(s, err, what);
+	if (reply == NULL)
 		return -1;
-	}
 	ok = reply->type == REDIS_REPLY_STATUS;
 	/* only the error's first word: nothing of what was sent */
 	if (!ok && reply->type == REDIS_REPLY_ERROR && reply->str != NULL) {
@@ -199,8 +217,10 @@ connect_link(struct redis_store *s, struct mtasts_error *err)
 		return -1;
 	}
 	s->pid = getpid();
-	if (s->api->set_timeout(s->ctx, deadline(s)) != 0) {
-		failed(s, err, "cannot set the timeout");
+	if (redis_io_setup(s->ctx) != 0) {
+		snprintf(what, sizeof(what), "cannot set up the socket: %s",
+		    strerror(errno));
+		failed(s, err, what);
 		return -1;
 	}
 	if (authenticate(s, err) != 0)
@@ -213,7 +233,7 @@ connect_link(struct redis_store *s, struct mtasts_error *err)
 }
 
 /*
- * hiredis writes with write(): a Redis that went away would raise
+ * hiredis writes with write() or send(): a Redis that went away would raise
  * SIGPIPE, which ends an MTA's process unless it ignores the signal.
  * Blocked around each command, and one raised then is taken back (as
  * libcurl does), unless it was pending before.
@@ -258,13 +278,8 @@ run(struct redis_store *s, int argc, const char **argv, const size_t *len,
 
 	if (connect_link(s, err) != 0)
 		return NULL;
-	if ((reply = s->api->command_argv(s->ctx, argc, argv, len)) == NULL) {
-		/* timeout, reset, or bytes that are no reply (hiredis'
-		 * protocol error): the connection is lost either way */
-		snprintf(what, sizeof(what), "%s: %s", argv[0], s->ctx->errstr);
-		failed(s, err, what);
+	if ((reply = command(s, argc, argv, len, err)) == NULL)
 		return NULL;
-	}
 	if (reply->type == REDIS_REPLY_ERROR) {
 		said(reply, text, sizeof(text));
 		s->api->free_reply(reply);

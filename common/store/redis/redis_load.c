@@ -22,8 +22,10 @@ load(void)
 	const struct dl_symbol symbols[] = {
 	    DL_SYMBOL(api.connect, "redisConnectWithTimeout"),
 	    DL_SYMBOL(api.connect_unix, "redisConnectUnixWithTimeout"),
-	    DL_SYMBOL(api.set_timeout, "redisSetTimeout"),
-	    DL_SYMBOL(api.command_argv, "redisCommandArgv"),
+	    DL_SYMBOL(api.append_argv, "redisAppendCommandArgv"),
+	    DL_SYMBOL(api.buffer_write, "redisBufferWrite"),
+	    DL_SYMBOL(api.buffer_read, "redisBufferRead"),
+	    DL_SYMBOL(api.get_reply, "redisGetReplyFromReader"),
 	    DL_SYMBOL(api.free_reply, "freeReplyObject"),
 	    DL_SYMBOL(api.free, "redisFree"),
 	};

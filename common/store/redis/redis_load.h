@@ -17,9 +17,12 @@ struct hiredis_api {
 	    const char *ip, int port, const struct timeval tv);
 	redisContext *(*connect_unix)(
 	    const char *path, const struct timeval tv);
-	int (*set_timeout)(redisContext *c, const struct timeval tv);
-	void *(*command_argv)(redisContext *c, int argc, const char **argv,
+	/* one command's round trip, driven by redis_io.c */
+	int (*append_argv)(redisContext *c, int argc, const char **argv,
 	    const size_t *argvlen);
+	int (*buffer_write)(redisContext *c, int *done);
+	int (*buffer_read)(redisContext *c);
+	int (*get_reply)(redisContext *c, void **reply);
 	void (*free_reply)(void *reply);
 	void (*free)(redisContext *c);
 };
