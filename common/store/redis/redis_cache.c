@@ -16,12 +16,15 @@
 #include <time.h>
 
 #include "clock.h"
+#include "domain.h"
 #include "error.h"
 #include "redis.h"
 
 #define RECORD_MAX (128 * 1024) /* a policy body is at most 64 KiB */
 #define KEY_MAX (64 + 8 + MTASTS_DOMAIN_MAX + 1)
 #define EACH_MAX 1000000 /* domains one walk lists */
+/* SCAN rounds of one walk: EACH_MAX keys at 500 a round, and as many more */
+#define SCAN_ROUNDS_MAX 4000
 /* how long a key outlives what it says: a lapsed enforce policy still
  * tells a clock set forward from the domain's word (lookup.c) */
 #define POLICY_MARGIN 86400
@@ -285,13 +288,16 @@ names_free(struct names *names)
 }
 
 static int
-names_add(struct names *names, const redisReply *k, size_t prefix)
+names_add(struct names *names, const redisReply *k, const char *match,
+    size_t prefix)
 {
 	char **v;
 
+	/* under the prefix asked for, and a domain's name after it */
 	if (k->type != REDIS_REPLY_STRING || k->len <= prefix ||
 	    k->len - prefix > MTASTS_DOMAIN_MAX ||
-	    memchr(k->str, '\0', k->len) != NULL)
+	    memcmp(k->str, match, prefix) != 0 ||
+	    !domain_is_valid(k->str + prefix, k->len - prefix))
 		return 0; /* not one of ours: passed over */
 	if (names->n == EACH_MAX)
 		return -1;
@@ -319,12 +325,17 @@ scan(struct redis_store *s, struct names *names, struct mtasts_error *err)
 {
 	char match[KEY_MAX], cursor[24] = "0";
 	const char *argv[] = {"SCAN", cursor, "MATCH", match, "COUNT", "500"};
-	size_t prefix, i;
+	size_t prefix, i, rounds = 0;
 	redisReply *r, *keys;
 
 	key_of(s, "policy", "*", match);
 	prefix = strlen(match) - 1;
 	do {
+		/* a Redis whose cursor never comes back to 0 ends the walk */
+		if (++rounds > SCAN_ROUNDS_MAX)
+			return mtasts_error_set(err, MTASTS_ERR_CACHE,
+			    "fleet: SCAN did not end in %d rounds",
+			    SCAN_ROUNDS_MAX);
 		if ((r = redis_run(s, 6, argv, NULL, err)) == NULL)
 			return MTASTS_ERR_CACHE;
 		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
@@ -337,7 +348,8 @@ scan(struct redis_store *s, struct names *names, struct mtasts_error *err)
 		memcpy(cursor, r->element[0]->str, r->element[0]->len);
 		cursor[r->element[0]->len] = '\0';
 		for (i = 0; i < keys->elements; i++)
-			if (names_add(names, keys->element[i], prefix) != 0) {
+			if (names_add(names, keys->element[i], match,
+			        prefix) != 0) {
 				redis_free(s, r);
 				return mtasts_error_set(err, MTASTS_ERR_CACHE,
 				    "fleet: more domains than a walk lists, "

@@ -105,7 +105,8 @@ read_password(struct redis_store *s, char *buf, size_t size, char **user,
     char **password, struct mtasts_error *err)
 {
 	const char *path = s->cfg->fleet_password_file;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: a FIFO put there never holds the delivery */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	ssize_t n = fd < 0 ? -1 : read(fd, buf, size);
 	char what[600];
 	char *space;
@@ -115,6 +116,7 @@ read_password(struct redis_store *s, char *buf, size_t size, char **user,
 	if (n < 0 || (size_t)n >= size) {
 		snprintf(what, sizeof(what), "fleet_password_file %s: %s", path,
 		    n < 0 ? strerror(errno) : "too long");
+		explicit_bzero(buf, size);
 		failed(s, err, what);
 		return -1;
 	}
@@ -130,6 +132,7 @@ read_password(struct redis_store *s, char *buf, size_t size, char **user,
 	if (**password == '\0' || (*user != NULL && **user == '\0')) {
 		snprintf(what, sizeof(what),
 		    "fleet_password_file %s: no password in it", path);
+		explicit_bzero(buf, size);
 		failed(s, err, what);
 		return -1;
 	}
