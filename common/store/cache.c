@@ -327,3 +327,55 @@ cache_unlock(struct cache *c, const char *domain)
 		fleet_backend->unlock(c->fleet, domain);
 	c->backend->unlock(c->store, domain);
 }
+
+/* The local record's use stamp, for a copy that replaces it (the peer's
+ * stamp says when the peer used it). */
+static int64_t
+local_used(struct cache *c, const char *domain)
+{
+	struct cache_entry l;
+	struct mtasts_error err;
+	int64_t used = 0;
+
+	if (c->backend->get(c->store, domain, &l, &err) == MTASTS_OK) {
+		used = l.used;
+		cache_entry_clear(&l);
+	}
+	return used;
+}
+
+enum cache_share
+cache_share(struct cache *c, const char *domain,
+    bool (*fresh)(void *arg, const struct cache_entry *e), void *arg,
+    long hold_ms)
+{
+	struct cache_entry e;
+	struct mtasts_error err;
+	bool taken = false;
+	int64_t used;
+
+	if (c->fleet == NULL)
+		return CACHE_SHARE_MINE;
+	if (fleet_backend->get(c->fleet, domain, &e, &err) == MTASTS_OK) {
+		if (e.policy != NULL && fresh(arg, &e) &&
+		    peer_record_taken(c, domain, &e)) {
+			if ((used = local_used(c, domain)) > e.used)
+				e.used = used;
+			taken =
+			    local_put(c, domain, &e, false, &err) == MTASTS_OK;
+		}
+		cache_entry_clear(&e);
+	}
+	if (taken)
+		return CACHE_SHARE_TAKEN;
+	return fleet_backend->claim(c->fleet, domain, hold_ms) == 0
+	    ? CACHE_SHARE_PEER
+	    : CACHE_SHARE_MINE;
+}
+
+void
+cache_share_done(struct cache *c, const char *domain)
+{
+	if (c->fleet != NULL)
+		fleet_backend->unclaim(c->fleet, domain);
+}

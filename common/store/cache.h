@@ -105,4 +105,26 @@ mtasts_code cache_each(struct cache *c,
 int cache_lock(struct cache *c, const char *domain, long timeout_ms);
 void cache_unlock(struct cache *c, const char *domain);
 
+/* Who refreshes a domain, when a fleet shares the work (mtasts refresh). */
+enum cache_share {
+	CACHE_SHARE_MINE,  /* this host: claimed, or no fleet to ask */
+	CACHE_SHARE_TAKEN, /* a peer's fresh record was copied here */
+	CACHE_SHARE_PEER   /* a peer claimed it and has not written yet */
+};
+
+/*
+ * Without a fleet, CACHE_SHARE_MINE.  With one: the fleet's record of
+ * domain, when it holds a policy that fresh(arg, record) calls fresh and
+ * that this host may take (as cache_get's copy), is copied here
+ * (CACHE_SHARE_TAKEN, the local use stamp kept); else the refresh is
+ * claimed for hold_ms (CACHE_SHARE_MINE), unless a peer's claim holds
+ * (CACHE_SHARE_PEER).  A fleet that cannot be asked leaves it to this
+ * host.
+ */
+enum cache_share cache_share(struct cache *c, const char *domain,
+    bool (*fresh)(void *arg, const struct cache_entry *e), void *arg,
+    long hold_ms);
+/* Lets go of the claim cache_share took (the refresh is written). */
+void cache_share_done(struct cache *c, const char *domain);
+
 #endif

@@ -54,6 +54,12 @@ struct cache_backend {
 	 * a holder that dies lets go */
 	int (*lock)(void *store, const char *domain, long timeout_ms);
 	void (*unlock)(void *store, const char *domain);
+	/* The refresh of domain claimed for hold_ms among the store's users
+	 * (a holder that dies lets go when it expires): 1 claimed, 0 a
+	 * peer's claim holds, -1 cannot be asked; unclaim lets go of this
+	 * opening's claim.  NULL for a store of one host: the fleet's. */
+	int (*claim)(void *store, const char *domain, long hold_ms);
+	void (*unclaim)(void *store, const char *domain);
 	/* The operator's repair of a damaged store (mtasts cache rebuild);
 	 * NULL when the store has nothing to repair. */
 	mtasts_code (*rebuild)(const struct mtasts_config *cfg, size_t *kept,

@@ -6,11 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cache.h"
 #include "cli.h"
 #include "clock.h"
+#include "context.h"
 #include "json.h"
 #include "mtasts.h"
 #include "run_state.h"
@@ -27,6 +29,7 @@ struct due {
 	size_t unused; /* not asked for within refresh_window */
 	size_t lost;   /* enforce policies the cache lost, looked for */
 	size_t counts[5]; /* refreshed, by mtasts_status */
+	size_t shared; /* renewed with a fleet peer's answer, no fetch */
 	struct cache *cache;
 };
 
@@ -84,11 +87,30 @@ collect_lost(void *arg, const char *domain, int64_t until)
  * day.  Due: a policy whose TXT record was checked half a refresh interval
  * ago or more, or that expires within a refresh interval.
  */
+static bool
+is_due(const struct due *d, const struct cache_entry *e)
+{
+	long interval = d->cfg->refresh_interval;
+
+	return d->now - e->checked >= interval / 2 ||
+	    e->policy->expires - d->now <= interval;
+}
+
+/* A fleet peer's record checked since its domain was last due: as good
+ * as this node's own refresh would be (a short max_age keeps a policy
+ * due however fresh it is). */
+static bool
+fresh(void *arg, const struct cache_entry *e)
+{
+	const struct due *d = arg;
+
+	return d->now - e->checked < d->cfg->refresh_interval / 2;
+}
+
 static int
 collect_due(void *arg, const char *domain, const struct cache_entry *e)
 {
 	struct due *d = arg;
-	long interval = d->cfg->refresh_interval;
 
 	if (e->policy == NULL)
 		return 0;
@@ -99,8 +121,7 @@ collect_due(void *arg, const char *domain, const struct cache_entry *e)
 		d->unused++;
 		return 0;
 	}
-	if (!d->all && d->now - e->checked < interval / 2 &&
-	    e->policy->expires - d->now > interval)
+	if (!d->all && !is_due(d, e))
 		return 0;
 	return add_due(d, domain);
 }
@@ -124,55 +145,164 @@ progress_bar(void *arg, size_t done, size_t total)
 	cli_progress("refreshing", p->before + done, p->total);
 }
 
+/*
+ * With a fleet, the nodes share the work (RFC 8461 §5.1's refresh done
+ * once per fleet, not once per node): of names[n], those a peer renewed
+ * since they were due are copied from the fleet and counted; those a
+ * peer claimed go to later[]; the rest, which this node claims (or which
+ * no fleet can be asked about), go to mine[], whose count is returned.  A claim
+ * is held for SHARE_HOLD_MS (a batch's work with room to spare): a peer that
+ * dies holding it delays, never prevents, the refresh (later[] is done by this
+ * node if no answer comes).
+ */
+#define SHARE_HOLD_MS (15 * 60 * 1000)
+
+static size_t
+share(struct due *d, struct cache *c, char **names, size_t n, char **mine,
+    char **later, size_t *nlater)
+{
+	size_t i, m = 0;
+
+	for (i = 0; i < n; i++)
+		switch (d->all
+		        ? CACHE_SHARE_MINE
+		        : cache_share(c, names[i], fresh, d, SHARE_HOLD_MS)) {
+		case CACHE_SHARE_TAKEN:
+			d->shared++;
+			break;
+		case CACHE_SHARE_PEER:
+			later[(*nlater)++] = names[i];
+			break;
+		default:
+			mine[m++] = names[i];
+		}
+	return m;
+}
+
+/*
+ * The domains a peer claimed: its answer is awaited for as long as one
+ * discovery may take, then this node refreshes those still waiting.
+ */
+static size_t
+await_peers(struct due *d, const struct mtasts_config *cfg, struct cache *c,
+    char **later, size_t n)
+{
+	struct timespec pause = {0, 200 * 1000000};
+	int64_t end = mono_ms() + 2 * cfg->dns_timeout_ms +
+	    cfg->connect_timeout_ms + cfg->fetch_timeout_ms + 1000;
+	size_t i, left;
+
+	do {
+		for (i = left = 0; i < n; i++)
+			if (cache_share(c, later[i], fresh, d, SHARE_HOLD_MS) ==
+			    CACHE_SHARE_TAKEN)
+				d->shared++;
+			else
+				later[left++] = later[i];
+		n = left;
+	} while (n > 0 && mono_ms() < end && nanosleep(&pause, NULL) == 0);
+	return n;
+}
+
+/* Refreshes names[n] from the network, counting what each became. */
 static int
-refresh_due(struct cli *cli, struct mtasts_ctx *ctx, struct due *d)
+refresh_from_network(struct mtasts_ctx *ctx, struct due *d, char **names,
+    size_t n, struct mtasts_lookup **results, json_t *errors)
+{
+	size_t i;
+	int status = CLI_OK;
+
+	if (n == 0)
+		return CLI_OK;
+	if (mtasts_lookups(ctx, (const char *const *)names, n, true, results) !=
+	    MTASTS_OK)
+		return CLI_ERROR; /* out of memory: the rest later */
+	for (i = 0; i < n; i++) {
+		struct mtasts_lookup *r = results[i];
+
+		d->counts[r->status]++;
+		if (r->error.code != MTASTS_OK)
+			json_array_append_new(errors,
+			    json_pack("{s:s, s:s, s:o}", "domain", r->domain,
+			        "status", mtasts_status_name(r->status),
+			        "error", mtasts_json_error(&r->error)));
+		if (r->status == MTASTS_STATUS_ERRORED ||
+		    r->cache_error.code != MTASTS_OK)
+			status = CLI_PROBLEM;
+		mtasts_lookup_free(r);
+	}
+	return status;
+}
+
+static int
+worse(int a, int b)
+{
+	return a == CLI_ERROR || b == CLI_ERROR
+	    ? CLI_ERROR
+	    : (a == CLI_PROBLEM || b == CLI_PROBLEM ? CLI_PROBLEM : CLI_OK);
+}
+
+static int
+refresh_due(struct cli *cli, struct mtasts_ctx *ctx,
+    const struct mtasts_config *cfg, struct due *d)
 {
 	struct mtasts_lookup **results =
 	    calloc(REFRESH_BATCH, sizeof(*results));
+	char **later = calloc(d->count + 1, sizeof(*later));
+	char **mine = calloc(REFRESH_BATCH, sizeof(*mine));
 	struct progress progress = {0, d->count};
-	size_t *counts = d->counts, i, at, n;
+	struct mtasts_error err;
+	struct cache *c = ctx_cache(ctx, &err);
+	size_t *counts = d->counts, at, n, m, i, nlater = 0;
 	json_t *errors = json_array();
 	int status = CLI_OK;
 
-	if (results == NULL || errors == NULL) {
+	if (results == NULL || later == NULL || mine == NULL ||
+	    errors == NULL) {
 		free(results);
+		free(later);
+		free(mine);
 		json_decref(errors);
 		return CLI_ERROR;
 	}
 	if (!cli->json && isatty(STDERR_FILENO) && d->count > 0)
 		mtasts_ctx_set_progress(ctx, progress_bar, &progress);
-	for (at = 0; at < d->count; at += n) {
+	for (at = 0; at < d->count && status != CLI_ERROR; at += n) {
 		n = d->count - at < REFRESH_BATCH ? d->count - at
 		                                  : REFRESH_BATCH;
 		progress.before = at;
-		if (mtasts_lookups(ctx, (const char *const *)d->domains + at, n,
-		        true, results) != MTASTS_OK) {
-			status = CLI_ERROR; /* out of memory: the rest later */
-			break;
+		if (c != NULL) {
+			m = share(
+			    d, c, d->domains + at, n, mine, later, &nlater);
+		} else {
+			memcpy(mine, d->domains + at, n * sizeof(*mine));
+			m = n;
 		}
-		for (i = 0; i < n; i++) {
-			struct mtasts_lookup *r = results[i];
-
-			counts[r->status]++;
-			if (r->error.code != MTASTS_OK)
-				json_array_append_new(errors,
-				    json_pack("{s:s, s:s, s:o}", "domain",
-				        r->domain, "status",
-				        mtasts_status_name(r->status), "error",
-				        mtasts_json_error(&r->error)));
-			if (r->status == MTASTS_STATUS_ERRORED ||
-			    r->cache_error.code != MTASTS_OK)
-				status = CLI_PROBLEM;
-			mtasts_lookup_free(r);
+		status = worse(status,
+		    refresh_from_network(ctx, d, mine, m, results, errors));
+		for (i = 0; c != NULL && i < m; i++)
+			cache_share_done(c, mine[i]);
+	}
+	if (nlater > 0 && status != CLI_ERROR) {
+		nlater = await_peers(d, cfg, c, later, nlater);
+		for (at = 0; at < nlater && status != CLI_ERROR; at += n) {
+			n = nlater - at < REFRESH_BATCH ? nlater - at
+			                                : REFRESH_BATCH;
+			status = worse(status,
+			    refresh_from_network(
+			        ctx, d, later + at, n, results, errors));
 		}
 	}
 	mtasts_ctx_set_progress(ctx, NULL, NULL); /* progress is ours */
 	free(results);
+	free(later);
+	free(mine);
 	cli_emit(cli,
-	    json_pack("{s:i, s:i, s:i, s:i, s:{s:i, s:i, s:i, s:i, s:i}, s:o}",
-	        "cached", (int)d->cached, "unused", (int)d->unused,
-	        "lost", (int)d->lost,
-	        "refreshed", (int)d->count, "status", "found",
+	    json_pack("{s:i, s:i, s:i, s:i, s:i, s:{s:i, s:i, s:i, s:i, s:i}, "
+	              "s:o}",
+	        "cached", (int)d->cached, "unused", (int)d->unused, "lost",
+	        (int)d->lost, "refreshed", (int)(d->count - d->shared),
+	        "from_fleet", (int)d->shared, "status", "found",
 	        (int)counts[MTASTS_STATUS_FOUND], "renewed",
 	        (int)counts[MTASTS_STATUS_RENEWED], "cached",
 	        (int)counts[MTASTS_STATUS_CACHED], "not_found",
@@ -201,7 +331,8 @@ keep_state(const struct mtasts_config *cfg, const struct due *d, int status)
 		return;
 	run_state_set(&s, "finished", (long long)wall_now());
 	run_state_set(&s, "exit", status);
-	run_state_set(&s, "refreshed", (long long)d->count);
+	run_state_set(&s, "refreshed", (long long)(d->count - d->shared));
+	run_state_set(&s, "from_fleet", (long long)d->shared);
 	for (i = 0; i < 5; i++)
 		run_state_set(&s, names[i], (long long)d->counts[i]);
 	if (run_state_write(path, &s) != 0)
@@ -268,7 +399,7 @@ cmd_refresh(int argc, char **argv)
 			fprintf(stderr, "mtasts refresh: %s\n", err.message);
 			status = CLI_ERROR;
 		} else {
-			status = refresh_due(&cli, ctx, &due);
+			status = refresh_due(&cli, ctx, cfg, &due);
 		}
 	}
 	/* OpenSMTPD routes enforce domains by this table: keep it current */

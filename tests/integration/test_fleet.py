@@ -389,6 +389,67 @@ class Fleet(unittest.TestCase):
         self.lookup(self.node("b", fleet_password_file=secret), d)
         self.assertIn(f"mtasts:policy:{d}", self.redis.cli("KEYS", "*"))
 
+    def refresh(self, config, now, exit=0):
+        p = subprocess.run([MTASTS, "refresh", "--config", config, "--json"],
+                           capture_output=True, timeout=120,
+                           env=dict(os.environ, MTASTS_TEST_NOW=str(now)))
+        self.assertEqual(p.returncode, exit, p.stderr.decode())
+        return json.loads(p.stdout)
+
+    def policy_id(self, config, domain, now):
+        p = subprocess.run([MTASTS, "cache", "show", domain, "--config",
+                            config, "--json"], capture_output=True,
+                           env=dict(os.environ, MTASTS_TEST_NOW=str(now)))
+        return json.loads(p.stdout)["policy"]["id"]
+
+    def test_the_refresh_is_shared_by_the_fleet(self):
+        """RFC 8461 §5.1's refresh done once per fleet: each due policy
+        is fetched by one node per period, the others copy its answer;
+        two nodes refreshing at once fetch each policy once."""
+        domains = [f"r{i}.example" for i in range(6)]
+        for d in domains:
+            self.world.add(d, site={"delay": 0.3})
+        a, b, c = (self.node(n) for n in ("a", "b", "c"))
+        for n in (a, b, c):
+            for d in domains:
+                self.lookup(n, d)
+        self.assertEqual([self.world.fetches(d) for d in domains], [1] * 6)
+        # half a day on, every policy is due, with a new id to fetch
+        for d in domains:
+            self.world.zone.remove("_mta-sts." + d, "TXT")
+            self.world.zone.add("_mta-sts." + d, "TXT", "v=STSv1; id=2")
+        now = int(time.time()) + 43200
+        r = self.refresh(a, now)
+        self.assertEqual((r["refreshed"], r["from_fleet"]), (6, 0))
+        r = self.refresh(b, now + 60)
+        self.assertEqual((r["refreshed"], r["from_fleet"]), (0, 6))
+        self.assertEqual([self.world.fetches(d) for d in domains], [2] * 6)
+        self.assertEqual(self.policy_id(b, domains[0], now + 60), "2")
+        # a day on, b and c at once: one fetch per policy between them
+        for d in domains:
+            self.world.zone.remove("_mta-sts." + d, "TXT")
+            self.world.zone.add("_mta-sts." + d, "TXT", "v=STSv1; id=3")
+        now += 43200
+        procs = [subprocess.Popen([MTASTS, "refresh", "--config", n,
+                                   "--json"], stdout=subprocess.PIPE,
+                                  env=dict(os.environ,
+                                           MTASTS_TEST_NOW=str(now)))
+                 for n in (b, c)]
+        out = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
+        self.assertEqual([self.world.fetches(d) for d in domains], [3] * 6)
+        self.assertEqual(sum(r["refreshed"] for r in out), 6)
+        self.assertEqual(sum(r["from_fleet"] for r in out), 6)
+        for n in (b, c):
+            self.assertEqual(self.policy_id(n, domains[-1], now), "3")
+        # Redis gone: a node refreshes alone, as a host without a fleet
+        self.redis.stop()
+        for d in domains:
+            self.world.zone.remove("_mta-sts." + d, "TXT")
+            self.world.zone.add("_mta-sts." + d, "TXT", "v=STSv1; id=4")
+        r = self.refresh(a, now + 43200, exit=1)  # 1: not shared
+        self.assertEqual((r["refreshed"], r["from_fleet"]), (6, 0))
+        self.assertEqual(self.policy_id(a, domains[0], now + 43200), "4")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -82,5 +82,7 @@ mtasts_code redis_cache_each(void *store,
 int redis_cache_room(void *store, uint64_t *used, uint64_t *size);
 int redis_cache_lock(void *store, const char *domain, long timeout_ms);
 void redis_cache_unlock(void *store, const char *domain);
+int redis_cache_claim(void *store, const char *domain, long hold_ms);
+void redis_cache_unclaim(void *store, const char *domain);
 
 #endif

@@ -15,5 +15,7 @@ const struct cache_backend redis_cache_backend = {
 	.room = redis_cache_room,
 	.lock = redis_cache_lock,
 	.unlock = redis_cache_unlock,
+	.claim = redis_cache_claim,
+	.unclaim = redis_cache_unclaim,
 	.rebuild = NULL,
 };

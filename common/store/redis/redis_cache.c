@@ -5,9 +5,10 @@
  * cache_record_stays() reads, so that a script applies that rule inside
  * Redis (atomic: Redis runs one script at a time) against the record as
  * it is then.  Discovery locks are "<fleet_name>:lock:<domain>", set
- * with an owner token and an expiry.  What Redis answers is read as
- * hostile input: types and sizes are checked, the record is decoded
- * (lengths, CRC) and must agree with its numbers.
+ * with an owner token and an expiry, and the refresh's claims
+ * "<fleet_name>:refresh:<domain>", let go of the same way.  What Redis
+ * answers is read as hostile input: types and sizes are checked, the
+ * record is decoded (lengths, CRC) and must agree with its numbers.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -463,60 +464,92 @@ held_slot(struct redis_store *s, const char *domain)
 	return NULL;
 }
 
+/* SET <fleet_name>:KIND:<domain> token NX PX ms: 1 set, 0 held by
+ * another, -1 not asked (the link failed, or garbage). */
+static int
+set_nx(struct redis_store *s, const char *kind, const char *domain, long ms)
+{
+	char key[KEY_MAX], px[24];
+	const char *argv[] = {"SET", key, s->token, "NX", "PX", px};
+	struct mtasts_error err;
+	redisReply *r;
+	int taken;
+
+	key_of(s, kind, domain, key);
+	snprintf(px, sizeof(px), "%ld", ms);
+	if ((r = redis_run(s, 6, argv, NULL, &err)) == NULL)
+		return -1;
+	if (r->type != REDIS_REPLY_STATUS && r->type != REDIS_REPLY_NIL) {
+		redis_garbage(s, r, "SET", &err);
+		return -1;
+	}
+	taken = r->type == REDIS_REPLY_STATUS;
+	redis_free(s, r);
+	return taken;
+}
+
 int
 redis_cache_lock(void *store, const char *domain, long timeout_ms)
 {
 	struct redis_store *s = store;
-	char key[KEY_MAX], px[24];
-	const char *argv[] = {"SET", key, s->token, "NX", "PX", px};
 	struct timespec pause = {0, 50 * 1000000};
-	struct mtasts_error err;
 	int64_t end = mono_ms() + timeout_ms;
 	char *slot = held_slot(s, NULL);
-	redisReply *r;
-	bool waited = false, taken;
+	bool waited = false;
+	int taken;
 
 	if (held_slot(s, domain) != NULL)
 		return 0; /* this opening holds it already, as LMDB's would */
 	if (slot == NULL)
 		return -1;
-	key_of(s, "lock", domain, key);
 	/* the holder's discovery takes as long as the wait for it may: a
 	 * holder that dies lets go when its lock expires */
-	snprintf(px, sizeof(px), "%ld", timeout_ms > 1000 ? timeout_ms : 1000);
-	for (;;) {
-		if ((r = redis_run(s, 6, argv, NULL, &err)) == NULL)
-			return -1;
-		if (r->type != REDIS_REPLY_STATUS &&
-		    r->type != REDIS_REPLY_NIL) {
-			redis_garbage(s, r, "SET", &err);
-			return -1;
-		}
-		taken = r->type == REDIS_REPLY_STATUS;
-		redis_free(s, r);
-		if (taken)
-			break;
+	while ((taken = set_nx(s, "lock", domain,
+	            timeout_ms > 1000 ? timeout_ms : 1000)) == 0) {
 		if (mono_ms() >= end)
 			return -1;
 		nanosleep(&pause, NULL);
 		waited = true;
 	}
+	if (taken < 0)
+		return -1;
 	snprintf(slot, MTASTS_DOMAIN_MAX + 1, "%s", domain);
 	return waited ? 1 : 0;
+}
+
+/* "<fleet_name>:refresh:<domain>": which node refreshes it this time */
+int
+redis_cache_claim(void *store, const char *domain, long hold_ms)
+{
+	return set_nx(store, "refresh", domain, hold_ms);
+}
+
+/* DEL <fleet_name>:KIND:<domain> if this opening set it. */
+static void
+del_own(struct redis_store *s, const char *kind, const char *domain)
+{
+	char key[KEY_MAX];
+	const char *argv[] = {"EVAL", unlock_script, "1", key, s->token};
+	struct mtasts_error err;
+
+	key_of(s, kind, domain, key);
+	redis_free(s, redis_run(s, 5, argv, NULL, &err));
 }
 
 void
 redis_cache_unlock(void *store, const char *domain)
 {
 	struct redis_store *s = store;
-	char key[KEY_MAX];
-	const char *argv[] = {"EVAL", unlock_script, "1", key, s->token};
-	struct mtasts_error err;
 	char *slot = held_slot(s, domain);
 
 	if (slot == NULL)
 		return; /* not taken: no round trip */
 	slot[0] = '\0';
-	key_of(s, "lock", domain, key);
-	redis_free(s, redis_run(s, 5, argv, NULL, &err));
+	del_own(s, "lock", domain);
+}
+
+void
+redis_cache_unclaim(void *store, const char *domain)
+{
+	del_own(store, "refresh", domain);
 }
