@@ -38,12 +38,12 @@ class Redis:
     """A redis-server on a unix socket in directory, no port, nothing
     saved."""
 
-    def __init__(self, directory, password=None):
+    def __init__(self, directory, password=None, args=()):
         os.makedirs(directory, exist_ok=True)
         self.socket = os.path.join(directory, "redis.sock")
         args = [REDIS_SERVER, "--port", "0", "--unixsocket", self.socket,
                 "--save", "", "--appendonly", "no", "--dir", directory,
-                "--logfile", "redis.log"]
+                "--logfile", "redis.log", *args]
         if password:
             args += ["--requirepass", password]
         self.password = password
@@ -449,6 +449,49 @@ class Fleet(unittest.TestCase):
         r = self.refresh(a, now + 43200, exit=1)  # 1: not shared
         self.assertEqual((r["refreshed"], r["from_fleet"]), (6, 0))
         self.assertEqual(self.policy_id(a, domains[0], now + 43200), "4")
+
+    def test_the_example_acl_is_enough(self):
+        """The ACL user the docs give (module/fleet-redis.conf.example):
+        every command a node sends passes, and nothing outside its
+        prefix."""
+        example = os.path.join(os.path.dirname(__file__), "..", "..",
+                               "module", "fleet-redis.conf.example")
+        conf = os.path.join(self.world.dir, "mtasts-fleet.conf")
+        with open(example) as f, open(conf, "w") as out:
+            out.write(f.read().replace(">CHANGE-ME", ">node-pw"))
+        self.redis.stop()
+        self.redis = Redis(os.path.join(self.world.dir, "acl"),
+                           args=("--include", conf))
+        secret = os.path.join(self.world.dir, "fleet.secret")
+        with open(secret, "w") as f:
+            f.write("mtasts node-pw\n")
+        a, b = (self.node(n, fleet_password_file=secret) for n in "ab")
+        d = "acl.example"
+        self.world.add(d)
+        out = [self.lookup(a, d)]
+        self.strip(d)
+        out.append(self.lookup(b, d))  # copied from the fleet
+        self.assertEqual([r["verdict"] for r in out], ["enforce"] * 2, out)
+        self.assertEqual(self.world.fetches(d), 1)
+        self.world.add(d)
+        r = self.refresh(a, int(time.time()) + 43200)  # claim, unclaim
+        self.assertEqual(r["refreshed"], 1)
+        r = self.refresh(b, int(time.time()) + 43260)
+        self.assertEqual(r["from_fleet"], 1)
+        p = subprocess.run([MTASTS, "cache", "purge", d, "--config", a],
+                           capture_output=True, text=True)  # DEL
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertNotIn("mtasts:policy:" + d, self.redis.cli(
+            "--user", "mtasts", "--pass", "node-pw", "--no-auth-warning",
+            "KEYS", "mtasts:*"))
+        for r in out:
+            self.assertNotIn("cache_error", r)
+        # and the user reaches nothing else
+        p = subprocess.run([REDIS_CLI, "-s", self.redis.socket, "--user",
+                            "mtasts", "--pass", "node-pw",
+                            "--no-auth-warning", "SET", "other:x", "1"],
+                           capture_output=True, text=True)
+        self.assertIn("NOPERM", p.stdout + p.stderr)
 
 
 if __name__ == "__main__":
