@@ -3,6 +3,7 @@
  *
  *   cache_bench warm DIR N   N lookups of one cached domain through the
  *                            public API (mtasts_lookup), in one process
+ *                            (MTASTS_BENCH_FLEET=URL: as a fleet's node)
  *   cache_bench size DIR N   N policies written; bytes of cache each
  *   cache_bench tlsrpt DIR N N TLS-RPT sessions of one cached domain
  *                            counted (mtasts_tlsrpt_session), in one
@@ -38,6 +39,9 @@ config_for(const char *dir)
 		   "cache_size = 1024\ntxt_recheck = 86400\ntlsrpt = yes\n"
 		   "tlsrpt_spool = %s.spool\n",
 	    dir, dir);
+	/* the warm path of a fleet's node: never asks it (fleet.py) */
+	if (getenv("MTASTS_BENCH_FLEET") != NULL)
+		fprintf(f, "fleet = %s\n", getenv("MTASTS_BENCH_FLEET"));
 	fclose(f);
 	if (mtasts_config_load(path, &cfg, &err) != MTASTS_OK) {
 		fprintf(stderr, "%s\n", err.message);
