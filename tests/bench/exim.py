@@ -17,7 +17,9 @@ taking turns; the median CPU time of one process is the figure (wall time
 moves more on a shared machine).  --compare OTHER.so adds another build
 of the module to the same turns (a before/after in one sitting; with
 build/tests/bench/dlfunc_floor.so, the floor: a module that does nothing);
---module-only skips the deliveries.  --inside then runs as many again
+--module-only skips the deliveries; --fleet makes this build's
+configuration a fleet node's (fleet = ..., never reached by a warm
+lookup), against --compare's with the plain one.  --inside then runs as many again
 with tests/bench/exim_inside.c preloaded, which times (CPU, minor page
 faults) Exim's dlopen() of the module and the call of mtasts_mode apart
 from the rest of the process."""
@@ -35,6 +37,7 @@ netns.enter()
 
 from exim import Exim, macros, minimal_config  # noqa: E402
 from mail_world import GOOD, MailWorld  # noqa: E402
+from world import with_settings  # noqa: E402
 
 BUILD = os.path.join(HERE, "..", "..", "build")
 WITHOUT = """
@@ -99,7 +102,9 @@ def main():
         del args[at:at + 2]
     module_only = "--module-only" in args
     inside = "--inside" in args
-    args = [a for a in args if a not in ("--module-only", "--inside")]
+    fleet = "--fleet" in args
+    args = [a for a in args
+            if a not in ("--module-only", "--inside", "--fleet")]
     n = int(args[0]) if len(args) > 0 else 100
     runs = int(args[1]) if len(args) > 1 else 3
     domains = {"plain.bench.example": (None, GOOD),
@@ -135,12 +140,20 @@ def main():
         exim = Exim(os.path.join(w.dir, "be"), configs[
             "with mtasts (enforce)"][1])
         expand = {"a constant": "${if eq{enforce}{enforce}{enforce}}"}
-        for label, path in (("mtasts_mode", so), ("mtasts_mode, --compare",
-                                                  compare)):
+        node = w.config
+        if fleet:  # this build as a fleet's node (a warm lookup never
+            # reaches the fleet); --compare's with the world's config
+            node = w.config + ".fleet"
+            with open(w.config) as f, open(node, "w") as out:
+                out.write(with_settings(
+                    f.read(), "fleet = redis+unix:///run/mtasts-none.sock"))
+        for label, path, config in (
+                ("mtasts_mode", so, node),
+                ("mtasts_mode, --compare", compare, w.config)):
             if path is not None:
                 expand[label] = ("${dlfunc{%s}{mtasts_mode}"
                                  "{enforce.bench.example}{%s}}" %
-                                 (path, w.config))
+                                 (path, config))
         # interleaved process by process, each one's own CPU time (wait4):
         # the median of single processes, not of batch means, which one
         # slow moment of this shared machine moves
