@@ -242,6 +242,8 @@ class EximFleet(unittest.TestCase):
         for n in (a, b, s):
             self.assertEqual(n.exim.paniclog(), "")
             self.assertNotIn("signal", n.exim.mainlog())
+            if not line:  # the fleet answered every command
+                self.assertNotIn("fleet", n.exim.mainlog())
 
     def test_fault_redis_down(self):
         self.fault("down", lambda *nodes: self.redis.stop(), True,
@@ -257,6 +259,10 @@ class EximFleet(unittest.TestCase):
                    False, None)
         self.assertIn("mtasts:policy:new-empty.example",
                       self.redis.cli("KEYS", "*"))
+        # A's refresh (its TXT query said nothing) shared its policy
+        # again: a node that never saw the stripped domain enforces it
+        c = self.node("empty-c")
+        self.assert_delivered_tls(c, "known-empty.example", times=3)
 
     def test_fault_redis_full(self):
         """maxmemory reached, noeviction: every write refused (OOM),
@@ -283,6 +289,9 @@ class EximFleet(unittest.TestCase):
                            "'junk:' .. i, string.rep('x', 1000)) end", "0")
         self.fault("lru", evicting, False, None)
         self.assertGreater(self.redis.stats()["evicted_keys"], 0)
+        # written after the eviction: shared
+        self.assertIn("mtasts:policy:new-lru.example",
+                      self.redis.cli("KEYS", "mtasts:*"))
 
     def fleet_elsewhere(self, server, **settings):
         """What apply() does for a fleet at server instead of Redis: each
