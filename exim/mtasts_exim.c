@@ -210,8 +210,11 @@ decide(int argc, uschar *argv[], int nargs, bool recheck, bool log, bool keep)
 	}
 	if (keep)
 		applied_keep(ctx, (const char *)argv[0], d);
-	/* one line per decision that asks something of the delivery */
-	if (log && d->verdict != MTASTS_VERDICT_NONE &&
+	/* one line per decision that asks something of the delivery, or
+	 * whose cache failed (the fleet out of reach: said, not hidden) */
+	if (log &&
+	    (d->verdict != MTASTS_VERDICT_NONE ||
+	        d->lookup->cache_error.code != MTASTS_OK) &&
 	    strcmp(state.logged, d->lookup->domain) != 0) {
 		log_write(0, LOG_MAIN, "MTA-STS %s", d->reason);
 		snprintf(state.logged, sizeof(state.logged), "%s",

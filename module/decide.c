@@ -82,7 +82,7 @@ static void
 describe(struct mtasts_decision *d)
 {
 	const struct mtasts_lookup *r = d->lookup;
-	char why[400] = "";
+	char why[400] = "", cache[240] = "";
 
 	if (d->verdict == MTASTS_VERDICT_DEFER &&
 	    r->cache_error.code != MTASTS_OK)
@@ -103,8 +103,15 @@ describe(struct mtasts_decision *d)
 	else if (r->error.code != MTASTS_OK)
 		snprintf(why, sizeof(why), " (%s: %.32s)",
 		    mtasts_status_name(r->status), r->error.name);
-	snprintf(d->reason, sizeof(d->reason), "%.253s: %s%s", r->domain,
-	    mtasts_verdict_name(d->verdict), why);
+	/* a cache that failed without deciding anything (io_error: the
+	 * answer was not kept, or not shared with the fleet) is said with
+	 * the decision: the operator's one line about it */
+	if (d->verdict != MTASTS_VERDICT_DEFER &&
+	    r->cache_error.code != MTASTS_OK)
+		snprintf(cache, sizeof(cache), "; cache: %.220s",
+		    r->cache_error.message);
+	snprintf(d->reason, sizeof(d->reason), "%.253s: %s%s%s", r->domain,
+	    mtasts_verdict_name(d->verdict), why, cache);
 }
 
 mtasts_code

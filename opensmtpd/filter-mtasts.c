@@ -353,6 +353,11 @@ rcpt_to(struct filter *f, const char *session, const char *token, char *address)
 		result(f, session, token, reply);
 		return;
 	}
+	/* a cache that failed without deferring (the fleet out of reach)
+	 * is said: the reason carries it */
+	if (d->verdict != MTASTS_VERDICT_DEFER &&
+	    d->lookup->cache_error.code != MTASTS_OK)
+		note("%s", d->reason);
 	switch (d->verdict) {
 	case MTASTS_VERDICT_ENFORCE:
 		/* the route names one of the allowed MX hosts (RFC 8461 §4.1)

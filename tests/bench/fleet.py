@@ -21,16 +21,13 @@ about the same moment.  All 3 x PROCS processes start at once:
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "world"))
-sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-os.environ.setdefault("MTASTS", "")  # test_fleet reads it at import
 from world import World, with_settings  # noqa: E402
 from https_server import Site  # noqa: E402
-from test_fleet import Redis  # noqa: E402
+from redis_server import Redis  # noqa: E402
 
 BUILD = os.path.join(HERE, "..", "..", "build")
 NODE_BENCH = os.path.join(BUILD, "tests", "bench", "node_bench")

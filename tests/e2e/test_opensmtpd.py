@@ -6,7 +6,6 @@ and whether over TLS, the queue, and the log lines."""
 import os
 import re
 import signal
-import smtplib
 import subprocess
 import sys
 import threading
@@ -106,15 +105,7 @@ class OpenSmtpd(unittest.TestCase):
         cls.mail.stop()
 
     def rcpt(self, domain):
-        """(code, text) of RCPT TO for bob@domain, and the message sent
-        when it was accepted."""
-        with smtplib.SMTP("127.0.0.1", 25, timeout=60) as s:
-            s.ehlo("client.example")
-            s.mail("alice@client.example")
-            code, text = s.rcpt(f"bob@{domain}")
-            if code == 250:
-                s.data(f"Subject: to {domain}\r\n\r\nhello\r\n")
-        return code, text.decode()
+        return opensmtpd.rcpt(domain)
 
     def wait_for(self, address, domain, seconds=15):
         deadline = time.time() + seconds

@@ -6,114 +6,17 @@ down, garbage, silent, a wrong password - with the default rule and
 with fleet_strict."""
 import json
 import os
-import shutil
-import socket
 import subprocess
 import threading
 import time
 import unittest
 
-from world import World, with_settings
+import redis_server
 from https_server import Site
+from redis_server import REDIS_CLI, Garbage, Redis
+from world import World, with_settings
 
 MTASTS = os.environ["MTASTS"]
-UNPACKED = "/var/cache/mtasts-test/redis/usr/bin"  # tools/deps puts it
-
-
-def redis_tool(name):
-    """Debian's redis-server/redis-cli: as tools/deps unpacks them, or
-    installed."""
-    path = os.path.join(UNPACKED, name)
-    if os.access(path, os.X_OK):
-        return path
-    return shutil.which(name)
-
-
-REDIS_SERVER = os.environ.get("MTASTS_REDIS_SERVER") or redis_tool(
-    "redis-server")
-REDIS_CLI = redis_tool("redis-cli")
-
-
-class Redis:
-    """A redis-server on a unix socket in directory, no port, nothing
-    saved."""
-
-    def __init__(self, directory, password=None, args=()):
-        os.makedirs(directory, exist_ok=True)
-        self.socket = os.path.join(directory, "redis.sock")
-        args = [REDIS_SERVER, "--port", "0", "--unixsocket", self.socket,
-                "--save", "", "--appendonly", "no", "--dir", directory,
-                "--logfile", "redis.log", *args]
-        if password:
-            args += ["--requirepass", password]
-        self.password = password
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
-        for _ in range(500):
-            try:
-                with socket.socket(socket.AF_UNIX) as s:
-                    s.connect(self.socket)
-                return
-            except OSError:
-                time.sleep(0.01)
-        raise RuntimeError("redis-server did not start")
-
-    def cli(self, *args):
-        env = dict(os.environ)
-        if self.password:
-            env["REDISCLI_AUTH"] = self.password
-        return subprocess.run([REDIS_CLI, "-s", self.socket, *args],
-                              capture_output=True, text=True, env=env,
-                              check=True, timeout=10).stdout
-
-    def stats(self):
-        """INFO's counters, as ints where they are."""
-        out = {}
-        for line in self.cli("INFO", "all").splitlines():
-            if ":" in line and not line.startswith("#"):
-                k, v = line.split(":", 1)
-                out[k] = int(v) if v.strip().isdigit() else v.strip()
-        return out
-
-    def stop(self):
-        self.proc.kill()
-        self.proc.wait()
-
-
-class Garbage:
-    """A TCP server on loopback that speaks no Redis: it answers every
-    connection with bytes (or, with silent, with nothing)."""
-
-    def __init__(self, answer=b"", silent=False):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.answer, self.silent = answer, silent
-        self.conns = []
-        threading.Thread(target=self._run, daemon=True).start()
-
-    def _run(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(c)
-            threading.Thread(target=self._answer, args=(c,),
-                             daemon=True).start()
-
-    def _answer(self, c):
-        if not self.silent:
-            try:
-                c.recv(4096)
-                c.sendall(self.answer)
-            except OSError:
-                pass
-
-    def stop(self):
-        self.sock.close()
-        for c in self.conns:
-            c.close()
 
 
 class Stream(Garbage):
@@ -155,9 +58,9 @@ def flood(chunk, total):
         yield chunk
 
 
-@unittest.skipUnless(REDIS_SERVER and REDIS_CLI,
+@unittest.skipUnless(redis_server.available(),
                      "no redis-server/redis-cli: tools/deps unpacks Debian's "
-                     "into " + UNPACKED)
+                     "into " + redis_server.UNPACKED)
 class Fleet(unittest.TestCase):
     def setUp(self):
         self.world = World(scenarios={})

@@ -137,8 +137,15 @@ def tlsrpt_spool():
 
 
 class Exim:
-    def __init__(self, directory, config_text):
+    """One Exim.  By default its directories are laid over Exim's own in
+    the caller's mount namespace (one Exim at a time); private: each of
+    its commands runs in a mount namespace of its own where they are, so
+    that several Exims (a fleet's nodes) run side by side, each with its
+    configuration, spool and log."""
+
+    def __init__(self, directory, config_text, private=False):
         self.dir = directory
+        self.private = private
         etc = os.path.join(directory, "etc")
         self.spool = os.path.join(directory, "spool")
         self.logdir = os.path.join(directory, "log")
@@ -149,12 +156,26 @@ class Exim:
             os.chown(d, user.pw_uid, user.pw_gid)
         self.config_file = os.path.join(etc, "exim4.conf")
         self.configure(config_text)
-        bind(etc, "/etc/exim4")
-        bind(self.spool, "/var/spool/exim4")
-        bind(self.logdir, "/var/log/exim4")
-        p = subprocess.run([EXIM, "-bV"], capture_output=True, text=True)
+        self.binds = ((etc, "/etc/exim4"), (self.spool, "/var/spool/exim4"),
+                      (self.logdir, "/var/log/exim4"))
+        if not private:
+            for source, target in self.binds:
+                bind(source, target)
+        p = subprocess.run(self.command("-bV"), capture_output=True,
+                           text=True)
         if p.returncode != 0:
             raise RuntimeError(p.stdout + p.stderr)
+
+    def command(self, *args):
+        """The command line that runs Exim with args, as this Exim."""
+        if not self.private:
+            return [EXIM, *args]
+        # the targets made first: a tmpfs laid over /var/spool since
+        # (OpenSMTPD's) hides Exim's
+        mounts = " && ".join(f"mkdir -p {target} && mount --bind {source} "
+                             f"{target}" for source, target in self.binds)
+        return ["unshare", "--mount", "--propagation", "private", "--",
+                "sh", "-c", mounts + ' && exec "$@"', "sh", EXIM, *args]
 
     def configure(self, config_text):
         """The configuration every later command reads."""
@@ -168,7 +189,7 @@ class Exim:
         rcpts = rcpt if isinstance(rcpt, list) else [rcpt]
         msg = (f"From: {sender}\nTo: {', '.join(rcpts)}\nSubject: "
                f"{subject}\n\nHello {rcpts[0]}.\n")
-        p = subprocess.run([EXIM, "-odf", "-v", "-f", sender, *rcpts],
+        p = subprocess.run(self.command("-odf", "-v", "-f", sender, *rcpts),
                            input=msg, capture_output=True, text=True,
                            timeout=120)
         m = re.search(MSGID, p.stdout + p.stderr)
@@ -184,7 +205,8 @@ class Exim:
 
     def queue(self):
         """Ids of the messages waiting in the queue."""
-        p = subprocess.run([EXIM, "-bp"], capture_output=True, text=True)
+        p = subprocess.run(self.command("-bp"), capture_output=True,
+                           text=True)
         return re.findall(MSGID, p.stdout)
 
     def mainlog(self, msgid=None):

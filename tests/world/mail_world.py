@@ -57,6 +57,12 @@ class MailWorld:
         """[tls] for each message the sink at address got for domain."""
         return [m.tls for m in self.sinks[address].received(domain)]
 
+    def everywhere(self, domain):
+        """{sink address: [tls] of each message} of every sink that got
+        mail for domain."""
+        return {a: self.got(a, domain) for a in self.sinks
+                if self.got(a, domain)}
+
     def stop(self):
         for s in self.sinks.values():
             s.stop()

@@ -11,6 +11,7 @@ played by a thread here, running the same command."""
 import os
 import re
 import shutil
+import smtplib
 import socket
 import subprocess
 import tempfile
@@ -55,6 +56,18 @@ def _namespace_files():
 
 
 _namespace_files()
+
+
+def rcpt(domain):
+    """(code, text) of RCPT TO bob@domain at the OpenSMTPD of this
+    namespace (port 25), and the message sent when it was accepted."""
+    with smtplib.SMTP("127.0.0.1", 25, timeout=60) as s:
+        s.ehlo("client.example")
+        s.mail("alice@client.example")
+        code, text = s.rcpt(f"bob@{domain}")
+        if code == 250:
+            s.data(f"Subject: to {domain}\r\n\r\nhello\r\n")
+    return code, text.decode()
 
 
 class Smtpd:
