@@ -464,36 +464,59 @@ held_slot(struct redis_store *s, const char *domain)
 }
 
 int
+redis_take(struct redis_store *s, const char *key, long ms,
+    struct mtasts_error *err)
+{
+	char px[24];
+	const char *argv[] = {"SET", key, s->token, "NX", "PX", px};
+	redisReply *r;
+	bool taken;
+
+	snprintf(px, sizeof(px), "%ld", ms);
+	if ((r = redis_run(s, 6, argv, NULL, err)) == NULL)
+		return -1;
+	if (r->type != REDIS_REPLY_STATUS && r->type != REDIS_REPLY_NIL) {
+		redis_garbage(s, r, "SET", err);
+		return -1;
+	}
+	taken = r->type == REDIS_REPLY_STATUS;
+	redis_free(s, r);
+	return taken ? 1 : 0;
+}
+
+void
+redis_let_go(struct redis_store *s, const char *key)
+{
+	const char *argv[] = {"EVAL", unlock_script, "1", key, s->token};
+	struct mtasts_error err;
+
+	redis_free(s, redis_run(s, 5, argv, NULL, &err));
+}
+
+int
 redis_cache_lock(void *store, const char *domain, long timeout_ms)
 {
 	struct redis_store *s = store;
-	char key[KEY_MAX], px[24];
-	const char *argv[] = {"SET", key, s->token, "NX", "PX", px};
+	char key[KEY_MAX];
 	struct timespec pause = {0, 50 * 1000000};
 	struct mtasts_error err;
 	int64_t end = mono_ms() + timeout_ms;
 	char *slot = held_slot(s, NULL);
-	redisReply *r;
-	bool waited = false, taken;
+	bool waited = false;
+	int taken;
 
 	if (held_slot(s, domain) != NULL)
 		return 0; /* this opening holds it already, as LMDB's would */
 	if (slot == NULL)
 		return -1;
 	key_of(s, "lock", domain, key);
-	/* the holder's discovery takes as long as the wait for it may: a
-	 * holder that dies lets go when its lock expires */
-	snprintf(px, sizeof(px), "%ld", timeout_ms > 1000 ? timeout_ms : 1000);
 	for (;;) {
-		if ((r = redis_run(s, 6, argv, NULL, &err)) == NULL)
+		/* the holder's discovery takes as long as the wait for it
+		 * may: a holder that dies lets go when its lock expires */
+		taken = redis_take(
+		    s, key, timeout_ms > 1000 ? timeout_ms : 1000, &err);
+		if (taken < 0)
 			return -1;
-		if (r->type != REDIS_REPLY_STATUS &&
-		    r->type != REDIS_REPLY_NIL) {
-			redis_garbage(s, r, "SET", &err);
-			return -1;
-		}
-		taken = r->type == REDIS_REPLY_STATUS;
-		redis_free(s, r);
 		if (taken)
 			break;
 		if (mono_ms() >= end)
@@ -510,13 +533,11 @@ redis_cache_unlock(void *store, const char *domain)
 {
 	struct redis_store *s = store;
 	char key[KEY_MAX];
-	const char *argv[] = {"EVAL", unlock_script, "1", key, s->token};
-	struct mtasts_error err;
 	char *slot = held_slot(s, domain);
 
 	if (slot == NULL)
 		return; /* not taken: no round trip */
 	slot[0] = '\0';
 	key_of(s, "lock", domain, key);
-	redis_free(s, redis_run(s, 5, argv, NULL, &err));
+	redis_let_go(s, key);
 }
