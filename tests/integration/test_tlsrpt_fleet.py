@@ -26,6 +26,7 @@ from world import World, policy, with_settings
 MTASTS = os.environ["MTASTS"]
 TODAY = time.strftime("%Y-%m-%d", time.gmtime())
 YESTERDAY = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 86400))
+OLDER = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 3 * 86400))
 GOOD = "S1 good.example mx.good.example 192.0.2.25 192.0.2.1 1 1 -\n"
 PLAIN = "S1 good.example mx.good.example 192.0.2.25 192.0.2.2 0 0 -\n"
 WRONG = ("S1 good.example mx.good.example 192.0.2.25 192.0.2.3 1 0 "
@@ -220,19 +221,25 @@ class TlsRptFleet(unittest.TestCase):
         self.assertEqual(sts["success"], 20000)
 
     def test_redis_down_at_fold_time_loses_nothing(self):
-        """Redis down: the fold fails, saying so, and leaves the spool;
-        once Redis is back, its sessions are counted."""
+        """Redis down: the fold fails, saying so, and leaves the spool -
+        an older day's file too, which a fold removes once counted; once
+        Redis is back, their sessions are counted."""
         n1 = self.nodes[0]
         n1.spool(TODAY, GOOD, PLAIN)
-        size = os.path.getsize(n1.path(TODAY))
+        n1.spool(OLDER, GOOD, GOOD, WRONG)
+        sizes = [os.path.getsize(n1.path(d)) for d in (TODAY, OLDER)]
         self.redis.stop()
         rc, out, err = n1.run("show", "--json", "--date", TODAY)
         self.assertEqual(rc, 2, out)
         self.assertIn(f"fleet redis+unix://{self.redis.socket}", err)
-        self.assertEqual(os.path.getsize(n1.path(TODAY)), size)
+        self.assertEqual([os.path.getsize(n1.path(d))
+                          for d in (TODAY, OLDER)], sizes)
         self.redis = Redis(os.path.join(self.world.dir, "redis"))
         [sts] = n1.show()["good.example"]
         self.assertEqual((sts["success"], sts["failure"]), (1, 1))
+        [sts] = n1.show(OLDER)["good.example"]
+        self.assertEqual((sts["success"], sts["failure"]), (2, 1))
+        self.assertFalse(os.path.exists(n1.path(OLDER)))
 
     def test_lmdb_named_keeps_a_nodes_counts_its_own(self):
         """tlsrpt_backend = lmdb in a fleet: this node counts and reports
