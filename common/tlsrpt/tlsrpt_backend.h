@@ -40,6 +40,9 @@ struct tlsrpt_backend {
 	    const char *rua, struct mtasts_error *err);
 	void (*release)(void *store, const char *day, const char *domain,
 	    const char *rua);
+	mtasts_code (*folded)(void *store, int64_t now, struct mtasts_error *err);
+	int (*ready)(void *store, const char *day, int64_t now, char *who,
+	    size_t len, struct mtasts_error *err);
 };
 
 /* The backends, each in its own file. */

@@ -159,6 +159,24 @@ tlsrpt_store_release(struct tlsrpt_store *s, const char *day,
 		s->backend->release(s->store, day, domain, rua);
 }
 
+mtasts_code
+tlsrpt_store_folded(
+    struct tlsrpt_store *s, int64_t now, struct mtasts_error *err)
+{
+	if (s->backend->folded == NULL)
+		return MTASTS_OK;
+	return s->backend->folded(s->store, now, err);
+}
+
+int
+tlsrpt_store_ready(struct tlsrpt_store *s, const char *day, int64_t now,
+    char *who, size_t len, struct mtasts_error *err)
+{
+	if (s->backend->ready == NULL)
+		return 1;
+	return s->backend->ready(s->store, day, now, who, len, err);
+}
+
 /* A field of a key or row: printable, no spaces; "" becomes "-". */
 static bool
 field_ok(const char *f, size_t max)

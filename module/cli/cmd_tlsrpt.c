@@ -119,7 +119,7 @@ note(struct run *r, const char *day, const char *domain, const char *rua,
 	long long n = 0;
 
 	if (strcmp(result, "retry") == 0 || strcmp(result, "failed") == 0 ||
-	    strcmp(result, "error") == 0)
+	    strcmp(result, "error") == 0 || strcmp(result, "waiting") == 0)
 		r->problem = true;
 	run_state_get(&r->tally, result, &n);
 	run_state_set(&r->tally, result, n + 1);
@@ -294,10 +294,24 @@ static void
 send_day(struct run *r, const char *day)
 {
 	struct mtasts_error err;
-	json_t *domains = tlsrpt_store_day(r->store, day, NULL, &err), *list;
+	json_t *domains, *list;
 	const char *domain;
+	char who[80], why[200];
 
-	if (domains == NULL) {
+	/* in a fleet, not before every node counted its sessions of it */
+	switch (tlsrpt_store_ready(
+	    r->store, day, wall_now(), who, sizeof(who), &err)) {
+	case -1:
+		note(r, day, "-", DOMAIN_STATE, "error", err.message);
+		return;
+	case 0:
+		snprintf(why, sizeof(why),
+		    "fleet_node %s has not counted its sessions of the day yet",
+		    who);
+		note(r, day, "-", DOMAIN_STATE, "waiting", why);
+		return;
+	}
+	if ((domains = tlsrpt_store_day(r->store, day, NULL, &err)) == NULL) {
 		note(r, day, "-", DOMAIN_STATE, "error", err.message);
 		return;
 	}
@@ -485,7 +499,8 @@ cmd_tlsrpt(int argc, char **argv)
 		prune(&r, today);
 	/* what the deliveries spooled, counted in the store first; what
 	 * could not be counted does not keep what was from being sent */
-	if (tlsrpt_fold(ctx, r.store, today, &err) != MTASTS_OK) {
+	if (tlsrpt_fold(ctx, r.store, today, &err) != MTASTS_OK ||
+	    tlsrpt_store_folded(r.store, wall_now(), &err) != MTASTS_OK) {
 		fprintf(stderr, "mtasts tlsrpt: %s\n", err.message);
 		r.problem = true;
 		if (strcmp(what, "show") == 0) {

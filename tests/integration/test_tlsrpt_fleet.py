@@ -197,6 +197,39 @@ class TlsRptFleet(unittest.TestCase):
         # and let go of it once its state was written
         self.assertEqual(self.redis.cli("EXISTS", claim).strip(), "0")
 
+    def test_a_days_reports_wait_for_every_node(self):
+        """A node that counted lately, but not since the day ended, holds
+        the day's reports back (its sessions of the day would be
+        missing); once it has counted them, one report with the sum."""
+        n1, n2 = self.nodes[:2]
+        n1.spool(YESTERDAY, GOOD)
+        n2.spool(YESTERDAY, PLAIN)
+        sink = self.sink()
+        # n2 last counted its spool a minute before yesterday ended
+        late = int(time.time()) // 86400 * 86400 - 60
+        self.redis.cli("HSET", PREFIX + "nodes", "n2", str(late))
+        rc, out, err = n1.run("send", "--json")
+        self.assertEqual(rc, 1, err)
+        [(day, why)] = [(r["date"], r["why"])
+                        for r in json.loads(out)["reports"]
+                        if r["result"] == "waiting"]
+        self.assertEqual(day, YESTERDAY)
+        self.assertIn("fleet_node n2", why)
+        self.assertEqual(sink.received(), [])
+        n2.show(YESTERDAY)
+        rc, out, err = n1.run("send", "--json")
+        self.assertEqual(rc, 0, err)
+        self.assertIn(("good.example", RUA, "sent"), self.reports(out))
+        [got] = sink.received()
+        msg = email.message_from_bytes(got.data,
+                                       policy=email.policy.default)
+        [part] = [p for p in msg.iter_parts()
+                  if p.get_content_type() == "application/tlsrpt+gzip"]
+        report = json.loads(gzip.decompress(part.get_content()))
+        self.assertEqual(report["policies"][0]["summary"], {
+            "total-successful-session-count": 1,
+            "total-failure-session-count": 1})
+
     def test_a_fold_cut_short_is_redone_not_counted_twice(self):
         """A fold killed after its first batch (4096 lines) counted that
         batch with its offset; the next fold goes on from there: every

@@ -674,6 +674,47 @@ START_TEST(one_claim_per_report)
 }
 END_TEST
 
+/* A day's reports wait for every node active lately to count its
+ * sessions after the day ended; a node long silent does not hold them;
+ * a store of one host is always ready. */
+START_TEST(a_days_reports_wait_for_every_node)
+{
+	struct mtasts_config *one = config_of(REDIS, "fleet_node = a\n");
+	struct mtasts_config *two = config_of(REDIS, "fleet_node = b\n");
+	struct mtasts_config *alone = config("");
+	struct mtasts_error err;
+	struct tlsrpt_store *a = tlsrpt_store_open(one, &err);
+	struct tlsrpt_store *b = tlsrpt_store_open(two, &err);
+	struct tlsrpt_store *l = tlsrpt_store_open(alone, &err);
+	int64_t end = tlsrpt_day_start(DAY) + 86400;
+	char who[80] = "";
+
+	ck_assert(a != NULL && b != NULL && l != NULL);
+	ck_assert_int_eq(tlsrpt_store_folded(a, end + 10, &err), MTASTS_OK);
+	ck_assert_int_eq(tlsrpt_store_folded(b, end - 10, &err), MTASTS_OK);
+	ck_assert_int_eq(
+	    tlsrpt_store_ready(a, DAY, end + 100, who, sizeof(who), &err), 0);
+	ck_assert_str_eq(who, "b");
+	/* b silent for more than a day: not waited for */
+	ck_assert_int_eq(tlsrpt_store_ready(a, DAY,
+	                     end - 10 + TLSRPT_NODE_ACTIVE + 1, who,
+	                     sizeof(who), &err),
+	    1);
+	ck_assert_int_eq(tlsrpt_store_folded(b, end + 20, &err), MTASTS_OK);
+	ck_assert_int_eq(
+	    tlsrpt_store_ready(a, DAY, end + 100, who, sizeof(who), &err), 1);
+	ck_assert_int_eq(tlsrpt_store_folded(l, end - 10, &err), MTASTS_OK);
+	ck_assert_int_eq(
+	    tlsrpt_store_ready(l, DAY, end + 100, who, sizeof(who), &err), 1);
+	tlsrpt_store_close(a);
+	tlsrpt_store_close(b);
+	tlsrpt_store_close(l);
+	mtasts_config_free(one);
+	mtasts_config_free(two);
+	mtasts_config_free(alone);
+}
+END_TEST
+
 /* Redis gone: a fold fails, saying the fleet's address; nothing else. */
 START_TEST(a_fold_without_redis_fails_clearly)
 {
@@ -794,6 +835,7 @@ main(void)
 	tcase_add_test(tc, a_fold_commits_its_offset_with_its_counts);
 	tcase_add_test(tc, a_node_name_two_hosts_share_is_refused);
 	tcase_add_test(tc, one_claim_per_report);
+	tcase_add_test(tc, a_days_reports_wait_for_every_node);
 	tcase_add_test(tc, a_fold_without_redis_fails_clearly);
 	tcase_add_test(tc, keys_of_another_type_are_left_alone);
 	tcase_add_test(tc, days_are_utc);

@@ -17,6 +17,8 @@
  *   offset:NODE:DAY       how far NODE's spool file of DAY is counted
  *   node:NODE             the token of the host that is NODE
  *   state:DAY:DOMAIN      a hash: rua -> the report's delivery state
+ *   nodes                 a hash: node -> when it last counted its whole
+ *                         spool (a day's reports wait for every node)
  *   claim:DAY:DOMAIN:RHASH  the opening sending that report (SET NX PX)
  * A text that differs from the one its hash stands for (a collision) is
  * never merged with it, as in LMDB (lmdb_tlsrpt.c).
@@ -935,6 +937,61 @@ redis_tlsrpt_prune(void *store, const char *day, struct mtasts_error *err)
 	return rc;
 }
 
+static mtasts_code
+redis_tlsrpt_folded(void *store, int64_t now, struct mtasts_error *err)
+{
+	struct redis_tlsrpt *s = store;
+	char key[KEY_MAX], when[24];
+	const char *set[] = {"HSET", key, s->node, when};
+	const char *expire[] = {"EXPIRE", key, TTL};
+
+	snprintf(key, sizeof(key), "%snodes", s->prefix);
+	snprintf(when, sizeof(when), "%lld", (long long)now);
+	if (run_integer(s, 4, set, err) != MTASTS_OK)
+		return MTASTS_ERR_CACHE;
+	return run_integer(s, 3, expire, err);
+}
+
+/* Whether every node active lately counted its spool after day ended. */
+static int
+redis_tlsrpt_ready(void *store, const char *day, int64_t now, char *who,
+    size_t len, struct mtasts_error *err)
+{
+	struct redis_tlsrpt *s = store;
+	char key[KEY_MAX], node[80];
+	const char *argv[] = {"HGETALL", key};
+	int64_t end = tlsrpt_day_start(day) + 86400;
+	redisReply *r;
+	uint64_t t;
+	size_t i;
+	int ready = 1;
+
+	snprintf(key, sizeof(key), "%snodes", s->prefix);
+	if ((r = redis_run(s->link, 2, argv, NULL, err)) == NULL)
+		return -1;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0) {
+		redis_garbage(s->link, r, "HGETALL", err);
+		return -1;
+	}
+	for (i = 0; ready && i < r->elements; i += 2) {
+		const redisReply *n = r->element[i];
+
+		/* a name or time that does not read is no node's */
+		if (n->type != REDIS_REPLY_STRING || n->len >= sizeof(node) ||
+		    number_of(r->element[i + 1], &t) != 0)
+			continue;
+		memcpy(node, n->str, n->len);
+		node[n->len] = '\0';
+		if (!word_ok(node) || (int64_t)t < now - TLSRPT_NODE_ACTIVE ||
+		    (int64_t)t >= end)
+			continue;
+		snprintf(who, len, "%s", node);
+		ready = 0;
+	}
+	redis_free(s->link, r);
+	return ready;
+}
+
 static void
 claim_key(struct redis_tlsrpt *s, char *key, const char *day,
     const char *domain, const char *rua)
@@ -981,4 +1038,6 @@ const struct tlsrpt_backend redis_tlsrpt_backend = {
 	.prune = redis_tlsrpt_prune,
 	.claim = redis_tlsrpt_claim,
 	.release = redis_tlsrpt_release,
+	.folded = redis_tlsrpt_folded,
+	.ready = redis_tlsrpt_ready,
 };
