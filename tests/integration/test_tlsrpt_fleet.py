@@ -43,6 +43,14 @@ def free_port():
         return s.getsockname()[1]
 
 
+def report_of(mail):
+    """The JSON report a received mail carries."""
+    msg = email.message_from_bytes(mail.data, policy=email.policy.default)
+    [part] = [p for p in msg.iter_parts()
+              if p.get_content_type() == "application/tlsrpt+gzip"]
+    return json.loads(gzip.decompress(part.get_content()))
+
+
 class Node:
     """One mtasts host of the fleet: its own configuration, cache and
     spool, the world's DNS and policy hosts, the fleet's Redis."""
@@ -151,11 +159,7 @@ class TlsRptFleet(unittest.TestCase):
         self.assertEqual(results, [("good.example", RUA, "claimed"),
                                    ("good.example", RUA, "sent")])
         [got] = sink.received()
-        msg = email.message_from_bytes(got.data,
-                                       policy=email.policy.default)
-        [part] = [p for p in msg.iter_parts()
-                  if p.get_content_type() == "application/tlsrpt+gzip"]
-        report = json.loads(gzip.decompress(part.get_content()))
+        report = report_of(got)
         self.assertEqual(report["organization-name"], ORG)
         self.assertEqual(report["policies"][0]["summary"], {
             "total-successful-session-count": 3,
@@ -221,11 +225,7 @@ class TlsRptFleet(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertIn(("good.example", RUA, "sent"), self.reports(out))
         [got] = sink.received()
-        msg = email.message_from_bytes(got.data,
-                                       policy=email.policy.default)
-        [part] = [p for p in msg.iter_parts()
-                  if p.get_content_type() == "application/tlsrpt+gzip"]
-        report = json.loads(gzip.decompress(part.get_content()))
+        report = report_of(got)
         self.assertEqual(report["policies"][0]["summary"], {
             "total-successful-session-count": 1,
             "total-failure-session-count": 1})
