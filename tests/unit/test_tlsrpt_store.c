@@ -542,6 +542,7 @@ START_TEST(the_fleet_store_unless_lmdb_is_named)
 {
 	struct mtasts_config *fleet = config_of(REDIS, "");
 	struct mtasts_config *own = config_of(REDIS, "tlsrpt_backend = lmdb\n");
+	struct mtasts_config *alone = config("");
 	struct mtasts_error err;
 	struct tlsrpt_session x = session("example.com", NULL, "mx1.example.com");
 	struct tlsrpt_store *a, *b;
@@ -549,7 +550,7 @@ START_TEST(the_fleet_store_unless_lmdb_is_named)
 
 	ck_assert(tlsrpt_store_shared(fleet));
 	ck_assert(!tlsrpt_store_shared(own));
-	ck_assert(!tlsrpt_store_shared(config("")));
+	ck_assert(!tlsrpt_store_shared(alone));
 	ck_assert_ptr_nonnull(a = tlsrpt_store_open(own, &err));
 	ck_assert_ptr_nonnull(b = tlsrpt_store_open(fleet, &err));
 	ck_assert_int_eq(tlsrpt_store_add(a, DAY, &x, &err), MTASTS_OK);
@@ -560,6 +561,7 @@ START_TEST(the_fleet_store_unless_lmdb_is_named)
 	tlsrpt_store_close(b);
 	mtasts_config_free(fleet);
 	mtasts_config_free(own);
+	mtasts_config_free(alone);
 }
 END_TEST
 
