@@ -387,6 +387,17 @@ set_fleet_url(struct reader *r, const char *value)
 	return 0;
 }
 
+/* A word that goes into the fleet's keys: no ':' (which separates
+ * them), nothing Redis' glob patterns read. */
+static bool
+key_word(const char *value)
+{
+	return value[0] != '\0' && strlen(value) <= 64 &&
+	    strspn(value, "abcdefghijklmnopqrstuvwxyz"
+	                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+	        strlen(value);
+}
+
 /* The fleet's settings (store/redis/): -2 for another setting. */
 static int
 set_fleet(struct reader *r, const char *name, const char *value)
@@ -396,12 +407,12 @@ set_fleet(struct reader *r, const char *name, const char *value)
 	if (strcmp(name, "fleet") == 0)
 		return set_fleet_url(r, value);
 	if (strcmp(name, "fleet_name") == 0) /* a key prefix */
-		return strlen(value) <= 64 &&
-		        strspn(value, "abcdefghijklmnopqrstuvwxyz"
-		                      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
-		            strlen(value)
-		    ? set_string(&cfg->fleet_name, value)
-		    : -1;
+		return key_word(value) ? set_string(&cfg->fleet_name, value)
+		                       : -1;
+	/* names this node's spool offsets (redis_tlsrpt.c) */
+	if (strcmp(name, "fleet_node") == 0)
+		return key_word(value) ? set_string(&cfg->fleet_node, value)
+		                       : -1;
 	if (strcmp(name, "fleet_password_file") == 0)
 		return value[0] == '/'
 		    ? set_string(&cfg->fleet_password_file, value)
@@ -1006,6 +1017,7 @@ mtasts_config_free(struct mtasts_config *cfg)
 	free(cfg->fleet_host);
 	free(cfg->fleet_socket);
 	free(cfg->fleet_name);
+	free(cfg->fleet_node);
 	free(cfg->fleet_password_file);
 	for (i = 0; i < cfg->override_count; i++) {
 		size_t k;

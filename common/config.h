@@ -78,6 +78,7 @@ struct mtasts_config {
 	char *fleet_socket; /* FLEET_UNIX */
 	int fleet_db; /* SELECT, 0 by default */
 	char *fleet_name; /* the prefix of every key */
+	char *fleet_node; /* this node in the fleet's TLS-RPT; NULL: host name */
 	char *fleet_password_file; /* "USER PASSWORD" or "PASSWORD", or NULL */
 	bool fleet_strict; /* a local miss the fleet cannot answer: defer */
 	long fleet_timeout_ms; /* each connect and command */

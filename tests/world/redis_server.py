@@ -1,7 +1,8 @@
 """A real redis-server for the fleet's tests (issue 26): Debian's, as
 tools/deps unpacks it under /var/cache/mtasts-test/redis (or installed),
 started by the test on a unix socket or a loopback port, nothing saved;
-and a server that speaks no Redis at all."""
+and a server that speaks no Redis at all.  For the fleet's tests
+(test_fleet.py, test_tlsrpt_fleet.py, tests/e2e/test_fleet.py)."""
 import os
 import shutil
 import socket

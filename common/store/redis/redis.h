@@ -84,5 +84,12 @@ int redis_cache_lock(void *store, const char *domain, long timeout_ms);
 void redis_cache_unlock(void *store, const char *domain);
 int redis_cache_claim(void *store, const char *domain, long hold_ms);
 void redis_cache_unclaim(void *store, const char *domain);
+/* SET key NX with this opening's token, expiring after ms: 1 taken, 0
+ * another's, -1 with err set. */
+int redis_take(struct redis_store *s, const char *key, long ms,
+    struct mtasts_error *err);
+/* Deletes key if it still holds this opening's token (a compare and
+ * delete: not one a peer took after ours expired). */
+void redis_let_go(struct redis_store *s, const char *key);
 
 #endif

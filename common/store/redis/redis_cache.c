@@ -464,35 +464,43 @@ held_slot(struct redis_store *s, const char *domain)
 	return NULL;
 }
 
-/* SET <fleet_name>:KIND:<domain> token NX PX ms: 1 set, 0 held by
- * another, -1 not asked (the link failed, or garbage). */
-static int
-set_nx(struct redis_store *s, const char *kind, const char *domain, long ms)
+int
+redis_take(struct redis_store *s, const char *key, long ms,
+    struct mtasts_error *err)
 {
-	char key[KEY_MAX], px[24];
+	char px[24];
 	const char *argv[] = {"SET", key, s->token, "NX", "PX", px};
-	struct mtasts_error err;
 	redisReply *r;
-	int taken;
+	bool taken;
 
-	key_of(s, kind, domain, key);
 	snprintf(px, sizeof(px), "%ld", ms);
-	if ((r = redis_run(s, 6, argv, NULL, &err)) == NULL)
+	if ((r = redis_run(s, 6, argv, NULL, err)) == NULL)
 		return -1;
 	if (r->type != REDIS_REPLY_STATUS && r->type != REDIS_REPLY_NIL) {
-		redis_garbage(s, r, "SET", &err);
+		redis_garbage(s, r, "SET", err);
 		return -1;
 	}
 	taken = r->type == REDIS_REPLY_STATUS;
 	redis_free(s, r);
-	return taken;
+	return taken ? 1 : 0;
+}
+
+void
+redis_let_go(struct redis_store *s, const char *key)
+{
+	const char *argv[] = {"EVAL", unlock_script, "1", key, s->token};
+	struct mtasts_error err;
+
+	redis_free(s, redis_run(s, 5, argv, NULL, &err));
 }
 
 int
 redis_cache_lock(void *store, const char *domain, long timeout_ms)
 {
 	struct redis_store *s = store;
+	char key[KEY_MAX];
 	struct timespec pause = {0, 50 * 1000000};
+	struct mtasts_error err;
 	int64_t end = mono_ms() + timeout_ms;
 	char *slot = held_slot(s, NULL);
 	bool waited = false;
@@ -502,54 +510,57 @@ redis_cache_lock(void *store, const char *domain, long timeout_ms)
 		return 0; /* this opening holds it already, as LMDB's would */
 	if (slot == NULL)
 		return -1;
-	/* the holder's discovery takes as long as the wait for it may: a
-	 * holder that dies lets go when its lock expires */
-	while ((taken = set_nx(s, "lock", domain,
-	            timeout_ms > 1000 ? timeout_ms : 1000)) == 0) {
+	key_of(s, "lock", domain, key);
+	for (;;) {
+		/* the holder's discovery takes as long as the wait for it
+		 * may: a holder that dies lets go when its lock expires */
+		taken = redis_take(
+		    s, key, timeout_ms > 1000 ? timeout_ms : 1000, &err);
+		if (taken < 0)
+			return -1;
+		if (taken)
+			break;
 		if (mono_ms() >= end)
 			return -1;
 		nanosleep(&pause, NULL);
 		waited = true;
 	}
-	if (taken < 0)
-		return -1;
 	snprintf(slot, MTASTS_DOMAIN_MAX + 1, "%s", domain);
 	return waited ? 1 : 0;
-}
-
-/* "<fleet_name>:refresh:<domain>": which node refreshes it this time */
-int
-redis_cache_claim(void *store, const char *domain, long hold_ms)
-{
-	return set_nx(store, "refresh", domain, hold_ms);
-}
-
-/* DEL <fleet_name>:KIND:<domain> if this opening set it. */
-static void
-del_own(struct redis_store *s, const char *kind, const char *domain)
-{
-	char key[KEY_MAX];
-	const char *argv[] = {"EVAL", unlock_script, "1", key, s->token};
-	struct mtasts_error err;
-
-	key_of(s, kind, domain, key);
-	redis_free(s, redis_run(s, 5, argv, NULL, &err));
 }
 
 void
 redis_cache_unlock(void *store, const char *domain)
 {
 	struct redis_store *s = store;
+	char key[KEY_MAX];
 	char *slot = held_slot(s, domain);
 
 	if (slot == NULL)
 		return; /* not taken: no round trip */
 	slot[0] = '\0';
-	del_own(s, "lock", domain);
+	key_of(s, "lock", domain, key);
+	redis_let_go(s, key);
+}
+
+/* "<fleet_name>:refresh:<domain>": which node refreshes it this time */
+int
+redis_cache_claim(void *store, const char *domain, long hold_ms)
+{
+	struct redis_store *s = store;
+	struct mtasts_error err;
+	char key[KEY_MAX];
+
+	key_of(s, "refresh", domain, key);
+	return redis_take(s, key, hold_ms, &err);
 }
 
 void
 redis_cache_unclaim(void *store, const char *domain)
 {
-	del_own(store, "refresh", domain);
+	struct redis_store *s = store;
+	char key[KEY_MAX];
+
+	key_of(s, "refresh", domain, key);
+	redis_let_go(s, key);
 }
