@@ -109,11 +109,18 @@ class TlsRptFleet(unittest.TestCase):
         self.world.add("nopolicy.example", txt=None, site=None)
         self.world.zone.add("_smtp._tls.good.example", "TXT",
                             f"v=TLSRPTv1; rua={RUA}")
-        self.redis = Redis(os.path.join(self.world.dir, "redis"))
+        self.redis = self.start_redis()
         self.addCleanup(lambda: self.redis.stop())
         self.port = free_port()
-        self.nodes = [Node(self.world, self.redis, f"n{i}", self.port)
+        self.nodes = [Node(self.world, self.redis, f"n{i}", self.port,
+                           self.node_settings)
                       for i in (1, 2, 3)]
+
+    node_settings = ""  # more of each node's settings
+
+    def start_redis(self):
+        """The fleet's Redis (again, empty, after a test stopped it)."""
+        return Redis(os.path.join(self.world.dir, "redis"))
 
     def sink(self, **kw):
         sink = Sink("127.0.0.1", port=self.port, **kw)
@@ -267,12 +274,31 @@ class TlsRptFleet(unittest.TestCase):
         self.assertIn(f"fleet redis+unix://{self.redis.socket}", err)
         self.assertEqual([os.path.getsize(n1.path(d))
                           for d in (TODAY, OLDER)], sizes)
-        self.redis = Redis(os.path.join(self.world.dir, "redis"))
+        self.redis = self.start_redis()
         [sts] = n1.show()["good.example"]
         self.assertEqual((sts["success"], sts["failure"]), (1, 1))
         [sts] = n1.show(OLDER)["good.example"]
         self.assertEqual((sts["success"], sts["failure"]), (2, 1))
         self.assertFalse(os.path.exists(n1.path(OLDER)))
+
+    def test_days_past_keeping_are_pruned(self):
+        """send, 20 days on, deletes the days the store keeps no longer
+        (14 after they end): their counts, states and their name in the
+        days set (a node's offset expires on its own), and says nothing
+        of a failure."""
+        n1 = self.nodes[0]
+        n1.spool(OLDER, GOOD, WRONG)
+        n1.show(OLDER)
+        self.assertTrue(any(OLDER in k for k in self.tlsrpt_keys()))
+        p = subprocess.run(
+            [MTASTS, "tlsrpt", "send", "--json", "--config", n1.config],
+            capture_output=True, text=True, timeout=120,
+            env=dict(os.environ,
+                     MTASTS_TEST_NOW=str(int(time.time()) + 20 * 86400)))
+        self.assertNotIn("mtasts tlsrpt:", p.stderr)
+        self.assertFalse([k for k in self.tlsrpt_keys()
+                          if OLDER in k and ":offset:" not in k])
+        self.assertNotIn(OLDER, self.redis.cli("SMEMBERS", PREFIX + "days"))
 
     def test_lmdb_named_keeps_a_nodes_counts_its_own(self):
         """tlsrpt_backend = lmdb in a fleet: this node counts and reports
@@ -301,6 +327,27 @@ class TlsRptFleet(unittest.TestCase):
                 orgs[node.name] = json.load(f)["organization-name"]
         self.assertEqual(orgs, {"alone": "alone.sender.example",
                                 "named": "Named Org"})
+
+
+class TlsRptFleetAsItsAclUser(TlsRptFleet):
+    """The same, the nodes being the Redis user the package ships
+    (module/fleet-redis.conf.example, its prefix made this fleet's):
+    every command that folding, sending and pruning send, and those their
+    scripts run, is granted."""
+
+    def start_redis(self):
+        example = os.path.join(os.path.dirname(__file__), "..", "..",
+                               "module", "fleet-redis.conf.example")
+        conf = os.path.join(self.world.dir, "fleet-redis.conf")
+        with open(example) as f, open(conf, "w") as out:
+            out.write(f.read().replace(">CHANGE-ME", ">node-pw")
+                      .replace("~mtasts:*", f"~{ORG}:*"))
+        secret = os.path.join(self.world.dir, "fleet.secret")
+        with open(secret, "w") as f:
+            f.write("mtasts node-pw\n")
+        self.node_settings = f"fleet_password_file = {secret}\n"
+        return Redis(os.path.join(self.world.dir, "redis"),
+                     args=("--include", conf))
 
 
 if __name__ == "__main__":
