@@ -381,6 +381,11 @@ class Fleet(unittest.TestCase):
         self.assertEqual(r["refreshed"], 1)
         r = self.refresh(b, int(time.time()) + 43260)
         self.assertEqual(r["from_fleet"], 1)
+        p = subprocess.run([MTASTS, "cache", "fleet", "--config", a,
+                            "--json"], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0, p.stderr)  # SCAN, HMGET
+        self.assertEqual([e["domain"] for e in
+                          json.loads(p.stdout)["domains"]], [d])
         p = subprocess.run([MTASTS, "cache", "purge", d, "--config", a],
                            capture_output=True, text=True)  # DEL
         self.assertEqual(p.returncode, 0, p.stderr)
