@@ -31,6 +31,18 @@
 /* the elements of one array: a SCAN page holds about 500 */
 #define ELEMENTS_MAX 4096
 
+void
+redis_io_limit(redisReader *reader)
+{
+#if HIREDIS_MAJOR >= 1
+	/* 0.14's reader has no such limit: an array it is told of is
+	 * calloc'ed (address space, not memory, until REPLY_MAX fills it) */
+	reader->maxelements = ELEMENTS_MAX;
+#else
+	(void)reader;
+#endif
+}
+
 int
 redis_io_setup(redisContext *ctx)
 {
@@ -40,11 +52,7 @@ redis_io_setup(redisContext *ctx)
 		return -1;
 	/* hiredis then takes EAGAIN for "later", not for an error */
 	ctx->flags &= ~REDIS_BLOCK;
-#if HIREDIS_MAJOR >= 1
-	/* 0.14's reader has no such limit: an array it is told of is
-	 * calloc'ed (address space, not memory, until REPLY_MAX fills it) */
-	ctx->reader->maxelements = ELEMENTS_MAX;
-#endif
+	redis_io_limit(ctx->reader);
 	return 0;
 }
 

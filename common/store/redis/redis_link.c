@@ -3,12 +3,15 @@
  * command, with the password of fleet_password_file (read then, never
  * kept, never said), remade in a child after fork, and given up for a
  * while after a failure, so that a fleet in trouble costs a delivery one
- * fleet_timeout at most, never one per command.
+ * fleet_timeout at most, never one per command.  With Redis Sentinel the
+ * master is the one the sentinels name at each connection, checked with
+ * ROLE; the whole connection takes 3 fleet_timeout at most.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,21 +23,42 @@
 
 /* after a failure, commands fail at once for this long */
 #define RETRY_MS 30000
+/* ... or this long, with Sentinel, after a failure of the master the
+ * sentinels named: during a failover the next connection asks them again
+ * soon, to find the new master (doc/design.md) */
+#define FAILOVER_RETRY_MS 5000
+/* with Sentinel, in fleet_timeouts: the sentinels asked in turn, then
+ * the master's connection, AUTH, SELECT and ROLE */
+#define SENTINELS_STEPS 2
+#define MASTER_STEPS 1
 #define PASSWORD_MAX 1024
+
+/* An address for messages: an IPv6 one in brackets. */
+static void
+host_port(char *buf, size_t len, const char *host, int port)
+{
+	snprintf(buf, len, strchr(host, ':') != NULL ? "[%s]:%d" : "%s:%d",
+	    host, port);
+}
 
 /* Where the fleet is, for messages (never with a password). */
 static const char *
 where(const struct redis_store *s, char *buf, size_t len)
 {
 	const struct mtasts_config *cfg = s->cfg;
+	char at[280];
 
-	if (cfg->fleet == FLEET_UNIX)
+	if (cfg->fleet == FLEET_UNIX) {
 		snprintf(buf, len, "redis+unix://%s", cfg->fleet_socket);
-	else
-		snprintf(buf, len,
-		    strchr(cfg->fleet_host, ':') != NULL ? "redis://[%s]:%d"
-		                                         : "redis://%s:%d",
-		    cfg->fleet_host, cfg->fleet_port);
+	} else if (cfg->fleet == FLEET_SENTINEL) {
+		host_port(at, sizeof(at), s->master_host, s->master_port);
+		snprintf(buf, len, "redis-sentinel master %s%s%s",
+		    cfg->fleet_master, s->master_host[0] != '\0' ? " at " : "",
+		    s->master_host[0] != '\0' ? at : "");
+	} else {
+		host_port(at, sizeof(at), cfg->fleet_host, cfg->fleet_port);
+		snprintf(buf, len, "redis://%s", at);
+	}
 	return buf;
 }
 
@@ -47,18 +71,45 @@ redis_close(struct redis_store *s)
 }
 
 /* Fails the link with "fleet URL: what", and keeps the failure for the
- * commands of the next RETRY_MS. */
+ * commands of the next retry ms. */
+static void
+failed_for(struct redis_store *s, struct mtasts_error *err, const char *what,
+    int retry)
+{
+	char url[400], again[64] = "the sentinels asked at the next command";
+
+	redis_close(s);
+	if (retry > 0)
+		snprintf(again, sizeof(again), "not asked again for %d s",
+		    retry / 1000);
+	mtasts_error_set(err, MTASTS_ERR_CACHE, "fleet %s: %s (%s)",
+	    where(s, url, sizeof(url)), what, again);
+	s->down = *err;
+	s->down_until = mono_ms() + retry;
+}
+
+/* RETRY_MS, or FAILOVER_RETRY_MS when the sentinels answered: the
+ * master they named failed. */
 static void
 failed(struct redis_store *s, struct mtasts_error *err, const char *what)
 {
-	char url[300];
+	failed_for(s, err, what,
+	    s->cfg->fleet == FLEET_SENTINEL && s->master_host[0] != '\0'
+	        ? FAILOVER_RETRY_MS
+	        : RETRY_MS);
+}
 
-	redis_close(s);
-	mtasts_error_set(err, MTASTS_ERR_CACHE,
-	    "fleet %s: %s (not asked again for %d s)",
-	    where(s, url, sizeof(url)), what, RETRY_MS / 1000);
-	s->down = *err;
-	s->down_until = mono_ms() + RETRY_MS;
+/* The time one step may take: fleet_timeout, and while connecting no
+ * more than the connection has left. */
+static long
+step_ms(const struct redis_store *s)
+{
+	long ms = s->cfg->fleet_timeout_ms;
+	int64_t left = s->connect_end - mono_ms();
+
+	if (s->connect_end != 0 && left < ms)
+		ms = left > 1 ? (long)left : 1;
+	return ms;
 }
 
 /* For connecting: a host name is resolved before, outside it (hiredis'
@@ -66,7 +117,7 @@ failed(struct redis_store *s, struct mtasts_error *err, const char *what)
 static struct timeval
 deadline(const struct redis_store *s)
 {
-	long ms = s->cfg->fleet_timeout_ms;
+	long ms = step_ms(s);
 
 	return (struct timeval){ms / 1000, (ms % 1000) * 1000};
 }
@@ -78,8 +129,8 @@ command(struct redis_store *s, int argc, const char **argv, const size_t *len,
     struct mtasts_error *err)
 {
 	char why[200], what[300];
-	redisReply *reply = redis_io_command(s->api, s->ctx, argc, argv, len,
-	    s->cfg->fleet_timeout_ms, why, sizeof(why));
+	redisReply *reply = redis_io_command(
+	    s->api, s->ctx, argc, argv, len, step_ms(s), why, sizeof(why));
 
 	if (reply == NULL) {
 		/* timeout, reset, too much, or bytes that are no reply
@@ -190,29 +241,145 @@ authenticate(struct redis_store *s, struct mtasts_error *err)
 	return rc;
 }
 
+/*
+ * Asks sentinel i where the master is, without a password (Debian's
+ * sentinel has none; doc/design.md): REDIS_CHECK_OK with the master's
+ * numeric address and port in s, or another with why said.  Its answer
+ * is hostile input as any Redis's.
+ */
 static int
-connect_link(struct redis_store *s, struct mtasts_error *err)
+ask_sentinel(struct redis_store *s, size_t i, char *why, size_t len)
 {
 	const struct mtasts_config *cfg = s->cfg;
-	char db[16], what[300];
-	const char *select[2] = {"SELECT", db};
+	const char *argv[] = {
+	    "SENTINEL", "get-master-addr-by-name", cfg->fleet_master};
+	char host[REDIS_HOST_MAX], text[160];
+	redisContext *c = s->api->connect(cfg->fleet_sentinel_host[i],
+	    cfg->fleet_sentinel_port[i], deadline(s));
+	redisReply *r = NULL;
+	int port, rc = REDIS_CHECK_GARBAGE;
 
-	if (s->ctx != NULL && s->pid == getpid())
-		return 0;
-	/* a child's copy of its parent's connection is its parent's */
-	redis_close(s);
-	if (mono_ms() < s->down_until) {
-		*err = s->down;
+	if (c == NULL || c->err != 0)
+		snprintf(why, len, "cannot connect: %s",
+		    c != NULL ? c->errstr : "out of memory");
+	else if (redis_io_setup(c) != 0)
+		snprintf(why, len, "cannot set up the socket: %s",
+		    strerror(errno));
+	else if ((r = redis_io_command(s->api, c, 3, argv, NULL, step_ms(s),
+	              text, sizeof(text))) == NULL)
+		snprintf(why, len, "SENTINEL: %s", text);
+	else if (r->type == REDIS_REPLY_ERROR)
+		snprintf(why, len, "SENTINEL: the sentinel answered %s",
+		    said(r, text, sizeof(text)));
+	else if ((rc = redis_reply_master(r, host, &port, text,
+	              sizeof(text))) == REDIS_CHECK_NONE)
+		snprintf(why, len, "knows no master named %s",
+		    cfg->fleet_master);
+	else if (rc != REDIS_CHECK_OK)
+		snprintf(why, len, "SENTINEL: %s", text);
+	if (rc == REDIS_CHECK_OK) {
+		memcpy(s->master_host, host, sizeof(host));
+		s->master_port = port;
+	}
+	if (r != NULL)
+		s->api->free_reply(r);
+	if (c != NULL)
+		s->api->free(c);
+	return rc;
+}
+
+/* Appends to the text in buf. */
+static void __attribute__((format(printf, 3, 4)))
+append(char *buf, size_t size, const char *fmt, ...)
+{
+	size_t n = strlen(buf);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf + n, size - n, fmt, ap);
+	va_end(ap);
+}
+
+/* The master, from the first sentinel that names one: 0, or -1 with
+ * the link failed and what each sentinel asked said. */
+static int
+find_master(struct redis_store *s, struct mtasts_error *err)
+{
+	const struct mtasts_config *cfg = s->cfg;
+	char why[200], at[280], all[512] = "no sentinel named the master:";
+	size_t i;
+
+	s->master_host[0] = '\0';
+	for (i = 0; i < cfg->fleet_sentinels; i++) {
+		if (i > 0 && mono_ms() >= s->connect_end) {
+			append(all, sizeof(all),
+			    "; no time left for the %zu others",
+			    cfg->fleet_sentinels - i);
+			break;
+		}
+		if (ask_sentinel(s, i, why, sizeof(why)) == REDIS_CHECK_OK)
+			return 0;
+		host_port(at, sizeof(at), cfg->fleet_sentinel_host[i],
+		    cfg->fleet_sentinel_port[i]);
+		append(all, sizeof(all), "%s %s: %s", i > 0 ? ";" : "", at,
+		    why);
+	}
+	failed(s, err, all);
+	return -1;
+}
+
+/* The master the sentinels named must be one: a master just demoted,
+ * or one they have not heard of yet, is a replica now (ROLE). */
+static int
+check_role(struct redis_store *s, struct mtasts_error *err)
+{
+	const char *argv[] = {"ROLE"};
+	redisReply *r = command(s, 1, argv, NULL, err);
+	char what[300], text[200];
+	int rc;
+
+	if (r == NULL)
+		return -1;
+	rc = r->type == REDIS_REPLY_ERROR ? REDIS_CHECK_GARBAGE
+	                                  : redis_reply_role(r);
+	if (r->type == REDIS_REPLY_ERROR)
+		snprintf(what, sizeof(what), "ROLE: redis answered %s",
+		    said(r, text, sizeof(text)));
+	else if (rc == REDIS_CHECK_NONE)
+		snprintf(what, sizeof(what),
+		    "not a master (ROLE): a failover is under way");
+	else
+		snprintf(what, sizeof(what),
+		    "ROLE: not a reply of the expected form (type %d)",
+		    r->type);
+	s->api->free_reply(r);
+	if (rc != REDIS_CHECK_OK) {
+		failed(s, err, what);
 		return -1;
 	}
-	if (s->api == NULL && (s->api = hiredis_api(err)) == NULL) {
-		s->down = *err;
-		s->down_until = mono_ms() + RETRY_MS;
-		return -1;
+	return 0;
+}
+
+/* The connection's steps, each under step_ms(). */
+static int
+open_link(struct redis_store *s, struct mtasts_error *err)
+{
+	const struct mtasts_config *cfg = s->cfg;
+	const bool sentinel = cfg->fleet == FLEET_SENTINEL;
+	char db[16], what[300];
+	const char *select[2] = {"SELECT", db};
+	long ms = cfg->fleet_timeout_ms;
+
+	if (sentinel) {
+		s->connect_end = mono_ms() + SENTINELS_STEPS * ms;
+		if (find_master(s, err) != 0)
+			return -1;
+		s->connect_end = mono_ms() + MASTER_STEPS * ms;
 	}
 	s->ctx = cfg->fleet == FLEET_UNIX
 	    ? s->api->connect_unix(cfg->fleet_socket, deadline(s))
-	    : s->api->connect(cfg->fleet_host, cfg->fleet_port, deadline(s));
+	    : s->api->connect(sentinel ? s->master_host : cfg->fleet_host,
+	          sentinel ? s->master_port : cfg->fleet_port, deadline(s));
 	if (s->ctx == NULL || s->ctx->err != 0) {
 		snprintf(what, sizeof(what), "cannot connect: %s",
 		    s->ctx != NULL ? s->ctx->errstr : "out of memory");
@@ -232,7 +399,30 @@ connect_link(struct redis_store *s, struct mtasts_error *err)
 	if (cfg->fleet_db != 0 &&
 	    setup(s, 2, select, "redis refused SELECT", err) != 0)
 		return -1;
-	return 0;
+	return sentinel ? check_role(s, err) : 0;
+}
+
+static int
+connect_link(struct redis_store *s, struct mtasts_error *err)
+{
+	int rc;
+
+	if (s->ctx != NULL && s->pid == getpid())
+		return 0;
+	/* a child's copy of its parent's connection is its parent's */
+	redis_close(s);
+	if (mono_ms() < s->down_until) {
+		*err = s->down;
+		return -1;
+	}
+	if (s->api == NULL && (s->api = hiredis_api(err)) == NULL) {
+		s->down = *err;
+		s->down_until = mono_ms() + RETRY_MS;
+		return -1;
+	}
+	rc = open_link(s, err);
+	s->connect_end = 0;
+	return rc;
 }
 
 /*
@@ -293,8 +483,13 @@ run(struct redis_store *s, int argc, const char **argv, const size_t *len,
 		if (strncmp(text, "NOAUTH", 6) == 0 ||
 		    strncmp(text, "LOADING", 7) == 0) {
 			failed(s, err, what);
+		} else if (s->cfg->fleet == FLEET_SENTINEL &&
+		           strncmp(text, "READONLY", 8) == 0) {
+			/* a master demoted under us: the sentinels name the
+			 * new one at once, and ROLE keeps this one out */
+			failed_for(s, err, what, 0);
 		} else {
-			char url[300];
+			char url[400];
 
 			mtasts_error_set(err, MTASTS_ERR_CACHE, "fleet %s: %s",
 			    where(s, url, sizeof(url)), what);
