@@ -6,197 +6,32 @@ down, garbage, silent, a wrong password - with the default rule and
 with fleet_strict."""
 import json
 import os
-import shutil
-import socket
 import subprocess
 import threading
 import time
 import unittest
 
-from world import World, with_settings
-from https_server import Site
+from world import World
+from redis_world import (Garbage, Nodes, Redis, Stream, REDIS_CLI,
+                         REDIS_SERVER, UNPACKED, drip, flood)
 
 MTASTS = os.environ["MTASTS"]
-UNPACKED = "/var/cache/mtasts-test/redis/usr/bin"  # tools/deps puts it
-
-
-def redis_tool(name):
-    """Debian's redis-server/redis-cli: as tools/deps unpacks them, or
-    installed."""
-    path = os.path.join(UNPACKED, name)
-    if os.access(path, os.X_OK):
-        return path
-    return shutil.which(name)
-
-
-REDIS_SERVER = os.environ.get("MTASTS_REDIS_SERVER") or redis_tool(
-    "redis-server")
-REDIS_CLI = redis_tool("redis-cli")
-
-
-class Redis:
-    """A redis-server on a unix socket in directory, no port, nothing
-    saved."""
-
-    def __init__(self, directory, password=None):
-        os.makedirs(directory, exist_ok=True)
-        self.socket = os.path.join(directory, "redis.sock")
-        args = [REDIS_SERVER, "--port", "0", "--unixsocket", self.socket,
-                "--save", "", "--appendonly", "no", "--dir", directory,
-                "--logfile", "redis.log"]
-        if password:
-            args += ["--requirepass", password]
-        self.password = password
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
-        for _ in range(500):
-            try:
-                with socket.socket(socket.AF_UNIX) as s:
-                    s.connect(self.socket)
-                return
-            except OSError:
-                time.sleep(0.01)
-        raise RuntimeError("redis-server did not start")
-
-    def cli(self, *args):
-        env = dict(os.environ)
-        if self.password:
-            env["REDISCLI_AUTH"] = self.password
-        return subprocess.run([REDIS_CLI, "-s", self.socket, *args],
-                              capture_output=True, text=True, env=env,
-                              check=True, timeout=10).stdout
-
-    def stats(self):
-        """INFO's counters, as ints where they are."""
-        out = {}
-        for line in self.cli("INFO", "all").splitlines():
-            if ":" in line and not line.startswith("#"):
-                k, v = line.split(":", 1)
-                out[k] = int(v) if v.strip().isdigit() else v.strip()
-        return out
-
-    def stop(self):
-        self.proc.kill()
-        self.proc.wait()
-
-
-class Garbage:
-    """A TCP server on loopback that speaks no Redis: it answers every
-    connection with bytes (or, with silent, with nothing)."""
-
-    def __init__(self, answer=b"", silent=False):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.answer, self.silent = answer, silent
-        self.conns = []
-        threading.Thread(target=self._run, daemon=True).start()
-
-    def _run(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(c)
-            threading.Thread(target=self._answer, args=(c,),
-                             daemon=True).start()
-
-    def _answer(self, c):
-        if not self.silent:
-            try:
-                c.recv(4096)
-                c.sendall(self.answer)
-            except OSError:
-                pass
-
-    def stop(self):
-        self.sock.close()
-        for c in self.conns:
-            c.close()
-
-
-class Stream(Garbage):
-    """A TCP server on loopback that answers a command with head, then
-    with what feed yields, until the client goes or the test ends."""
-
-    def __init__(self, head, feed):
-        self.head, self.feed = head, feed
-        self.stopped = False
-        super().__init__()
-
-    def _answer(self, c):
-        try:
-            c.recv(4096)
-            c.sendall(self.head)
-            for chunk in self.feed():
-                if self.stopped:
-                    return
-                c.sendall(chunk)
-        except OSError:
-            pass
-
-    def stop(self):
-        self.stopped = True
-        super().stop()
-
-
-def drip(byte, every):
-    """One byte every so often: each read() is quick, the reply never
-    ends."""
-    while True:
-        time.sleep(every)
-        yield byte
-
-
-def flood(chunk, total):
-    """total bytes as fast as the client takes them, then silence."""
-    for _ in range(total // len(chunk)):
-        yield chunk
 
 
 @unittest.skipUnless(REDIS_SERVER and REDIS_CLI,
                      "no redis-server/redis-cli: tools/deps unpacks Debian's "
                      "into " + UNPACKED)
-class Fleet(unittest.TestCase):
+class Fleet(Nodes, unittest.TestCase):
     def setUp(self):
         self.world = World(scenarios={})
         self.redis = Redis(os.path.join(self.world.dir, "redis"))
 
+    def fleet_url(self):
+        return f"redis+unix://{self.redis.socket}"
+
     def tearDown(self):
         self.redis.stop()
         self.world.stop()
-
-    def node(self, name, fleet=True, **settings):
-        """The configuration of one node: the world's, with a cache of
-        its own and the fleet's settings."""
-        with open(self.world.config) as f:
-            text = f.read()
-        lines = [f"cache_dir = {os.path.join(self.world.dir, name)}"]
-        if fleet is True:
-            lines.append(f"fleet = redis+unix://{self.redis.socket}")
-        elif fleet:
-            lines.append(f"fleet = {fleet}")
-        lines += [f"{k} = {v}" for k, v in settings.items()]
-        path = os.path.join(self.world.dir, name + ".conf")
-        with open(path, "w") as f:
-            f.write(with_settings(text, "\n".join(lines)))
-        return path
-
-    def lookup(self, config, domain, timeout=60):
-        p = subprocess.run([MTASTS, "lookup", domain, "--config", config,
-                            "--json"], capture_output=True, timeout=timeout)
-        self.assertIn(p.returncode, (0, 1), p.stderr.decode())
-        r = json.loads(p.stdout)
-        r["_stderr"] = p.stderr.decode()
-        return r
-
-    def strip(self, domain):
-        """An attacker strips the TXT record; the policy host says 404."""
-        self.world.zone.remove("_mta-sts." + domain, "TXT")
-        host = "mta-sts." + domain
-        self.world.https.sites[host] = Site(
-            status=404, body="gone", cert=self.world.https.sites[host].cert)
 
     def test_a_node_keeps_the_policy_its_peer_learned(self):
         """RFC 8461 §5 across the fleet: node B never saw the domain, its
