@@ -194,6 +194,17 @@ class Fleet(Nodes, unittest.TestCase):
         self.assertLess(took, 2.5, r)
         self.assertIn("reply larger than", r["cache_error"]["message"])
 
+    def test_a_huge_array_is_refused_at_its_header(self):
+        """An array of 400 million elements announced: refused as the
+        header is read (hiredis 0.14 would allocate 3.2 GB for it and
+        wait for the elements), not at the deadline."""
+        d = "array.example"
+        self.world.add(d)
+        r, took, _ = self.hostile(Garbage(b"*400000000\r\n"), d)
+        self.assertRegex(r["cache_error"]["message"],
+                         "more than 4096 elements|out of range")
+        self.assertNotIn("no answer within", r["cache_error"]["message"])
+
     def test_endless_push_frames_cost_one_deadline(self):
         """RESP3 push frames, forever: hiredis 1.x would take each for
         news and read on."""
