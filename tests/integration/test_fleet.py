@@ -12,15 +12,13 @@ import time
 import unittest
 
 from world import World
-from redis_world import (Garbage, Nodes, Redis, Stream, REDIS_CLI,
-                         REDIS_SERVER, UNPACKED, drip, flood)
+from redis_world import (Garbage, Nodes, Redis, Stream, drip, flood,
+                         needs_redis)
 
 MTASTS = os.environ["MTASTS"]
 
 
-@unittest.skipUnless(REDIS_SERVER and REDIS_CLI,
-                     "no redis-server/redis-cli: tools/deps unpacks Debian's "
-                     "into " + UNPACKED)
+@needs_redis
 class Fleet(Nodes, unittest.TestCase):
     def setUp(self):
         self.world = World(scenarios={})

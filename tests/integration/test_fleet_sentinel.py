@@ -11,15 +11,13 @@ import time
 import unittest
 
 from world import World
-from redis_world import (Garbage, Nodes, Redis, Sentinel, REDIS_CLI,
-                         REDIS_SERVER, UNPACKED, free_port, wait_for)
+from redis_world import (Garbage, Nodes, Redis, Sentinel, free_port,
+                         needs_redis, wait_for)
 
 MASTER = "mymaster"
 
 
-@unittest.skipUnless(REDIS_SERVER and REDIS_CLI,
-                     "no redis-server/redis-cli: tools/deps unpacks Debian's "
-                     "into " + UNPACKED)
+@needs_redis
 class FleetSentinel(Nodes, unittest.TestCase):
     def setUp(self):
         self.world = World(scenarios={})

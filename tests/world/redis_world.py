@@ -9,6 +9,7 @@ import socket
 import subprocess
 import threading
 import time
+import unittest
 
 from https_server import Site
 from world import with_settings
@@ -28,6 +29,10 @@ def redis_tool(name):
 REDIS_SERVER = os.environ.get("MTASTS_REDIS_SERVER") or redis_tool(
     "redis-server")
 REDIS_CLI = redis_tool("redis-cli")
+# a test class that needs them
+needs_redis = unittest.skipUnless(
+    REDIS_SERVER and REDIS_CLI,
+    "no redis-server/redis-cli: tools/deps unpacks Debian's into " + UNPACKED)
 
 
 def free_port():
