@@ -27,7 +27,7 @@
 
 /* Settings given once per section (the others, lists, repeat). */
 struct seen {
-	char names[64][24]; /* 39 names are known, none over 19 bytes */
+	char names[64][32]; /* 40 names are known, none over 28 bytes */
 	size_t count;
 };
 
@@ -464,6 +464,10 @@ set_fleet(struct reader *r, const char *name, const char *value)
 	if (strcmp(name, "fleet_password_file") == 0)
 		return value[0] == '/'
 		    ? set_string(&cfg->fleet_password_file, value)
+		    : -1;
+	if (strcmp(name, "fleet_sentinel_password_file") == 0)
+		return value[0] == '/'
+		    ? set_string(&cfg->fleet_sentinel_password_file, value)
 		    : -1;
 	if (strcmp(name, "fleet_strict") == 0)
 		return parse_bool(value, &cfg->fleet_strict);
@@ -1067,6 +1071,7 @@ mtasts_config_free(struct mtasts_config *cfg)
 	free(cfg->fleet_socket);
 	free(cfg->fleet_name);
 	free(cfg->fleet_password_file);
+	free(cfg->fleet_sentinel_password_file);
 	for (i = 0; i < cfg->override_count; i++) {
 		size_t k;
 

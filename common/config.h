@@ -85,6 +85,7 @@ struct mtasts_config {
 	int fleet_sentinel_port[FLEET_SENTINELS_MAX];
 	size_t fleet_sentinels;
 	char *fleet_master;
+	char *fleet_sentinel_password_file; /* the sentinels' AUTH, or NULL */
 	int fleet_db; /* SELECT, 0 by default */
 	char *fleet_name; /* the prefix of every key */
 	char *fleet_password_file; /* "USER PASSWORD" or "PASSWORD", or NULL */

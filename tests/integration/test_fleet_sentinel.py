@@ -139,5 +139,33 @@ class FleetSentinel(Nodes, unittest.TestCase):
                          self.replica.cli("KEYS", "*"))
 
 
+    def test_a_sentinel_with_a_password(self):
+        """fleet_sentinel_password_file is the sentinels' (the master has
+        none here): without it the sentinel's NOAUTH is said, a wrong one
+        is said and never shown, the right one finds the master."""
+        s = Sentinel(os.path.join(self.world.dir, "locked"), self.master,
+                     MASTER, password="sentinel-pw")
+        self.addCleanup(s.stop)
+        url = f"redis-sentinel://127.0.0.1:{s.port}/{MASTER}"
+        secret = os.path.join(self.world.dir, "sentinel.secret")
+        d = "locked.example"
+        self.world.add(d)
+        r = self.lookup(self.node("a", fleet=url), d)
+        self.assertEqual(r["verdict"], "enforce")
+        self.assertIn("NOAUTH", r["cache_error"]["message"])
+        with open(secret, "w") as f:
+            f.write("s3cret-wrong-0451\n")
+        r = self.lookup(self.node("b", fleet=url,
+                                  fleet_sentinel_password_file=secret), d)
+        self.assertIn("refused the password of fleet_sentinel_password_file",
+                      r["cache_error"]["message"])
+        self.assertNotIn("s3cret", r["cache_error"]["message"])
+        with open(secret, "w") as f:
+            f.write("sentinel-pw\n")
+        r = self.lookup(self.node("c", fleet=url,
+                                  fleet_sentinel_password_file=secret), d)
+        self.assertNotIn("cache_error", r)
+        self.assertIn(f"mtasts:policy:{d}", self.master.cli("KEYS", "*"))
+
 if __name__ == "__main__":
     unittest.main()

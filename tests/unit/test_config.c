@@ -589,7 +589,17 @@ START_TEST(the_fleet_may_be_found_through_sentinels)
 	ck_assert_str_eq(cfg->fleet_sentinel_host[2], "127.0.0.7");
 	ck_assert_int_eq(cfg->fleet_sentinel_port[2], 5000);
 	ck_assert_str_eq(cfg->fleet_master, "my-master.1");
+	ck_assert_ptr_null(cfg->fleet_sentinel_password_file);
 	mtasts_config_free(cfg);
+	ck_assert_int_eq(load("[mtasts]\nfleet = redis-sentinel://s/m\n"
+	                      "fleet_sentinel_password_file = /etc/s\n",
+	                     &cfg, &err),
+	    MTASTS_OK);
+	ck_assert_str_eq(cfg->fleet_sentinel_password_file, "/etc/s");
+	mtasts_config_free(cfg);
+	ck_assert_int_eq(load("[mtasts]\nfleet_sentinel_password_file = s\n",
+	                     &cfg, &err),
+	    MTASTS_ERR_CONFIG);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		snprintf(text, sizeof(text), "[mtasts]\nfleet = %s\n", bad[i]);
 		ck_assert_msg(load(text, &cfg, &err) == MTASTS_ERR_CONFIG,

@@ -111,9 +111,10 @@ class Sentinel:
     """Debian's redis-server in Sentinel mode (redis-server CONF
     --sentinel: what the redis-sentinel package's binary is) on
     127.0.0.1:port, watching master (a Redis on a port) as name, with a
-    quorum of 1 and a failover after one second of silence."""
+    quorum of 1 and a failover after one second of silence (and
+    requirepass with password)."""
 
-    def __init__(self, directory, master, name="mymaster"):
+    def __init__(self, directory, master, name="mymaster", password=None):
         os.makedirs(directory, exist_ok=True)
         self.port = free_port()
         conf = os.path.join(directory, "sentinel.conf")
@@ -122,7 +123,9 @@ class Sentinel:
                     f"dir {directory}\nlogfile sentinel.log\n"
                     f"sentinel monitor {name} 127.0.0.1 {master.port} 1\n"
                     f"sentinel down-after-milliseconds {name} 1000\n"
-                    f"sentinel failover-timeout {name} 5000\n")
+                    f"sentinel failover-timeout {name} 5000\n" +
+                    (f"requirepass {password}\n" if password else ""))
+        self.password = password
         self.proc = subprocess.Popen([REDIS_SERVER, conf, "--sentinel"],
                                      stdout=subprocess.DEVNULL)
         wait_for(self._up, "redis-server --sentinel did not start", 5)
@@ -135,9 +138,12 @@ class Sentinel:
             return False
 
     def cli(self, *args):
+        env = dict(os.environ)
+        if self.password:
+            env["REDISCLI_AUTH"] = self.password
         return subprocess.run([REDIS_CLI, "-p", str(self.port), *args],
-                              capture_output=True, text=True, check=True,
-                              timeout=10).stdout
+                              capture_output=True, text=True, env=env,
+                              check=True, timeout=10).stdout
 
     def stop(self):
         self.proc.kill()

@@ -149,26 +149,24 @@ said(const redisReply *reply, char *buf, size_t len)
 	    reply->str != NULL && reply->len < 120 ? reply->len : 120);
 }
 
-/* The password file's "USER PASSWORD" or "PASSWORD", in buf: the
- * number of words (1 or 2) with *user and *password in buf, or -1. */
+/* The password file's "USER PASSWORD" or "PASSWORD" (the file of
+ * setting, at path), in buf: the number of words (1 or 2) with *user
+ * and *password in buf, or -1 with why said and buf wiped. */
 static int
-read_password(struct redis_store *s, char *buf, size_t size, char **user,
-    char **password, struct mtasts_error *err)
+read_password(const char *setting, const char *path, char *buf,
+    size_t size, char **user, char **password, char *why, size_t whylen)
 {
-	const char *path = s->cfg->fleet_password_file;
 	/* O_NONBLOCK: a FIFO put there never holds the delivery */
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	ssize_t n = fd < 0 ? -1 : read(fd, buf, size);
-	char what[600];
 	char *space;
 
 	if (fd >= 0)
 		close(fd);
 	if (n < 0 || (size_t)n >= size) {
-		snprintf(what, sizeof(what), "fleet_password_file %s: %s", path,
+		snprintf(why, whylen, "%s %s: %s", setting, path,
 		    n < 0 ? strerror(errno) : "too long");
 		explicit_bzero(buf, size);
-		failed(s, err, what);
 		return -1;
 	}
 	buf[n] = '\0';
@@ -181,13 +179,48 @@ read_password(struct redis_store *s, char *buf, size_t size, char **user,
 		*password = space + 1 + strspn(space + 1, " ");
 	}
 	if (**password == '\0' || (*user != NULL && **user == '\0')) {
-		snprintf(what, sizeof(what),
-		    "fleet_password_file %s: no password in it", path);
+		snprintf(why, whylen, "%s %s: no password in it", setting, path);
 		explicit_bzero(buf, size);
-		failed(s, err, what);
 		return -1;
 	}
 	return *user != NULL ? 2 : 1;
+}
+
+/* AUTH's arguments from a password file: argc, or -1 with why said. */
+static int
+auth_argv(const char *setting, const char *path, char *buf, size_t size,
+    const char *argv[3], char *why, size_t whylen)
+{
+	char *user, *password;
+	int words = read_password(
+	    setting, path, buf, size, &user, &password, why, whylen);
+
+	if (words < 0)
+		return -1;
+	argv[0] = "AUTH";
+	argv[1] = words == 2 ? user : password;
+	argv[2] = password;
+	return 1 + words;
+}
+
+/* Why a command of setup was refused: a status is taken; of an error
+ * only its first word is said (nothing of what was sent). */
+static bool
+refusal(const redisReply *reply, char *text, size_t len)
+{
+	size_t n;
+
+	if (reply->type == REDIS_REPLY_STATUS)
+		return false;
+	if (reply->type == REDIS_REPLY_ERROR && reply->str != NULL) {
+		n = strcspn(reply->str, " ");
+		if (n > reply->len)
+			n = reply->len;
+		mtasts_quote(text, len, reply->str, n < 40 ? n : 40);
+	} else {
+		snprintf(text, len, "not a status");
+	}
+	return true;
 }
 
 /* A command of the connection's own: AUTH, SELECT. */
@@ -197,23 +230,13 @@ setup(struct redis_store *s, int argc, const char **argv, const char *refused,
 {
 	redisReply *reply = command(s, argc, argv, NULL, err);
 	char what[400], text[200];
-	int ok;
+	bool no;
 
 	if (reply == NULL)
 		return -1;
-	ok = reply->type == REDIS_REPLY_STATUS;
-	/* only the error's first word: nothing of what was sent */
-	if (!ok && reply->type == REDIS_REPLY_ERROR && reply->str != NULL) {
-		size_t n = strcspn(reply->str, " ");
-
-		if (n > reply->len)
-			n = reply->len;
-		mtasts_quote(text, sizeof(text), reply->str, n < 40 ? n : 40);
-	} else {
-		snprintf(text, sizeof(text), "not a status");
-	}
+	no = refusal(reply, text, sizeof(text));
 	s->api->free_reply(reply);
-	if (!ok) {
+	if (no) {
 		snprintf(what, sizeof(what), "%s (%s)", refused, text);
 		failed(s, err, what);
 		return -1;
@@ -224,26 +247,63 @@ setup(struct redis_store *s, int argc, const char **argv, const char *refused,
 static int
 authenticate(struct redis_store *s, struct mtasts_error *err)
 {
-	char buf[PASSWORD_MAX], *user, *password;
-	const char *argv[3] = {"AUTH"};
-	int words, rc;
+	char buf[PASSWORD_MAX], why[600];
+	const char *argv[3];
+	int argc, rc;
 
 	if (s->cfg->fleet_password_file == NULL)
 		return 0;
-	if ((words = read_password(
-	         s, buf, sizeof(buf), &user, &password, err)) < 0)
+	if ((argc = auth_argv("fleet_password_file",
+	         s->cfg->fleet_password_file, buf, sizeof(buf), argv, why,
+	         sizeof(why))) < 0) {
+		failed(s, err, why);
 		return -1;
-	argv[1] = words == 2 ? user : password;
-	argv[2] = password;
-	rc = setup(s, 1 + words, argv,
+	}
+	rc = setup(s, argc, argv,
 	    "redis refused the password of fleet_password_file", err);
 	explicit_bzero(buf, sizeof(buf));
 	return rc;
 }
 
+/* AUTH with fleet_sentinel_password_file, on a sentinel's connection c:
+ * 0, or -1 with why said. */
+static int
+sentinel_auth(
+    struct redis_store *s, redisContext *c, char *why, size_t whylen)
+{
+	const char *path = s->cfg->fleet_sentinel_password_file;
+	char buf[PASSWORD_MAX], text[120];
+	const char *argv[3];
+	redisReply *r;
+	int argc;
+	bool no;
+
+	if (path == NULL)
+		return 0;
+	if ((argc = auth_argv("fleet_sentinel_password_file", path, buf,
+	         sizeof(buf), argv, why, whylen)) < 0)
+		return -1;
+	r = redis_io_command(
+	    s->api, c, argc, argv, NULL, step_ms(s), text, sizeof(text));
+	explicit_bzero(buf, sizeof(buf));
+	if (r == NULL) {
+		snprintf(why, whylen, "AUTH: %s", text);
+		return -1;
+	}
+	no = refusal(r, text, sizeof(text));
+	s->api->free_reply(r);
+	if (no)
+		snprintf(why, whylen,
+		    "the sentinel refused the password of "
+		    "fleet_sentinel_password_file (%s)",
+		    text);
+	return no ? -1 : 0;
+}
+
 /*
- * Asks sentinel i where the master is, without a password (Debian's
- * sentinel has none; doc/design.md): REDIS_CHECK_OK with the master's
+ * Asks sentinel i where the master is, with the password of
+ * fleet_sentinel_password_file or none (Debian's sentinel has none;
+ * doc/design.md): REDIS_CHECK_OK with the master's
  * numeric address and port in s, or another with why said.  Its answer
  * is hostile input as any Redis's.
  */
@@ -265,6 +325,8 @@ ask_sentinel(struct redis_store *s, size_t i, char *why, size_t len)
 	else if (redis_io_setup(c) != 0)
 		snprintf(why, len, "cannot set up the socket: %s",
 		    strerror(errno));
+	else if (sentinel_auth(s, c, why, len) != 0)
+		; /* said */
 	else if ((r = redis_io_command(s->api, c, 3, argv, NULL, step_ms(s),
 	              text, sizeof(text))) == NULL)
 		snprintf(why, len, "SENTINEL: %s", text);
