@@ -153,8 +153,8 @@ said(const redisReply *reply, char *buf, size_t len)
  * setting, at path), in buf: the number of words (1 or 2) with *user
  * and *password in buf, or -1 with why said and buf wiped. */
 static int
-read_password(const char *setting, const char *path, char *buf,
-    size_t size, char **user, char **password, char *why, size_t whylen)
+read_password(const char *setting, const char *path, char *buf, size_t size,
+    char **user, char **password, char *why, size_t whylen)
 {
 	/* O_NONBLOCK: a FIFO put there never holds the delivery */
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
@@ -179,7 +179,8 @@ read_password(const char *setting, const char *path, char *buf,
 		*password = space + 1 + strspn(space + 1, " ");
 	}
 	if (**password == '\0' || (*user != NULL && **user == '\0')) {
-		snprintf(why, whylen, "%s %s: no password in it", setting, path);
+		snprintf(
+		    why, whylen, "%s %s: no password in it", setting, path);
 		explicit_bzero(buf, size);
 		return -1;
 	}
@@ -268,8 +269,7 @@ authenticate(struct redis_store *s, struct mtasts_error *err)
 /* AUTH with fleet_sentinel_password_file, on a sentinel's connection c:
  * 0, or -1 with why said. */
 static int
-sentinel_auth(
-    struct redis_store *s, redisContext *c, char *why, size_t whylen)
+sentinel_auth(struct redis_store *s, redisContext *c, char *why, size_t whylen)
 {
 	const char *path = s->cfg->fleet_sentinel_password_file;
 	char buf[PASSWORD_MAX], text[120];
@@ -323,8 +323,8 @@ ask_sentinel(struct redis_store *s, size_t i, char *why, size_t len)
 		snprintf(why, len, "cannot connect: %s",
 		    c != NULL ? c->errstr : "out of memory");
 	else if (redis_io_setup(c) != 0)
-		snprintf(why, len, "cannot set up the socket: %s",
-		    strerror(errno));
+		snprintf(
+		    why, len, "cannot set up the socket: %s", strerror(errno));
 	else if (sentinel_auth(s, c, why, len) != 0)
 		; /* said */
 	else if ((r = redis_io_command(s->api, c, 3, argv, NULL, step_ms(s),
@@ -333,10 +333,10 @@ ask_sentinel(struct redis_store *s, size_t i, char *why, size_t len)
 	else if (r->type == REDIS_REPLY_ERROR)
 		snprintf(why, len, "SENTINEL: the sentinel answered %s",
 		    said(r, text, sizeof(text)));
-	else if ((rc = redis_reply_master(r, host, &port, text,
-	              sizeof(text))) == REDIS_CHECK_NONE)
-		snprintf(why, len, "knows no master named %s",
-		    cfg->fleet_master);
+	else if ((rc = redis_reply_master(
+	              r, host, &port, text, sizeof(text))) == REDIS_CHECK_NONE)
+		snprintf(
+		    why, len, "knows no master named %s", cfg->fleet_master);
 	else if (rc != REDIS_CHECK_OK)
 		snprintf(why, len, "SENTINEL: %s", text);
 	if (rc == REDIS_CHECK_OK) {
@@ -383,8 +383,8 @@ find_master(struct redis_store *s, struct mtasts_error *err)
 			return 0;
 		host_port(at, sizeof(at), cfg->fleet_sentinel_host[i],
 		    cfg->fleet_sentinel_port[i]);
-		append(all, sizeof(all), "%s %s: %s", i > 0 ? ";" : "", at,
-		    why);
+		append(
+		    all, sizeof(all), "%s %s: %s", i > 0 ? ";" : "", at, why);
 	}
 	failed(s, err, all);
 	return -1;
@@ -546,7 +546,7 @@ run(struct redis_store *s, int argc, const char **argv, const size_t *len,
 		    strncmp(text, "LOADING", 7) == 0) {
 			failed(s, err, what);
 		} else if (s->cfg->fleet == FLEET_SENTINEL &&
-		           strncmp(text, "READONLY", 8) == 0) {
+		    strncmp(text, "READONLY", 8) == 0) {
 			/* a master demoted under us: the sentinels name the
 			 * new one at once, and ROLE keeps this one out */
 			failed_for(s, err, what, 0);

@@ -49,8 +49,8 @@ redis_reply_entry(const redisReply *r, struct cache_entry *e)
 	    record->len > REDIS_RECORD_MAX || checked == INT64_MIN ||
 	    expires == INT64_MIN)
 		return REDIS_CHECK_DAMAGED;
-	if (record_decode(
-	        (const unsigned char *)record->str, record->len, e) != 0) {
+	if (record_decode((const unsigned char *)record->str, record->len, e) !=
+	    0) {
 		cache_entry_clear(e);
 		return REDIS_CHECK_DAMAGED;
 	}
@@ -92,8 +92,8 @@ text_of(const redisReply *r, char *buf, size_t len)
 }
 
 int
-redis_reply_master(const redisReply *r, char *host, int *port, char *why,
-    size_t whylen)
+redis_reply_master(
+    const redisReply *r, char *host, int *port, char *why, size_t whylen)
 {
 	unsigned char address[sizeof(struct in6_addr)];
 	char digits[8], *end;
@@ -111,8 +111,9 @@ redis_reply_master(const redisReply *r, char *host, int *port, char *why,
 	if (text_of(r->element[0], host, REDIS_HOST_MAX) != 0 ||
 	    (inet_pton(AF_INET, host, address) != 1 &&
 	        inet_pton(AF_INET6, host, address) != 1)) {
-		snprintf(why, whylen, "the master's address is not a numeric "
-		                      "IPv4 or IPv6 address");
+		snprintf(why, whylen,
+		    "the master's address is not a numeric "
+		    "IPv4 or IPv6 address");
 		return REDIS_CHECK_GARBAGE;
 	}
 	if (text_of(r->element[1], digits, sizeof(digits)) != 0 ||
