@@ -139,6 +139,22 @@ class FleetSentinel(Nodes, unittest.TestCase):
                          self.replica.cli("KEYS", "*"))
 
 
+    def test_a_sentinel_naming_a_dead_master_is_passed_over(self):
+        """A sentinel that has not heard of a failover names the old
+        master: the node tries the master the next sentinel names."""
+        dead = free_port()
+        stale = Garbage(f"*2\r\n$9\r\n127.0.0.1\r\n${len(str(dead))}\r\n"
+                        f"{dead}\r\n".encode())
+        self.addCleanup(stale.stop)
+        url = (f"redis-sentinel://127.0.0.1:{stale.port},"
+               f"127.0.0.1:{self.sentinels[0].port}/{MASTER}")
+        d = "stale.example"
+        self.world.add(d)
+        r = self.lookup(self.node("a", fleet=url), d)
+        self.assertEqual(r["verdict"], "enforce")
+        self.assertNotIn("cache_error", r)
+        self.assertIn(f"mtasts:policy:{d}", self.master.cli("KEYS", "*"))
+
     def test_a_sentinel_with_a_password(self):
         """fleet_sentinel_password_file is the sentinels' (the master has
         none here): without it the sentinel's NOAUTH is said, a wrong one

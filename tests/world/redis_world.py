@@ -111,8 +111,8 @@ class Sentinel:
     """Debian's redis-server in Sentinel mode (redis-server CONF
     --sentinel: what the redis-sentinel package's binary is) on
     127.0.0.1:port, watching master (a Redis on a port) as name, with a
-    quorum of 1 and a failover after one second of silence (and
-    requirepass with password)."""
+    quorum of 1 and a failover after 3 seconds of silence (a window
+    long enough for a test's lookups; and requirepass with password)."""
 
     def __init__(self, directory, master, name="mymaster", password=None):
         os.makedirs(directory, exist_ok=True)
@@ -122,7 +122,7 @@ class Sentinel:
             f.write(f"port {self.port}\nbind 127.0.0.1\n"
                     f"dir {directory}\nlogfile sentinel.log\n"
                     f"sentinel monitor {name} 127.0.0.1 {master.port} 1\n"
-                    f"sentinel down-after-milliseconds {name} 1000\n"
+                    f"sentinel down-after-milliseconds {name} 3000\n"
                     f"sentinel failover-timeout {name} 5000\n" +
                     (f"requirepass {password}\n" if password else ""))
         self.password = password

@@ -5,7 +5,8 @@
  * while after a failure, so that a fleet in trouble costs a delivery one
  * fleet_timeout at most, never one per command.  With Redis Sentinel the
  * master is the one the sentinels name at each connection, checked with
- * ROLE; the whole connection takes 3 fleet_timeout at most.
+ * ROLE (the next sentinel's master when it fails); the whole connection
+ * takes 3 fleet_timeout at most.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,10 +28,10 @@
  * sentinels named: during a failover the next connection asks them again
  * soon, to find the new master (doc/design.md) */
 #define FAILOVER_RETRY_MS 5000
-/* with Sentinel, in fleet_timeouts: the sentinels asked in turn, then
- * the master's connection, AUTH, SELECT and ROLE */
-#define SENTINELS_STEPS 2
-#define MASTER_STEPS 1
+/* with Sentinel, the whole connection, in fleet_timeouts: the sentinels
+ * asked in turn, the masters they name connected to, AUTH, SELECT and
+ * ROLE, each step under one fleet_timeout at most */
+#define SENTINEL_CONNECT_STEPS 3
 #define PASSWORD_MAX 1024
 
 /* An address for messages: an IPv6 one in brackets. */
@@ -362,29 +363,32 @@ append(char *buf, size_t size, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* The master, from the first sentinel that names one: 0, or -1 with
- * the link failed and what each sentinel asked said. */
+/* The master, from the first sentinel from *next on that names one: 0
+ * with *next the sentinel after it, or -1 with the link failed and what
+ * each sentinel asked said. */
 static int
-find_master(struct redis_store *s, struct mtasts_error *err)
+find_master(struct redis_store *s, size_t *next, struct mtasts_error *err)
 {
 	const struct mtasts_config *cfg = s->cfg;
 	char why[200], at[280], all[512] = "no sentinel named the master:";
 	size_t i;
 
 	s->master_host[0] = '\0';
-	for (i = 0; i < cfg->fleet_sentinels; i++) {
+	for (i = *next; i < cfg->fleet_sentinels; i++) {
 		if (i > 0 && mono_ms() >= s->connect_end) {
 			append(all, sizeof(all),
 			    "; no time left for the %zu others",
 			    cfg->fleet_sentinels - i);
 			break;
 		}
-		if (ask_sentinel(s, i, why, sizeof(why)) == REDIS_CHECK_OK)
+		if (ask_sentinel(s, i, why, sizeof(why)) == REDIS_CHECK_OK) {
+			*next = i + 1;
 			return 0;
+		}
 		host_port(at, sizeof(at), cfg->fleet_sentinel_host[i],
 		    cfg->fleet_sentinel_port[i]);
-		append(
-		    all, sizeof(all), "%s %s: %s", i > 0 ? ";" : "", at, why);
+		append(all, sizeof(all), "%s %s: %s", i > *next ? ";" : "", at,
+		    why);
 	}
 	failed(s, err, all);
 	return -1;
@@ -422,22 +426,15 @@ check_role(struct redis_store *s, struct mtasts_error *err)
 	return 0;
 }
 
-/* The connection's steps, each under step_ms(). */
+/* The connection's steps, each under step_ms(), to the fleet's Redis or
+ * (sentinel) to the master the sentinels named. */
 static int
-open_link(struct redis_store *s, struct mtasts_error *err)
+open_master(struct redis_store *s, bool sentinel, struct mtasts_error *err)
 {
 	const struct mtasts_config *cfg = s->cfg;
-	const bool sentinel = cfg->fleet == FLEET_SENTINEL;
 	char db[16], what[300];
 	const char *select[2] = {"SELECT", db};
-	long ms = cfg->fleet_timeout_ms;
 
-	if (sentinel) {
-		s->connect_end = mono_ms() + SENTINELS_STEPS * ms;
-		if (find_master(s, err) != 0)
-			return -1;
-		s->connect_end = mono_ms() + MASTER_STEPS * ms;
-	}
 	s->ctx = cfg->fleet == FLEET_UNIX
 	    ? s->api->connect_unix(cfg->fleet_socket, deadline(s))
 	    : s->api->connect(sentinel ? s->master_host : cfg->fleet_host,
@@ -462,6 +459,52 @@ open_link(struct redis_store *s, struct mtasts_error *err)
 	    setup(s, 2, select, "redis refused SELECT", err) != 0)
 		return -1;
 	return sentinel ? check_role(s, err) : 0;
+}
+
+/*
+ * Through Sentinel: the master the first sentinel names, or when it
+ * fails (down, not a master) the one the next sentinel names - during a
+ * failover a sentinel that has not heard of it yet still names the old
+ * master.  The failure said is the last master's, kept FAILOVER_RETRY_MS.
+ */
+static int
+open_through_sentinels(struct redis_store *s, struct mtasts_error *err)
+{
+	const struct mtasts_config *cfg = s->cfg;
+	struct mtasts_error last;
+	char failed_host[REDIS_HOST_MAX] = "";
+	int failed_port = 0;
+	size_t next = 0;
+	bool tried = false;
+
+	s->connect_end =
+	    mono_ms() + SENTINEL_CONNECT_STEPS * cfg->fleet_timeout_ms;
+	while (next < cfg->fleet_sentinels && find_master(s, &next, err) == 0) {
+		/* a master that failed is not tried twice */
+		if (tried && s->master_port == failed_port &&
+		    strcmp(s->master_host, failed_host) == 0)
+			continue;
+		if (open_master(s, true, err) == 0)
+			return 0;
+		last = *err;
+		tried = true;
+		memcpy(failed_host, s->master_host, sizeof(failed_host));
+		failed_port = s->master_port;
+		if (mono_ms() >= s->connect_end)
+			break;
+	}
+	if (tried) {
+		*err = s->down = last;
+		s->down_until = mono_ms() + FAILOVER_RETRY_MS;
+	}
+	return -1;
+}
+
+static int
+open_link(struct redis_store *s, struct mtasts_error *err)
+{
+	return s->cfg->fleet == FLEET_SENTINEL ? open_through_sentinels(s, err)
+	                                       : open_master(s, false, err);
 }
 
 static int
