@@ -35,6 +35,16 @@ needs_redis = unittest.skipUnless(
     "no redis-server/redis-cli: tools/deps unpacks Debian's into " + UNPACKED)
 
 
+def redis_cli(args, password=None):
+    """redis-cli's output, the password given in its environment (never
+    on its command line)."""
+    env = dict(os.environ)
+    if password:
+        env["REDISCLI_AUTH"] = password
+    return subprocess.run([REDIS_CLI, *args], capture_output=True, text=True,
+                          env=env, check=True, timeout=10).stdout
+
+
 def free_port():
     """A loopback TCP port nobody listens on (now)."""
     with socket.socket() as s:
@@ -86,12 +96,7 @@ class Redis:
             return False
 
     def cli(self, *args):
-        env = dict(os.environ)
-        if self.password:
-            env["REDISCLI_AUTH"] = self.password
-        return subprocess.run([REDIS_CLI, "-s", self.socket, *args],
-                              capture_output=True, text=True, env=env,
-                              check=True, timeout=10).stdout
+        return redis_cli(["-s", self.socket, *args], self.password)
 
     def stats(self):
         """INFO's counters, as ints where they are."""
@@ -138,12 +143,7 @@ class Sentinel:
             return False
 
     def cli(self, *args):
-        env = dict(os.environ)
-        if self.password:
-            env["REDISCLI_AUTH"] = self.password
-        return subprocess.run([REDIS_CLI, "-p", str(self.port), *args],
-                              capture_output=True, text=True, env=env,
-                              check=True, timeout=10).stdout
+        return redis_cli(["-p", str(self.port), *args], self.password)
 
     def stop(self):
         self.proc.kill()
