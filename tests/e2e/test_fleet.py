@@ -19,16 +19,16 @@ import unittest
 import exim
 import netns
 import opensmtpd
-import redis_server
+import redis_world
 
-READY = exim.available() and redis_server.available()
+READY = exim.available() and redis_world.available()
 if READY:
     netns.enter(addrconfig=True)  # addrconfig: OpenSMTPD's resolver
 
 from exim import Exim, minimal_config  # noqa: E402
 from https_server import Site  # noqa: E402
 from mail_world import GOOD, PLAIN, PLAIN2, MailWorld  # noqa: E402
-from redis_server import Garbage, Redis  # noqa: E402
+from redis_world import Garbage, Redis  # noqa: E402
 from world import policy, with_settings  # noqa: E402
 
 SO = os.environ.get("MTASTS_EXIM_SO")

@@ -19,7 +19,7 @@ import time
 import unittest
 import zlib
 
-from redis_server import REDIS_CLI, REDIS_SERVER, UNPACKED, Redis
+from redis_world import REDIS_CLI, REDIS_SERVER, UNPACKED, Redis
 from smtp_sink import Sink
 from world import World, policy, with_settings
 

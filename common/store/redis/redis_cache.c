@@ -21,7 +21,6 @@
 #include "error.h"
 #include "redis.h"
 
-#define RECORD_MAX (128 * 1024) /* a policy body is at most 64 KiB */
 #define KEY_MAX (64 + 8 + MTASTS_DOMAIN_MAX + 1)
 #define EACH_MAX 1000000 /* domains one walk lists */
 /* SCAN rounds of one walk: EACH_MAX keys at 500 a round, and as many more */
@@ -120,44 +119,6 @@ redis_cache_close(void *store)
 	free(s);
 }
 
-/* The decimal int64 a reply holds, or INT64_MIN when it holds none. */
-static int64_t
-number_of(const redisReply *r)
-{
-	char buf[24], *end;
-	long long n;
-
-	if (r->type != REDIS_REPLY_STRING || r->len == 0 ||
-	    r->len >= sizeof(buf))
-		return INT64_MIN;
-	memcpy(buf, r->str, r->len);
-	buf[r->len] = '\0';
-	n = strtoll(buf, &end, 10);
-	return *end == '\0' ? (int64_t)n : INT64_MIN;
-}
-
-/* The hash's three fields into e: 0, or -1 when they do not make a
- * record (of another writer, damaged, or garbage). */
-static int
-entry_of(const redisReply *r, struct cache_entry *e)
-{
-	const redisReply *record = r->element[0];
-	const unsigned char *bytes = (const unsigned char *)record->str;
-	int64_t checked = number_of(r->element[1]);
-	int64_t expires = number_of(r->element[2]);
-
-	if (record->type != REDIS_REPLY_STRING || record->len > RECORD_MAX ||
-	    checked == INT64_MIN || expires == INT64_MIN)
-		return -1;
-	if (record_decode(bytes, record->len, e) != 0)
-		return -1;
-	/* what the script judges by is what the record says */
-	if (e->checked != checked ||
-	    (e->policy != NULL ? e->policy->expires : 0) != expires)
-		return -1;
-	return 0;
-}
-
 mtasts_code
 redis_cache_get(void *store, const char *domain, struct cache_entry *e,
     struct mtasts_error *err)
@@ -166,30 +127,23 @@ redis_cache_get(void *store, const char *domain, struct cache_entry *e,
 	char key[KEY_MAX];
 	const char *argv[] = {"HMGET", key, "record", "checked", "expires"};
 	redisReply *r;
-	size_t i, nils = 0;
+	int rc;
 
 	memset(e, 0, sizeof(*e));
 	key_of(s, "policy", domain, key);
 	if ((r = redis_run(s, 5, argv, NULL, err)) == NULL)
 		return MTASTS_ERR_CACHE;
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
+	if ((rc = redis_reply_entry(r, e)) == REDIS_CHECK_GARBAGE) {
 		redis_garbage(s, r, "HMGET", err);
 		return MTASTS_ERR_CACHE;
 	}
-	for (i = 0; i < 3; i++)
-		nils += r->element[i]->type == REDIS_REPLY_NIL;
-	if (nils == 3) {
-		redis_free(s, r);
+	redis_free(s, r);
+	if (rc == REDIS_CHECK_NONE)
 		return MTASTS_ERR_NOT_CACHED;
-	}
-	if (entry_of(r, e) != 0) {
-		redis_free(s, r);
-		cache_entry_clear(e);
+	if (rc == REDIS_CHECK_DAMAGED)
 		return mtasts_error_set(err, MTASTS_ERR_CACHE,
 		    "fleet: the record of %s is damaged or of another version",
 		    domain);
-	}
-	redis_free(s, r);
 	return MTASTS_OK;
 }
 
@@ -223,7 +177,7 @@ redis_cache_put_if_newer(void *store, const char *domain,
 	*wrote = false;
 	if (record_encode(e, &data, &len[4]) != 0)
 		return mtasts_error_set(err, MTASTS_ERR_NOMEM, "out of memory");
-	if (len[4] > RECORD_MAX) {
+	if (len[4] > REDIS_RECORD_MAX) {
 		free(data);
 		return mtasts_error_set(err, MTASTS_ERR_CACHE,
 		    "fleet: the record of %s is too large", domain);
@@ -327,7 +281,8 @@ scan(struct redis_store *s, struct names *names, struct mtasts_error *err)
 	char match[KEY_MAX], cursor[24] = "0";
 	const char *argv[] = {"SCAN", cursor, "MATCH", match, "COUNT", "500"};
 	size_t prefix, i, rounds = 0;
-	redisReply *r, *keys;
+	const redisReply *keys;
+	redisReply *r;
 
 	key_of(s, "policy", "*", match);
 	prefix = strlen(match) - 1;
@@ -339,15 +294,11 @@ scan(struct redis_store *s, struct names *names, struct mtasts_error *err)
 			    SCAN_ROUNDS_MAX);
 		if ((r = redis_run(s, 6, argv, NULL, err)) == NULL)
 			return MTASTS_ERR_CACHE;
-		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-		    r->element[0]->type != REDIS_REPLY_STRING ||
-		    r->element[0]->len >= sizeof(cursor) ||
-		    (keys = r->element[1])->type != REDIS_REPLY_ARRAY) {
+		if ((keys = redis_reply_scan(r, cursor, sizeof(cursor))) ==
+		    NULL) {
 			redis_garbage(s, r, "SCAN", err);
 			return MTASTS_ERR_CACHE;
 		}
-		memcpy(cursor, r->element[0]->str, r->element[0]->len);
-		cursor[r->element[0]->len] = '\0';
 		for (i = 0; i < keys->elements; i++)
 			if (names_add(names, keys->element[i], match,
 			        prefix) != 0) {

@@ -14,6 +14,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdbool.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -31,6 +33,54 @@
 /* the elements of one array: a SCAN page holds about 500 */
 #define ELEMENTS_MAX 4096
 
+/*
+ * hiredis makes an array's reply as soon as it reads its header, and
+ * allocates the elements it is told of: "*400000000" costs 3.2 GB of
+ * address space before one element came (0.14's reader has no limit of
+ * its own; fuzz_redis_reply found it).  So a reader's functions are
+ * hiredis' own but for arrays (maps, sets and pushes in 1.x) of more than
+ * ELEMENTS_MAX, which are refused: the reader fails (hiredis says "Out
+ * of memory"; we say why), and the link with it.
+ */
+#if HIREDIS_MAJOR >= 1
+typedef size_t elements_t;
+#else
+typedef int elements_t;
+#endif
+
+static redisReplyObjectFunctions limited;
+static void *(*hiredis_array)(const redisReadTask *, elements_t);
+static pthread_mutex_t limited_lock = PTHREAD_MUTEX_INITIALIZER;
+/* this thread's reader refused an array */
+static __thread bool refused;
+
+static void *
+limited_array(const redisReadTask *task, elements_t elements)
+{
+	if (elements > ELEMENTS_MAX) {
+		refused = true;
+		return NULL;
+	}
+	return hiredis_array(task, elements);
+}
+
+void
+redis_io_limit(redisReader *reader)
+{
+	/* a new reader has hiredis' one table of functions: copied once */
+	pthread_mutex_lock(&limited_lock);
+	if (hiredis_array == NULL) {
+		limited = *reader->fn;
+		hiredis_array = limited.createArray;
+		limited.createArray = limited_array;
+	}
+	pthread_mutex_unlock(&limited_lock);
+	reader->fn = &limited;
+#if HIREDIS_MAJOR >= 1
+	reader->maxelements = ELEMENTS_MAX;
+#endif
+}
+
 int
 redis_io_setup(redisContext *ctx)
 {
@@ -40,11 +90,7 @@ redis_io_setup(redisContext *ctx)
 		return -1;
 	/* hiredis then takes EAGAIN for "later", not for an error */
 	ctx->flags &= ~REDIS_BLOCK;
-#if HIREDIS_MAJOR >= 1
-	/* 0.14's reader has no such limit: an array it is told of is
-	 * calloc'ed (address space, not memory, until REPLY_MAX fills it) */
-	ctx->reader->maxelements = ELEMENTS_MAX;
-#endif
+	redis_io_limit(ctx->reader);
 	return 0;
 }
 
@@ -74,6 +120,9 @@ fail(redisContext *ctx, int waited, long timeout_ms, char *why, size_t len)
 		snprintf(why, len, "no answer within %ld ms", timeout_ms);
 	else if (waited < 0)
 		snprintf(why, len, "poll: %s", strerror(errno));
+	else if (refused)
+		snprintf(why, len, "an array of more than %d elements",
+		    ELEMENTS_MAX);
 	else
 		snprintf(why, len, "%s",
 		    ctx->errstr[0] != '\0' ? ctx->errstr : "lost");
@@ -90,6 +139,7 @@ redis_io_command(const struct hiredis_api *api, redisContext *ctx, int argc,
 	void *reply;
 	int done = 0, waited = 1;
 
+	refused = false;
 	if (api->append_argv(ctx, argc, argv, argvlen) != REDIS_OK)
 		return fail(ctx, 1, timeout_ms, why, whylen);
 	while (!done)
