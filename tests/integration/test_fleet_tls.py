@@ -9,6 +9,7 @@ read, never turned into a cleartext connection, and the rest is
 skipped."""
 import os
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -18,20 +19,19 @@ from redis_world import Garbage, Nodes, Redis, free_port, needs_redis
 MTASTS = os.environ["MTASTS"]
 
 
-def config_lint(text, directory):
-    path = os.path.join(directory, "lint.conf")
-    with open(path, "w") as f:
+def config_lint(text):
+    with tempfile.NamedTemporaryFile("w", suffix=".conf") as f:
         f.write(text)
-    return subprocess.run([MTASTS, "config-lint", "--config", path],
-                          capture_output=True, text=True, timeout=30)
+        f.flush()
+        return subprocess.run([MTASTS, "config-lint", "--config", f.name],
+                              capture_output=True, text=True, timeout=30)
 
 
 def build_has_tls():
     """Whether this build's hiredis has TLS: a rediss:// configuration
-    is read, or refused with the word of a build without."""
-    directory = os.environ.get("TMPDIR", "/tmp")
-    p = config_lint("[mtasts]\nfleet = rediss://localhost\n", directory)
-    return p.returncode == 0
+    is read (or refused: NoTls checks how)."""
+    return config_lint("[mtasts]\nfleet = rediss://localhost\n"
+                       ).returncode == 0
 
 
 HAS_TLS = build_has_tls()
@@ -42,8 +42,7 @@ class NoTls(unittest.TestCase):
     @unittest.skipIf(HAS_TLS, "this build's hiredis has TLS")
     def test_rediss_is_refused_where_hiredis_has_no_tls(self):
         """Debian 12: refused at once, with what to do instead."""
-        p = config_lint("[mtasts]\nfleet = rediss://localhost\n",
-                        os.environ.get("TMPDIR", "/tmp"))
+        p = config_lint("[mtasts]\nfleet = rediss://localhost\n")
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("rediss://: this build's hiredis has no TLS "
                       "(Debian 12); use a unix socket", p.stdout + p.stderr)
