@@ -157,6 +157,19 @@ class FleetTls(Nodes, unittest.TestCase):
                       r["cache_error"]["message"])
         self.assertLess(elapsed, 5)
 
+    def test_rediss_to_a_plain_port_fails_clearly(self):
+        """Redis answers a ClientHello as a command: no TLS, no command."""
+        self.port = free_port()
+        self.redis = Redis(os.path.join(self.world.dir, "redis"),
+                           port=self.port)
+        self.world.add("plain.example", txt=None, site=None)
+        r = self.lookup(self.tls_node("a"), "plain.example")
+        self.assertEqual((r["status"], r["verdict"]), ("not_found", "none"))
+        message = r["cache_error"]["message"]
+        self.assertIn("TLS handshake failed", message)
+        self.assertIn("is it Redis' TLS port?", message)
+        self.assertEqual(self.commands(), {})
+
     def test_plain_redis_to_the_tls_port_fails_clearly(self):
         self.scheme = "redis"
         self.refused(self.world.ca.issue("redis", ["localhost"]),

@@ -90,15 +90,15 @@ handshake_error(const struct mtasts_config *cfg, SSL *ssl, int e, char *why,
     size_t len)
 {
 	long verify = SSL_get_verify_result(ssl);
-	unsigned long last = ERR_peek_last_error();
+	const char *reason = ERR_reason_error_string(ERR_peek_last_error());
 
 	if (verify != X509_V_OK)
 		snprintf(why, len,
 		    "TLS: the server's certificate is refused: %s (CAs of %s)",
 		    X509_verify_cert_error_string(verify), ca_file(cfg));
-	else if (e == SSL_ERROR_SSL && last != 0)
+	else if (e == SSL_ERROR_SSL && reason != NULL)
 		snprintf(why, len, "TLS handshake failed: %s (is it Redis' "
-		    "TLS port?)", ERR_reason_error_string(last));
+		    "TLS port?)", reason);
 	else
 		snprintf(why, len, "TLS handshake failed: %s",
 		    errno != 0 ? strerror(errno)
