@@ -399,8 +399,7 @@ send_reports(struct run *r, const char *date, const char *today)
 static void
 keep_state(const struct run *r, int status)
 {
-	static const char *const results[] = {
-	    "sent", "retry", "failed", "skipped", "error"};
+	static const char *const results[] = TLSRPT_SEND_RESULTS;
 	struct run_state old, s = {0};
 	char path[4200];
 	long long n, last = 0;

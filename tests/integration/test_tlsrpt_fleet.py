@@ -165,6 +165,14 @@ class TlsRptFleet(unittest.TestCase):
                          if r[0] == "good.example")
         self.assertEqual(results, [("good.example", RUA, "claimed"),
                                    ("good.example", RUA, "sent")])
+        # what mtasts metrics says of each node's send
+        for n, (out, _) in zip((n2, n3), outs):
+            got = [r[2] for r in self.reports(out)
+                   if r[0] == "good.example"][0]
+            p = subprocess.run([MTASTS, "metrics", "--config", n.config],
+                               capture_output=True, text=True)
+            self.assertIn('mtasts_tlsrpt_send_last_reports{result="%s"} 1'
+                          % got, p.stdout)
         [got] = sink.received()
         report = report_of(got)
         self.assertEqual(report["organization-name"], ORG)
