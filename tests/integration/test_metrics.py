@@ -31,7 +31,8 @@ RESULTS = {"success", "starttls-not-supported", "certificate-host-mismatch",
            "validation-failure", "tlsa-invalid", "dnssec-invalid",
            "dane-required", "sts-policy-fetch-error", "sts-policy-invalid",
            "sts-webpki-invalid", "unrecorded", "other"}
-REPORT_RESULTS = {"sent", "retry", "failed", "skipped", "error"}
+REPORT_RESULTS = {"sent", "retry", "failed", "skipped", "error", "claimed",
+                  "waiting"}  # the last two: a fleet's store
 POLICY_TYPES = {"sts", "no-policy-found"}
 CODES = {"no_sts_record", "multi_sts_records", "invalid_sts_record",
          "invalid_sts_id", "invalid_sts_policy", "invalid_sts_version",
