@@ -185,7 +185,8 @@ class Metrics(unittest.TestCase):
                              outcome == "ok")
         # no domain of the world publishes _smtp._tls: each skipped
         for result, n in (("sent", 0), ("retry", 0), ("failed", 0),
-                          ("skipped", 4), ("error", 0)):
+                          ("skipped", 4), ("error", 0), ("claimed", 0),
+                          ("waiting", 0)):
             self.assertEqual(m.pop(("mtasts_tlsrpt_send_last_reports",
                                     (("result", result),))), n)
         # never a report delivered: absent, not 0; nothing else said
