@@ -645,6 +645,36 @@ START_TEST(a_peer_record_of_impossible_times_is_not_taken)
 }
 END_TEST
 
+/* Keys of their own for the longest names: a fleet_name of 64 and a
+ * domain of 253 characters still name one domain's claim, not two. */
+START_TEST(the_longest_names_have_keys_of_their_own)
+{
+	char name[65], one[254], other[254];
+	struct mtasts_error err = {0};
+	struct fixture f;
+
+	memset(name, 'n', 64);
+	name[64] = '\0';
+	/* 63 + 1 + 63 + 1 + 63 + 1 + 61 = 253 */
+	snprintf(one, sizeof(one), "%063d.%063d.%063d.%061d", 0, 0, 0, 1);
+	snprintf(other, sizeof(other), "%063d.%063d.%063d.%061d", 0, 0, 0, 2);
+	ck_assert_uint_eq(strlen(one), MTASTS_DOMAIN_MAX);
+	fixture_config(&f, "lmdb", true);
+	free(f.cfg->fleet_name);
+	f.cfg->fleet_name = strdup(name);
+	f.direct = &redis_cache_backend;
+	f.store = redis_cache_backend.open(f.cfg, &err);
+	ck_assert_ptr_nonnull(f.store);
+	ck_assert_int_eq(redis_cache_backend.claim(f.store, one, 1000), 1);
+	ck_assert_int_eq(redis_cache_backend.claim(f.store, other, 1000), 1);
+	ck_assert_int_eq(redis_cache_backend.lock(f.store, one, 100), 0);
+	ck_assert_int_eq(redis_cache_backend.lock(f.store, other, 100), 0);
+	redis_cache_backend.unlock(f.store, one);
+	redis_cache_backend.unlock(f.store, other);
+	fixture_close(&f);
+}
+END_TEST
+
 /* fleet_strict: a local miss the fleet cannot answer is an unreadable
  * cache, never "not cached" (lookups then defer a domain the network
  * says has no policy); what the local cache holds still answers. */
@@ -719,6 +749,7 @@ main(void)
 		tcase_add_test(fleet, a_damaged_fleet_record_may_hold_a_policy);
 		tcase_add_test(fleet, a_peer_record_never_ends_a_witness);
 		tcase_add_test(fleet, a_peer_record_of_impossible_times_is_not_taken);
+		tcase_add_test(fleet, the_longest_names_have_keys_of_their_own);
 		tcase_add_test(fleet, a_local_miss_asks_the_fleet);
 		tcase_add_test(fleet, fleet_strict_makes_an_unanswered_miss_an_error);
 		tcase_add_test(fleet, one_discovery_per_fleet);
