@@ -353,6 +353,27 @@ class Fleet(unittest.TestCase):
         self.assertEqual((r["refreshed"], r["from_fleet"]), (6, 0))
         self.assertEqual(self.policy_id(a, domains[0], now + 43200), "4")
 
+    def test_a_lapsed_claim_is_taken_over_and_let_go_of(self):
+        """A peer that claimed a domain's refresh and died (its claim
+        lapses) or let go without an answer: the node waiting for it
+        claims it, refreshes it at once rather than after a whole
+        discovery's wait, and lets go of that claim (held on, it would
+        make every other node wait out a discovery's time too)."""
+        d = "claimed.example"
+        self.world.add(d)
+        a = self.node("a")
+        self.lookup(a, d)
+        key = "mtasts:refresh:" + d
+        self.redis.cli("SET", key, "a-peer-that-died", "PX", "1000")
+        start = time.monotonic()
+        r = self.refresh(a, int(time.time()) + 43200)
+        took = time.monotonic() - start
+        self.assertEqual((r["refreshed"], r["from_fleet"]), (1, 0))
+        self.assertEqual(r["status"]["renewed"], 1)  # its TXT checked
+        self.assertEqual(self.redis.cli("EXISTS", key).strip(), "0")
+        # the wait for a peer is one discovery's: 2 * 2 + 2 + 3 + 1 s
+        self.assertLess(took, 6, "waited out the peer's whole time")
+
     def test_the_example_acl_is_enough(self):
         """The ACL user the docs give (module/fleet-redis.conf.example):
         every command a node sends passes, and nothing outside its
