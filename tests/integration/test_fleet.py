@@ -262,6 +262,23 @@ class Fleet(unittest.TestCase):
         self.assertLess(took, 2.5, r)
         self.assertIn("reply larger than", r["cache_error"]["message"])
 
+    def test_announced_arrays_cost_no_memory(self):
+        """Arrays announced, never sent: one of 200 million elements
+        (hiredis 0.14 allocates a pointer for each, then walks them all
+        to free them: 10 s and 1.5 GB for one lookup, 97 s and 15 GB for
+        2e9), and arrays nested a byte apart (hiredis 1.x follows them
+        down, an array of pointers each): refused at a cap on a reply's
+        elements, within the deadline, the process small."""
+        d = "arrays.example"
+        self.world.add(d)
+        for head, feed in ((b"*200000000\r\n", lambda: iter(())),
+                           (b"", lambda: flood(b"*4096\r\n" * 1024,
+                                               64 << 20))):
+            r, took, rss = self.hostile(Stream(head, feed), d)
+            self.assertLess(rss, 100 * 1024, r)
+            self.assertLess(took, 2.5, r)
+            self.assertIn("elements", r["cache_error"]["message"])
+
     def test_endless_push_frames_cost_one_deadline(self):
         """RESP3 push frames, forever: hiredis 1.x would take each for
         news and read on."""
