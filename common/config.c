@@ -27,7 +27,7 @@
 
 /* Settings given once per section (the others, lists, repeat). */
 struct seen {
-	char names[64][24]; /* 39 names are known, none over 19 bytes */
+	char names[64][32]; /* 40 names are known, none over 28 bytes */
 	size_t count;
 };
 
@@ -265,18 +265,17 @@ set_tlsrpt(struct mtasts_config *cfg, const char *name, const char *value)
 }
 
 /* The fleet's host: a DNS name, an IPv4 literal or an IPv6 one in
- * brackets; *rest is what follows it. */
+ * brackets, into host (of size 256); *rest is what follows it. */
 static int
-fleet_host(struct mtasts_config *cfg, const char *start, const char **rest)
+fleet_host(const char *start, char *host, const char **rest)
 {
 	unsigned char address[sizeof(struct in6_addr)];
-	char host[256];
 	bool v6 = start[0] == '[';
 	size_t n;
 
 	start += v6;
-	n = v6 ? strcspn(start, "]") : strcspn(start, ":/");
-	if (n == 0 || n >= sizeof(host) || (v6 && start[n] != ']'))
+	n = v6 ? strcspn(start, "]") : strcspn(start, ":/,");
+	if (n == 0 || n >= 256 || (v6 && start[n] != ']'))
 		return -1;
 	memcpy(host, start, n);
 	host[n] = '\0';
@@ -285,27 +284,41 @@ fleet_host(struct mtasts_config *cfg, const char *start, const char **rest)
 	                      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != n)
 		return -1;
 	*rest = start + n + v6;
-	return set_string(&cfg->fleet_host, host);
+	return 0;
 }
 
-/* [:PORT][/DB] after a redis:// host */
+/* [:PORT] after a host: *port (left as it is without one), *rest after */
 static int
-fleet_port_db(struct mtasts_config *cfg, const char *rest)
+fleet_port(const char **rest, long *port)
 {
+	const char *p = *rest;
 	char digits[8];
-	long port = 6379, db = 0;
 	size_t n;
 
-	if (rest[0] == ':') {
-		n = strspn(rest + 1, "0123456789");
-		if (n == 0 || n >= sizeof(digits))
-			return -1;
-		memcpy(digits, rest + 1, n);
-		digits[n] = '\0';
-		if (parse_whole(digits, 1, 65535, &port) != 0)
-			return -1;
-		rest += 1 + n;
-	}
+	if (p[0] != ':')
+		return 0;
+	n = strspn(p + 1, "0123456789");
+	if (n == 0 || n >= sizeof(digits))
+		return -1;
+	memcpy(digits, p + 1, n);
+	digits[n] = '\0';
+	if (parse_whole(digits, 1, 65535, port) != 0)
+		return -1;
+	*rest = p + 1 + n;
+	return 0;
+}
+
+/* HOST[:PORT][/DB] after redis:// */
+static int
+fleet_tcp(struct mtasts_config *cfg, const char *start)
+{
+	char host[256];
+	const char *rest;
+	long port = 6379, db = 0;
+
+	if (fleet_host(start, host, &rest) != 0 ||
+	    fleet_port(&rest, &port) != 0)
+		return -1;
 	if (rest[0] == '/' && rest[1] != '\0') {
 		if (rest[1] < '0' || rest[1] > '9' ||
 		    parse_whole(rest + 1, 0, 65535, &db) != 0)
@@ -315,7 +328,52 @@ fleet_port_db(struct mtasts_config *cfg, const char *rest)
 	}
 	cfg->fleet_port = (int)port;
 	cfg->fleet_db = (int)db;
-	return 0;
+	return set_string(&cfg->fleet_host, host);
+}
+
+/* H1[:P1],H2[:P2]/MASTER after redis-sentinel:// (Sentinel's port
+ * 26379 by default); the master's name as Sentinel's configuration
+ * spells one. */
+static int
+fleet_sentinel(struct mtasts_config *cfg, const char *start)
+{
+	char host[256];
+	const char *rest = start;
+	long port;
+	size_t n;
+
+	do {
+		port = 26379;
+		if (cfg->fleet_sentinels == FLEET_SENTINELS_MAX ||
+		    fleet_host(rest + (rest != start), host, &rest) != 0 ||
+		    fleet_port(&rest, &port) != 0 ||
+		    (rest[0] != ',' && rest[0] != '/'))
+			return -1;
+		n = cfg->fleet_sentinels++;
+		if ((cfg->fleet_sentinel_host[n] = strdup(host)) == NULL)
+			return -1;
+		cfg->fleet_sentinel_port[n] = (int)port;
+	} while (rest[0] == ',');
+	n = strlen(++rest);
+	if (n == 0 || n > FLEET_MASTER_MAX ||
+	    strspn(rest, "abcdefghijklmnopqrstuvwxyz"
+	                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n)
+		return -1;
+	return set_string(&cfg->fleet_master, rest);
+}
+
+/* What a fleet = line set before: a later line replaces it whole. */
+static void
+fleet_clear(struct mtasts_config *cfg)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->fleet_sentinels; i++)
+		free(cfg->fleet_sentinel_host[i]);
+	cfg->fleet_sentinels = 0;
+	free(cfg->fleet_master);
+	cfg->fleet_master = NULL;
+	cfg->fleet = FLEET_NONE;
 }
 
 /* redis+unix:///PATH[?db=DB] */
@@ -351,7 +409,6 @@ static int
 set_fleet_url(struct reader *r, const char *value)
 {
 	struct mtasts_config *cfg = r->cfg;
-	const char *rest;
 	int rc = -1;
 
 	if (strchr(value, '@') != NULL) {
@@ -360,31 +417,44 @@ set_fleet_url(struct reader *r, const char *value)
 		    "here): put them in fleet_password_file");
 		return -5;
 	}
-	if (strncmp(value, "redis-sentinel://", 17) == 0 ||
-	    strncmp(value, "rediss://", 9) == 0) {
+	if (strncmp(value, "rediss://", 9) == 0) {
 		snprintf(r->msg, sizeof(r->msg),
-		    "fleet: %s is not supported yet; name the master as "
-		    "redis://HOST[:PORT][/DB] or redis+unix:///PATH",
-		    value[5] == 's' ? "TLS (rediss://)" : "Redis Sentinel");
+		    "fleet: TLS (rediss://) is not supported yet; name the "
+		    "master as redis://HOST[:PORT][/DB] or "
+		    "redis+unix:///PATH");
 		return -5;
 	}
+	fleet_clear(cfg);
 	if (strncmp(value, "redis://", 8) == 0) {
 		cfg->fleet = FLEET_TCP;
-		rc = fleet_host(cfg, value + 8, &rest) != 0
-		    ? -1
-		    : fleet_port_db(cfg, rest);
+		rc = fleet_tcp(cfg, value + 8);
 	} else if (strncmp(value, "redis+unix://", 13) == 0) {
 		cfg->fleet = FLEET_UNIX;
 		rc = fleet_socket(cfg, value + 13);
+	} else if (strncmp(value, "redis-sentinel://", 17) == 0) {
+		cfg->fleet = FLEET_SENTINEL;
+		rc = fleet_sentinel(cfg, value + 17);
 	}
 	if (rc != 0) {
-		cfg->fleet = FLEET_NONE;
+		fleet_clear(cfg);
 		snprintf(r->msg, sizeof(r->msg),
 		    "invalid value for fleet (not repeated here): "
-		    "redis://HOST[:PORT][/DB] or redis+unix:///PATH[?db=DB]");
+		    "redis://HOST[:PORT][/DB], redis+unix:///PATH[?db=DB] or "
+		    "redis-sentinel://HOST[:PORT],.../MASTER");
 		return -5;
 	}
 	return 0;
+}
+
+/* A word that goes into the fleet's keys: no ':' (which separates
+ * them), nothing Redis' glob patterns read. */
+static bool
+key_word(const char *value)
+{
+	return value[0] != '\0' && strlen(value) <= 64 &&
+	    strspn(value, "abcdefghijklmnopqrstuvwxyz"
+	                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+	        strlen(value);
 }
 
 /* The fleet's settings (store/redis/): -2 for another setting. */
@@ -396,15 +466,19 @@ set_fleet(struct reader *r, const char *name, const char *value)
 	if (strcmp(name, "fleet") == 0)
 		return set_fleet_url(r, value);
 	if (strcmp(name, "fleet_name") == 0) /* a key prefix */
-		return strlen(value) <= 64 &&
-		        strspn(value, "abcdefghijklmnopqrstuvwxyz"
-		                      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
-		            strlen(value)
-		    ? set_string(&cfg->fleet_name, value)
-		    : -1;
+		return key_word(value) ? set_string(&cfg->fleet_name, value)
+		                       : -1;
+	/* names this node's spool offsets (redis_tlsrpt.c) */
+	if (strcmp(name, "fleet_node") == 0)
+		return key_word(value) ? set_string(&cfg->fleet_node, value)
+		                       : -1;
 	if (strcmp(name, "fleet_password_file") == 0)
 		return value[0] == '/'
 		    ? set_string(&cfg->fleet_password_file, value)
+		    : -1;
+	if (strcmp(name, "fleet_sentinel_password_file") == 0)
+		return value[0] == '/'
+		    ? set_string(&cfg->fleet_sentinel_password_file, value)
 		    : -1;
 	if (strcmp(name, "fleet_strict") == 0)
 		return parse_bool(value, &cfg->fleet_strict);
@@ -1003,10 +1077,13 @@ mtasts_config_free(struct mtasts_config *cfg)
 	free(cfg->tlsrpt_from);
 	free(cfg->tlsrpt_relay);
 	free(cfg->sendmail);
+	fleet_clear(cfg);
 	free(cfg->fleet_host);
 	free(cfg->fleet_socket);
 	free(cfg->fleet_name);
+	free(cfg->fleet_node);
 	free(cfg->fleet_password_file);
+	free(cfg->fleet_sentinel_password_file);
 	for (i = 0; i < cfg->override_count; i++) {
 		size_t k;
 

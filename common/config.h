@@ -18,7 +18,11 @@ enum fleet_kind {
 	FLEET_NONE, /* no fleet: this host alone */
 	FLEET_TCP, /* redis://HOST[:PORT][/DB] */
 	FLEET_UNIX, /* redis+unix:///PATH[?db=DB] */
+	FLEET_SENTINEL, /* redis-sentinel://H1[:P1],H2[:P2]/MASTER */
 };
+
+#define FLEET_SENTINELS_MAX 8
+#define FLEET_MASTER_MAX 64
 
 /* A [domain NAME] section: an operator's word on one domain. */
 struct override {
@@ -76,8 +80,15 @@ struct mtasts_config {
 	char *fleet_host; /* FLEET_TCP: a name, an IPv4 or IPv6 literal */
 	int fleet_port; /* FLEET_TCP */
 	char *fleet_socket; /* FLEET_UNIX */
+	/* FLEET_SENTINEL: the sentinels, asked in turn, and the master's name */
+	char *fleet_sentinel_host[FLEET_SENTINELS_MAX];
+	int fleet_sentinel_port[FLEET_SENTINELS_MAX];
+	size_t fleet_sentinels;
+	char *fleet_master;
+	char *fleet_sentinel_password_file; /* the sentinels' AUTH, or NULL */
 	int fleet_db; /* SELECT, 0 by default */
 	char *fleet_name; /* the prefix of every key */
+	char *fleet_node; /* this node in the fleet's TLS-RPT; NULL: host name */
 	char *fleet_password_file; /* "USER PASSWORD" or "PASSWORD", or NULL */
 	bool fleet_strict; /* a local miss the fleet cannot answer: defer */
 	long fleet_timeout_ms; /* each connect and command */

@@ -307,6 +307,17 @@ cache_each(struct cache *c,
 	return c->backend->each(c->store, fn, arg, err);
 }
 
+mtasts_code
+cache_fleet_each(struct cache *c,
+    int (*fn)(void *arg, const char *domain, const struct cache_entry *e),
+    void *arg, struct mtasts_error *err)
+{
+	if (c->fleet == NULL)
+		return mtasts_error_set(err, MTASTS_ERR_USAGE,
+		    "no fleet is set (fleet = URL in the configuration)");
+	return fleet_backend->each(c->fleet, fn, arg, err);
+}
+
 int
 cache_room(struct cache *c, uint64_t *used, uint64_t *size)
 {

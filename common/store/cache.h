@@ -93,6 +93,12 @@ mtasts_code cache_each(struct cache *c,
     int (*fn)(void *arg, const char *domain, const struct cache_entry *e),
     void *arg, struct mtasts_error *err);
 
+/* The same over the fleet's records (mtasts cache fleet);
+ * MTASTS_ERR_USAGE when no fleet is set. */
+mtasts_code cache_fleet_each(struct cache *c,
+    int (*fn)(void *arg, const char *domain, const struct cache_entry *e),
+    void *arg, struct mtasts_error *err);
+
 /*
  * Takes domain's discovery lock, waiting at most timeout_ms.  Returns 0
  * when taken at once, 1 when taken after a peer released it, -1 when the

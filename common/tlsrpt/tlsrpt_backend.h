@@ -34,9 +34,37 @@ struct tlsrpt_backend {
 	    struct mtasts_error *err);
 	mtasts_code (*prune)(
 	    void *store, const char *day, struct mtasts_error *err);
+	/* a store several hosts send from (NULL: one host's, whose run
+	 * lock is claim enough) */
+	int (*claim)(void *store, const char *day, const char *domain,
+	    const char *rua, struct mtasts_error *err);
+	void (*release)(void *store, const char *day, const char *domain,
+	    const char *rua);
+	mtasts_code (*folded)(void *store, int64_t now, struct mtasts_error *err);
+	int (*ready)(void *store, const char *day, int64_t now, char *who,
+	    size_t len, struct mtasts_error *err);
 };
 
 /* The backends, each in its own file. */
 extern const struct tlsrpt_backend lmdb_tlsrpt_backend;
+extern const struct tlsrpt_backend redis_tlsrpt_backend;
+
+/* What every backend keeps alike (tlsrpt_store.c). */
+
+#define TLSRPT_ROW_MAX 400 /* a failure-detail row's text, with its NUL */
+
+/* Whether x's fields may be counted: printable, no spaces, bounded. */
+bool tlsrpt_session_ok(const struct tlsrpt_session *x);
+/* The policy's text a session is counted under ("" without one). */
+const char *tlsrpt_policy_of(const struct tlsrpt_session *x);
+/* A failure's detail row, "RESULT SENDING-IP MX-HOST RECEIVING-IP" ("-"
+ * for an empty field), into row[TLSRPT_ROW_MAX]. */
+void tlsrpt_row_of(const struct tlsrpt_session *x, char *row);
+/* A detail row's JSON ({"result": ..., "count": n}), from its text of
+ * len bytes; NULL when the text is not a row. */
+json_t *tlsrpt_row_json(const char *text, size_t len, uint64_t n);
+/* One policy's summary as tlsrpt_store_day() lists it (details taken). */
+json_t *tlsrpt_policy_json(bool sts, json_t *text, uint64_t success,
+    uint64_t failure, uint64_t dropped, json_t *details);
 
 #endif

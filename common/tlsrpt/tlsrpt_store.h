@@ -86,6 +86,36 @@ mtasts_code tlsrpt_store_set_state(struct tlsrpt_store *s, const char *day,
     const char *domain, const char *rua, const char *state,
     struct mtasts_error *err);
 
+/*
+ * The right to send the report (day, domain, rua) now: 1 taken (let go
+ * of it with tlsrpt_store_release once its state is written), 0 when
+ * another node of the fleet is sending it, -1 with err set.  A store of
+ * one host has nothing to claim: always 1.
+ */
+int tlsrpt_store_claim(struct tlsrpt_store *s, const char *day,
+    const char *domain, const char *rua, struct mtasts_error *err);
+void tlsrpt_store_release(struct tlsrpt_store *s, const char *day,
+    const char *domain, const char *rua);
+
+/*
+ * In a fleet, a day's reports wait for every node's sessions of it:
+ * tlsrpt_store_folded() notes that this node counted its whole spool at
+ * now; tlsrpt_store_ready() is 1 when every node that counted within
+ * the last TLSRPT_NODE_ACTIVE seconds did so after day ended, 0 when one
+ * did not (its name in who), -1 with err set.  A store of one host is
+ * always ready.
+ */
+#define TLSRPT_NODE_ACTIVE (26 * 3600)
+mtasts_code tlsrpt_store_folded(
+    struct tlsrpt_store *s, int64_t now, struct mtasts_error *err);
+int tlsrpt_store_ready(struct tlsrpt_store *s, const char *day, int64_t now,
+    char *who, size_t len, struct mtasts_error *err);
+
+/* Whether cfg's TLS-RPT store is the fleet's (fleet set and
+ * tlsrpt_backend not; or tlsrpt_backend = redis): one report per
+ * organization, named fleet_name. */
+bool tlsrpt_store_shared(const struct mtasts_config *cfg);
+
 /* Removes every day before day (its counts and delivery states). */
 mtasts_code tlsrpt_store_prune(
     struct tlsrpt_store *s, const char *day, struct mtasts_error *err);

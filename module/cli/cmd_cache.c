@@ -198,7 +198,7 @@ cmd_cache(int argc, char **argv)
 {
 	struct cli cli = {.name = "cache",
 	    .usage =
-	        "usage: mtasts cache [--config FILE] [--json] list\n"
+	        "usage: mtasts cache [--config FILE] [--json] list|fleet\n"
 	        "       mtasts cache [--config FILE] [--json] show DOMAIN\n"
 	        "       mtasts cache [--config FILE] [--json] purge "
 	        "DOMAIN\n"
@@ -206,7 +206,8 @@ cmd_cache(int argc, char **argv)
 	        "       mtasts cache [--config FILE] [--json] forget "
 	        "DOMAIN\n"
 	        "       mtasts cache [--config FILE] [--json] rebuild\n"
-	        "Lists the cached policies, shows one domain's record "
+	        "Lists the cached policies (fleet: those of the fleet's "
+	        "Redis), shows one\ndomain's record "
 	        "(policy, when fetched\nand checked, errors), or removes "
 	        "a domain so that its next lookup discovers\nit afresh.  "
 	        "rebuild: after the cache was damaged, keeps every record that "
@@ -235,16 +236,18 @@ cmd_cache(int argc, char **argv)
 	}
 	if (n < 1 ||
 	    ((strcmp(argv[first], "list") == 0 ||
+	         strcmp(argv[first], "fleet") == 0 ||
 	         strcmp(argv[first], "lost") == 0) &&
 	        n != 1) ||
 	    (strcmp(argv[first], "list") != 0 &&
+	        strcmp(argv[first], "fleet") != 0 &&
 	        strcmp(argv[first], "lost") != 0 &&
 	        ((strcmp(argv[first], "show") != 0 &&
 	             strcmp(argv[first], "purge") != 0) ||
 	            n != 2)))
 		return cli_usage_error(&cli,
-		    "expected list, show DOMAIN, purge DOMAIN, lost, forget "
-		    "DOMAIN or rebuild");
+		    "expected list, fleet, show DOMAIN, purge DOMAIN, lost, "
+		    "forget DOMAIN or rebuild");
 	if ((c = open_cache(&cli, &cfg)) == NULL)
 		return CLI_ERROR;
 	if (n == 2) {
@@ -253,7 +256,10 @@ cmd_cache(int argc, char **argv)
 		status = list_lost(&cli, c, cfg);
 	} else {
 		list = json_array();
-		if (cache_each(c, add_entry, list, &err) != MTASTS_OK) {
+		if ((strcmp(argv[first], "fleet") == 0
+		            ? cache_fleet_each(c, add_entry, list, &err)
+		            : cache_each(c, add_entry, list, &err)) !=
+		    MTASTS_OK) {
 			fprintf(stderr, "mtasts cache: %s\n", err.message);
 			status = CLI_ERROR;
 		}

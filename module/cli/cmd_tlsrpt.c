@@ -7,7 +7,8 @@
  * sent once; a domain whose _smtp._tls record is missing or malformed is
  * marked skipped and never reported.  One send runs at a time (a lock
  * beside the store): a second waits for the first, then finds its work
- * done.
+ * done.  In a fleet (the fleet's store), the node that claims a report
+ * sends it; another finds it claimed, or sent.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -118,7 +119,7 @@ note(struct run *r, const char *day, const char *domain, const char *rua,
 	long long n = 0;
 
 	if (strcmp(result, "retry") == 0 || strcmp(result, "failed") == 0 ||
-	    strcmp(result, "error") == 0)
+	    strcmp(result, "error") == 0 || strcmp(result, "waiting") == 0)
 		r->problem = true;
 	run_state_get(&r->tally, result, &n);
 	run_state_set(&r->tally, result, n + 1);
@@ -151,26 +152,47 @@ write_out(struct run *r, const struct report *rep, const char *rua)
 	note(r, rep->day, rep->domain, rua, "written", path);
 }
 
-/* One rua: its state, then an attempt when one is due. */
-static void
-to_rua(struct run *r, const struct report *rep, const char *rua)
+/* The claim of a report: 1 taken (and state read again: another node
+ * may have sent it meanwhile), 0 not to be sent now (said why), -1 on an
+ * error (said). */
+static int
+claim(struct run *r, const struct report *rep, const char *rua, char *state,
+    size_t len)
 {
-	char state[600], why[512], next[600];
+	struct mtasts_error err;
+	int taken = tlsrpt_store_claim(r->store, rep->day, rep->domain, rua,
+	    &err);
+
+	if (taken == 0) {
+		note(r, rep->day, rep->domain, rua, "claimed",
+		    "another node of the fleet is sending it");
+		return 0;
+	}
+	if (taken < 0 ||
+	    tlsrpt_store_state(r->store, rep->day, rep->domain, rua, state, len,
+	        &err) != MTASTS_OK) {
+		note(r, rep->day, rep->domain, rua, "error", err.message);
+		if (taken > 0)
+			tlsrpt_store_release(r->store, rep->day, rep->domain, rua);
+		return -1;
+	}
+	if (strncmp(state, "sent", 4) == 0 || strncmp(state, "failed", 6) == 0) {
+		tlsrpt_store_release(r->store, rep->day, rep->domain, rua);
+		return 0; /* done by another node */
+	}
+	return 1;
+}
+
+/* One attempt at a report whose state is state, and its new state. */
+static void
+attempt(struct run *r, const struct report *rep, const char *rua,
+    const char *state)
+{
+	char why[512], next[600];
 	struct mtasts_error err;
 	enum delivery d;
 	int tries = 0;
 
-	if (tlsrpt_store_state(r->store, rep->day, rep->domain, rua, state,
-	        sizeof(state), &err) != MTASTS_OK) {
-		note(r, rep->day, rep->domain, rua, "error", err.message);
-		return;
-	}
-	if (strncmp(state, "sent", 4) == 0 || strncmp(state, "failed", 6) == 0)
-		return; /* done before */
-	if (r->dry_run != NULL) {
-		write_out(r, rep, rua);
-		return;
-	}
 	sscanf(state, "retry %d", &tries);
 	d = report_deliver(r->cfg, rep, rua, why, sizeof(why));
 	if (d == DELIVERED)
@@ -193,6 +215,39 @@ to_rua(struct run *r, const struct report *rep, const char *rua)
 	        : d == REFUSED || tries + 1 >= TRIES ? "failed"
 	                                                : "retry",
 	    why);
+}
+
+/* One rua: its state, then an attempt when one is due. */
+static void
+to_rua(struct run *r, const struct report *rep, const char *rua)
+{
+	char state[600];
+	struct mtasts_error err;
+
+	if (tlsrpt_store_state(r->store, rep->day, rep->domain, rua, state,
+	        sizeof(state), &err) != MTASTS_OK) {
+		note(r, rep->day, rep->domain, rua, "error", err.message);
+		return;
+	}
+	if (strncmp(state, "sent", 4) == 0 || strncmp(state, "failed", 6) == 0)
+		return; /* done before */
+	if (r->dry_run != NULL) {
+		write_out(r, rep, rua);
+		return;
+	}
+	/* in a fleet, the node that claims it sends it */
+	switch (claim(r, rep, rua, state, sizeof(state))) {
+	case -1:
+		return;
+	case 0:
+		break;
+	default:
+		attempt(r, rep, rua, state);
+		/* a state not kept: the claim stays until it expires, so
+		 * that no other node sends it again meanwhile */
+		if (!r->stop)
+			tlsrpt_store_release(r->store, rep->day, rep->domain, rua);
+	}
 }
 
 /* The rua of domain's TLSRPT record; false when there is none to send
@@ -239,10 +294,24 @@ static void
 send_day(struct run *r, const char *day)
 {
 	struct mtasts_error err;
-	json_t *domains = tlsrpt_store_day(r->store, day, NULL, &err), *list;
+	json_t *domains, *list;
 	const char *domain;
+	char who[80], why[200];
 
-	if (domains == NULL) {
+	/* in a fleet, not before every node counted its sessions of it */
+	switch (tlsrpt_store_ready(
+	    r->store, day, wall_now(), who, sizeof(who), &err)) {
+	case -1:
+		note(r, day, "-", DOMAIN_STATE, "error", err.message);
+		return;
+	case 0:
+		snprintf(why, sizeof(why),
+		    "fleet_node %s has not counted its sessions of the day yet",
+		    who);
+		note(r, day, "-", DOMAIN_STATE, "waiting", why);
+		return;
+	}
+	if ((domains = tlsrpt_store_day(r->store, day, NULL, &err)) == NULL) {
 		note(r, day, "-", DOMAIN_STATE, "error", err.message);
 		return;
 	}
@@ -330,8 +399,7 @@ send_reports(struct run *r, const char *date, const char *today)
 static void
 keep_state(const struct run *r, int status)
 {
-	static const char *const results[] = {
-	    "sent", "retry", "failed", "skipped", "error"};
+	static const char *const results[] = TLSRPT_SEND_RESULTS;
 	struct run_state old, s = {0};
 	char path[4200];
 	long long n, last = 0;
@@ -430,7 +498,8 @@ cmd_tlsrpt(int argc, char **argv)
 		prune(&r, today);
 	/* what the deliveries spooled, counted in the store first; what
 	 * could not be counted does not keep what was from being sent */
-	if (tlsrpt_fold(ctx, r.store, today, &err) != MTASTS_OK) {
+	if (tlsrpt_fold(ctx, r.store, today, &err) != MTASTS_OK ||
+	    tlsrpt_store_folded(r.store, wall_now(), &err) != MTASTS_OK) {
 		fprintf(stderr, "mtasts tlsrpt: %s\n", err.message);
 		r.problem = true;
 		if (strcmp(what, "show") == 0) {

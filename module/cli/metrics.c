@@ -429,8 +429,7 @@ refresh_metrics(struct out *o, const struct mtasts_config *cfg)
 static void
 send_metrics(struct out *o, const struct mtasts_config *cfg)
 {
-	static const char *const names[] = {
-	    "sent", "retry", "failed", "skipped", "error"};
+	static const char *const names[] = TLSRPT_SEND_RESULTS;
 	struct run_state rs;
 	char path[4200];
 	long long v;

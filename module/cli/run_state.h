@@ -52,4 +52,9 @@ int run_state_write(const char *path, const struct run_state *s);
  * there is no such file, -1 with errno set. */
 int run_state_read(const char *path, struct run_state *s);
 
+/* What mtasts tlsrpt send counts per report (domain and rua) and keeps
+ * for mtasts metrics: claimed and waiting come from a fleet's store. */
+#define TLSRPT_SEND_RESULTS                                               \
+	{"sent", "retry", "failed", "skipped", "error", "claimed", "waiting"}
+
 #endif

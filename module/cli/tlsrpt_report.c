@@ -159,7 +159,9 @@ report_build(struct report *r, const struct mtasts_config *cfg,
 	    json_array_append_new(list, policy_entry(domain, p));
 	doc = json_pack("{s:s, s:{s:s, s:s}, s:s, s:s, s:o}",
 	    "organization-name",
-	    cfg->tlsrpt_org != NULL ? cfg->tlsrpt_org : r->submitter,
+	    cfg->tlsrpt_org != NULL        ? cfg->tlsrpt_org
+	        : tlsrpt_store_shared(cfg) ? cfg->fleet_name
+	                                   : r->submitter,
 	    "date-range", "start-datetime", start, "end-datetime", end,
 	    "contact-info", "", "report-id", r->id, "policies", list);
 	if (doc == NULL)

@@ -27,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "world"))
 from world import World, with_settings  # noqa: E402
 from https_server import Site  # noqa: E402
-from redis_server import Redis  # noqa: E402
+from redis_world import Redis  # noqa: E402
 
 BUILD = os.path.join(HERE, "..", "..", "build")
 NODE_BENCH = os.path.join(BUILD, "tests", "bench", "node_bench")

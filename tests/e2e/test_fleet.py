@@ -9,26 +9,28 @@ What every sink received and whether over TLS, whether the message was
 delivered or deferred (deferred is queued, never bounced), and the line
 each node logs: RFC 8461 §5 across the fleet, one policy fetch for a
 fleet, and the faults of Redis under deliveries - down, restarted empty,
-full, answering garbage, a wrong password."""
+full, answering garbage, a wrong password, a Sentinel failover."""
 import concurrent.futures
 import os
 import re
+import subprocess
 import time
 import unittest
 
 import exim
 import netns
 import opensmtpd
-import redis_server
+import redis_world
 
-READY = exim.available() and redis_server.available()
+READY = exim.available() and redis_world.available()
 if READY:
     netns.enter(addrconfig=True)  # addrconfig: OpenSMTPD's resolver
 
 from exim import Exim, minimal_config  # noqa: E402
 from https_server import Site  # noqa: E402
 from mail_world import GOOD, PLAIN, PLAIN2, MailWorld  # noqa: E402
-from redis_server import Garbage, Redis  # noqa: E402
+from redis_world import Garbage, Redis, Sentinel, free_port  # noqa: E402
+from redis_world import wait_for  # noqa: E402
 from world import policy, with_settings  # noqa: E402
 
 SO = os.environ.get("MTASTS_EXIM_SO")
@@ -42,6 +44,7 @@ EVIL = "mx.evil.example"
 FAULTS = ("down", "empty", "full", "lru", "garbage", "silent",
           "password")
 DOMAINS = {"strip.example": ("enforce", GOOD),
+           "failover.example": ("enforce", GOOD),
            "cold.example": ("enforce", GOOD),
            "smtpd-strip.example": ("enforce", GOOD),
            "smtpd-down.example": ("enforce", GOOD)}
@@ -342,6 +345,54 @@ class EximFleet(unittest.TestCase):
             if os.path.exists(log):
                 with open(log) as f:
                     self.assertNotIn("s3cret", f.read())
+
+
+    def test_a_sentinel_failover_under_deliveries(self):
+        """The fleet through Redis Sentinel (a master, its replica, two
+        sentinels): node A learns the policy; the TXT record goes, the
+        policy host answers 404, a cleartext MX comes first; the master
+        is killed.  During the failover A enforces from its cache and a
+        fleet_strict node that never saw the domain defers, queued; once
+        the replica is promoted, node C, which never saw it either,
+        delivers to the policy's MX over TLS, and the strict node's
+        message follows it there."""
+        d = "failover.example"
+        self.redis.stop()  # this test's Redis: a master and its replica
+        base = os.path.join(self.world.dir, "failover")
+        master = Redis(os.path.join(base, "master"), port=free_port())
+        replica = Redis(os.path.join(base, "replica"), port=free_port(),
+                        replicaof=("127.0.0.1", master.port))
+        sentinels = [Sentinel(os.path.join(base, f"s{i}"), master)
+                     for i in (1, 2)]
+        self.addCleanup(lambda: [x.stop() for x in (master, replica,
+                                                    *sentinels)])
+        url = ("redis-sentinel://" + ",".join(
+            f"127.0.0.1:{x.port}" for x in sentinels) + "/mymaster")
+        a, c = self.node("a", fleet=url), self.node("c", fleet=url)
+        strict = self.node("s", fleet=url, fleet_strict="yes")
+        self.assert_delivered_tls(a, d)
+        wait_for(lambda: replica.cli("EXISTS", f"mtasts:policy:{d}")
+                 .strip() == "1", "the replica never had the policy")
+        self.strip(d)
+        master.stop()
+        # the failover under way (the sentinels wait 3 s before it)
+        self.assert_delivered_tls(a, d, times=2)
+        msgid, log = strict.send(d)
+        self.assertIn(" == bob@", log)
+        self.assertIn("fleet_strict", log)
+        self.assertEqual(self.mail.everywhere(d), {GOOD: [True, True]})
+        wait_for(lambda: str(replica.port) in sentinels[0].cli(
+            "SENTINEL", "get-master-addr-by-name", "mymaster"),
+            "the replica was not promoted", 60)
+        self.assert_delivered_tls(c, d, times=3)
+        self.assertEqual(self.world.fetches(d), 1)
+        strict.exim.forget_retries()
+        subprocess.run(strict.exim.command("-M", msgid), check=True,
+                       capture_output=True, timeout=120)
+        log = strict.exim.mainlog(msgid)
+        self.assertIn(f"H=mx.{d} ", log)
+        self.assertIn(" Completed", log)
+        self.assertEqual(self.mail.everywhere(d), {GOOD: [True] * 4})
 
 
 @unittest.skipUnless(READY and SO and FILTER and opensmtpd.available(),

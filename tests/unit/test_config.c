@@ -555,8 +555,62 @@ START_TEST(the_fleet_is_a_redis_url)
 }
 END_TEST
 
-/* A password is never said back, not even one put in the URL; Sentinel
- * and TLS are refused by name, not taken for a host. */
+/* fleet = redis-sentinel://H1[:P1],H2[:P2]/MASTER: the sentinels in
+ * their order, Sentinel's port by default, IPv6 in brackets. */
+START_TEST(the_fleet_may_be_found_through_sentinels)
+{
+	static const char *const bad[] = {"redis-sentinel://",
+	    "redis-sentinel://h", "redis-sentinel://h/", "redis-sentinel:///m",
+	    "redis-sentinel://h,/m", "redis-sentinel://,h/m",
+	    "redis-sentinel://h:0/m", "redis-sentinel://h:65536/m",
+	    "redis-sentinel://h:/m", "redis-sentinel://[::1/m",
+	    "redis-sentinel://[zz]/m", "redis-sentinel://h_h/m",
+	    "redis-sentinel://h/m/0", "redis-sentinel://h/m:x",
+	    "redis-sentinel://h/m x", "redis-sentinel://1,2,3,4,5,6,7,8,9/m",
+	    "redis-sentinel://h/"
+	    "m123456789012345678901234567890123456789012345678901234567890"
+	    "12345"};
+	struct mtasts_config *cfg;
+	struct mtasts_error err;
+	char text[256];
+	size_t i;
+
+	ck_assert_int_eq(load("[mtasts]\nfleet = "
+	                      "redis-sentinel://s1.example,[::1]:26380,"
+	                      "127.0.0.7:5000/my-master.1\n",
+	                     &cfg, &err),
+	    MTASTS_OK);
+	ck_assert_int_eq(cfg->fleet, FLEET_SENTINEL);
+	ck_assert_uint_eq(cfg->fleet_sentinels, 3);
+	ck_assert_str_eq(cfg->fleet_sentinel_host[0], "s1.example");
+	ck_assert_int_eq(cfg->fleet_sentinel_port[0], 26379);
+	ck_assert_str_eq(cfg->fleet_sentinel_host[1], "::1");
+	ck_assert_int_eq(cfg->fleet_sentinel_port[1], 26380);
+	ck_assert_str_eq(cfg->fleet_sentinel_host[2], "127.0.0.7");
+	ck_assert_int_eq(cfg->fleet_sentinel_port[2], 5000);
+	ck_assert_str_eq(cfg->fleet_master, "my-master.1");
+	ck_assert_ptr_null(cfg->fleet_sentinel_password_file);
+	mtasts_config_free(cfg);
+	ck_assert_int_eq(load("[mtasts]\nfleet = redis-sentinel://s/m\n"
+	                      "fleet_sentinel_password_file = /etc/s\n",
+	                     &cfg, &err),
+	    MTASTS_OK);
+	ck_assert_str_eq(cfg->fleet_sentinel_password_file, "/etc/s");
+	mtasts_config_free(cfg);
+	ck_assert_int_eq(load("[mtasts]\nfleet_sentinel_password_file = s\n",
+	                     &cfg, &err),
+	    MTASTS_ERR_CONFIG);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "[mtasts]\nfleet = %s\n", bad[i]);
+		ck_assert_msg(load(text, &cfg, &err) == MTASTS_ERR_CONFIG,
+		    "%s taken", bad[i]);
+		ck_assert_ptr_nonnull(strstr(err.message, "redis-sentinel://"));
+	}
+}
+END_TEST
+
+/* A password is never said back, not even one put in the URL; TLS is
+ * refused by name, not taken for a host. */
 START_TEST(the_fleet_never_says_a_password)
 {
 	struct mtasts_config *cfg;
@@ -571,11 +625,6 @@ START_TEST(the_fleet_never_says_a_password)
 	    load("[mtasts]\nfleet = redis://h:x?s3cret\n", &cfg, &err),
 	    MTASTS_ERR_CONFIG);
 	ck_assert_ptr_null(strstr(err.message, "s3cret"));
-	ck_assert_int_eq(load("[mtasts]\nfleet = "
-	                      "redis-sentinel://h1:26379,h2:26379/master\n",
-	                     &cfg, &err),
-	    MTASTS_ERR_CONFIG);
-	ck_assert_ptr_nonnull(strstr(err.message, "Sentinel is not supported"));
 	ck_assert_int_eq(
 	    load("[mtasts]\nfleet = rediss://h\n", &cfg, &err),
 	    MTASTS_ERR_CONFIG);
@@ -624,6 +673,7 @@ main(void)
 	tcase_add_test(tc, another_abi_gets_no_context);
 	tcase_add_test(tc, the_fleet_is_a_redis_url);
 	tcase_add_test(tc, the_fleet_never_says_a_password);
+	tcase_add_test(tc, the_fleet_may_be_found_through_sentinels);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

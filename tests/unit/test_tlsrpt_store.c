@@ -1,6 +1,11 @@
-/* Unit tests of the TLS-RPT store (common/tlsrpt/tlsrpt_store.c): counts, the
- * bound on detail rows, a full map, concurrent writers and a writer
- * killed in the middle, on a real LMDB in a temporary directory. */
+/* Unit tests of the TLS-RPT store's door (common/tlsrpt/tlsrpt_store.c),
+ * run against every backend: LMDB in a temporary directory, and the
+ * fleet's Redis (a real redis-server of the test's own on a unix
+ * socket): counts, the bound on detail rows, concurrent writers and a
+ * writer killed in the middle, delivery states; a full map (LMDB's
+ * tlsrpt_size); and what only the fleet has: the offset committed with
+ * the counts, a node name two hosts share, the claim of a report, Redis
+ * gone, keys of another type. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,31 +15,79 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "crc32.h"
+#include "redis.h"
 #include "mtasts.h"
 #include "tlsrpt_spool.h"
 #include "tlsrpt_store.h"
 #include "unit.h"
+#include "unit_redis.h"
 
 static const char DAY[] = "2026-12-01";
 
-/* A configuration whose store is in a new directory. */
-static struct mtasts_config *
-config(const char *extra)
+/* The backends of the loops, by index: the fleet's is chosen by fleet
+ * being set, as an operator's would be. */
+enum { LMDB, REDIS, BACKENDS };
+static pid_t redis = -1; /* the test's redis-server (each test forks) */
+static char redis_dir[64];
+
+/* The test's Redis (one per test: every node of it shares it). */
+static void
+redis_up(void)
 {
-	char dir[] = "/tmp/mtasts-tlsrpt-XXXXXX", path[64], text[512];
+	if (redis > 0)
+		return;
+	memcpy(redis_dir, "/tmp/mtasts-redis-XXXXXX", 25);
+	ck_assert_ptr_nonnull(mkdtemp(redis_dir));
+	redis = redis_start(redis_dir);
+}
+
+static void
+redis_down(void)
+{
+	char cmd[128];
+
+	if (redis <= 0)
+		return;
+	redis_stop(redis);
+	redis = -1;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", redis_dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+/* A configuration whose store, of backend n, is in a new directory (a
+ * node of the test's fleet for REDIS). */
+static struct mtasts_config *
+config_of(int n, const char *extra)
+{
+	char dir[] = "/tmp/mtasts-tlsrpt-XXXXXX", path[64], text[1024];
+	char fleet[256] = "";
 	struct mtasts_config *cfg;
 	struct mtasts_error err;
 	FILE *f;
 
 	ck_assert_ptr_nonnull(mkdtemp(dir));
+	if (n == REDIS) {
+		redis_up();
+		snprintf(fleet, sizeof(fleet),
+		    "fleet = redis+unix://%s/redis.sock\nfleet_name = t\n",
+		    redis_dir);
+	}
 	snprintf(path, sizeof(path), "%s/mtasts.conf", dir);
 	snprintf(text, sizeof(text),
-	    "[mtasts]\ncache_dir = %s/cache\ntlsrpt = yes\n%s", dir, extra);
+	    "[mtasts]\ncache_dir = %s/cache\ntlsrpt = yes\n%s%s", dir, fleet,
+	    extra);
 	ck_assert_ptr_nonnull(f = fopen(path, "w"));
 	fputs(text, f);
 	fclose(f);
 	ck_assert_int_eq(mtasts_config_load(path, &cfg, &err), MTASTS_OK);
 	return cfg;
+}
+
+static struct mtasts_config *
+config(const char *extra)
+{
+	return config_of(LMDB, extra);
 }
 
 static struct tlsrpt_session
@@ -71,7 +124,7 @@ num(json_t *p, const char *key)
 
 START_TEST(sessions_are_counted)
 {
-	struct mtasts_config *cfg = config("");
+	struct mtasts_config *cfg = config_of(_i, "");
 	struct mtasts_error err;
 	struct tlsrpt_store *s = tlsrpt_store_open(cfg, &err);
 	struct tlsrpt_session ok = session("example.com", NULL, "mx1.example.com"),
@@ -108,7 +161,7 @@ END_TEST
 
 START_TEST(hostile_fields_are_refused)
 {
-	struct mtasts_config *cfg = config("");
+	struct mtasts_config *cfg = config_of(_i, "");
 	struct mtasts_error err;
 	struct tlsrpt_store *s = tlsrpt_store_open(cfg, &err);
 	struct tlsrpt_session x = session("example.com", NULL, "mx 1.example");
@@ -129,7 +182,7 @@ END_TEST
 
 START_TEST(detail_rows_are_bounded)
 {
-	struct mtasts_config *cfg = config("tlsrpt_details = 10\n");
+	struct mtasts_config *cfg = config_of(_i, "tlsrpt_details = 10\n");
 	struct mtasts_error err;
 	struct tlsrpt_store *s = tlsrpt_store_open(cfg, &err);
 	json_t *day, *p;
@@ -215,7 +268,7 @@ writer(const struct mtasts_config *cfg, int n)
 
 START_TEST(concurrent_writers_lose_nothing)
 {
-	struct mtasts_config *cfg = config("");
+	struct mtasts_config *cfg = config_of(_i, "");
 	struct mtasts_error err;
 	struct tlsrpt_store *s;
 	pid_t pids[4];
@@ -240,7 +293,7 @@ END_TEST
 
 START_TEST(a_killed_writer_leaves_a_usable_store)
 {
-	struct mtasts_config *cfg = config("");
+	struct mtasts_config *cfg = config_of(_i, "");
 	struct mtasts_error err;
 	struct tlsrpt_store *s;
 	struct tlsrpt_session x = session("example.com", NULL, "mx1.example.com");
@@ -271,7 +324,7 @@ END_TEST
 
 START_TEST(states_are_kept_per_rua)
 {
-	struct mtasts_config *cfg = config("");
+	struct mtasts_config *cfg = config_of(_i, "");
 	struct mtasts_error err;
 	struct tlsrpt_store *s = tlsrpt_store_open(cfg, &err);
 	char state[64];
@@ -483,6 +536,257 @@ START_TEST(applied_word_keeps_the_published_order)
 }
 END_TEST
 
+/* With fleet set, the store is the fleet's; tlsrpt_backend = lmdb keeps
+ * it this host's, apart from the fleet's. */
+START_TEST(the_fleet_store_unless_lmdb_is_named)
+{
+	struct mtasts_config *fleet = config_of(REDIS, "");
+	struct mtasts_config *own = config_of(REDIS, "tlsrpt_backend = lmdb\n");
+	struct mtasts_config *alone = config("");
+	struct mtasts_error err;
+	struct tlsrpt_session x = session("example.com", NULL, "mx1.example.com");
+	struct tlsrpt_store *a, *b;
+	json_t *day;
+
+	ck_assert(tlsrpt_store_shared(fleet));
+	ck_assert(!tlsrpt_store_shared(own));
+	ck_assert(!tlsrpt_store_shared(alone));
+	ck_assert_ptr_nonnull(a = tlsrpt_store_open(own, &err));
+	ck_assert_ptr_nonnull(b = tlsrpt_store_open(fleet, &err));
+	ck_assert_int_eq(tlsrpt_store_add(a, DAY, &x, &err), MTASTS_OK);
+	day = tlsrpt_store_day(b, DAY, NULL, &err);
+	ck_assert_int_eq(json_object_size(day), 0);
+	json_decref(day);
+	tlsrpt_store_close(a);
+	tlsrpt_store_close(b);
+	mtasts_config_free(fleet);
+	mtasts_config_free(own);
+	mtasts_config_free(alone);
+}
+END_TEST
+
+/* A fold's counts and its offset are one write: a fold from an offset
+ * that is no longer the node's (another opening folded meanwhile)
+ * counts nothing. */
+START_TEST(a_fold_commits_its_offset_with_its_counts)
+{
+	struct mtasts_config *cfg = config_of(REDIS, "fleet_node = n1\n");
+	struct mtasts_error err;
+	struct tlsrpt_session xs[2] = {
+	    session("example.com", NULL, "mx1.example.com"),
+	    session("example.com", "starttls-not-supported", "mx1.example.com")};
+	struct tlsrpt_store *a = tlsrpt_store_open(cfg, &err), *b;
+	uint64_t at;
+	json_t *day, *p;
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_int_eq(tlsrpt_store_offset(a, DAY, &at, &err), MTASTS_OK);
+	ck_assert_uint_eq(at, 0);
+	ck_assert_int_eq(tlsrpt_store_fold(a, DAY, xs, 2, 100, &err), MTASTS_OK);
+	ck_assert_ptr_nonnull(b = tlsrpt_store_open(cfg, &err));
+	ck_assert_int_eq(tlsrpt_store_offset(b, DAY, &at, &err), MTASTS_OK);
+	ck_assert_uint_eq(at, 100);
+	ck_assert_int_eq(tlsrpt_store_fold(a, DAY, xs, 2, 200, &err), MTASTS_OK);
+	/* b read 100, the node is at 200: b's lines are counted already */
+	ck_assert_int_eq(
+	    tlsrpt_store_fold(b, DAY, xs, 2, 150, &err), MTASTS_ERR_CACHE);
+	ck_assert_ptr_nonnull(strstr(err.message, "moved under this fold"));
+	p = policy_of(a, "example.com", &day);
+	ck_assert_int_eq(num(p, "success"), 2);
+	ck_assert_int_eq(num(p, "failure"), 2);
+	json_decref(day);
+	ck_assert_int_eq(tlsrpt_store_offset(b, DAY, &at, &err), MTASTS_OK);
+	ck_assert_uint_eq(at, 200);
+	tlsrpt_store_close(a);
+	tlsrpt_store_close(b);
+	mtasts_config_free(cfg);
+}
+END_TEST
+
+/* Two hosts under one fleet_node would read each other's offsets: the
+ * second is refused and counts nothing. */
+START_TEST(a_node_name_two_hosts_share_is_refused)
+{
+	struct mtasts_config *one = config_of(REDIS, "fleet_node = same\n");
+	struct mtasts_config *two = config_of(REDIS, "fleet_node = same\n");
+	struct mtasts_config *other = config_of(REDIS, "fleet_node = other\n");
+	struct mtasts_error err;
+	struct tlsrpt_session x = session("example.com", NULL, "mx1.example.com");
+	struct tlsrpt_store *a = tlsrpt_store_open(one, &err);
+	struct tlsrpt_store *b = tlsrpt_store_open(two, &err);
+	struct tlsrpt_store *c = tlsrpt_store_open(other, &err);
+	uint64_t at;
+	json_t *day, *p;
+
+	ck_assert(a != NULL && b != NULL && c != NULL);
+	tlsrpt_store_offset(a, DAY, &at, &err);
+	tlsrpt_store_offset(b, DAY, &at, &err);
+	tlsrpt_store_offset(c, DAY, &at, &err);
+	ck_assert_int_eq(tlsrpt_store_fold(a, DAY, &x, 1, 10, &err), MTASTS_OK);
+	ck_assert_int_eq(
+	    tlsrpt_store_fold(b, DAY, &x, 1, 10, &err), MTASTS_ERR_CACHE);
+	ck_assert_ptr_nonnull(strstr(err.message, "another host's"));
+	ck_assert_int_eq(tlsrpt_store_fold(c, DAY, &x, 1, 10, &err), MTASTS_OK);
+	p = policy_of(a, "example.com", &day);
+	ck_assert_int_eq(num(p, "success"), 2);
+	json_decref(day);
+	tlsrpt_store_close(a);
+	tlsrpt_store_close(b);
+	tlsrpt_store_close(c);
+	mtasts_config_free(one);
+	mtasts_config_free(two);
+	mtasts_config_free(other);
+}
+END_TEST
+
+/* One node at a time sends a report; a store of one host has nothing to
+ * claim. */
+START_TEST(one_claim_per_report)
+{
+	struct mtasts_config *one = config_of(REDIS, "fleet_node = a\n");
+	struct mtasts_config *two = config_of(REDIS, "fleet_node = b\n");
+	struct mtasts_config *alone = config("");
+	struct mtasts_error err;
+	struct tlsrpt_store *a = tlsrpt_store_open(one, &err);
+	struct tlsrpt_store *b = tlsrpt_store_open(two, &err);
+	struct tlsrpt_store *l = tlsrpt_store_open(alone, &err);
+	const char *rua = "mailto:tls@example.com";
+
+	ck_assert(a != NULL && b != NULL && l != NULL);
+	ck_assert_int_eq(tlsrpt_store_claim(a, DAY, "example.com", rua, &err), 1);
+	ck_assert_int_eq(tlsrpt_store_claim(b, DAY, "example.com", rua, &err), 0);
+	/* another rua, another report */
+	ck_assert_int_eq(
+	    tlsrpt_store_claim(b, DAY, "example.com", "https://x.example/",
+	        &err),
+	    1);
+	/* only its holder lets go of it */
+	tlsrpt_store_release(b, DAY, "example.com", rua);
+	ck_assert_int_eq(tlsrpt_store_claim(b, DAY, "example.com", rua, &err), 0);
+	tlsrpt_store_release(a, DAY, "example.com", rua);
+	ck_assert_int_eq(tlsrpt_store_claim(b, DAY, "example.com", rua, &err), 1);
+	ck_assert_int_eq(tlsrpt_store_claim(l, DAY, "example.com", rua, &err), 1);
+	ck_assert_int_eq(tlsrpt_store_claim(l, DAY, "example.com", rua, &err), 1);
+	tlsrpt_store_close(a);
+	tlsrpt_store_close(b);
+	tlsrpt_store_close(l);
+	mtasts_config_free(one);
+	mtasts_config_free(two);
+	mtasts_config_free(alone);
+}
+END_TEST
+
+/* A day's reports wait for every node active lately to count its
+ * sessions after the day ended; a node long silent does not hold them;
+ * a store of one host is always ready. */
+START_TEST(a_days_reports_wait_for_every_node)
+{
+	struct mtasts_config *one = config_of(REDIS, "fleet_node = a\n");
+	struct mtasts_config *two = config_of(REDIS, "fleet_node = b\n");
+	struct mtasts_config *alone = config("");
+	struct mtasts_error err;
+	struct tlsrpt_store *a = tlsrpt_store_open(one, &err);
+	struct tlsrpt_store *b = tlsrpt_store_open(two, &err);
+	struct tlsrpt_store *l = tlsrpt_store_open(alone, &err);
+	int64_t end = tlsrpt_day_start(DAY) + 86400;
+	char who[80] = "";
+
+	ck_assert(a != NULL && b != NULL && l != NULL);
+	ck_assert_int_eq(tlsrpt_store_folded(a, end + 10, &err), MTASTS_OK);
+	ck_assert_int_eq(tlsrpt_store_folded(b, end - 10, &err), MTASTS_OK);
+	ck_assert_int_eq(
+	    tlsrpt_store_ready(a, DAY, end + 100, who, sizeof(who), &err), 0);
+	ck_assert_str_eq(who, "b");
+	/* b silent for more than a day: not waited for */
+	ck_assert_int_eq(tlsrpt_store_ready(a, DAY,
+	                     end - 10 + TLSRPT_NODE_ACTIVE + 1, who,
+	                     sizeof(who), &err),
+	    1);
+	ck_assert_int_eq(tlsrpt_store_folded(b, end + 20, &err), MTASTS_OK);
+	ck_assert_int_eq(
+	    tlsrpt_store_ready(a, DAY, end + 100, who, sizeof(who), &err), 1);
+	ck_assert_int_eq(tlsrpt_store_folded(l, end - 10, &err), MTASTS_OK);
+	ck_assert_int_eq(
+	    tlsrpt_store_ready(l, DAY, end + 100, who, sizeof(who), &err), 1);
+	tlsrpt_store_close(a);
+	tlsrpt_store_close(b);
+	tlsrpt_store_close(l);
+	mtasts_config_free(one);
+	mtasts_config_free(two);
+	mtasts_config_free(alone);
+}
+END_TEST
+
+/* Redis gone: a fold fails, saying the fleet's address; nothing else. */
+START_TEST(a_fold_without_redis_fails_clearly)
+{
+	struct mtasts_config *cfg = config_of(REDIS, "");
+	struct mtasts_error err;
+	struct tlsrpt_session x = session("example.com", NULL, "mx1.example.com");
+	struct tlsrpt_store *s = tlsrpt_store_open(cfg, &err);
+	uint64_t at;
+
+	ck_assert_ptr_nonnull(s);
+	ck_assert_int_eq(tlsrpt_store_offset(s, DAY, &at, &err), MTASTS_OK);
+	redis_down();
+	ck_assert_int_eq(
+	    tlsrpt_store_fold(s, DAY, &x, 1, 10, &err), MTASTS_ERR_CACHE);
+	ck_assert_ptr_nonnull(strstr(err.message, "fleet redis+unix://"));
+	ck_assert_int_eq(
+	    tlsrpt_store_offset(s, DAY, &at, &err), MTASTS_ERR_CACHE);
+	tlsrpt_store_close(s);
+	mtasts_config_free(cfg);
+}
+END_TEST
+
+/* Keys of another type where the counts go (another program, a damaged
+ * store): nothing is written, not even the offset; a summary that does
+ * not read is another policy's (not counted), as a hash's clash is. */
+START_TEST(keys_of_another_type_are_left_alone)
+{
+	struct mtasts_config *cfg = config_of(REDIS, "fleet_node = n1\n");
+	struct mtasts_error err;
+	struct tlsrpt_session x = session("example.com", NULL, "mx1.example.com");
+	struct tlsrpt_session y = session("other.example", NULL, "mx1.example.com");
+	struct tlsrpt_store *s = tlsrpt_store_open(cfg, &err);
+	struct redis_store *link = redis_cache_open(cfg, &err);
+	char key[128];
+	const char *set[] = {"SET", key, "x"};
+	const char *hset[] = {"HSET", key, NULL, "1 garbage\nsome text"};
+	uint64_t at;
+	json_t *day;
+
+	ck_assert(s != NULL && link != NULL);
+	snprintf(key, sizeof(key), "t:tlsrpt:d:%s:example.com", DAY);
+	redis_free(link, redis_run(link, 3, set, NULL, &err));
+	ck_assert_int_eq(tlsrpt_store_offset(s, DAY, &at, &err), MTASTS_OK);
+	ck_assert_int_eq(
+	    tlsrpt_store_fold(s, DAY, &x, 1, 10, &err), MTASTS_ERR_CACHE);
+	ck_assert_ptr_nonnull(strstr(err.message, "another type"));
+	ck_assert_int_eq(tlsrpt_store_offset(s, DAY, &at, &err), MTASTS_OK);
+	ck_assert_uint_eq(at, 0);
+	/* a summary field that does not read */
+	{
+		char field[16];
+		const char *policy = x.policy;
+
+		snprintf(field, sizeof(field), "p:%08x",
+		    (unsigned)crc32_of(policy, strlen(policy)));
+		snprintf(key, sizeof(key), "t:tlsrpt:d:%s:other.example", DAY);
+		hset[2] = field;
+		redis_free(link, redis_run(link, 4, hset, NULL, &err));
+	}
+	ck_assert_int_eq(tlsrpt_store_fold(s, DAY, &y, 1, 10, &err), MTASTS_OK);
+	day = tlsrpt_store_day(s, DAY, NULL, &err);
+	ck_assert_ptr_nonnull(day);
+	ck_assert_int_eq(json_object_size(day), 0);
+	json_decref(day);
+	redis_cache_close(link);
+	tlsrpt_store_close(s);
+	mtasts_config_free(cfg);
+}
+END_TEST
+
 START_TEST(days_are_utc)
 {
 	char day[TLSRPT_DAY_LEN + 1];
@@ -521,13 +825,21 @@ main(void)
 	TCase *tc = tcase_create("store");
 
 	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, sessions_are_counted);
-	tcase_add_test(tc, hostile_fields_are_refused);
-	tcase_add_test(tc, detail_rows_are_bounded);
+	tcase_add_checked_fixture(tc, NULL, redis_down);
+	tcase_add_loop_test(tc, sessions_are_counted, 0, BACKENDS);
+	tcase_add_loop_test(tc, hostile_fields_are_refused, 0, BACKENDS);
+	tcase_add_loop_test(tc, detail_rows_are_bounded, 0, BACKENDS);
 	tcase_add_test(tc, a_full_store_refuses_and_keeps_what_it_has);
-	tcase_add_test(tc, concurrent_writers_lose_nothing);
-	tcase_add_test(tc, a_killed_writer_leaves_a_usable_store);
-	tcase_add_test(tc, states_are_kept_per_rua);
+	tcase_add_loop_test(tc, concurrent_writers_lose_nothing, 0, BACKENDS);
+	tcase_add_loop_test(tc, a_killed_writer_leaves_a_usable_store, 0, BACKENDS);
+	tcase_add_loop_test(tc, states_are_kept_per_rua, 0, BACKENDS);
+	tcase_add_test(tc, the_fleet_store_unless_lmdb_is_named);
+	tcase_add_test(tc, a_fold_commits_its_offset_with_its_counts);
+	tcase_add_test(tc, a_node_name_two_hosts_share_is_refused);
+	tcase_add_test(tc, one_claim_per_report);
+	tcase_add_test(tc, a_days_reports_wait_for_every_node);
+	tcase_add_test(tc, a_fold_without_redis_fails_clearly);
+	tcase_add_test(tc, keys_of_another_type_are_left_alone);
 	tcase_add_test(tc, days_are_utc);
 	tcase_add_test(tc, applied_policies_round_trip);
 	tcase_add_test(tc, applied_word_of_a_decision);

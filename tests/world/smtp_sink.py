@@ -2,6 +2,7 @@
 what it received, whether it came over TLS, the names asked for by SNI and
 the name the client gave in EHLO, and may refuse recipients; and servers
 that misbehave on purpose."""
+import asyncio
 import socket
 import ssl
 import threading
@@ -34,6 +35,7 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        await asyncio.sleep(self.sink.data_delay)
         with self.sink.lock:
             self.sink.messages.append(Received(
                 envelope.mail_from, list(envelope.rcpt_tos),
@@ -57,11 +59,13 @@ class Sink:
     """An SMTP server on address:port.  cert: certificate+key file for
     STARTTLS, or None for a server that does not offer it.  rcpt_reply:
     the reply to every RCPT TO ("550 5.1.1 no such user"), None to accept
-    (may be changed while it runs); rcpts: every RCPT TO address asked."""
+    (may be changed while it runs); rcpts: every RCPT TO address asked;
+    data_delay: seconds it takes to accept a message (a slow relay)."""
 
     def __init__(self, address, port=25, cert=None, old_tls=False,
-                 rcpt_reply=None):
+                 rcpt_reply=None, data_delay=0):
         self.address = address
+        self.data_delay = data_delay
         self.messages = []
         self.rcpts = []
         self.rcpt_reply = rcpt_reply

@@ -146,23 +146,13 @@ begin(struct lmdb_tlsrpt *s, unsigned flags, MDB_txn **txn)
 	return rc;
 }
 
-/* A field of a key or row: printable, no spaces; "" becomes "-". */
+/* A domain read back from a key: printable, no spaces. */
 static bool
-field_ok(const char *f, size_t max)
+domain_ok(const char *d)
 {
-	size_t n = strlen(f);
-	size_t i;
+	struct tlsrpt_session x = {.domain = d};
 
-	for (i = 0; i < n; i++)
-		if ((unsigned char)f[i] <= ' ' || (unsigned char)f[i] >= 0x7f)
-			return false;
-	return n <= max;
-}
-
-static const char *
-or_dash(const char *f)
-{
-	return f != NULL && f[0] != '\0' ? f : "-";
+	return tlsrpt_session_ok(&x);
 }
 
 static MDB_val
@@ -218,7 +208,7 @@ count_session(struct lmdb_tlsrpt *s, MDB_txn *txn, const char *pkey,
     const struct tlsrpt_session *x, const char *row)
 {
 	MDB_val k = val_of(pkey), v;
-	const char *policy = x->sts && x->policy != NULL ? x->policy : "";
+	const char *policy = tlsrpt_policy_of(x);
 	size_t plen = strlen(policy);
 	unsigned char *buf;
 	struct sum sum;
@@ -251,30 +241,18 @@ count_session(struct lmdb_tlsrpt *s, MDB_txn *txn, const char *pkey,
 	return 0;
 }
 
-static bool
-session_ok(const struct tlsrpt_session *x)
-{
-	return x->domain != NULL && x->domain[0] != '\0' &&
-	    field_ok(x->domain, 253) && field_ok(or_dash(x->sending_ip), 64) &&
-	    field_ok(or_dash(x->mx_host), 253) &&
-	    field_ok(or_dash(x->receiving_ip), 64) &&
-	    (x->result == NULL || field_ok(x->result, 40));
-}
-
 /* Counts one session in txn. */
 static int
 add_one(struct lmdb_tlsrpt *s, MDB_txn *txn, const char *day,
     const struct tlsrpt_session *x)
 {
-	const char *policy = x->sts && x->policy != NULL ? x->policy : "";
-	char pkey[KEY_MAX], row[KEY_MAX];
+	const char *policy = tlsrpt_policy_of(x);
+	char pkey[KEY_MAX], row[TLSRPT_ROW_MAX];
 	int rc;
 
 	snprintf(pkey, sizeof(pkey), "P %s %s %08" PRIx32, day, x->domain,
 	    crc32_of(policy, strlen(policy)));
-	snprintf(row, sizeof(row), "%s %s %s %s",
-	    x->result != NULL ? x->result : "-", or_dash(x->sending_ip),
-	    or_dash(x->mx_host), or_dash(x->receiving_ip));
+	tlsrpt_row_of(x, row);
 	rc = count_session(s, txn, pkey, x, row);
 	return rc == MDB_KEYEXIST ? 0 : rc; /* a hash collision: not counted */
 }
@@ -311,7 +289,7 @@ add_sessions(struct lmdb_tlsrpt *s, const char *day,
 	guard_enter(&jump);
 	rc = begin(s, 0, &txn);
 	for (i = 0; rc == 0 && i < n; i++)
-		if (session_ok(&xs[i]))
+		if (tlsrpt_session_ok(&xs[i]))
 			rc = add_one(s, txn, day, &xs[i]);
 	if (rc == 0 && offset != NULL) {
 		MDB_val k, v = {sizeof(*offset), (void *)offset};
@@ -334,7 +312,7 @@ lmdb_tlsrpt_add(void *store, const char *day,
 {
 	struct lmdb_tlsrpt *s = store;
 
-	if (!session_ok(x))
+	if (!tlsrpt_session_ok(x))
 		return mtasts_error_set(err, MTASTS_ERR_USAGE,
 		    "TLS-RPT: a session with a malformed field");
 	return add_sessions(s, day, x, 1, NULL, err);
@@ -380,33 +358,21 @@ each_prefixed(struct lmdb_tlsrpt *s, MDB_txn *txn, const char *prefix,
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-static const char *
-dash_empty(const char *f)
-{
-	return strcmp(f, "-") != 0 ? f : "";
-}
-
 /* One failure-detail row into the JSON array arg. */
 static int
 add_detail(void *arg, MDB_txn *txn, const MDB_val *k, const MDB_val *v)
 {
-	char row[KEY_MAX], f[4][KEY_MAX];
+	json_t *row;
 	uint64_t n;
 
 	(void)txn;
 	(void)k;
-	if (v->mv_size <= sizeof(n) || v->mv_size - sizeof(n) >= KEY_MAX)
+	if (v->mv_size <= sizeof(n))
 		return 0;
 	memcpy(&n, v->mv_data, sizeof(n));
-	memcpy(row, (char *)v->mv_data + sizeof(n), v->mv_size - sizeof(n));
-	row[v->mv_size - sizeof(n)] = '\0';
-	if (sscanf(row, "%399s %399s %399s %399s", f[0], f[1], f[2], f[3]) !=
-	    4)
-		return 0;
-	json_array_append_new(arg,
-	    json_pack("{s:s, s:s, s:s, s:s, s:I}", "result", f[0],
-	        "sending_ip", dash_empty(f[1]), "mx_host", dash_empty(f[2]),
-	        "receiving_ip", dash_empty(f[3]), "count", (json_int_t)n));
+	if ((row = tlsrpt_row_json((const char *)v->mv_data + sizeof(n),
+	         v->mv_size - sizeof(n), n)) != NULL)
+		json_array_append_new(arg, row);
 	return 0;
 }
 
@@ -463,7 +429,7 @@ add_policy(void *arg, MDB_txn *txn, const MDB_val *k, const MDB_val *v)
 		return 0;
 	memcpy(domain, d, dlen);
 	domain[dlen] = '\0';
-	if (!field_ok(domain, 253)) /* a store written by another hand */
+	if (!domain_ok(domain)) /* a store written by another hand */
 		return 0;
 	memcpy(&sum, v->mv_data, sizeof(sum));
 	snprintf(prefix, sizeof(prefix), "F%.*s ", (int)k->mv_size - 1,
@@ -479,11 +445,8 @@ add_policy(void *arg, MDB_txn *txn, const MDB_val *k, const MDB_val *v)
 		return 0;
 	}
 	json_array_append_new(list,
-	    json_pack("{s:s, s:o, s:I, s:I, s:I, s:o}", "type",
-	        sum.sts ? "sts" : "no-policy-found", "policy",
-	        text_after(v, sizeof(sum)), "success", (json_int_t)sum.success,
-	        "failure", (json_int_t)sum.failure, "dropped",
-	        (json_int_t)sum.dropped, "details", details));
+	    tlsrpt_policy_json(sum.sts, text_after(v, sizeof(sum)),
+	        sum.success, sum.failure, sum.dropped, details));
 	return 0;
 }
 

@@ -4,7 +4,7 @@
  * cache answers never makes one), every command under fleet_timeout, and
  * every reply read as hostile input.  Calls run one way:
  * redis_backend.c -> redis_cache.c -> redis_link.c -> redis_io.c ->
- * redis_load.c.
+ * redis_load.c; redis_reply.c checks what replies say.
  */
 #ifndef MTASTS_REDIS_H
 #define MTASTS_REDIS_H
@@ -18,6 +18,8 @@
 #include "redis_load.h"
 
 #define REDIS_LOCKS_HELD 8 /* domains one opening locks at once */
+#define REDIS_RECORD_MAX (128 * 1024) /* a policy body is at most 64 KiB */
+#define REDIS_HOST_MAX 46 /* INET6_ADDRSTRLEN: a numeric address */
 
 struct redis_store {
 	const struct mtasts_config *cfg;
@@ -26,6 +28,11 @@ struct redis_store {
 	pid_t pid; /* the process ctx was made in (a child makes its own) */
 	int64_t down_until; /* mono_ms: no new attempt before, after... */
 	struct mtasts_error down; /* ... this failure */
+	int64_t connect_end; /* mono_ms: while connecting, its deadline */
+	/* FLEET_SENTINEL: the master the sentinels named last ("" when
+	 * none answered) */
+	char master_host[REDIS_HOST_MAX];
+	int master_port;
 	char token[33]; /* the owner of this opening's locks */
 	char held[REDIS_LOCKS_HELD][MTASTS_DOMAIN_MAX + 1];
 };
@@ -66,6 +73,34 @@ redisReply *redis_io_command(const struct hiredis_api *api, redisContext *ctx,
     int argc, const char **argv, const size_t *argvlen, long timeout_ms,
     char *why, size_t whylen);
 
+/* redis_io.c, for a reader of one's own (fuzz_redis_reply): the
+ * limits a connection's reader is given. */
+void redis_io_limit(redisReader *reader);
+
+/* redis_reply.c: what a reply says, checked */
+enum {
+	REDIS_CHECK_OK = 0,
+	REDIS_CHECK_NONE = 1, /* nothing there (nil), or not a master */
+	REDIS_CHECK_GARBAGE = -1, /* not of the form the command answers */
+	REDIS_CHECK_DAMAGED = -2, /* of the form, but not a record of ours */
+};
+
+/* HMGET key record checked expires: REDIS_CHECK_OK with e filled (the
+ * caller clears it), NONE (no such key), GARBAGE or DAMAGED. */
+int redis_reply_entry(const redisReply *r, struct cache_entry *e);
+/* A page of SCAN: its keys (an array of any elements, each to be
+ * checked), the next cursor (digits) in cursor; NULL when garbage. */
+const redisReply *redis_reply_scan(
+    const redisReply *r, char *cursor, size_t len);
+/* SENTINEL get-master-addr-by-name: OK with host (REDIS_HOST_MAX bytes,
+ * a numeric IPv4 or IPv6 address) and *port (1-65535), NONE (nil: the
+ * sentinel knows no such master), or GARBAGE with why said. */
+int redis_reply_master(const redisReply *r, char *host, int *port,
+    char *why, size_t whylen);
+/* ROLE: OK for a master, NONE for another role (a replica, a demoted
+ * master), GARBAGE. */
+int redis_reply_role(const redisReply *r);
+
 /* redis_cache.c: the cache_backend operations */
 void *redis_cache_open(
     const struct mtasts_config *cfg, struct mtasts_error *err);
@@ -84,5 +119,12 @@ int redis_cache_lock(void *store, const char *domain, long timeout_ms);
 void redis_cache_unlock(void *store, const char *domain);
 int redis_cache_claim(void *store, const char *domain, long hold_ms);
 void redis_cache_unclaim(void *store, const char *domain);
+/* SET key NX with this opening's token, expiring after ms: 1 taken, 0
+ * another's, -1 with err set. */
+int redis_take(struct redis_store *s, const char *key, long ms,
+    struct mtasts_error *err);
+/* Deletes key if it still holds this opening's token (a compare and
+ * delete: not one a peer took after ours expired). */
+void redis_let_go(struct redis_store *s, const char *key);
 
 #endif

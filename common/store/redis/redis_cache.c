@@ -21,7 +21,6 @@
 #include "error.h"
 #include "redis.h"
 
-#define RECORD_MAX (128 * 1024) /* a policy body is at most 64 KiB */
 /* fleet_name (at most 64, config.c), ":refresh:" (the longest kind),
  * the domain and its NUL: a name cut short would be another domain's */
 #define KEY_MAX (64 + sizeof(":refresh:") + MTASTS_DOMAIN_MAX)
@@ -122,44 +121,6 @@ redis_cache_close(void *store)
 	free(s);
 }
 
-/* The decimal int64 a reply holds, or INT64_MIN when it holds none. */
-static int64_t
-number_of(const redisReply *r)
-{
-	char buf[24], *end;
-	long long n;
-
-	if (r->type != REDIS_REPLY_STRING || r->len == 0 ||
-	    r->len >= sizeof(buf))
-		return INT64_MIN;
-	memcpy(buf, r->str, r->len);
-	buf[r->len] = '\0';
-	n = strtoll(buf, &end, 10);
-	return *end == '\0' ? (int64_t)n : INT64_MIN;
-}
-
-/* The hash's three fields into e: 0, or -1 when they do not make a
- * record (of another writer, damaged, or garbage). */
-static int
-entry_of(const redisReply *r, struct cache_entry *e)
-{
-	const redisReply *record = r->element[0];
-	const unsigned char *bytes = (const unsigned char *)record->str;
-	int64_t checked = number_of(r->element[1]);
-	int64_t expires = number_of(r->element[2]);
-
-	if (record->type != REDIS_REPLY_STRING || record->len > RECORD_MAX ||
-	    checked == INT64_MIN || expires == INT64_MIN)
-		return -1;
-	if (record_decode(bytes, record->len, e) != 0)
-		return -1;
-	/* what the script judges by is what the record says */
-	if (e->checked != checked ||
-	    (e->policy != NULL ? e->policy->expires : 0) != expires)
-		return -1;
-	return 0;
-}
-
 mtasts_code
 redis_cache_get(void *store, const char *domain, struct cache_entry *e,
     struct mtasts_error *err)
@@ -168,30 +129,23 @@ redis_cache_get(void *store, const char *domain, struct cache_entry *e,
 	char key[KEY_MAX];
 	const char *argv[] = {"HMGET", key, "record", "checked", "expires"};
 	redisReply *r;
-	size_t i, nils = 0;
+	int rc;
 
 	memset(e, 0, sizeof(*e));
 	key_of(s, "policy", domain, key);
 	if ((r = redis_run(s, 5, argv, NULL, err)) == NULL)
 		return MTASTS_ERR_CACHE;
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
+	if ((rc = redis_reply_entry(r, e)) == REDIS_CHECK_GARBAGE) {
 		redis_garbage(s, r, "HMGET", err);
 		return MTASTS_ERR_CACHE;
 	}
-	for (i = 0; i < 3; i++)
-		nils += r->element[i]->type == REDIS_REPLY_NIL;
-	if (nils == 3) {
-		redis_free(s, r);
+	redis_free(s, r);
+	if (rc == REDIS_CHECK_NONE)
 		return MTASTS_ERR_NOT_CACHED;
-	}
-	if (entry_of(r, e) != 0) {
-		redis_free(s, r);
-		cache_entry_clear(e);
+	if (rc == REDIS_CHECK_DAMAGED)
 		return mtasts_error_set(err, MTASTS_ERR_CACHE,
 		    "fleet: the record of %s is damaged or of another version",
 		    domain);
-	}
-	redis_free(s, r);
 	return MTASTS_OK;
 }
 
@@ -225,7 +179,7 @@ redis_cache_put_if_newer(void *store, const char *domain,
 	*wrote = false;
 	if (record_encode(e, &data, &len[4]) != 0)
 		return mtasts_error_set(err, MTASTS_ERR_NOMEM, "out of memory");
-	if (len[4] > RECORD_MAX) {
+	if (len[4] > REDIS_RECORD_MAX) {
 		free(data);
 		return mtasts_error_set(err, MTASTS_ERR_CACHE,
 		    "fleet: the record of %s is too large", domain);
@@ -329,7 +283,8 @@ scan(struct redis_store *s, struct names *names, struct mtasts_error *err)
 	char match[KEY_MAX], cursor[24] = "0";
 	const char *argv[] = {"SCAN", cursor, "MATCH", match, "COUNT", "500"};
 	size_t prefix, i, rounds = 0;
-	redisReply *r, *keys;
+	const redisReply *keys;
+	redisReply *r;
 
 	key_of(s, "policy", "*", match);
 	prefix = strlen(match) - 1;
@@ -341,15 +296,11 @@ scan(struct redis_store *s, struct names *names, struct mtasts_error *err)
 			    SCAN_ROUNDS_MAX);
 		if ((r = redis_run(s, 6, argv, NULL, err)) == NULL)
 			return MTASTS_ERR_CACHE;
-		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-		    r->element[0]->type != REDIS_REPLY_STRING ||
-		    r->element[0]->len >= sizeof(cursor) ||
-		    (keys = r->element[1])->type != REDIS_REPLY_ARRAY) {
+		if ((keys = redis_reply_scan(r, cursor, sizeof(cursor))) ==
+		    NULL) {
 			redis_garbage(s, r, "SCAN", err);
 			return MTASTS_ERR_CACHE;
 		}
-		memcpy(cursor, r->element[0]->str, r->element[0]->len);
-		cursor[r->element[0]->len] = '\0';
 		for (i = 0; i < keys->elements; i++)
 			if (names_add(names, keys->element[i], match,
 			        prefix) != 0) {
@@ -466,35 +417,43 @@ held_slot(struct redis_store *s, const char *domain)
 	return NULL;
 }
 
-/* SET <fleet_name>:KIND:<domain> token NX PX ms: 1 set, 0 held by
- * another, -1 not asked (the link failed, or garbage). */
-static int
-set_nx(struct redis_store *s, const char *kind, const char *domain, long ms)
+int
+redis_take(struct redis_store *s, const char *key, long ms,
+    struct mtasts_error *err)
 {
-	char key[KEY_MAX], px[24];
+	char px[24];
 	const char *argv[] = {"SET", key, s->token, "NX", "PX", px};
-	struct mtasts_error err;
 	redisReply *r;
-	int taken;
+	bool taken;
 
-	key_of(s, kind, domain, key);
 	snprintf(px, sizeof(px), "%ld", ms);
-	if ((r = redis_run(s, 6, argv, NULL, &err)) == NULL)
+	if ((r = redis_run(s, 6, argv, NULL, err)) == NULL)
 		return -1;
 	if (r->type != REDIS_REPLY_STATUS && r->type != REDIS_REPLY_NIL) {
-		redis_garbage(s, r, "SET", &err);
+		redis_garbage(s, r, "SET", err);
 		return -1;
 	}
 	taken = r->type == REDIS_REPLY_STATUS;
 	redis_free(s, r);
-	return taken;
+	return taken ? 1 : 0;
+}
+
+void
+redis_let_go(struct redis_store *s, const char *key)
+{
+	const char *argv[] = {"EVAL", unlock_script, "1", key, s->token};
+	struct mtasts_error err;
+
+	redis_free(s, redis_run(s, 5, argv, NULL, &err));
 }
 
 int
 redis_cache_lock(void *store, const char *domain, long timeout_ms)
 {
 	struct redis_store *s = store;
+	char key[KEY_MAX];
 	struct timespec pause = {0, 50 * 1000000};
+	struct mtasts_error err;
 	int64_t end = mono_ms() + timeout_ms;
 	char *slot = held_slot(s, NULL);
 	bool waited = false;
@@ -504,54 +463,57 @@ redis_cache_lock(void *store, const char *domain, long timeout_ms)
 		return 0; /* this opening holds it already, as LMDB's would */
 	if (slot == NULL)
 		return -1;
-	/* the holder's discovery takes as long as the wait for it may: a
-	 * holder that dies lets go when its lock expires */
-	while ((taken = set_nx(s, "lock", domain,
-	            timeout_ms > 1000 ? timeout_ms : 1000)) == 0) {
+	key_of(s, "lock", domain, key);
+	for (;;) {
+		/* the holder's discovery takes as long as the wait for it
+		 * may: a holder that dies lets go when its lock expires */
+		taken = redis_take(
+		    s, key, timeout_ms > 1000 ? timeout_ms : 1000, &err);
+		if (taken < 0)
+			return -1;
+		if (taken)
+			break;
 		if (mono_ms() >= end)
 			return -1;
 		nanosleep(&pause, NULL);
 		waited = true;
 	}
-	if (taken < 0)
-		return -1;
 	snprintf(slot, MTASTS_DOMAIN_MAX + 1, "%s", domain);
 	return waited ? 1 : 0;
-}
-
-/* "<fleet_name>:refresh:<domain>": which node refreshes it this time */
-int
-redis_cache_claim(void *store, const char *domain, long hold_ms)
-{
-	return set_nx(store, "refresh", domain, hold_ms);
-}
-
-/* DEL <fleet_name>:KIND:<domain> if this opening set it. */
-static void
-del_own(struct redis_store *s, const char *kind, const char *domain)
-{
-	char key[KEY_MAX];
-	const char *argv[] = {"EVAL", unlock_script, "1", key, s->token};
-	struct mtasts_error err;
-
-	key_of(s, kind, domain, key);
-	redis_free(s, redis_run(s, 5, argv, NULL, &err));
 }
 
 void
 redis_cache_unlock(void *store, const char *domain)
 {
 	struct redis_store *s = store;
+	char key[KEY_MAX];
 	char *slot = held_slot(s, domain);
 
 	if (slot == NULL)
 		return; /* not taken: no round trip */
 	slot[0] = '\0';
-	del_own(s, "lock", domain);
+	key_of(s, "lock", domain, key);
+	redis_let_go(s, key);
+}
+
+/* "<fleet_name>:refresh:<domain>": which node refreshes it this time */
+int
+redis_cache_claim(void *store, const char *domain, long hold_ms)
+{
+	struct redis_store *s = store;
+	struct mtasts_error err;
+	char key[KEY_MAX];
+
+	key_of(s, "refresh", domain, key);
+	return redis_take(s, key, hold_ms, &err);
 }
 
 void
 redis_cache_unclaim(void *store, const char *domain)
 {
-	del_own(store, "refresh", domain);
+	struct redis_store *s = store;
+	char key[KEY_MAX];
+
+	key_of(s, "refresh", domain, key);
+	redis_let_go(s, key);
 }

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -29,65 +30,68 @@
  * object per few bytes at most.
  */
 #define REPLY_MAX (1024 * 1024)
-/*
- * The elements of one reply, its arrays' together (a SCAN page holds
- * about 500).  hiredis makes an array as its header announces it, a
- * pointer per element, before any element comes: 0.14's reader has no
- * limit ("*200000000" is 1.5 GB, all walked again to free it), 1.x's
- * limits one array but follows nested ones down without end (each
- * "*4096" a byte apart is 32 KiB).  So the reader's array maker is ours,
- * counting them against this.
- */
-#define ELEMENTS_MAX 8192
+/* the elements of one array: a SCAN page holds about 500 */
+#define ELEMENTS_MAX 4096
 
+/*
+ * hiredis makes an array's reply as soon as it reads its header, and
+ * allocates the elements it is told of: "*400000000" costs 3.2 GB of
+ * address space before one element came (0.14's reader has no limit of
+ * its own; fuzz_redis_reply found it).  So a reader's functions are
+ * hiredis' own but for arrays (maps, sets and pushes in 1.x) of more than
+ * ELEMENTS_MAX, which are refused: the reader fails (hiredis says "Out
+ * of memory"; we say why), and the link with it.
+ */
 #if HIREDIS_MAJOR >= 1
-typedef size_t announced;
+typedef size_t elements_t;
 #else
-typedef int announced;
+typedef int elements_t;
 #endif
 
-static redisReplyObjectFunctions capped;
-static void *(*array_of)(const redisReadTask *, announced);
-static pthread_mutex_t capped_lock = PTHREAD_MUTEX_INITIALIZER;
-/* of the reply being read; below 0 when it announced too many */
-static _Thread_local long long elements_left;
+static redisReplyObjectFunctions limited;
+static void *(*hiredis_array)(const redisReadTask *, elements_t);
+static pthread_mutex_t limited_lock = PTHREAD_MUTEX_INITIALIZER;
+/* this thread's reader refused an array */
+static __thread bool refused;
 
 static void *
-capped_array(const redisReadTask *task, announced elements)
+limited_array(const redisReadTask *task, elements_t elements)
 {
-	if ((long long)elements >= elements_left) {
-		elements_left = -1;
-		return NULL; /* the reader's error: the link is let go of */
+	if (elements > ELEMENTS_MAX) {
+		refused = true;
+		return NULL;
 	}
-	elements_left -= (long long)elements + 1;
-	return array_of(task, elements);
+	return hiredis_array(task, elements);
+}
+
+void
+redis_io_limit(redisReader *reader)
+{
+	/* a new reader has hiredis' one table of functions: copied once */
+	pthread_mutex_lock(&limited_lock);
+	if (hiredis_array == NULL) {
+		limited = *reader->fn;
+		hiredis_array = limited.createArray;
+		limited.createArray = limited_array;
+	}
+	pthread_mutex_unlock(&limited_lock);
+	reader->fn = &limited;
+#if HIREDIS_MAJOR >= 1
+	reader->maxelements = ELEMENTS_MAX;
+#endif
 }
 
 int
 redis_io_setup(redisContext *ctx)
 {
 	int flags = fcntl(ctx->fd, F_GETFL);
-	int rc = 0;
 
 	if (flags < 0 || fcntl(ctx->fd, F_SETFL, flags | O_NONBLOCK) < 0)
 		return -1;
 	/* hiredis then takes EAGAIN for "later", not for an error */
 	ctx->flags &= ~REDIS_BLOCK;
-	pthread_mutex_lock(&capped_lock);
-	if (array_of == NULL) { /* hiredis' own functions, but one */
-		capped = *ctx->reader->fn;
-		array_of = capped.createArray;
-		capped.createArray = capped_array;
-	}
-	/* every reader starts with the same: never another's unchecked */
-	if (ctx->reader->fn->createArray == array_of) {
-		ctx->reader->fn = &capped;
-	} else {
-		errno = EINVAL;
-		rc = -1;
-	}
-	pthread_mutex_unlock(&capped_lock);
-	return rc;
+	redis_io_limit(ctx->reader);
+	return 0;
 }
 
 /* Waits for events on fd until deadline (mono_ms): 1 when they came, 0
@@ -116,8 +120,8 @@ fail(redisContext *ctx, int waited, long timeout_ms, char *why, size_t len)
 		snprintf(why, len, "no answer within %ld ms", timeout_ms);
 	else if (waited < 0)
 		snprintf(why, len, "poll: %s", strerror(errno));
-	else if (elements_left < 0)
-		snprintf(why, len, "reply of more than %d elements",
+	else if (refused)
+		snprintf(why, len, "an array of more than %d elements",
 		    ELEMENTS_MAX);
 	else
 		snprintf(why, len, "%s",
@@ -135,7 +139,7 @@ redis_io_command(const struct hiredis_api *api, redisContext *ctx, int argc,
 	void *reply;
 	int done = 0, waited = 1;
 
-	elements_left = ELEMENTS_MAX;
+	refused = false;
 	if (api->append_argv(ctx, argc, argv, argvlen) != REDIS_OK)
 		return fail(ctx, 1, timeout_ms, why, whylen);
 	while (!done)

@@ -28,6 +28,10 @@ load(void)
 	    DL_SYMBOL(api.get_reply, "redisGetReplyFromReader"),
 	    DL_SYMBOL(api.free_reply, "freeReplyObject"),
 	    DL_SYMBOL(api.free, "redisFree"),
+	    DL_SYMBOL(api.reader_create, "redisReaderCreate"),
+	    DL_SYMBOL(api.reader_feed, "redisReaderFeed"),
+	    DL_SYMBOL(api.reader_get_reply, "redisReaderGetReply"),
+	    DL_SYMBOL(api.reader_free, "redisReaderFree"),
 	};
 
 	dl_load(MTASTS_HIREDIS, symbols, sizeof(symbols) / sizeof(symbols[0]),

@@ -25,6 +25,11 @@ struct hiredis_api {
 	int (*get_reply)(redisContext *c, void **reply);
 	void (*free_reply)(void *reply);
 	void (*free)(redisContext *c);
+	/* a reader of one's own, as a connection's: fuzz_redis_reply */
+	redisReader *(*reader_create)(void);
+	int (*reader_feed)(redisReader *r, const char *buf, size_t len);
+	int (*reader_get_reply)(redisReader *r, void **reply);
+	void (*reader_free)(redisReader *r);
 };
 
 /*
