@@ -353,20 +353,22 @@ cache_unlock(struct cache *c, const char *domain)
 	c->backend->unlock(c->store, domain);
 }
 
-/* The local record's use stamp, for a copy that replaces it (the peer's
- * stamp says when the peer used it). */
-static int64_t
-local_used(struct cache *c, const char *domain)
+/* The local record's check and use stamps (0 without one): a copy must
+ * be newer, and keeps the later use (the peer's says when the peer used
+ * it). */
+static void
+local_stamps(
+    struct cache *c, const char *domain, int64_t *checked, int64_t *used)
 {
 	struct cache_entry l;
 	struct mtasts_error err;
-	int64_t used = 0;
 
+	*checked = *used = 0;
 	if (c->backend->get(c->store, domain, &l, &err) == MTASTS_OK) {
-		used = l.used;
+		*checked = l.checked;
+		*used = l.used;
 		cache_entry_clear(&l);
 	}
-	return used;
 }
 
 enum cache_share
@@ -377,15 +379,19 @@ cache_share(struct cache *c, const char *domain,
 	struct cache_entry e;
 	struct mtasts_error err;
 	bool taken = false;
-	int64_t used;
+	int64_t checked, used;
 
 	if (c->fleet == NULL)
 		return CACHE_SHARE_MINE;
 	if (fleet_backend->get(c->fleet, domain, &e, &err) == MTASTS_OK) {
-		/* its times checked before the caller's arithmetic */
-		if (e.policy != NULL && peer_record_taken(c, domain, &e) &&
-		    fresh(arg, &e)) {
-			if ((used = local_used(c, domain)) > e.used)
+		local_stamps(c, domain, &checked, &used);
+		/* never back in time (a fleet restored from an older copy):
+		 * put_if_newer would take a record checked over an hour
+		 * before this one for a clock set back; and its times
+		 * checked before the caller's arithmetic */
+		if (e.policy != NULL && e.checked > checked &&
+		    peer_record_taken(c, domain, &e) && fresh(arg, &e)) {
+			if (used > e.used)
 				e.used = used;
 			taken =
 			    local_put(c, domain, &e, false, &err) == MTASTS_OK;

@@ -573,6 +573,36 @@ START_TEST(a_peer_record_of_impossible_times_is_not_taken)
 }
 END_TEST
 
+/* The shared refresh never takes a peer's record older than this node's
+ * own (a fleet restored from an older snapshot, or a replica promoted
+ * before it caught up, holds one): put_if_newer's rule takes a record
+ * checked more than an hour after the answer written for a clock set
+ * back, and a policy this node had replaced came back. */
+START_TEST(the_refresh_never_copies_an_older_record)
+{
+	int64_t now = (int64_t)time(NULL);
+	struct mtasts_error err = {0};
+	struct fixture a, b;
+	struct cache_entry e;
+	void *fleet;
+
+	two_nodes(&a, &b, false);
+	put(&b, "o.example", MTASTS_MODE_ENFORCE, "new", now - 1000);
+	fleet = redis_cache_backend.open(a.cfg, &err);
+	entry_of(&e, MTASTS_MODE_ENFORCE, "old", now - 10000);
+	forge(fleet, "o.example", &e);
+	cache_entry_clear(&e);
+	ck_assert_int_ne(
+	    cache_share(b.cache, "o.example", checked_lately, &now, 1000),
+	    CACHE_SHARE_TAKEN);
+	cache_share_done(b.cache, "o.example");
+	ck_assert_str_eq(held(&b, "o.example"), "new");
+	redis_cache_backend.close(fleet);
+	fixture_close(&b);
+	fixture_close(&a);
+}
+END_TEST
+
 /* Keys of their own for the longest names: a fleet_name of 64 and a
  * domain of 253 characters still name one domain's claim, not two. */
 START_TEST(the_longest_names_have_keys_of_their_own)
@@ -678,6 +708,7 @@ main(void)
 		tcase_add_test(fleet, a_peer_record_never_ends_a_witness);
 		tcase_add_test(fleet, a_peer_record_of_impossible_times_is_not_taken);
 		tcase_add_test(fleet, the_longest_names_have_keys_of_their_own);
+		tcase_add_test(fleet, the_refresh_never_copies_an_older_record);
 		tcase_add_test(fleet, a_local_miss_asks_the_fleet);
 		tcase_add_test(fleet, fleet_strict_makes_an_unanswered_miss_an_error);
 		tcase_add_test(fleet, one_discovery_per_fleet);
