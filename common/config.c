@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "redis_soname.h" /* MTASTS_HIREDIS_SSL: rediss:// */
 #include "domain.h"
 #include "error.h"
 
@@ -374,6 +375,7 @@ fleet_clear(struct mtasts_config *cfg)
 	free(cfg->fleet_master);
 	cfg->fleet_master = NULL;
 	cfg->fleet = FLEET_NONE;
+	cfg->fleet_tls = false;
 }
 
 /* redis+unix:///PATH[?db=DB] */
@@ -417,17 +419,24 @@ set_fleet_url(struct reader *r, const char *value)
 		    "here): put them in fleet_password_file");
 		return -5;
 	}
+#ifndef MTASTS_HIREDIS_SSL
+	/* never a cleartext connection instead */
 	if (strncmp(value, "rediss://", 9) == 0) {
 		snprintf(r->msg, sizeof(r->msg),
-		    "fleet: TLS (rediss://) is not supported yet; name the "
-		    "master as redis://HOST[:PORT][/DB] or "
-		    "redis+unix:///PATH");
+		    "fleet: rediss://: this build's hiredis has no TLS "
+		    "(Debian 12); use a unix socket (redis+unix:///PATH) or "
+		    "a private network (redis://HOST)");
 		return -5;
 	}
+#endif
 	fleet_clear(cfg);
 	if (strncmp(value, "redis://", 8) == 0) {
 		cfg->fleet = FLEET_TCP;
 		rc = fleet_tcp(cfg, value + 8);
+	} else if (strncmp(value, "rediss://", 9) == 0) {
+		cfg->fleet = FLEET_TCP;
+		cfg->fleet_tls = true;
+		rc = fleet_tcp(cfg, value + 9);
 	} else if (strncmp(value, "redis+unix://", 13) == 0) {
 		cfg->fleet = FLEET_UNIX;
 		rc = fleet_socket(cfg, value + 13);
@@ -439,7 +448,7 @@ set_fleet_url(struct reader *r, const char *value)
 		fleet_clear(cfg);
 		snprintf(r->msg, sizeof(r->msg),
 		    "invalid value for fleet (not repeated here): "
-		    "redis://HOST[:PORT][/DB], redis+unix:///PATH[?db=DB] or "
+		    "redis[s]://HOST[:PORT][/DB], redis+unix:///PATH[?db=DB] or "
 		    "redis-sentinel://HOST[:PORT],.../MASTER");
 		return -5;
 	}
@@ -480,6 +489,9 @@ set_fleet(struct reader *r, const char *name, const char *value)
 		return value[0] == '/'
 		    ? set_string(&cfg->fleet_sentinel_password_file, value)
 		    : -1;
+	if (strcmp(name, "fleet_ca_file") == 0) /* rediss:// */
+		return value[0] == '/' ? set_string(&cfg->fleet_ca_file, value)
+		                       : -1;
 	if (strcmp(name, "fleet_strict") == 0)
 		return parse_bool(value, &cfg->fleet_strict);
 	if (strcmp(name, "fleet_timeout") == 0)
@@ -1084,6 +1096,7 @@ mtasts_config_free(struct mtasts_config *cfg)
 	free(cfg->fleet_node);
 	free(cfg->fleet_password_file);
 	free(cfg->fleet_sentinel_password_file);
+	free(cfg->fleet_ca_file);
 	for (i = 0; i < cfg->override_count; i++) {
 		size_t k;
 

@@ -16,7 +16,7 @@ enum resolver_kind {
 /* Where the fleet's shared store is (fleet = URL; store/redis/). */
 enum fleet_kind {
 	FLEET_NONE, /* no fleet: this host alone */
-	FLEET_TCP, /* redis://HOST[:PORT][/DB] */
+	FLEET_TCP, /* redis[s]://HOST[:PORT][/DB] */
 	FLEET_UNIX, /* redis+unix:///PATH[?db=DB] */
 	FLEET_SENTINEL, /* redis-sentinel://H1[:P1],H2[:P2]/MASTER */
 };
@@ -79,6 +79,8 @@ struct mtasts_config {
 	enum fleet_kind fleet;
 	char *fleet_host; /* FLEET_TCP: a name, an IPv4 or IPv6 literal */
 	int fleet_port; /* FLEET_TCP */
+	bool fleet_tls; /* FLEET_TCP: rediss:// */
+	char *fleet_ca_file; /* rediss://'s CAs; NULL: the system's bundle */
 	char *fleet_socket; /* FLEET_UNIX */
 	/* FLEET_SENTINEL: the sentinels, asked in turn, and the master's name */
 	char *fleet_sentinel_host[FLEET_SENTINELS_MAX];

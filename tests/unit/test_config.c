@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "redis_soname.h" /* MTASTS_HIREDIS_SSL */
 #include "mtasts.h"
 #include "unit.h"
 
@@ -625,10 +626,26 @@ START_TEST(the_fleet_never_says_a_password)
 	    load("[mtasts]\nfleet = redis://h:x?s3cret\n", &cfg, &err),
 	    MTASTS_ERR_CONFIG);
 	ck_assert_ptr_null(strstr(err.message, "s3cret"));
+#ifdef MTASTS_HIREDIS_SSL
+	ck_assert_int_eq(load("[mtasts]\nfleet = rediss://h:6380/2\n"
+	                      "fleet_ca_file = /etc/ca.pem\n",
+	                     &cfg, &err),
+	    MTASTS_OK);
+	ck_assert(cfg->fleet == FLEET_TCP && cfg->fleet_tls);
+	ck_assert_int_eq(cfg->fleet_port, 6380);
+	ck_assert_int_eq(cfg->fleet_db, 2);
+	ck_assert_str_eq(cfg->fleet_ca_file, "/etc/ca.pem");
+	mtasts_config_free(cfg);
+#else
+	/* never a cleartext connection instead */
 	ck_assert_int_eq(
 	    load("[mtasts]\nfleet = rediss://h\n", &cfg, &err),
 	    MTASTS_ERR_CONFIG);
-	ck_assert_ptr_nonnull(strstr(err.message, "TLS"));
+	ck_assert_ptr_nonnull(strstr(err.message, "has no TLS (Debian 12)"));
+#endif
+	ck_assert_int_eq(
+	    load("[mtasts]\nfleet_ca_file = ca.pem\n", &cfg, &err),
+	    MTASTS_ERR_CONFIG);
 	ck_assert_int_eq(load("[mtasts]\nfleet = redis://h\nfleet_name = "
 	                      "mx-eu.1\nfleet_password_file = /etc/f\n"
 	                      "fleet_strict = yes\nfleet_timeout = 0.25\n",

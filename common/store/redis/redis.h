@@ -4,7 +4,8 @@
  * cache answers never makes one), every command under fleet_timeout, and
  * every reply read as hostile input.  Calls run one way:
  * redis_backend.c -> redis_cache.c -> redis_link.c -> redis_io.c ->
- * redis_load.c; redis_reply.c checks what replies say.
+ * redis_load.c (redis_tls.c puts TLS under a connection of
+ * redis_link.c's); redis_reply.c checks what replies say.
  */
 #ifndef MTASTS_REDIS_H
 #define MTASTS_REDIS_H
@@ -57,6 +58,19 @@ void redis_garbage(struct redis_store *s, redisReply *reply, const char *what,
     struct mtasts_error *err);
 void redis_close(struct redis_store *s);
 
+/* redis_tls.c */
+
+/*
+ * rediss://: TLS on the connection s->ctx (non-blocking, set up by
+ * redis_io_setup) to host, its handshake within timeout_ms, the
+ * certificate checked against fleet_ca_file (or the system's bundle) and
+ * host's name or address; hiredis then reads and writes through it.  0,
+ * or -1 with why said (nothing was sent but the handshake's bytes).  In a
+ * build whose hiredis has no TLS, always -1.
+ */
+int redis_tls_start(struct redis_store *s, const char *host, long timeout_ms,
+    char *why, size_t whylen);
+
 /* redis_io.c */
 
 /* Makes a connection's socket non-blocking, for redis_io_command: 0, or
@@ -72,6 +86,10 @@ int redis_io_setup(redisContext *ctx);
 redisReply *redis_io_command(const struct hiredis_api *api, redisContext *ctx,
     int argc, const char **argv, const size_t *argvlen, long timeout_ms,
     char *why, size_t whylen);
+
+/* Waits for events (poll's) on fd until deadline (mono_ms): 1 when they
+ * came, 0 when the deadline passed, -1 on an error of poll(). */
+int redis_io_wait(int fd, short events, int64_t deadline);
 
 /* redis_io.c, for a reader of one's own (fuzz_redis_reply): the
  * limits a connection's reader is given. */

@@ -101,10 +101,8 @@ redis_io_setup(redisContext *ctx)
 	return 0;
 }
 
-/* Waits for events on fd until deadline (mono_ms): 1 when they came, 0
- * when the deadline passed, -1 on an error of poll(). */
-static int
-wait_for(int fd, short events, int64_t deadline)
+int
+redis_io_wait(int fd, short events, int64_t deadline)
 {
 	struct pollfd p = {.fd = fd, .events = events};
 	int64_t left;
@@ -150,7 +148,7 @@ redis_io_command(const struct hiredis_api *api, redisContext *ctx, int argc,
 	if (api->append_argv(ctx, argc, argv, argvlen) != REDIS_OK)
 		return fail(ctx, 1, timeout_ms, why, whylen);
 	while (!done)
-		if ((waited = wait_for(ctx->fd, POLLOUT, deadline)) <= 0 ||
+		if ((waited = redis_io_wait(ctx->fd, POLLOUT, deadline)) <= 0 ||
 		    api->buffer_write(ctx, &done) != REDIS_OK)
 			return fail(ctx, waited, timeout_ms, why, whylen);
 	for (;;) {
@@ -167,7 +165,7 @@ redis_io_command(const struct hiredis_api *api, redisContext *ctx, int argc,
 #endif
 		if (reply != NULL)
 			return reply;
-		if ((waited = wait_for(ctx->fd, POLLIN, deadline)) <= 0)
+		if ((waited = redis_io_wait(ctx->fd, POLLIN, deadline)) <= 0)
 			return fail(ctx, waited, timeout_ms, why, whylen);
 		/* the reader keeps what it is fed until get_reply */
 		before = ctx->reader->len;

@@ -58,7 +58,8 @@ where(const struct redis_store *s, char *buf, size_t len)
 		    s->master_host[0] != '\0' ? at : "");
 	} else {
 		host_port(at, sizeof(at), cfg->fleet_host, cfg->fleet_port);
-		snprintf(buf, len, "redis://%s", at);
+		snprintf(buf, len, "%s://%s", cfg->fleet_tls ? "rediss" : "redis",
+		    at);
 	}
 	return buf;
 }
@@ -449,6 +450,12 @@ open_master(struct redis_store *s, bool sentinel, struct mtasts_error *err)
 	if (redis_io_setup(s->ctx) != 0) {
 		snprintf(what, sizeof(what), "cannot set up the socket: %s",
 		    strerror(errno));
+		failed(s, err, what);
+		return -1;
+	}
+	/* rediss://: before anything is sent (the password first) */
+	if (cfg->fleet_tls && redis_tls_start(s, cfg->fleet_host, step_ms(s),
+	                          what, sizeof(what)) != 0) {
 		failed(s, err, what);
 		return -1;
 	}

@@ -3,6 +3,7 @@
  * net/curl_load.c loads libcurl; it stays loaded for the life of the
  * process.
  */
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -49,3 +50,40 @@ hiredis_api(struct mtasts_error *err)
 	}
 	return &api;
 }
+
+#ifdef MTASTS_HIREDIS_SSL
+static hiredis_initiate_ssl initiate_ssl;
+static char ssl_load_error[256];
+static pthread_once_t ssl_once = PTHREAD_ONCE_INIT;
+
+static void
+load_ssl(void)
+{
+	const struct dl_symbol symbols[] = {
+	    DL_SYMBOL(initiate_ssl, "redisInitiateSSL"),
+	};
+
+	/* Debian's libhiredis_ssl does not name libhiredis as needed: it
+	 * finds hiredis' functions in the global scope only, where the
+	 * libhiredis loaded (locally) above is then put */
+	if (dlopen(MTASTS_HIREDIS, RTLD_NOW | RTLD_NOLOAD | RTLD_GLOBAL) ==
+	    NULL) {
+		snprintf(ssl_load_error, sizeof(ssl_load_error),
+		    "%s is not loaded", MTASTS_HIREDIS);
+		return;
+	}
+	dl_load(MTASTS_HIREDIS_SSL, symbols, 1, ssl_load_error,
+	    sizeof(ssl_load_error));
+}
+
+hiredis_initiate_ssl
+hiredis_ssl_api(struct mtasts_error *err)
+{
+	pthread_once(&ssl_once, load_ssl);
+	if (initiate_ssl == NULL)
+		mtasts_error_set(err, MTASTS_ERR_CACHE,
+		    "fleet: libhiredis_ssl cannot be loaded: %s",
+		    ssl_load_error);
+	return initiate_ssl;
+}
+#endif

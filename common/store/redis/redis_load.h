@@ -41,4 +41,15 @@ struct hiredis_api {
  */
 const struct hiredis_api *hiredis_api(struct mtasts_error *err);
 
+/*
+ * rediss://: libhiredis_ssl's redisInitiateSSL, which hands a connection
+ * an SSL object (its handshake done) for hiredis to read and write
+ * through, loaded at the first call as libhiredis is.  NULL with err set
+ * when it cannot be loaded.  Only in a build whose hiredis has TLS
+ * (MTASTS_HIREDIS_SSL: Debian 13's 1.2).
+ */
+struct ssl_st;
+typedef int (*hiredis_initiate_ssl)(redisContext *c, struct ssl_st *ssl);
+hiredis_initiate_ssl hiredis_ssl_api(struct mtasts_error *err);
+
 #endif
