@@ -167,22 +167,25 @@ local_put(struct cache *c, const char *domain, const struct cache_entry *e,
 	return MTASTS_OK;
 }
 
-/*
- * A local miss, asked of the fleet: what a peer learned is copied here
- * (RFC 8461 §5 across the fleet: a node that never saw the domain keeps
- * the policy its peer found).  A fleet that cannot answer is no record
- * (the host decides alone, as without a fleet) unless fleet_strict says
- * that a domain this host cannot vouch for alone waits.
- */
+/* Between 1970 and a moment ahead of now: what a time of an answer may
+ * be (a number outside it would overflow this host's now - t). */
+static bool
+time_of_answer(int64_t t, int64_t now, int64_t ahead)
+{
+	return t >= 0 && t <= now + ahead;
+}
+
 /*
  * Whether a peer's record may be taken here.  Not when this host's
  * witness says it held an enforce policy still in force and the record
  * holds none (a peer's stale or hostile "testing" would end what this
  * host vouches for: it discovers for itself, and lookup.c's vouch()
  * holds the domain if the network says nothing).  Not when its times
- * claim more than any answer could: checked ahead of this clock, a retry
- * more than a day away, a policy past its max_age (one write to the
- * fleet would otherwise last on every node that copied it).
+ * claim more than any answer could: checked or used ahead of this clock,
+ * a retry more than a day away, a policy past its max_age (one write to
+ * the fleet would otherwise last on every node that copied it), any time
+ * before 1970 (wrapped, now - checked made a policy that expired then
+ * look checked a moment ago).
  */
 static bool
 peer_record_taken(struct cache *c, const char *domain,
@@ -192,8 +195,12 @@ peer_record_taken(struct cache *c, const char *domain,
 	struct mtasts_error werr;
 	const struct mtasts_policy *p = e->policy;
 
-	if (e->checked > now + 300 || e->next_try > now + 86400 ||
-	    (p != NULL && p->expires > e->checked + (int64_t)p->max_age + 300))
+	if (!time_of_answer(e->checked, now, 300) ||
+	    !time_of_answer(e->fetched, now, 300) ||
+	    !time_of_answer(e->used, now, 300) ||
+	    !time_of_answer(e->next_try, now, 86400) ||
+	    (p != NULL && !time_of_answer(p->expires, now,
+	                      e->checked - now + (int64_t)p->max_age + 300)))
 		return false;
 	if ((until = cache_witnessed(c->cfg, domain, &werr)) == 0 ||
 	    until <= now)
@@ -203,6 +210,13 @@ peer_record_taken(struct cache *c, const char *domain,
 	    p->expires > now;
 }
 
+/*
+ * A local miss, asked of the fleet: what a peer learned is copied here
+ * (RFC 8461 §5 across the fleet: a node that never saw the domain keeps
+ * the policy its peer found).  A fleet that cannot answer is no record
+ * (the host decides alone, as without a fleet) unless fleet_strict says
+ * that a domain this host cannot vouch for alone waits.
+ */
 static mtasts_code
 fleet_get(struct cache *c, const char *domain, struct cache_entry *e,
     struct mtasts_error *err)
@@ -339,20 +353,22 @@ cache_unlock(struct cache *c, const char *domain)
 	c->backend->unlock(c->store, domain);
 }
 
-/* The local record's use stamp, for a copy that replaces it (the peer's
- * stamp says when the peer used it). */
-static int64_t
-local_used(struct cache *c, const char *domain)
+/* The local record's check and use stamps (0 without one): a copy must
+ * be newer, and keeps the later use (the peer's says when the peer used
+ * it). */
+static void
+local_stamps(
+    struct cache *c, const char *domain, int64_t *checked, int64_t *used)
 {
 	struct cache_entry l;
 	struct mtasts_error err;
-	int64_t used = 0;
 
+	*checked = *used = 0;
 	if (c->backend->get(c->store, domain, &l, &err) == MTASTS_OK) {
-		used = l.used;
+		*checked = l.checked;
+		*used = l.used;
 		cache_entry_clear(&l);
 	}
-	return used;
 }
 
 enum cache_share
@@ -363,14 +379,19 @@ cache_share(struct cache *c, const char *domain,
 	struct cache_entry e;
 	struct mtasts_error err;
 	bool taken = false;
-	int64_t used;
+	int64_t checked, used;
 
 	if (c->fleet == NULL)
 		return CACHE_SHARE_MINE;
 	if (fleet_backend->get(c->fleet, domain, &e, &err) == MTASTS_OK) {
-		if (e.policy != NULL && fresh(arg, &e) &&
-		    peer_record_taken(c, domain, &e)) {
-			if ((used = local_used(c, domain)) > e.used)
+		local_stamps(c, domain, &checked, &used);
+		/* never back in time (a fleet restored from an older copy):
+		 * put_if_newer would take a record checked over an hour
+		 * before this one for a clock set back; and its times
+		 * checked before the caller's arithmetic */
+		if (e.policy != NULL && e.checked > checked &&
+		    peer_record_taken(c, domain, &e) && fresh(arg, &e)) {
+			if (used > e.used)
 				e.used = used;
 			taken =
 			    local_put(c, domain, &e, false, &err) == MTASTS_OK;

@@ -181,7 +181,12 @@ share(struct due *d, struct cache *c, char **names, size_t n, char **mine,
 
 /*
  * The domains a peer claimed: its answer is awaited for as long as one
- * discovery may take, then this node refreshes those still waiting.
+ * discovery may take, then this node refreshes those still waiting.  One
+ * whose claim this node takes meanwhile (the peer died and its claim
+ * lapsed, or it let go without an answer) is this node's at once: it is
+ * not awaited further, and its claim is let go of once refreshed
+ * (refresh_due).  Those to refresh are first in later[]; their count is
+ * returned.
  */
 static size_t
 await_peers(struct due *d, const struct mtasts_config *cfg, struct cache *c,
@@ -190,17 +195,26 @@ await_peers(struct due *d, const struct mtasts_config *cfg, struct cache *c,
 	struct timespec pause = {0, 200 * 1000000};
 	int64_t end = mono_ms() + 2 * cfg->dns_timeout_ms +
 	    cfg->connect_timeout_ms + cfg->fetch_timeout_ms + 1000;
-	size_t i, left;
+	enum cache_share share;
+	size_t i, left, mine = 0;
+	char *name;
 
+	/* later[]: [0, mine) claimed here, [mine, left) still a peer's */
 	do {
-		for (i = left = 0; i < n; i++)
-			if (cache_share(c, later[i], fresh, d, SHARE_HOLD_MS) ==
-			    CACHE_SHARE_TAKEN)
+		for (i = left = mine; i < n; i++) {
+			name = later[i];
+			share = cache_share(c, name, fresh, d, SHARE_HOLD_MS);
+			if (share == CACHE_SHARE_TAKEN) {
 				d->shared++;
-			else
-				later[left++] = later[i];
+			} else if (share == CACHE_SHARE_PEER) {
+				later[left++] = name;
+			} else { /* before those still a peer's */
+				later[left++] = later[mine];
+				later[mine++] = name;
+			}
+		}
 		n = left;
-	} while (n > 0 && mono_ms() < end && nanosleep(&pause, NULL) == 0);
+	} while (n > mine && mono_ms() < end && nanosleep(&pause, NULL) == 0);
 	return n;
 }
 
@@ -292,6 +306,9 @@ refresh_due(struct cli *cli, struct mtasts_ctx *ctx,
 			    refresh_from_network(
 			        ctx, d, later + at, n, results, errors));
 		}
+		/* this node's claims (a peer's stays: compare-and-delete) */
+		for (i = 0; i < nlater; i++)
+			cache_share_done(c, later[i]);
 	}
 	mtasts_ctx_set_progress(ctx, NULL, NULL); /* progress is ours */
 	free(results);

@@ -10,6 +10,7 @@
  * discovery per fleet, fleet_strict.
  */
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -485,6 +486,137 @@ START_TEST(a_peer_record_never_ends_a_witness)
 }
 END_TEST
 
+/* Sets the fleet's record of domain to e, with the numbers beside it
+ * that agree with it: what a peer, or anyone who can write the fleet's
+ * keys, may leave there, however impossible its times. */
+static void
+forge(void *fleet, const char *domain, const struct cache_entry *e)
+{
+	struct mtasts_error err = {0};
+	char key[300], checked[24], expires[24];
+	const char *hset[] = {"HSET", key, "record", NULL, "checked", checked,
+	    "expires", expires};
+	unsigned char *data;
+	size_t len[8];
+	int i;
+
+	ck_assert_int_eq(record_encode(e, &data, &len[3]), 0);
+	snprintf(key, sizeof(key), "mtasts:policy:%s", domain);
+	snprintf(checked, sizeof(checked), "%lld", (long long)e->checked);
+	snprintf(expires, sizeof(expires), "%lld",
+	    e->policy != NULL ? (long long)e->policy->expires : 0LL);
+	hset[3] = (const char *)data;
+	for (i = 0; i < 8; i++)
+		if (i != 3)
+			len[i] = strlen(hset[i]);
+	redis_free(fleet, redis_run(fleet, 8, hset, len, &err));
+	free(data);
+	ck_assert_msg(err.code == MTASTS_OK, "%s", err.message);
+}
+
+/* The refresh's test of a peer's record (cmd_refresh.c fresh()). */
+static bool
+checked_lately(void *arg, const struct cache_entry *e)
+{
+	return *(const int64_t *)arg - e->checked < 43200;
+}
+
+/* A peer's record whose times no answer could have (before 1970, or
+ * beyond any int64 sum with this clock) is not taken, neither by a
+ * lookup's miss nor by the shared refresh: its numbers would overflow
+ * this node's arithmetic (now - checked, now - used), and wrapped, an
+ * enforce policy expired since 1970 read as checked a moment ago.  Nor
+ * does the refresh take one older than this node's own. */
+START_TEST(a_peer_record_of_impossible_times_is_not_taken)
+{
+	static const struct {
+		size_t at; /* offset of the int64 in struct cache_entry */
+		int64_t value;
+	} forged[] = {
+	    {offsetof(struct cache_entry, checked), INT64_MIN + 1},
+	    {offsetof(struct cache_entry, checked), -86400},
+	    {offsetof(struct cache_entry, used), INT64_MIN},
+	    {offsetof(struct cache_entry, used), INT64_MAX},
+	    {offsetof(struct cache_entry, fetched), INT64_MIN},
+	    {offsetof(struct cache_entry, next_try), INT64_MIN},
+	};
+	int64_t now = (int64_t)time(NULL);
+	struct mtasts_error err = {0};
+	struct fixture a, b;
+	struct cache_entry e;
+	char domain[32];
+	void *fleet;
+	size_t i;
+
+	two_nodes(&a, &b, false);
+	fleet = redis_cache_backend.open(a.cfg, &err);
+	for (i = 0; i < sizeof(forged) / sizeof(forged[0]); i++) {
+		snprintf(domain, sizeof(domain), "t%zu.example", i);
+		entry_of(&e, MTASTS_MODE_ENFORCE, "forged", now);
+		e.used = now;
+		memcpy((char *)&e + forged[i].at, &forged[i].value,
+		    sizeof(int64_t));
+		if (forged[i].at == offsetof(struct cache_entry, checked))
+			e.policy->expires = e.checked + 86400;
+		forge(fleet, domain, &e);
+		cache_entry_clear(&e);
+		ck_assert_msg(cache_share(b.cache, domain, checked_lately, &now,
+		                  1000) != CACHE_SHARE_TAKEN,
+		    "%s taken by the refresh", domain);
+		cache_share_done(b.cache, domain);
+		ck_assert_msg(cache_get(b.cache, domain, &e, &err) ==
+		        MTASTS_ERR_NOT_CACHED,
+		    "%s taken on a miss", domain);
+	}
+	/* nor one older than this node's own (a fleet restored from an
+	 * older snapshot, a replica promoted before it caught up):
+	 * put_if_newer's rule takes a record checked over an hour after
+	 * the answer for a clock set back, and a replaced policy came back */
+	put(&b, "o.example", MTASTS_MODE_ENFORCE, "new", now - 1000);
+	entry_of(&e, MTASTS_MODE_ENFORCE, "old", now - 10000);
+	forge(fleet, "o.example", &e);
+	cache_entry_clear(&e);
+	ck_assert_int_ne(
+	    cache_share(b.cache, "o.example", checked_lately, &now, 1000),
+	    CACHE_SHARE_TAKEN);
+	cache_share_done(b.cache, "o.example");
+	ck_assert_str_eq(held(&b, "o.example"), "new");
+	redis_cache_backend.close(fleet);
+	fixture_close(&b);
+	fixture_close(&a);
+}
+END_TEST
+
+/* Keys of their own for the longest names: a fleet_name of 64 and a
+ * domain of 253 characters still name one domain's claim, not two. */
+START_TEST(the_longest_names_have_keys_of_their_own)
+{
+	char name[65], one[254], other[254];
+	struct mtasts_error err = {0};
+	struct fixture f;
+
+	memset(name, 'n', 64);
+	name[64] = '\0';
+	/* 63 + 1 + 63 + 1 + 63 + 1 + 61 = 253 */
+	snprintf(one, sizeof(one), "%063d.%063d.%063d.%061d", 0, 0, 0, 1);
+	snprintf(other, sizeof(other), "%063d.%063d.%063d.%061d", 0, 0, 0, 2);
+	ck_assert_uint_eq(strlen(one), MTASTS_DOMAIN_MAX);
+	fixture_config(&f, "lmdb", true);
+	free(f.cfg->fleet_name);
+	f.cfg->fleet_name = strdup(name);
+	f.direct = &redis_cache_backend;
+	f.store = redis_cache_backend.open(f.cfg, &err);
+	ck_assert_ptr_nonnull(f.store);
+	ck_assert_int_eq(redis_cache_backend.claim(f.store, one, 1000), 1);
+	ck_assert_int_eq(redis_cache_backend.claim(f.store, other, 1000), 1);
+	ck_assert_int_eq(redis_cache_backend.lock(f.store, one, 100), 0);
+	ck_assert_int_eq(redis_cache_backend.lock(f.store, other, 100), 0);
+	redis_cache_backend.unlock(f.store, one);
+	redis_cache_backend.unlock(f.store, other);
+	fixture_close(&f);
+}
+END_TEST
+
 /* fleet_strict: a local miss the fleet cannot answer is an unreadable
  * cache, never "not cached" (lookups then defer a domain the network
  * says has no policy); what the local cache holds still answers. */
@@ -558,6 +690,8 @@ main(void)
 		tcase_set_timeout(fleet, 30);
 		tcase_add_test(fleet, a_damaged_fleet_record_may_hold_a_policy);
 		tcase_add_test(fleet, a_peer_record_never_ends_a_witness);
+		tcase_add_test(fleet, a_peer_record_of_impossible_times_is_not_taken);
+		tcase_add_test(fleet, the_longest_names_have_keys_of_their_own);
 		tcase_add_test(fleet, a_local_miss_asks_the_fleet);
 		tcase_add_test(fleet, fleet_strict_makes_an_unanswered_miss_an_error);
 		tcase_add_test(fleet, one_discovery_per_fleet);

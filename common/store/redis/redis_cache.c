@@ -21,7 +21,9 @@
 #include "error.h"
 #include "redis.h"
 
-#define KEY_MAX (64 + 8 + MTASTS_DOMAIN_MAX + 1)
+/* fleet_name (at most 64, config.c), ":refresh:" (the longest kind),
+ * the domain and its NUL: a name cut short would be another domain's */
+#define KEY_MAX (64 + sizeof(":refresh:") + MTASTS_DOMAIN_MAX)
 #define EACH_MAX 1000000 /* domains one walk lists */
 /* SCAN rounds of one walk: EACH_MAX keys at 500 a round, and as many more */
 #define SCAN_ROUNDS_MAX 4000

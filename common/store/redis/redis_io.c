@@ -30,17 +30,22 @@
  * object per few bytes at most.
  */
 #define REPLY_MAX (1024 * 1024)
-/* the elements of one array: a SCAN page holds about 500 */
-#define ELEMENTS_MAX 4096
+/* the elements of one reply, its arrays' together: a SCAN page holds
+ * about 500 */
+#define ELEMENTS_MAX 8192
 
 /*
  * hiredis makes an array's reply as soon as it reads its header, and
  * allocates the elements it is told of: "*400000000" costs 3.2 GB of
  * address space before one element came (0.14's reader has no limit of
- * its own; fuzz_redis_reply found it).  So a reader's functions are
- * hiredis' own but for arrays (maps, sets and pushes in 1.x) of more than
- * ELEMENTS_MAX, which are refused: the reader fails (hiredis says "Out
- * of memory"; we say why), and the link with it.
+ * its own; fuzz_redis_reply found it).  1.x's limits one array, but
+ * follows nested ones down without end: 1 MiB of "*4096\r\n" made
+ * hiredis 1.2 allocate 4 GB in 36 s, 1 MiB of "*1\r\n" overflowed the
+ * stack of freeReplyObject.  So a reader's functions are hiredis' own
+ * but for arrays (maps, sets and pushes in 1.x), which count what they
+ * announce against ELEMENTS_MAX for the reply (one command's replies):
+ * past it they are refused, the reader fails (hiredis says "Out of
+ * memory"; we say why), and the link with it.
  */
 #if HIREDIS_MAJOR >= 1
 typedef size_t elements_t;
@@ -51,16 +56,17 @@ typedef int elements_t;
 static redisReplyObjectFunctions limited;
 static void *(*hiredis_array)(const redisReadTask *, elements_t);
 static pthread_mutex_t limited_lock = PTHREAD_MUTEX_INITIALIZER;
-/* this thread's reader refused an array */
-static __thread bool refused;
+/* what this thread's reader may still make; -1 once it refused */
+static __thread long long elements_left;
 
 static void *
 limited_array(const redisReadTask *task, elements_t elements)
 {
-	if (elements > ELEMENTS_MAX) {
-		refused = true;
+	if ((long long)elements >= elements_left) {
+		elements_left = -1;
 		return NULL;
 	}
+	elements_left -= (long long)elements + 1;
 	return hiredis_array(task, elements);
 }
 
@@ -76,6 +82,7 @@ redis_io_limit(redisReader *reader)
 	}
 	pthread_mutex_unlock(&limited_lock);
 	reader->fn = &limited;
+	elements_left = ELEMENTS_MAX;
 #if HIREDIS_MAJOR >= 1
 	reader->maxelements = ELEMENTS_MAX;
 #endif
@@ -118,8 +125,8 @@ fail(redisContext *ctx, int waited, long timeout_ms, char *why, size_t len)
 		snprintf(why, len, "no answer within %ld ms", timeout_ms);
 	else if (waited < 0)
 		snprintf(why, len, "poll: %s", strerror(errno));
-	else if (refused)
-		snprintf(why, len, "an array of more than %d elements",
+	else if (elements_left < 0)
+		snprintf(why, len, "a reply of more than %d elements",
 		    ELEMENTS_MAX);
 	else
 		snprintf(why, len, "%s",
@@ -137,7 +144,7 @@ redis_io_command(const struct hiredis_api *api, redisContext *ctx, int argc,
 	void *reply;
 	int done = 0, waited = 1;
 
-	refused = false;
+	elements_left = ELEMENTS_MAX;
 	if (api->append_argv(ctx, argc, argv, argvlen) != REDIS_OK)
 		return fail(ctx, 1, timeout_ms, why, whylen);
 	while (!done)
