@@ -639,20 +639,50 @@ START_TEST(a_node_name_two_hosts_share_is_refused)
 }
 END_TEST
 
+/* Two nodes of one fleet (a, b) and a host alone (l), for the tests of
+ * what only a fleet's store does. */
+struct nodes {
+	struct mtasts_config *cfg[3];
+	struct tlsrpt_store *a, *b, *l;
+};
+
+static void
+nodes_open(struct nodes *n)
+{
+	struct mtasts_error err;
+
+	n->cfg[0] = config_of(REDIS, "fleet_node = a\n");
+	n->cfg[1] = config_of(REDIS, "fleet_node = b\n");
+	n->cfg[2] = config("");
+	n->a = tlsrpt_store_open(n->cfg[0], &err);
+	n->b = tlsrpt_store_open(n->cfg[1], &err);
+	n->l = tlsrpt_store_open(n->cfg[2], &err);
+	ck_assert(n->a != NULL && n->b != NULL && n->l != NULL);
+}
+
+static void
+nodes_close(struct nodes *n)
+{
+	int i;
+
+	tlsrpt_store_close(n->a);
+	tlsrpt_store_close(n->b);
+	tlsrpt_store_close(n->l);
+	for (i = 0; i < 3; i++)
+		mtasts_config_free(n->cfg[i]);
+}
+
 /* One node at a time sends a report; a store of one host has nothing to
  * claim. */
 START_TEST(one_claim_per_report)
 {
-	struct mtasts_config *one = config_of(REDIS, "fleet_node = a\n");
-	struct mtasts_config *two = config_of(REDIS, "fleet_node = b\n");
-	struct mtasts_config *alone = config("");
+	struct nodes n;
 	struct mtasts_error err;
-	struct tlsrpt_store *a = tlsrpt_store_open(one, &err);
-	struct tlsrpt_store *b = tlsrpt_store_open(two, &err);
-	struct tlsrpt_store *l = tlsrpt_store_open(alone, &err);
+	struct tlsrpt_store *a, *b, *l;
 	const char *rua = "mailto:tls@example.com";
 
-	ck_assert(a != NULL && b != NULL && l != NULL);
+	nodes_open(&n);
+	a = n.a, b = n.b, l = n.l;
 	ck_assert_int_eq(tlsrpt_store_claim(a, DAY, "example.com", rua, &err), 1);
 	ck_assert_int_eq(tlsrpt_store_claim(b, DAY, "example.com", rua, &err), 0);
 	/* another rua, another report */
@@ -667,12 +697,7 @@ START_TEST(one_claim_per_report)
 	ck_assert_int_eq(tlsrpt_store_claim(b, DAY, "example.com", rua, &err), 1);
 	ck_assert_int_eq(tlsrpt_store_claim(l, DAY, "example.com", rua, &err), 1);
 	ck_assert_int_eq(tlsrpt_store_claim(l, DAY, "example.com", rua, &err), 1);
-	tlsrpt_store_close(a);
-	tlsrpt_store_close(b);
-	tlsrpt_store_close(l);
-	mtasts_config_free(one);
-	mtasts_config_free(two);
-	mtasts_config_free(alone);
+	nodes_close(&n);
 }
 END_TEST
 
@@ -681,17 +706,14 @@ END_TEST
  * a store of one host is always ready. */
 START_TEST(a_days_reports_wait_for_every_node)
 {
-	struct mtasts_config *one = config_of(REDIS, "fleet_node = a\n");
-	struct mtasts_config *two = config_of(REDIS, "fleet_node = b\n");
-	struct mtasts_config *alone = config("");
+	struct nodes n;
 	struct mtasts_error err;
-	struct tlsrpt_store *a = tlsrpt_store_open(one, &err);
-	struct tlsrpt_store *b = tlsrpt_store_open(two, &err);
-	struct tlsrpt_store *l = tlsrpt_store_open(alone, &err);
+	struct tlsrpt_store *a, *b, *l;
 	int64_t end = tlsrpt_day_start(DAY) + 86400;
 	char who[80] = "";
 
-	ck_assert(a != NULL && b != NULL && l != NULL);
+	nodes_open(&n);
+	a = n.a, b = n.b, l = n.l;
 	ck_assert_int_eq(tlsrpt_store_folded(a, end + 10, &err), MTASTS_OK);
 	ck_assert_int_eq(tlsrpt_store_folded(b, end - 10, &err), MTASTS_OK);
 	ck_assert_int_eq(
@@ -708,12 +730,7 @@ START_TEST(a_days_reports_wait_for_every_node)
 	ck_assert_int_eq(tlsrpt_store_folded(l, end - 10, &err), MTASTS_OK);
 	ck_assert_int_eq(
 	    tlsrpt_store_ready(l, DAY, end + 100, who, sizeof(who), &err), 1);
-	tlsrpt_store_close(a);
-	tlsrpt_store_close(b);
-	tlsrpt_store_close(l);
-	mtasts_config_free(one);
-	mtasts_config_free(two);
-	mtasts_config_free(alone);
+	nodes_close(&n);
 }
 END_TEST
 
